@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Hot kernels live in the C target CKernels, compiled for the baseline x86-64 and
+// dispatching at run time to AVX2/FMA/F16C (or AVX-512) variants: never pass
+// -march=native here, CI and users run on different CPUs.
+let cOptimize: [CSetting] = [.unsafeFlags(["-O3", "-fno-math-errno"])]
+
+let package = Package(
+    name: "SparkChat",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "sparkchat", targets: ["ChatTUI"]),
+        .library(name: "Inference", targets: ["Inference"]),
+        .library(name: "Sessions", targets: ["Sessions"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CNcursesw", path: "Sources/CNcursesw"),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        .target(name: "CKernels", path: "Sources/CKernels", cSettings: cOptimize,
+                linkerSettings: [.linkedLibrary("pthread"), .linkedLibrary("m")]),
+        .target(name: "Inference", dependencies: ["CKernels", "COpenBLAS"], path: "Sources/Inference",
+                swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
+        .target(name: "Sessions", path: "Sources/Sessions"),
+        .executableTarget(
+            name: "ChatTUI",
+            dependencies: [
+                "Inference", "Sessions", "CNcursesw",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/ChatTUI"),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "CKernels"], path: "Tests/InferenceTests"),
+        .testTarget(name: "SessionsTests", dependencies: ["Sessions"], path: "Tests/SessionsTests"),
+        .testTarget(name: "ChatTUITests", dependencies: ["ChatTUI", "Inference", "Sessions"], path: "Tests/ChatTUITests"),
+    ]
+)

@@ -1,0 +1,1 @@
+int ck_placeholder(void) { return 0; }

@@ -1,0 +1,2 @@
+import Inference
+print("sparkchat: under construction")

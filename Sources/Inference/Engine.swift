@@ -1,0 +1,49 @@
+import Foundation
+
+/// What the catalog and the picker show about a model.
+public struct ModelInfo: Sendable, Equatable {
+    public var name: String
+    public var path: String
+    public var architecture: String
+    public var format: String          // "gguf" or "safetensors"
+    public var parameterCount: Int
+    public var quantization: String    // e.g. "Q4_K_M", "F32", "BF16"
+    public var fileSize: Int
+    public var contextLength: Int
+    public init(name: String, path: String, architecture: String, format: String, parameterCount: Int,
+                quantization: String, fileSize: Int, contextLength: Int) {
+        self.name = name; self.path = path; self.architecture = architecture; self.format = format
+        self.parameterCount = parameterCount; self.quantization = quantization
+        self.fileSize = fileSize; self.contextLength = contextLength
+    }
+}
+
+/// A model ready to run: weights mapped, tokenizer built. The public entry point of
+/// the engine. Load with `LoadedModel.load(path:)`, generate with `Generator`.
+public final class LoadedModel: @unchecked Sendable {
+    public let info: ModelInfo
+    public let tokenizer: TextTokenizer
+    public let model: LanguageModel
+    public var config: ModelConfig { model.config }
+
+    public init(info: ModelInfo, tokenizer: TextTokenizer, model: LanguageModel) {
+        self.info = info; self.tokenizer = tokenizer; self.model = model
+    }
+
+    /// Loads a GGUF file or a Hugging Face checkpoint directory.
+    public static func load(path: String) throws -> LoadedModel {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw EngineError.file("model not found: \(path)")
+        }
+        if isDir.boolValue {
+            return try ModelLoader.loadSafetensorsDirectory(path)
+        }
+        return try ModelLoader.loadGGUF(path)
+    }
+
+    /// Renders a conversation with the model's chat template.
+    public func chatPrompt(_ messages: [ChatMessage], addGenerationPrompt: Bool = true) -> String {
+        ChatTemplate.gemma(messages, addGenerationPrompt: addGenerationPrompt)
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+
+/// A read-only memory map of a whole file. Model weights are read straight from the
+/// map in their stored (quantized) form, so loading a model costs no RAM beyond what
+/// the page cache already holds.
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
+    public let base: UnsafeRawPointer
+    public let count: Int
+
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else {
+            throw EngineError.file("cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            throw EngineError.file("cannot stat \(path): \(String(cString: strerror(errno)))")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw EngineError.file("\(path) is not a regular file")
+        }
+        let size = Int(st.st_size)
+        guard size > 0 else { throw EngineError.file("\(path) is empty") }
+        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+            throw EngineError.file("cannot map \(path): \(String(cString: strerror(errno)))")
+        }
+        self.base = UnsafeRawPointer(p)
+        self.count = size
+    }
+
+    deinit { munmap(UnsafeMutableRawPointer(mutating: base), count) }
+
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+}

@@ -1,0 +1,23 @@
+/// Per-sequence state of a model: a KV cache for transformers, a fixed-size recurrent
+/// state for Griffin. `length` is the number of tokens already run.
+public protocol ModelState: AnyObject {
+    var length: Int { get }
+    /// Keeps the first `n` tokens (n <= length) so that a shared prompt prefix is reused.
+    /// Returns false when the state cannot rewind (recurrent state): the caller restarts.
+    func truncate(to n: Int) -> Bool
+    /// Bytes the state holds (for the stats panel).
+    var byteCount: Int { get }
+}
+
+/// One architecture's forward pass. Implementations are a straight read of the
+/// paper's equations over shared layers; the hot code is in the kernels.
+public protocol LanguageModel: AnyObject {
+    var config: ModelConfig { get }
+    func makeState(capacity: Int) -> ModelState
+    /// Runs `tokens` at positions `state.length ..< state.length + tokens.count` and
+    /// appends them to the state. Returns logits (vocabulary-sized rows) for the
+    /// positions in `logitRows` (indices into `tokens`), in order, concatenated.
+    /// `stats`, when given, receives one entry per token.
+    func forward(_ tokens: [Int], state: ModelState, logitRows: [Int], sparsity: SparsityMode,
+                 stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float]
+}

@@ -1,0 +1,44 @@
+import Foundation
+
+/// Chooses the architecture file for a checkpoint and builds it.
+enum ModelLoader {
+    static func loadGGUF(_ path: String) throws -> LoadedModel {
+        let g = try GGUFFile(path: path)
+        let arch = try g.string("general.architecture")
+        let tokenizer = try SentencePieceTokenizer.fromGGUF(g)
+        let model: LanguageModel
+        switch arch {
+        case "gemma3", "gemma2", "gemma":
+            model = try GemmaModel(gguf: g)
+        default:
+            throw EngineError.unsupported("architecture \(arch)")
+        }
+        guard tokenizer.vocabularySize >= model.config.vocabularySize || tokenizer.vocabularySize > 0 else {
+            throw EngineError.format("tokenizer vocabulary is empty")
+        }
+        let info = ModelInfo(
+            name: (try? g.string("general.name")) ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent,
+            path: path, architecture: arch, format: "gguf",
+            parameterCount: g.tensors.values.reduce(0) { $0 + $1.elementCount },
+            quantization: GGUFQuantization.describe(g),
+            fileSize: g.file.count, contextLength: model.config.contextLength)
+        return LoadedModel(info: info, tokenizer: tokenizer, model: model)
+    }
+
+    static func loadSafetensorsDirectory(_ path: String) throws -> LoadedModel {
+        throw EngineError.unsupported("safetensors checkpoints are not supported yet (\(path))")
+    }
+}
+
+enum GGUFQuantization {
+    /// llama.cpp's file type names (general.file_type), else the most common tensor type.
+    static func describe(_ g: GGUFFile) -> String {
+        let names: [Int: String] = [0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1",
+                                    10: "Q2_K", 11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S",
+                                    15: "Q4_K_M", 16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K", 32: "BF16"]
+        if let ft = g.metadata["general.file_type"]?.intValue, let n = names[ft] { return n }
+        var bytes: [GGMLType: Int] = [:]
+        for t in g.tensors.values { bytes[t.type, default: 0] += t.byteCount }
+        return bytes.max { $0.value < $1.value }?.key.name ?? "?"
+    }
+}
