@@ -1,2 +1,61 @@
+// SparkChat's hot kernels: dequantization, quantized dot products against int8
+// activations, matrix-vector products over row ranges, and a spinning thread pool.
+// Each kernel has a scalar version and AVX2/FMA/F16C (and where useful AVX-512)
+// versions compiled with target attributes; the variant is picked at run time from
+// the CPU's features, so one binary runs on every x86-64 machine.
 #pragma once
-int ck_placeholder(void);
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Type ids are GGML's (see GGMLType.swift).
+enum {
+    CK_F32 = 0, CK_F16 = 1, CK_Q4_0 = 2, CK_Q4_1 = 3, CK_Q5_0 = 6, CK_Q5_1 = 7, CK_Q8_0 = 8, CK_Q8_1 = 9,
+    CK_Q2_K = 10, CK_Q3_K = 11, CK_Q4_K = 12, CK_Q5_K = 13, CK_Q6_K = 14, CK_Q8_K = 15, CK_BF16 = 30
+};
+
+/// 0 = scalar, 1 = AVX2+FMA+F16C, 2 = AVX-512 (F/BW/VL) on top of AVX2.
+int ck_cpu_level(void);
+/// Forces a lower level (for tests comparing variants); returns the level in force.
+int ck_set_cpu_level(int level);
+
+/// 1 when `type` is supported by the dequantizer / dot kernels.
+int ck_type_supported(int type);
+
+/// Dequantizes `n` elements (a whole number of blocks) of `type` at `src` into `dst`.
+void ck_dequantize_row(int type, const void *src, float *dst, int64_t n);
+
+/// The activation format a weight type is dotted against: CK_Q8_0 (blocks of 32),
+/// CK_Q8_K (blocks of 256), or CK_F32 for float weights.
+int ck_activation_type(int weight_type);
+/// Bytes needed to hold `n` activations quantized for `weight_type`.
+size_t ck_activation_bytes(int weight_type, int64_t n);
+/// Quantizes `n` floats for dotting with rows of `weight_type` (a plain copy for float weights).
+void ck_quantize_activation(int weight_type, const float *x, void *dst, int64_t n);
+
+/// Dot product of one weight row (n elements) with the prepared activation.
+float ck_vec_dot(int weight_type, const void *row, const void *act, int64_t n);
+
+/// y[r] = dot(row r, act) for r in [row0, row1); rows are `row_bytes` apart.
+void ck_matvec(int weight_type, const void *w, size_t row_bytes, int64_t n,
+               const void *act, float *y, int64_t row0, int64_t row1);
+
+// ---- float helpers used by attention and norms (vectorised, dispatch inside) ----
+float ck_dot_f32(const float *a, const float *b, int64_t n);
+/// y += a * x
+void ck_axpy_f32(float a, const float *x, float *y, int64_t n);
+
+// ---- thread pool: workers spin briefly then sleep; run() blocks until all tasks finish ----
+typedef struct ck_pool ck_pool;
+ck_pool *ck_pool_create(int n_threads);   // n_threads includes the caller
+void ck_pool_destroy(ck_pool *pool);
+int ck_pool_threads(const ck_pool *pool);
+/// Calls fn(ctx, i, n_tasks) for i in [0, n_tasks), spread over the pool's threads.
+void ck_pool_run(ck_pool *pool, void (*fn)(void *ctx, int task, int n_tasks), void *ctx, int n_tasks);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,6 @@
+// PLACEHOLDER until the engine lands.
+import ArgumentParser
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench")
+    func run() throws { print("bench: not yet") }
+}

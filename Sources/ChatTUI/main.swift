@@ -1,2 +1,0 @@
-import Inference
-print("sparkchat: under construction")
