@@ -35,5 +35,6 @@ let package = Package(
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "CKernels"], path: "Tests/InferenceTests"),
         .testTarget(name: "SessionsTests", dependencies: ["Sessions"], path: "Tests/SessionsTests"),
         .testTarget(name: "ChatTUITests", dependencies: ["ChatTUI", "Inference", "Sessions"], path: "Tests/ChatTUITests"),
-    ]
+    ],
+    swiftLanguageModes: [.v5]
 )

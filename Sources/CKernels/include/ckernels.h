@@ -59,3 +59,24 @@ void ck_pool_run(ck_pool *pool, void (*fn)(void *ctx, int task, int n_tasks), vo
 #ifdef __cplusplus
 }
 #endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+// ---- pool-parallel forms used by the models (rows split across the pool) ----
+/// y[r] = dot(row r, act) for r in [0, rows).
+void ck_matvec_par(ck_pool *pool, int weight_type, const void *w, size_t row_bytes, int64_t n,
+                   const void *act, float *y, int64_t rows);
+/// For t in [0, T): y[t*y_stride + r] = dot(row r, act_t), act_t = acts + t*act_stride bytes.
+/// Each weight row is read once for all T activations (batched verification, short prefills).
+void ck_matmul_par(ck_pool *pool, int weight_type, const void *w, size_t row_bytes, int64_t n,
+                   const void *acts, size_t act_stride, int64_t T, float *y, int64_t y_stride, int64_t rows);
+/// Dequantizes rows [row0, row0+count) into dst (count x n floats).
+void ck_dequantize_rows_par(ck_pool *pool, int type, const void *w, size_t row_bytes, int64_t n,
+                            int64_t row0, int64_t count, float *dst);
+/// Gathers and dots: y[i] = dot(row idx[i], act) for i in [0, count) (sparse FFN rows).
+void ck_matvec_rows_par(ck_pool *pool, int weight_type, const void *w, size_t row_bytes, int64_t n,
+                        const void *act, const int32_t *idx, int64_t count, float *y);
+#ifdef __cplusplus
+}
+#endif

@@ -1,6 +1,40 @@
-// PLACEHOLDER until the engine lands.
 import ArgumentParser
+import Foundation
+import Inference
+
+/// Perplexity computed the way llama.cpp's `llama-perplexity` does, so the figures
+/// compare: the text (tokenized with BOS) is cut into chunks of `ctx` tokens, the
+/// first token of each chunk is replaced by BOS, and only the second half of each
+/// chunk is scored (each token predicted from at least ctx/2 tokens of context).
 struct PerplexityCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "perplexity")
-    func run() throws { print("perplexity: not yet") }
+    static let configuration = CommandConfiguration(commandName: "perplexity", abstract: "Perplexity of a text file, as llama.cpp computes it.")
+    @OptionGroup var options: ModelOptions
+    @Option(name: .long, help: "UTF-8 text file.") var file: String
+    @Option(name: .long, help: "Chunk length in tokens.") var ctx = 512
+    @Option(name: .long, help: "Score at most this many chunks (0 = all).") var chunks = 0
+    @Option(name: .long, help: "off or stat-topk:F.") var sparsity = "off"
+    @Flag(name: .long, help: "Print a JSON object instead of text.") var json = false
+
+    func validate() throws {
+        if ctx < 8 { throw ValidationError("--ctx must be >= 8") }
+        if SparsityMode(argument: sparsity) == nil { throw ValidationError("--sparsity must be off or stat-topk:F") }
+    }
+
+    func run() throws {
+        let text = try ArgumentCheck.readUTF8File(file)
+        let loaded = try options.load()
+        let result = try Perplexity.compute(model: loaded, text: text, ctx: ctx, maxChunks: chunks,
+                                            sparsity: SparsityMode(argument: sparsity)!) { i, n, ppl in
+            if !json { FileHandle.standardError.write("[\(i)/\(n)] \(String(format: "%.4f", ppl))\n".data(using: .utf8)!) }
+        }
+        if json {
+            emit(JSON.object([("ppl", JSON.number(result.ppl)), ("chunks", String(result.chunks)),
+                              ("ctx", String(ctx)), ("tokens_scored", String(result.scored)),
+                              ("mean_ffn_active", JSON.number(result.meanFFNActive)),
+                              ("tokens_per_second", JSON.number(result.tokensPerSecond))]))
+        } else {
+            emit("chunks: \(result.chunks), tokens scored: \(result.scored), ffn active: \(String(format: "%.1f%%", 100 * result.meanFFNActive))")
+            emit("ppl: \(String(format: "%.4f", result.ppl))")
+        }
+    }
 }

@@ -1,8 +1,216 @@
-// PLACEHOLDER until the forward pass lands.
+import CKernels
+import Foundation
+
+/// Gemma 1, 2 and 3 (text): one decoder, the differences are configuration.
+///
+///   x = embed(token) · √hidden
+///   per layer:  h = attention(norm(x))      [Gemma 2/3: post-norm on h]  x += h
+///               h = down(gelu(gate(norm(x))) ⊙ up(norm(x)))   [post-norm]  x += h
+///   logits = norm(x) · embeddingᵀ            [Gemma 2: soft-cap 30]
+/// Attention: GQA with RoPE; Gemma 3 normalises q and k per head (QK-norm); local
+/// layers see the last `slidingWindow` positions; Gemma 2 soft-caps scores at 50.
 final class GemmaModel: LanguageModel {
     let config: ModelConfig
-    init(gguf: GGUFFile) throws { throw EngineError.unsupported("not yet") }
-    func makeState(capacity: Int) -> ModelState { fatalError() }
+    let weights: GemmaWeights
+    private let invFreqLocal: [Float]
+    private let invFreqGlobal: [Float]
+    private let linear = LinearKernel()
+    private let buffers = ForwardBuffers()
+    /// Prompt chunk size: bounds scratch memory and keeps local-layer rings valid.
+    static let chunk = 512
+
+    init(config: ModelConfig, weights: GemmaWeights) {
+        self.config = config
+        self.weights = weights
+        invFreqLocal = Layers.ropeInverseFrequencies(base: config.ropeBaseLocal, rotDim: config.headDim)
+        invFreqGlobal = Layers.ropeInverseFrequencies(base: config.ropeBaseGlobal, rotDim: config.headDim,
+                                                      scaling: config.ropeScalingGlobal)
+    }
+
+    convenience init(gguf: GGUFFile) throws {
+        let c = try ModelConfig.fromGGUF(gguf)
+        self.init(config: c, weights: try GGUFTensorSource(file: gguf).gemmaWeights(c))
+    }
+
+    func makeState(capacity: Int) -> ModelState {
+        KVCache(windows: config.layerKinds.map { $0 == .local ? config.slidingWindow : nil },
+                width: config.kvHeadCount * config.headDim, capacity: capacity)
+    }
+
     func forward(_ tokens: [Int], state: ModelState, logitRows: [Int], sparsity: SparsityMode,
-                 stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float] { [] }
+                 stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float] {
+        guard let cache = state as? KVCache else { throw EngineError.input("state does not belong to this model") }
+        for t in tokens where t < 0 || t >= config.vocabularySize {
+            throw EngineError.input("token id \(t) is outside the vocabulary (\(config.vocabularySize))")
+        }
+        guard cache.length + tokens.count <= cache.capacity else {
+            throw EngineError.input("context full: \(cache.length + tokens.count) tokens exceed \(cache.capacity)")
+        }
+        var logits: [Float] = []
+        logits.reserveCapacity(logitRows.count * config.vocabularySize)
+        var start = 0
+        while start < tokens.count {
+            let end = min(tokens.count, start + GemmaModel.chunk)
+            let rows = logitRows.filter { $0 >= start && $0 < end }.map { $0 - start }
+            logits += forwardChunk(Array(tokens[start..<end]), cache, rows, sparsity, stats)
+            start = end
+        }
+        return logits
+    }
+
+    private func forwardChunk(_ tokens: [Int], _ cache: KVCache, _ logitRows: [Int], _ sparsity: SparsityMode,
+                              _ stats: UnsafeMutablePointer<[TokenStats]>?) -> [Float] {
+        let c = config, T = tokens.count, D = c.hiddenSize, F = c.intermediateSize
+        let H = c.headCount, KV = c.kvHeadCount, hd = c.headDim
+        let qd = H * hd, kvd = KV * hd
+        let p0 = cache.length
+        let b = buffers
+        b.prepare(T: T, D: D, F: F, qd: qd, kvd: kvd, heads: H, maxKeys: p0 + T)
+        var tokenStats = [TokenStats](repeating: TokenStats(), count: stats == nil ? 0 : T)
+        let x = b.x, xn = b.xn
+
+        for t in 0..<T {
+            weights.embedding.row(tokens[t], into: x + t * D)
+            for i in 0..<D { x[t * D + i] *= c.embeddingScale }
+        }
+
+        for (li, lw) in weights.layers.enumerated() {
+            let local = c.layerKinds[li] == .local
+            let window = local ? c.slidingWindow : nil
+            // --- attention ---
+            for t in 0..<T { Layers.rmsNorm(x + t * D, lw.attnNorm, xn + t * D, D, eps: c.rmsNormEps) }
+            linear.apply(lw.q, xn, T, b.q)
+            linear.apply(lw.k, xn, T, b.k)
+            linear.apply(lw.v, xn, T, b.v)
+            let invFreq = local ? invFreqLocal : invFreqGlobal
+            for t in 0..<T {
+                let q = b.q + t * qd, k = b.k + t * kvd
+                if let qn = lw.qNorm, let kn = lw.kNorm {
+                    for h in 0..<H { Layers.rmsNorm(q + h * hd, qn, q + h * hd, hd, eps: c.rmsNormEps) }
+                    for h in 0..<KV { Layers.rmsNorm(k + h * hd, kn, k + h * hd, hd, eps: c.rmsNormEps) }
+                }
+                Layers.rope(q, heads: H, headDim: hd, rotDim: hd, position: p0 + t, invFreq: invFreq)
+                Layers.rope(k, heads: KV, headDim: hd, rotDim: hd, position: p0 + t, invFreq: invFreq)
+                for i in 0..<qd { q[i] *= c.queryScale }
+            }
+            cache.reserve(li, upTo: p0 + T)
+            for t in 0..<T {
+                let s = cache.slot(li, p0 + t)
+                cache.keys(li, slot: s).update(from: b.k + t * kvd, count: kvd)
+                cache.values(li, slot: s).update(from: b.v + t * kvd, count: kvd)
+            }
+            let group = H / KV
+            let softcap = c.attentionSoftcap
+            let scoresStride = p0 + T
+            parallelFor(T * H) { job in
+                let t = job / H, h = job % H
+                let pos = p0 + t
+                let lo = window.map { max(0, pos - $0 + 1) } ?? 0
+                let n = pos - lo + 1
+                let q = b.q + t * qd + h * hd
+                let kvOff = (h / group) * hd
+                let scores = b.scores + job * scoresStride
+                for j in 0..<n {
+                    let s = cache.slot(li, lo + j)
+                    var v = ck_dot_f32(q, cache.keys(li, slot: s) + kvOff, Int64(hd))
+                    if let cap = softcap { v = Layers.softcap(v, cap) }
+                    scores[j] = v
+                }
+                Layers.softmax(scores, n)
+                let out = b.attn + t * qd + h * hd
+                out.initialize(repeating: 0, count: hd)
+                for j in 0..<n {
+                    ck_axpy_f32(scores[j], cache.values(li, slot: cache.slot(li, lo + j)) + kvOff, out, Int64(hd))
+                }
+            }
+            linear.apply(lw.o, b.attn, T, b.o)
+            for t in 0..<T {
+                let o = b.o + t * D
+                if let pn = lw.postAttnNorm { Layers.rmsNorm(o, pn, o, D, eps: c.rmsNormEps) }
+                for i in 0..<D { x[t * D + i] += o[i] }
+            }
+            // --- feed-forward (GeGLU) ---
+            for t in 0..<T { Layers.rmsNorm(x + t * D, lw.ffnNorm, xn + t * D, D, eps: c.rmsNormEps) }
+            linear.apply(lw.gate, xn, T, b.gate)
+            var active = [Int](repeating: F, count: T)
+            if case .statTopK(let fraction) = sparsity, fraction < 1 {
+                // Statistical top-k on the gate pre-activation (Gemma 3n's gaussian top-k):
+                // neurons below mean + std·Φ⁻¹(1−f) are zeroed before the GELU.
+                for t in 0..<T { active[t] = StatisticalTopK.apply(b.gate + t * F, F, fraction: fraction) }
+            }
+            linear.apply(lw.up, xn, T, b.up)
+            for i in 0..<(T * F) { b.gate[i] = Layers.geluTanh(b.gate[i]) * b.up[i] }
+            linear.apply(lw.down, b.gate, T, b.o)
+            for t in 0..<T {
+                let o = b.o + t * D
+                if let pn = lw.postFfnNorm { Layers.rmsNorm(o, pn, o, D, eps: c.rmsNormEps) }
+                for i in 0..<D { x[t * D + i] += o[i] }
+            }
+            if stats != nil {
+                let attnMats = lw.q.rows * lw.q.cols + lw.k.rows * lw.k.cols + lw.v.rows * lw.v.cols + lw.o.rows * lw.o.cols
+                for t in 0..<T {
+                    let pos = p0 + t
+                    let attended = window.map { min($0, pos + 1) } ?? (pos + 1)
+                    let attnFlops = Double(2 * attnMats + 4 * H * hd * attended)
+                    let ffnDense = Double(2 * 3 * D * F)
+                    // The gate is always computed; up and down rows of inactive neurons
+                    // contribute nothing (they are skipped by the sparse path, and are
+                    // zero-multiplied here: we count the work the sparse kernels do).
+                    let ffnActual = Double(2 * D * F + 2 * 2 * D * active[t])
+                    tokenStats[t].ffnActivePerLayer.append(active[t])
+                    tokenStats[t].ffnTotalPerLayer.append(F)
+                    tokenStats[t].attendedPerLayer.append(attended)
+                    tokenStats[t].flops += attnFlops + ffnActual
+                    tokenStats[t].flopsDense += attnFlops + ffnDense
+                }
+            }
+        }
+        cache.advance(by: T)
+
+        // --- output ---
+        let V = c.vocabularySize
+        var logits = [Float](repeating: 0, count: logitRows.count * V)
+        if !logitRows.isEmpty {
+            for (i, r) in logitRows.enumerated() {
+                Layers.rmsNorm(x + r * D, weights.finalNorm, xn + i * D, D, eps: c.rmsNormEps)
+            }
+            logits.withUnsafeMutableBufferPointer { lp in
+                linear.apply(weights.lmHead, xn, logitRows.count, lp.baseAddress!)
+                if let cap = c.finalSoftcap {
+                    for i in 0..<lp.count { lp[i] = Layers.softcap(lp[i], cap) }
+                }
+            }
+        }
+        if let stats {
+            let head = Double(2 * V * D)
+            for t in 0..<T {
+                tokenStats[t].contextLength = p0 + t + 1
+                tokenStats[t].flops += head
+                tokenStats[t].flopsDense += head
+            }
+            stats.pointee += tokenStats
+        }
+        return logits
+    }
+}
+
+/// Activations of one forward chunk, grown on demand and reused across calls.
+final class ForwardBuffers {
+    private var storage: [ScratchBuffer] = (0..<10).map { _ in ScratchBuffer() }
+    private static let empty = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    private(set) var x = empty, xn = empty, q = empty, k = empty, v = empty, attn = empty
+    private(set) var o = empty, gate = empty, up = empty, scores = empty
+
+    func prepare(T: Int, D: Int, F: Int, qd: Int, kvd: Int, heads: Int, maxKeys: Int) {
+        x = storage[0].floats(T * D)
+        xn = storage[1].floats(T * max(D, 1))
+        q = storage[2].floats(T * qd)
+        k = storage[3].floats(T * kvd)
+        v = storage[4].floats(T * kvd)
+        attn = storage[5].floats(T * qd)
+        o = storage[6].floats(T * D)
+        gate = storage[7].floats(T * F)
+        up = storage[8].floats(T * F)
+        scores = storage[9].floats(T * heads * maxKeys)
+    }
 }

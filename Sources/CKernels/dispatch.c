@@ -1,0 +1,152 @@
+// Run-time selection of kernel variants by CPU features, activation quantization,
+// and the row-range matrix-vector product every weight multiply goes through.
+#include "ckernels.h"
+#include "quant_blocks.h"
+#include "kernels_internal.h"
+
+static int detected_level(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        // F16C has no __builtin_cpu_supports name on every compiler; every AVX2 CPU
+        // shipped has it (Haswell+, Zen+).
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+            return 2;
+        return 1;
+    }
+#endif
+    return 0;
+}
+
+static int g_level = -1;
+static int g_max_level = -1;
+
+int ck_cpu_level(void) {
+    if (g_level < 0) { g_max_level = detected_level(); g_level = g_max_level; }
+    return g_level;
+}
+
+int ck_set_cpu_level(int level) {
+    ck_cpu_level();
+    g_level = level < 0 ? 0 : (level > g_max_level ? g_max_level : level);
+    return g_level;
+}
+
+static ck_dot_fn dot_for(int type) {
+    const int avx2 = ck_cpu_level() >= 1;
+    switch (type) {
+#if defined(__x86_64__)
+    case CK_Q8_0: return avx2 ? ck_dot_q8_0_avx2 : ck_dot_q8_0_scalar;
+    case CK_Q4_0: return avx2 ? ck_dot_q4_0_avx2 : ck_dot_q4_0_scalar;
+    case CK_Q4_1: return avx2 ? ck_dot_q4_1_avx2 : ck_dot_q4_1_scalar;
+    case CK_Q5_0: return avx2 ? ck_dot_q5_0_avx2 : ck_dot_q5_0_scalar;
+    case CK_Q5_1: return avx2 ? ck_dot_q5_1_avx2 : ck_dot_q5_1_scalar;
+    case CK_Q4_K: return avx2 ? ck_dot_q4_K_avx2 : ck_dot_q4_K_scalar;
+    case CK_Q5_K: return avx2 ? ck_dot_q5_K_avx2 : ck_dot_q5_K_scalar;
+    case CK_Q6_K: return avx2 ? ck_dot_q6_K_avx2 : ck_dot_q6_K_scalar;
+    case CK_F32: return avx2 ? ck_dot_f32_avx2 : ck_dot_f32_scalar;
+    case CK_F16: return avx2 ? ck_dot_f16_avx2 : ck_dot_f16_scalar;
+    case CK_BF16: return avx2 ? ck_dot_bf16_avx2 : ck_dot_bf16_scalar;
+#else
+    case CK_Q8_0: return ck_dot_q8_0_scalar;
+    case CK_Q4_0: return ck_dot_q4_0_scalar;
+    case CK_Q4_1: return ck_dot_q4_1_scalar;
+    case CK_Q5_0: return ck_dot_q5_0_scalar;
+    case CK_Q5_1: return ck_dot_q5_1_scalar;
+    case CK_Q4_K: return ck_dot_q4_K_scalar;
+    case CK_Q5_K: return ck_dot_q5_K_scalar;
+    case CK_Q6_K: return ck_dot_q6_K_scalar;
+    case CK_F32: return ck_dot_f32_scalar;
+    case CK_F16: return ck_dot_f16_scalar;
+    case CK_BF16: return ck_dot_bf16_scalar;
+#endif
+    default: return 0;
+    }
+}
+
+int ck_activation_type(int weight_type) {
+    switch (weight_type) {
+    case CK_Q8_0: case CK_Q4_0: case CK_Q4_1: case CK_Q5_0: case CK_Q5_1: return CK_Q8_0;
+    case CK_Q4_K: case CK_Q5_K: case CK_Q6_K: return CK_Q8_K;
+    default: return CK_F32;
+    }
+}
+
+size_t ck_activation_bytes(int weight_type, int64_t n) {
+    switch (ck_activation_type(weight_type)) {
+    case CK_Q8_0: return (size_t)(n / 32) * sizeof(act32);
+    case CK_Q8_K: return (size_t)(n / 256) * sizeof(act256);
+    default: return (size_t)n * sizeof(float);
+    }
+}
+
+static void quantize_a32(const float *x, act32 *y, int64_t n) {
+    for (int64_t i = 0; i < n / 32; i++) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) { const float v = fabsf(x[i * 32 + j]); if (v > amax) amax = v; }
+        const float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+        int sum = 0;
+        for (int j = 0; j < 32; j++) {
+            const int q = (int)lrintf(x[i * 32 + j] * id);
+            y[i].qs[j] = (int8_t)q; sum += q;
+        }
+        y[i].d = d; y[i].s = d * (float)sum;
+    }
+}
+
+static void quantize_a256(const float *x, act256 *y, int64_t n) {
+    for (int64_t i = 0; i < n / 256; i++) {
+        float amax = 0;
+        for (int j = 0; j < 256; j++) { const float v = fabsf(x[i * 256 + j]); if (v > amax) amax = v; }
+        const float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+        for (int g = 0; g < 16; g++) {
+            int sum = 0;
+            for (int j = 0; j < 16; j++) {
+                const int q = (int)lrintf(x[i * 256 + g * 16 + j] * id);
+                y[i].qs[g * 16 + j] = (int8_t)q; sum += q;
+            }
+            y[i].bsums[g] = (int16_t)sum;
+        }
+        y[i].d = d;
+    }
+}
+
+void ck_quantize_activation(int weight_type, const float *x, void *dst, int64_t n) {
+    switch (ck_activation_type(weight_type)) {
+    case CK_Q8_0: quantize_a32(x, dst, n); break;
+    case CK_Q8_K: quantize_a256(x, dst, n); break;
+    default: memcpy(dst, x, (size_t)n * sizeof(float)); break;
+    }
+}
+
+float ck_vec_dot(int weight_type, const void *row, const void *act, int64_t n) {
+    const ck_dot_fn f = dot_for(weight_type);
+    return f ? f(row, act, n) : 0.0f;
+}
+
+void ck_matvec(int weight_type, const void *w, size_t row_bytes, int64_t n,
+               const void *act, float *y, int64_t row0, int64_t row1) {
+    const ck_dot_fn f = dot_for(weight_type);
+    if (!f) { for (int64_t r = row0; r < row1; r++) y[r] = 0; return; }
+    const uint8_t *base = (const uint8_t *)w;
+    for (int64_t r = row0; r < row1; r++) {
+        // Touch the next row early: rows are streamed once per token, so the
+        // prefetcher is the difference between bandwidth-bound and latency-bound.
+        __builtin_prefetch(base + (size_t)(r + 2) * row_bytes);
+        y[r] = f(base + (size_t)r * row_bytes, act, n);
+    }
+}
+
+float ck_dot_f32(const float *a, const float *b, int64_t n) {
+#if defined(__x86_64__)
+    if (ck_cpu_level() >= 1) return ck_dotf_avx2(a, b, n);
+#endif
+    return ck_dotf_scalar(a, b, n);
+}
+
+void ck_axpy_f32(float a, const float *x, float *y, int64_t n) {
+#if defined(__x86_64__)
+    if (ck_cpu_level() >= 1) { ck_axpy_avx2(a, x, y, n); return; }
+#endif
+    ck_axpy_scalar(a, x, y, n);
+}

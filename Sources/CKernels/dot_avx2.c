@@ -1,0 +1,250 @@
+// AVX2/FMA/F16C versions of the dot kernels. Compiled with target attributes (not
+// -mavx2) so that the rest of the binary stays baseline x86-64; the dispatcher only
+// calls these after checking the CPU supports them.
+#include "ckernels.h"
+#include "quant_blocks.h"
+#include "kernels_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+AVX2 static inline float hsum_ps(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// Sum of products of unsigned bytes u (< 128) and signed bytes s, as 8 int32 lanes.
+AVX2 static inline __m256i dot_u8_i8(__m256i u, __m256i s) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+AVX2 static inline __m256 dot_u8_i8_ps(__m256i u, __m256i s) { return _mm256_cvtepi32_ps(dot_u8_i8(u, s)); }
+
+// 32 nibbles: low nibbles of 16 bytes (elements 0-15) then high nibbles (16-31).
+AVX2 static inline __m256i nibbles32(const uint8_t *q) {
+    const __m128i t = _mm_loadu_si128((const __m128i *)q);
+    const __m256i b = _mm256_insertf128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
+    return _mm256_and_si256(b, _mm256_set1_epi8(0x0F));
+}
+
+// Each of 32 bits becomes a byte of 0xFF (set) or 0x00.
+AVX2 static inline __m256i bits_to_bytes(const uint8_t *p) {
+    uint32_t x; memcpy(&x, p, 4);
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL, 0x0101010101010101LL, 0);
+    __m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int)x), shuf);
+    b = _mm256_or_si256(b, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfeLL));
+    return _mm256_cmpeq_epi8(b, _mm256_set1_epi64x(-1));
+}
+
+AVX2 float ck_dot_q8_0_avx2(const void *row, const void *act, int64_t n) {
+    const blk_q8_0 *x = row; const act32 *y = act;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++) {
+        const __m256i w = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        // |w| * (a with w's sign): maddubs needs one unsigned operand.
+        const __m256i p = dot_u8_i8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(x[i].d) * y[i].d);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+    }
+    return hsum_ps(acc);
+}
+
+AVX2 float ck_dot_q4_0_avx2(const void *row, const void *act, int64_t n) {
+    const blk_q4_0 *x = row; const act32 *y = act;
+    __m256 acc = _mm256_setzero_ps();
+    float off = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const float dw = _cvtsh_ss(x[i].d);
+        const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * y[i].d), dot_u8_i8_ps(nibbles32(x[i].qs), a), acc);
+        off += dw * y[i].s;
+    }
+    return hsum_ps(acc) - 8.0f * off;
+}
+
+AVX2 float ck_dot_q4_1_avx2(const void *row, const void *act, int64_t n) {
+    const blk_q4_1 *x = row; const act32 *y = act;
+    __m256 acc = _mm256_setzero_ps();
+    float off = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(x[i].d) * y[i].d), dot_u8_i8_ps(nibbles32(x[i].qs), a), acc);
+        off += _cvtsh_ss(x[i].m) * y[i].s;
+    }
+    return hsum_ps(acc) + off;
+}
+
+AVX2 static inline __m256i q5_bytes(const uint8_t *qs, const uint8_t *qh) {
+    return _mm256_or_si256(nibbles32(qs), _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(0x10)));
+}
+
+AVX2 float ck_dot_q5_0_avx2(const void *row, const void *act, int64_t n) {
+    const blk_q5_0 *x = row; const act32 *y = act;
+    __m256 acc = _mm256_setzero_ps();
+    float off = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const float dw = _cvtsh_ss(x[i].d);
+        const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * y[i].d), dot_u8_i8_ps(q5_bytes(x[i].qs, x[i].qh), a), acc);
+        off += dw * y[i].s;
+    }
+    return hsum_ps(acc) - 16.0f * off;
+}
+
+AVX2 float ck_dot_q5_1_avx2(const void *row, const void *act, int64_t n) {
+    const blk_q5_1 *x = row; const act32 *y = act;
+    __m256 acc = _mm256_setzero_ps();
+    float off = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(x[i].d) * y[i].d), dot_u8_i8_ps(q5_bytes(x[i].qs, x[i].qh), a), acc);
+        off += _cvtsh_ss(x[i].m) * y[i].s;
+    }
+    return hsum_ps(acc) + off;
+}
+
+// K-quants: 8 sub-blocks of 32; per sub-block scale multiplies the int16 pair sums.
+AVX2 static inline int kquant_mins(const uint8_t *m8, const int16_t *bsums) {
+    int s = 0;
+    for (int j = 0; j < 8; j++) s += m8[j] * (bsums[2 * j] + bsums[2 * j + 1]);
+    return s;
+}
+
+AVX2 float ck_dot_q4_K_avx2(const void *row, const void *act, int64_t n) {
+    const blk_q4_K *x = row; const act256 *y = act;
+    __m256 acc = _mm256_setzero_ps();
+    float accm = 0;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t i = 0; i < n / 256; i++) {
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++) ck_scale_min_k4(j, x[i].scales, &sc[j], &mn[j]);
+        const float d = y[i].d * _cvtsh_ss(x[i].d), dmin = y[i].d * _cvtsh_ss(x[i].dmin);
+        accm += dmin * (float)kquant_mins(mn, y[i].bsums);
+        __m256i sumi = _mm256_setzero_si256();
+        const uint8_t *q = x[i].qs; const int8_t *a = y[i].qs;
+        for (int j = 0; j < 4; j++) {
+            const __m256i qb = _mm256_loadu_si256((const __m256i *)q);
+            const __m256i lo = _mm256_and_si256(qb, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qb, 4), m4);
+            const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)a)), _mm256_set1_epi16(sc[2 * j]));
+            const __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(a + 32))), _mm256_set1_epi16(sc[2 * j + 1]));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+            q += 32; a += 64;
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_ps(acc) - accm;
+}
+
+AVX2 float ck_dot_q5_K_avx2(const void *row, const void *act, int64_t n) {
+    const blk_q5_K *x = row; const act256 *y = act;
+    __m256 acc = _mm256_setzero_ps();
+    float accm = 0;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    for (int64_t i = 0; i < n / 256; i++) {
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++) ck_scale_min_k4(j, x[i].scales, &sc[j], &mn[j]);
+        const float d = y[i].d * _cvtsh_ss(x[i].d), dmin = y[i].d * _cvtsh_ss(x[i].dmin);
+        accm += dmin * (float)kquant_mins(mn, y[i].bsums);
+        const __m256i hb = _mm256_loadu_si256((const __m256i *)x[i].qh);
+        __m256i sumi = _mm256_setzero_si256();
+        const uint8_t *q = x[i].qs; const int8_t *a = y[i].qs;
+        for (int j = 0; j < 4; j++) {
+            const __m256i qb = _mm256_loadu_si256((const __m256i *)q);
+            const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j), one), 4);
+            const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j + 1), one), 4);
+            const __m256i lo = _mm256_or_si256(_mm256_and_si256(qb, m4), h0);
+            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qb, 4), m4), h1);
+            const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)a)), _mm256_set1_epi16(sc[2 * j]));
+            const __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(a + 32))), _mm256_set1_epi16(sc[2 * j + 1]));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+            q += 32; a += 64;
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_ps(acc) - accm;
+}
+
+AVX2 static inline __m256i scale_pair(int8_t a, int8_t b) {
+    return _mm256_set_m128i(_mm_set1_epi16(b), _mm_set1_epi16(a));
+}
+
+AVX2 float ck_dot_q6_K_avx2(const void *row, const void *act, int64_t n) {
+    const blk_q6_K *x = row; const act256 *y = act;
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    for (int64_t i = 0; i < n / 256; i++) {
+        const uint8_t *ql = x[i].ql, *qh = x[i].qh; const int8_t *sc = x[i].scales, *a = y[i].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        int off = 0; // the -32 offset, via the activation's per-16 sums
+        for (int k = 0; k < 16; k++) off += sc[k] * y[i].bsums[k];
+        for (int h = 0; h < 2; h++) {
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i hh = _mm256_loadu_si256((const __m256i *)qh);
+            const __m256i q1 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hh, m2), 4));
+            const __m256i q2 = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m2), 4));
+            const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m2), 4));
+            const __m256i q4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m2), 4));
+            const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(q1, _mm256_loadu_si256((const __m256i *)a)), scale_pair(sc[0], sc[1]));
+            const __m256i p2 = _mm256_madd_epi16(_mm256_maddubs_epi16(q2, _mm256_loadu_si256((const __m256i *)(a + 32))), scale_pair(sc[2], sc[3]));
+            const __m256i p3 = _mm256_madd_epi16(_mm256_maddubs_epi16(q3, _mm256_loadu_si256((const __m256i *)(a + 64))), scale_pair(sc[4], sc[5]));
+            const __m256i p4 = _mm256_madd_epi16(_mm256_maddubs_epi16(q4, _mm256_loadu_si256((const __m256i *)(a + 96))), scale_pair(sc[6], sc[7]));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(p1, p2), _mm256_add_epi32(p3, p4)));
+            ql += 64; qh += 32; sc += 8; a += 128;
+        }
+        const float d = _cvtsh_ss(x[i].d) * y[i].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_set_ps(0, 0, 0, 0, 0, 0, 0, (float)(-32 * off)), acc);
+    }
+    return hsum_ps(acc);
+}
+
+AVX2 float ck_dotf_avx2(const float *a, const float *b, int64_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float s = hsum_ps(_mm256_add_ps(s0, s1));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+AVX2 void ck_axpy_avx2(float a, const float *x, float *y, int64_t n) {
+    const __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+AVX2 float ck_dot_f32_avx2(const void *row, const void *act, int64_t n) { return ck_dotf_avx2(row, act, n); }
+
+AVX2 float ck_dot_f16_avx2(const void *row, const void *act, int64_t n) {
+    const ck_half *x = row; const float *y = act;
+    __m256 s = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        s = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))), _mm256_loadu_ps(y + i), s);
+    float r = hsum_ps(s);
+    for (; i < n; i++) r += ck_half_to_float(x[i]) * y[i];
+    return r;
+}
+
+AVX2 float ck_dot_bf16_avx2(const void *row, const void *act, int64_t n) {
+    const uint16_t *x = row; const float *y = act;
+    __m256 s = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256i w = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(x + i))), 16);
+        s = _mm256_fmadd_ps(_mm256_castsi256_ps(w), _mm256_loadu_ps(y + i), s);
+    }
+    float r = hsum_ps(s);
+    for (; i < n; i++) r += ck_bf16_to_float(x[i]) * y[i];
+    return r;
+}
+#endif

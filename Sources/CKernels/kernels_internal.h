@@ -1,0 +1,35 @@
+// Signatures shared between the dispatcher and the per-ISA kernel files.
+#pragma once
+#include <stdint.h>
+
+typedef float (*ck_dot_fn)(const void *row, const void *act, int64_t n);
+
+// scalar (dot_scalar.c): the reference every SIMD variant is tested against
+float ck_dot_q8_0_scalar(const void *, const void *, int64_t);
+float ck_dot_q4_0_scalar(const void *, const void *, int64_t);
+float ck_dot_q4_1_scalar(const void *, const void *, int64_t);
+float ck_dot_q5_0_scalar(const void *, const void *, int64_t);
+float ck_dot_q5_1_scalar(const void *, const void *, int64_t);
+float ck_dot_q4_K_scalar(const void *, const void *, int64_t);
+float ck_dot_q5_K_scalar(const void *, const void *, int64_t);
+float ck_dot_q6_K_scalar(const void *, const void *, int64_t);
+float ck_dot_f32_scalar(const void *, const void *, int64_t);
+float ck_dot_f16_scalar(const void *, const void *, int64_t);
+float ck_dot_bf16_scalar(const void *, const void *, int64_t);
+float ck_dotf_scalar(const float *, const float *, int64_t);
+void ck_axpy_scalar(float, const float *, float *, int64_t);
+
+// AVX2 + FMA + F16C (dot_avx2.c)
+float ck_dot_q8_0_avx2(const void *, const void *, int64_t);
+float ck_dot_q4_0_avx2(const void *, const void *, int64_t);
+float ck_dot_q4_1_avx2(const void *, const void *, int64_t);
+float ck_dot_q5_0_avx2(const void *, const void *, int64_t);
+float ck_dot_q5_1_avx2(const void *, const void *, int64_t);
+float ck_dot_q4_K_avx2(const void *, const void *, int64_t);
+float ck_dot_q5_K_avx2(const void *, const void *, int64_t);
+float ck_dot_q6_K_avx2(const void *, const void *, int64_t);
+float ck_dot_f32_avx2(const void *, const void *, int64_t);
+float ck_dot_f16_avx2(const void *, const void *, int64_t);
+float ck_dot_bf16_avx2(const void *, const void *, int64_t);
+float ck_dotf_avx2(const float *, const float *, int64_t);
+void ck_axpy_avx2(float, const float *, float *, int64_t);

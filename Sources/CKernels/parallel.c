@@ -1,0 +1,83 @@
+// Pool-parallel forms of the row kernels: each task takes a contiguous row range,
+// so every thread streams its own part of the weights exactly once.
+#include "ckernels.h"
+#include "quant_blocks.h"
+
+typedef struct {
+    int type; const uint8_t *w; size_t row_bytes; int64_t n;
+    const uint8_t *acts; size_t act_stride; int64_t T;
+    float *y; int64_t y_stride; int64_t rows;
+    const int32_t *idx; int64_t row0;
+} job;
+
+static inline void task_range(int64_t rows, int task, int n_tasks, int64_t *r0, int64_t *r1) {
+    const int64_t per = (rows + n_tasks - 1) / n_tasks;
+    *r0 = per * task; *r1 = *r0 + per < rows ? *r0 + per : rows;
+    if (*r0 > rows) *r0 = rows;
+}
+
+static int tasks_for(ck_pool *pool, int64_t rows, int64_t min_rows) {
+    const int threads = ck_pool_threads(pool);
+    if (threads <= 1 || rows < 2 * min_rows) return 1;
+    int64_t t = rows / min_rows;
+    const int64_t cap = 4 * (int64_t)threads; // a little over-decomposition evens out stragglers
+    return (int)(t < cap ? t : cap);
+}
+
+static void matvec_task(void *ctx, int task, int n_tasks) {
+    job *j = ctx; int64_t r0, r1;
+    task_range(j->rows, task, n_tasks, &r0, &r1);
+    if (r0 < r1) ck_matvec(j->type, j->w, j->row_bytes, j->n, j->acts, j->y, r0, r1);
+}
+
+void ck_matvec_par(ck_pool *pool, int type, const void *w, size_t row_bytes, int64_t n,
+                   const void *act, float *y, int64_t rows) {
+    job j = { .type = type, .w = w, .row_bytes = row_bytes, .n = n, .acts = act, .y = y, .rows = rows };
+    ck_pool_run(pool, matvec_task, &j, tasks_for(pool, rows, 64));
+}
+
+static void matmul_task(void *ctx, int task, int n_tasks) {
+    job *j = ctx; int64_t r0, r1;
+    task_range(j->rows, task, n_tasks, &r0, &r1);
+    // Rows in small groups, all activations per group: the group stays in L1/L2
+    // while the T activations stream past it.
+    for (int64_t g = r0; g < r1; g += 16) {
+        const int64_t g1 = g + 16 < r1 ? g + 16 : r1;
+        for (int64_t t = 0; t < j->T; t++)
+            ck_matvec(j->type, j->w, j->row_bytes, j->n, j->acts + (size_t)t * j->act_stride,
+                      j->y + t * j->y_stride, g, g1);
+    }
+}
+
+void ck_matmul_par(ck_pool *pool, int type, const void *w, size_t row_bytes, int64_t n,
+                   const void *acts, size_t act_stride, int64_t T, float *y, int64_t y_stride, int64_t rows) {
+    job j = { .type = type, .w = w, .row_bytes = row_bytes, .n = n, .acts = acts, .act_stride = act_stride,
+              .T = T, .y = y, .y_stride = y_stride, .rows = rows };
+    ck_pool_run(pool, matmul_task, &j, tasks_for(pool, rows, 32));
+}
+
+static void dequant_task(void *ctx, int task, int n_tasks) {
+    job *j = ctx; int64_t r0, r1;
+    task_range(j->rows, task, n_tasks, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++)
+        ck_dequantize_row(j->type, j->w + (size_t)(j->row0 + r) * j->row_bytes, j->y + r * j->n, j->n);
+}
+
+void ck_dequantize_rows_par(ck_pool *pool, int type, const void *w, size_t row_bytes, int64_t n,
+                            int64_t row0, int64_t count, float *dst) {
+    job j = { .type = type, .w = w, .row_bytes = row_bytes, .n = n, .y = dst, .rows = count, .row0 = row0 };
+    ck_pool_run(pool, dequant_task, &j, tasks_for(pool, count, 64));
+}
+
+static void rows_task(void *ctx, int task, int n_tasks) {
+    job *j = ctx; int64_t r0, r1;
+    task_range(j->rows, task, n_tasks, &r0, &r1);
+    for (int64_t i = r0; i < r1; i++)
+        j->y[i] = ck_vec_dot(j->type, j->w + (size_t)j->idx[i] * j->row_bytes, j->acts, j->n);
+}
+
+void ck_matvec_rows_par(ck_pool *pool, int type, const void *w, size_t row_bytes, int64_t n,
+                        const void *act, const int32_t *idx, int64_t count, float *y) {
+    job j = { .type = type, .w = w, .row_bytes = row_bytes, .n = n, .acts = act, .y = y, .rows = count, .idx = idx };
+    ck_pool_run(pool, rows_task, &j, tasks_for(pool, count, 32));
+}

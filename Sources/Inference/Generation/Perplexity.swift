@@ -1,0 +1,55 @@
+import Foundation
+
+/// llama.cpp-compatible perplexity (see `llama-perplexity`): chunks of `ctx` tokens,
+/// the first token of each chunk replaced by BOS, the second half of each chunk scored.
+public enum Perplexity {
+    public struct Result: Sendable {
+        public var ppl: Double
+        public var chunks: Int
+        public var scored: Int
+        public var meanFFNActive: Double
+        public var tokensPerSecond: Double
+    }
+
+    public static func compute(model: LoadedModel, text: String, ctx: Int, maxChunks: Int = 0,
+                               sparsity: SparsityMode = .off,
+                               progress: ((Int, Int, Double) -> Void)? = nil) throws -> Result {
+        let tokens = model.tokenizer.encode(text, addBOS: true)
+        var nChunks = tokens.count / ctx
+        if maxChunks > 0 { nChunks = min(nChunks, maxChunks) }
+        guard nChunks > 0 else {
+            throw EngineError.input("text has \(tokens.count) tokens; need at least \(ctx) (one chunk of --ctx)")
+        }
+        let first = ctx / 2
+        var nll: Double = 0
+        var count = 0
+        var activeSum: Double = 0, activeN = 0
+        let V = model.config.vocabularySize
+        let t0 = Date()
+        for c in 0..<nChunks {
+            var chunk = Array(tokens[(c * ctx)..<((c + 1) * ctx)])
+            chunk[0] = model.tokenizer.bosId
+            let state = model.model.makeState(capacity: ctx)
+            var stats: [TokenStats] = []
+            // Logits of positions first-1 ... ctx-2 predict tokens first ... ctx-1.
+            let rows = Array((first - 1)..<(ctx - 1))
+            let logits = try model.model.forward(chunk, state: state, logitRows: rows, sparsity: sparsity, stats: &stats)
+            for (i, r) in rows.enumerated() {
+                let target = chunk[r + 1]
+                let base = i * V
+                var m = -Float.infinity
+                for j in 0..<V where logits[base + j] > m { m = logits[base + j] }
+                var s: Double = 0
+                for j in 0..<V { s += exp(Double(logits[base + j] - m)) }
+                nll += log(s) - Double(logits[base + target] - m)
+                count += 1
+            }
+            for s in stats { activeSum += s.ffnActiveFraction; activeN += 1 }
+            progress?(c + 1, nChunks, exp(nll / Double(count)))
+        }
+        let secs = Date().timeIntervalSince(t0)
+        return Result(ppl: exp(nll / Double(count)), chunks: nChunks, scored: count,
+                      meanFFNActive: activeN > 0 ? activeSum / Double(activeN) : 1,
+                      tokensPerSecond: Double(nChunks * ctx) / max(secs, 1e-9))
+    }
+}

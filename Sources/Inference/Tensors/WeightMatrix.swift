@@ -1,0 +1,94 @@
+import CKernels
+import COpenBLAS
+
+/// A weight matrix of `rows` x `cols` (PyTorch's [out, in]) kept in its stored form
+/// (quantized or float) inside a mapped file. Multiplying never dequantizes the
+/// whole matrix: decode dots rows against int8 activations; prefill converts tiles.
+public struct WeightMatrix: @unchecked Sendable {
+    public let type: GGMLType
+    public let rows: Int
+    public let cols: Int
+    public let data: UnsafeRawPointer
+    public let rowBytes: Int
+
+    public init(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawPointer) {
+        self.type = type; self.rows = rows; self.cols = cols; self.data = data
+        self.rowBytes = type.rowBytes(cols)!
+    }
+
+    public var byteCount: Int { rows * rowBytes }
+    var ckType: Int32 { Int32(type.rawValue) }
+
+    /// Bytes of the activation vector this matrix dots against.
+    public var activationBytes: Int { ck_activation_bytes(ckType, Int64(cols)) }
+
+    /// Dequantizes one row into `out` (cols floats). Used for embedding lookup.
+    public func row(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        ck_dequantize_row(ckType, data + r * rowBytes, out, Int64(cols))
+    }
+}
+
+/// Scratch buffers reused across calls so the token loop never allocates.
+final class ScratchBuffer {
+    private(set) var pointer: UnsafeMutableRawPointer
+    private(set) var capacity: Int
+    init(_ bytes: Int = 1 << 16) {
+        capacity = max(bytes, 64)
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
+    }
+    deinit { pointer.deallocate() }
+    func ensure(_ bytes: Int) -> UnsafeMutableRawPointer {
+        if bytes > capacity {
+            pointer.deallocate()
+            capacity = max(bytes, capacity * 2)
+            pointer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
+        }
+        return pointer
+    }
+    func floats(_ n: Int) -> UnsafeMutablePointer<Float> { ensure(n * 4).assumingMemoryBound(to: Float.self) }
+}
+
+/// y = x Wᵀ for T input rows: the one place weights are multiplied.
+final class LinearKernel {
+    /// Above this many rows prefill dequantizes tiles and calls sgemm; below, the
+    /// quantized kernels read each weight row once for all T inputs.
+    static let sgemmThreshold = 8
+    private let act = ScratchBuffer()
+    private let tile = ScratchBuffer()
+
+    /// x: T x cols (row-major), y: T x rows.
+    func apply(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ T: Int, _ y: UnsafeMutablePointer<Float>) {
+        let pool = ComputePool.shared.pool
+        if T < LinearKernel.sgemmThreshold {
+            let ab = w.activationBytes
+            let a = act.ensure(ab * T)
+            for t in 0..<T { ck_quantize_activation(w.ckType, x + t * w.cols, a + t * ab, Int64(w.cols)) }
+            if T == 1 {
+                ck_matvec_par(pool, w.ckType, w.data, w.rowBytes, Int64(w.cols), a, y, Int64(w.rows))
+            } else {
+                ck_matmul_par(pool, w.ckType, w.data, w.rowBytes, Int64(w.cols), a, ab, Int64(T), y, Int64(w.rows), Int64(w.rows))
+            }
+            return
+        }
+        // Tiles of rows small enough to stay in cache-friendly memory (~8 MB of floats).
+        let tileRows = max(64, min(w.rows, (8 << 20) / (4 * w.cols)))
+        var r0 = 0
+        while r0 < w.rows {
+            let n = min(tileRows, w.rows - r0)
+            let buf = tile.floats(n * w.cols)
+            ck_dequantize_rows_par(pool, w.ckType, w.data, w.rowBytes, Int64(w.cols), Int64(r0), Int64(n), buf)
+            // y[t, r0..r0+n] = x[t, :] · buf[r, :]
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(n), Int32(w.cols),
+                        1, x, Int32(w.cols), buf, Int32(w.cols), 0, y + r0, Int32(w.rows))
+            r0 += n
+        }
+    }
+
+    /// y[i] = row idx[i] · x, for a single input (sparse FFN gathers).
+    func applyRows(_ w: WeightMatrix, _ x: UnsafePointer<Float>, rows idx: UnsafePointer<Int32>, count: Int,
+                   _ y: UnsafeMutablePointer<Float>) {
+        let a = act.ensure(w.activationBytes)
+        ck_quantize_activation(w.ckType, x, a, Int64(w.cols))
+        ck_matvec_rows_par(ComputePool.shared.pool, w.ckType, w.data, w.rowBytes, Int64(w.cols), a, idx, Int64(count), y)
+    }
+}
