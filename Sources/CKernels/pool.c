@@ -4,6 +4,7 @@
 #include "ckernels.h"
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sched.h>
 #include <stdlib.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -43,7 +44,13 @@ static void *worker(void *arg) {
     for (;;) {
         int spins = 0;
         while (atomic_load_explicit(&p->generation, memory_order_acquire) == seen) {
-            if (++spins < SPIN_ITERATIONS) { CPU_RELAX(); continue; }
+            if (++spins < SPIN_ITERATIONS) {
+                // Yield now and then: when the cores are oversubscribed (other
+                // programs, or more threads than cores) pure spinning starves the
+                // very thread we are waiting for.
+                if (spins % 64 == 0) sched_yield(); else CPU_RELAX();
+                continue;
+            }
             pthread_mutex_lock(&p->mutex);
             while (atomic_load_explicit(&p->generation, memory_order_acquire) == seen && !atomic_load(&p->stop))
                 pthread_cond_wait(&p->cond, &p->mutex);
@@ -100,5 +107,8 @@ void ck_pool_run(ck_pool *p, void (*fn)(void *, int, int), void *ctx, int n_task
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->mutex);
     run_tasks(p);
-    while (atomic_load_explicit(&p->finished, memory_order_acquire) < p->n_threads - 1) CPU_RELAX();
+    int spins = 0;
+    while (atomic_load_explicit(&p->finished, memory_order_acquire) < p->n_threads - 1) {
+        if (++spins % 64 == 0) sched_yield(); else CPU_RELAX();
+    }
 }

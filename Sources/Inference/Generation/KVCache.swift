@@ -34,7 +34,7 @@ public final class KVCache: ModelState {
 
     public func truncate(to n: Int) -> Bool {
         guard n <= length else { return false }
-        for l in layers where l.window != nil {
+        for l in layers where l.window != nil && l.ringSize < capacity {
             if length - n > l.ringSize - l.window! { return false }
         }
         length = n

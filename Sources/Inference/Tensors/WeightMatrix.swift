@@ -52,7 +52,7 @@ final class ScratchBuffer {
 final class LinearKernel {
     /// Above this many rows prefill dequantizes tiles and calls sgemm; below, the
     /// quantized kernels read each weight row once for all T inputs.
-    static let sgemmThreshold = 8
+    nonisolated(unsafe) static var sgemmThreshold = 8
     private let act = ScratchBuffer()
     private let tile = ScratchBuffer()
 

@@ -1,2 +1,0 @@
-import XCTest
-final class InferenceTestsPlaceholder: XCTestCase { func testNothing() {} }
