@@ -17,8 +17,13 @@ public final class CancellationFlag: @unchecked Sendable {
 public final class Generator: @unchecked Sendable {
     public let model: LoadedModel
     public var sparsity: SparsityMode = .off
-    private var state: ModelState?
-    private var cachedTokens: [Int] = []
+    /// Lossless speculative decoding (off by default).
+    public var speculative: SpeculativeMode = .off
+    var speculativeStats = (proposed: 0, accepted: 0, passes: 0)
+    /// The model used by `.model` drafting, loaded once.
+    var draftModel: (path: String, model: LoadedModel, state: ModelState?, tokens: [Int])?
+    var state: ModelState?
+    var cachedTokens: [Int] = []
 
     public init(model: LoadedModel) {
         self.model = model
@@ -63,6 +68,7 @@ public final class Generator: @unchecked Sendable {
         state = st
         cachedTokens = Array(prompt.prefix(common))
 
+        speculativeStats = (0, 0, 0)
         let t0 = Date()
         let newTokens = Array(prompt[common...])
         var prefillStats: [TokenStats] = []
@@ -72,43 +78,39 @@ public final class Generator: @unchecked Sendable {
         summary.prefilledTokens = newTokens.count
         summary.prefillSeconds = Date().timeIntervalSince(t0)
 
-        var sampler = Sampler(parameters)
-        var decoder = StreamingDecoder()
-        var recent = Array(prompt.suffix(parameters.repetitionWindow))
-        let tDecode = Date()
-        var tokenStart = t0
-        summary.stopReason = .maxTokens
-        var generated = 0
-        var lastStats = prefillStats.last ?? TokenStats()
-        while generated < parameters.maxTokens {
-            if cancel?.isCancelled == true { summary.stopReason = .cancelled; break }
-            let id = sampler.sample(logits, recent: recent)
-            let lp = Sampler.logprob(logits, id)
-            if model.tokenizer.isStop(id) {
-                summary.stopReason = id == model.tokenizer.eosId ? .eos : .endOfTurn
-                break
+        try withoutActuallyEscaping(onEvent) { onEvent in
+            var emitter = TokenEmitter(tokenizer: model.tokenizer, parameters: parameters, cancel: cancel,
+                                       start: t0, recent: Array(prompt.suffix(parameters.repetitionWindow)), onEvent: onEvent)
+            emitter.lastStats = prefillStats.last ?? TokenStats()
+            var sampler = Sampler(parameters)
+            let tDecode = Date()
+            // The first token comes from the prefill's logits; after that, either one
+            // token per forward pass or a speculative cycle per pass.
+            var id = sampler.sample(logits, recent: emitter.recent)
+            if emitter.emit(id, logprob: Sampler.logprob(logits, id)) {
+                if speculative != .off {
+                    try speculativeDecode(first: id, state: st, sampler: &sampler, emitter: &emitter, capacity: capacity)
+                } else {
+                    while true {
+                        if cachedTokens.count + 1 >= capacity { emitter.stopReason = .contextFull; break }
+                        var stats: [TokenStats] = []
+                        logits = try model.model.forward([id], state: st, logitRows: [0], sparsity: sparsity, stats: &stats)
+                        cachedTokens.append(id)
+                        emitter.lastStats = stats.first ?? TokenStats()
+                        id = sampler.sample(logits, recent: emitter.recent)
+                        if !emitter.emit(id, logprob: Sampler.logprob(logits, id)) { break }
+                    }
+                }
             }
-            generated += 1
-            recent.append(id)
-            if recent.count > parameters.repetitionWindow { recent.removeFirst() }
-            let text = decoder.push(model.tokenizer.pieceBytes(id))
-            let now = Date()
-            if generated == 1 { summary.timeToFirstToken = now.timeIntervalSince(t0) }
-            onEvent(.token(TokenEvent(id: id, text: text, logprob: lp, ms: now.timeIntervalSince(tokenStart) * 1000, stats: lastStats)))
-            tokenStart = now
-            if generated >= parameters.maxTokens { break }
-            if cachedTokens.count + 1 >= capacity { summary.stopReason = .contextFull; break }
-            var stats: [TokenStats] = []
-            logits = try model.model.forward([id], state: st, logitRows: [0], sparsity: sparsity, stats: &stats)
-            cachedTokens.append(id)
-            lastStats = stats.first ?? TokenStats()
+            emitter.finish()
+            summary.stopReason = emitter.stopReason
+            summary.timeToFirstToken = emitter.timeToFirstToken
+            summary.generatedTokens = emitter.generated
+            summary.decodeSeconds = Date().timeIntervalSince(tDecode)
         }
-        let tail = decoder.flush()
-        if !tail.isEmpty {
-            onEvent(.token(TokenEvent(id: -1, text: tail, logprob: 0, ms: 0, stats: lastStats)))
-        }
-        summary.generatedTokens = generated
-        summary.decodeSeconds = Date().timeIntervalSince(tDecode)
+        summary.speculativeProposed = speculativeStats.proposed
+        summary.speculativeAccepted = speculativeStats.accepted
+        summary.targetPasses = speculativeStats.passes
         onEvent(.done(summary))
     }
 
@@ -133,4 +135,52 @@ public final class Generator: @unchecked Sendable {
 
 extension ModelConfig {
     func makeFreshState(_ m: LanguageModel, _ capacity: Int) -> ModelState { m.makeState(capacity: capacity) }
+}
+
+/// Turns sampled ids into TokenEvents: streaming-safe text, stop tokens, the token
+/// budget and cancellation. Returns false from `emit` when generation must stop.
+struct TokenEmitter {
+    let tokenizer: TextTokenizer
+    let parameters: SamplingParameters
+    let cancel: CancellationFlag?
+    let start: Date
+    var recent: [Int]
+    let onEvent: (GenerationEvent) -> Void
+    var decoder = StreamingDecoder()
+    var generated = 0
+    var stopReason: StopReason = .maxTokens
+    var timeToFirstToken: Double = 0
+    var lastStats = TokenStats()
+    var tokenStart: Date
+
+    init(tokenizer: TextTokenizer, parameters: SamplingParameters, cancel: CancellationFlag?, start: Date,
+         recent: [Int], onEvent: @escaping (GenerationEvent) -> Void) {
+        self.tokenizer = tokenizer; self.parameters = parameters; self.cancel = cancel
+        self.start = start; self.recent = recent; self.onEvent = onEvent; self.tokenStart = start
+    }
+
+    /// Emits `id` (unless it is a stop token); false when generation is over.
+    mutating func emit(_ id: Int, logprob: Float) -> Bool {
+        if tokenizer.isStop(id) {
+            stopReason = id == tokenizer.eosId ? .eos : .endOfTurn
+            return false
+        }
+        if generated >= parameters.maxTokens { stopReason = .maxTokens; return false }
+        generated += 1
+        recent.append(id)
+        if recent.count > parameters.repetitionWindow { recent.removeFirst() }
+        let text = decoder.push(tokenizer.pieceBytes(id))
+        let now = Date()
+        if generated == 1 { timeToFirstToken = now.timeIntervalSince(start) }
+        onEvent(.token(TokenEvent(id: id, text: text, logprob: logprob, ms: now.timeIntervalSince(tokenStart) * 1000, stats: lastStats)))
+        tokenStart = now
+        if generated >= parameters.maxTokens { stopReason = .maxTokens; return false }
+        if cancel?.isCancelled == true { stopReason = .cancelled; return false }
+        return true
+    }
+
+    mutating func finish() {
+        let tail = decoder.flush()
+        if !tail.isEmpty { onEvent(.token(TokenEvent(id: -1, text: tail, logprob: 0, ms: 0, stats: lastStats))) }
+    }
 }

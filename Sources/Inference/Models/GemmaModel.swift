@@ -9,7 +9,7 @@ import Foundation
 ///   logits = norm(x) · embeddingᵀ            [Gemma 2: soft-cap 30]
 /// Attention: GQA with RoPE; Gemma 3 normalises q and k per head (QK-norm); local
 /// layers see the last `slidingWindow` positions; Gemma 2 soft-caps scores at 50.
-final class GemmaModel: LanguageModel {
+final class GemmaModel: HiddenStateModel {
     let config: ModelConfig
     let weights: GemmaWeights
     private let invFreqLocal: [Float]
@@ -39,6 +39,12 @@ final class GemmaModel: LanguageModel {
 
     func forward(_ tokens: [Int], state: ModelState, logitRows: [Int], sparsity: SparsityMode,
                  stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float] {
+        let hidden = try forwardHidden(tokens, state: state, rows: logitRows, sparsity: sparsity, stats: stats)
+        return logits(hidden: hidden, count: logitRows.count)
+    }
+
+    func forwardHidden(_ tokens: [Int], state: ModelState, rows logitRows: [Int], sparsity: SparsityMode,
+                       stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float] {
         guard let cache = state as? KVCache else { throw EngineError.input("state does not belong to this model") }
         for t in tokens where t < 0 || t >= config.vocabularySize {
             throw EngineError.input("token id \(t) is outside the vocabulary (\(config.vocabularySize))")
@@ -46,16 +52,16 @@ final class GemmaModel: LanguageModel {
         guard cache.length + tokens.count <= cache.capacity else {
             throw EngineError.input("context full: \(cache.length + tokens.count) tokens exceed \(cache.capacity)")
         }
-        var logits: [Float] = []
-        logits.reserveCapacity(logitRows.count * config.vocabularySize)
+        var hidden: [Float] = []
+        hidden.reserveCapacity(logitRows.count * config.hiddenSize)
         var start = 0
         while start < tokens.count {
             let end = min(tokens.count, start + GemmaModel.chunk)
             let rows = logitRows.filter { $0 >= start && $0 < end }.map { $0 - start }
-            logits += forwardChunk(Array(tokens[start..<end]), cache, rows, sparsity, stats)
+            hidden += forwardChunk(Array(tokens[start..<end]), cache, rows, sparsity, stats)
             start = end
         }
-        return logits
+        return hidden
     }
 
     private func forwardChunk(_ tokens: [Int], _ cache: KVCache, _ logitRows: [Int], _ sparsity: SparsityMode,
@@ -167,30 +173,50 @@ final class GemmaModel: LanguageModel {
         }
         cache.advance(by: T)
 
-        // --- output ---
-        let V = c.vocabularySize
-        var logits = [Float](repeating: 0, count: logitRows.count * V)
-        if !logitRows.isEmpty {
+        // --- output: final norm of the rows whose logits are wanted ---
+        var hidden = [Float](repeating: 0, count: logitRows.count * D)
+        hidden.withUnsafeMutableBufferPointer { hp in
             for (i, r) in logitRows.enumerated() {
-                Layers.rmsNorm(x + r * D, weights.finalNorm, xn + i * D, D, eps: c.rmsNormEps)
-            }
-            logits.withUnsafeMutableBufferPointer { lp in
-                linear.apply(weights.lmHead, xn, logitRows.count, lp.baseAddress!)
-                if let cap = c.finalSoftcap {
-                    for i in 0..<lp.count { lp[i] = Layers.softcap(lp[i], cap) }
-                }
+                Layers.rmsNorm(x + r * D, weights.finalNorm, hp.baseAddress! + i * D, D, eps: c.rmsNormEps)
             }
         }
         if let stats {
-            let head = Double(2 * V * D)
+            let head = Double(2 * c.vocabularySize * D)
             for t in 0..<T {
                 tokenStats[t].contextLength = p0 + t + 1
-                tokenStats[t].flops += head
                 tokenStats[t].flopsDense += head
+                if logitRows.contains(t) { tokenStats[t].flops += head }
             }
             stats.pointee += tokenStats
         }
-        return logits
+        return hidden
+    }
+
+    /// Logits of final-normed hidden rows: all of the vocabulary, or only `vocabulary`
+    /// ids (in that order) — the sliced head that self-speculative drafting reads.
+    func logits(hidden: [Float], count: Int, vocabulary: [Int32]? = nil) -> [Float] {
+        let c = config, D = c.hiddenSize
+        let width = vocabulary?.count ?? c.vocabularySize
+        var out = [Float](repeating: 0, count: count * width)
+        guard count > 0 else { return out }
+        hidden.withUnsafeBufferPointer { hp in
+            out.withUnsafeMutableBufferPointer { op in
+                if let ids = vocabulary {
+                    ids.withUnsafeBufferPointer { ip in
+                        for r in 0..<count {
+                            linear.applyRows(weights.lmHead, hp.baseAddress! + r * D, rows: ip.baseAddress!, count: ids.count,
+                                             op.baseAddress! + r * width)
+                        }
+                    }
+                } else {
+                    linear.apply(weights.lmHead, hp.baseAddress!, count, op.baseAddress!)
+                }
+                if let cap = c.finalSoftcap {
+                    for i in 0..<op.count { op[i] = Layers.softcap(op[i], cap) }
+                }
+            }
+        }
+        return out
     }
 }
 

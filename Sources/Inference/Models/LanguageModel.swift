@@ -21,3 +21,14 @@ public protocol LanguageModel: AnyObject {
     func forward(_ tokens: [Int], state: ModelState, logitRows: [Int], sparsity: SparsityMode,
                  stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float]
 }
+
+/// A model whose forward pass can stop before the LM head. Self-speculative decoding
+/// uses it: drafts read a slice of the head, verification reads the full head once
+/// for all drafted positions, and the layers are never run twice.
+public protocol HiddenStateModel: LanguageModel {
+    /// Like `forward`, but returns the final-normed hidden states of `rows` (rows.count × hidden).
+    func forwardHidden(_ tokens: [Int], state: ModelState, rows: [Int], sparsity: SparsityMode,
+                       stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float]
+    /// Logits of `count` hidden rows over the whole vocabulary, or over `vocabulary` ids only.
+    func logits(hidden: [Float], count: Int, vocabulary: [Int32]?) -> [Float]
+}
