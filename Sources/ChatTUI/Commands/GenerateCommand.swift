@@ -30,12 +30,16 @@ struct GenerateCommand: ParsableCommand {
         if !(minP >= 0 && minP < 1) { throw ValidationError("--min-p must be in [0, 1)") }
         if repeatPenalty <= 0 { throw ValidationError("--repeat-penalty must be > 0") }
         if SparsityMode(argument: sparsity) == nil { throw ValidationError("--sparsity must be off or stat-topk:F with F in (0, 1]") }
+        if let s = speculative, SpeculativeMode(argument: s) == nil {
+            throw ValidationError("--speculative must be off, slice[:V], lookup[:N], sparse:F or model:PATH (optionally @γ)")
+        }
     }
 
     func run() throws {
         let loaded = try options.load()
         let generator = Generator(model: loaded)
         generator.sparsity = SparsityMode(argument: sparsity)!
+        generator.speculative = speculative.flatMap { SpeculativeMode(argument: $0) } ?? .off
         var params = SamplingParameters()
         params.temperature = temperature; params.topK = topK; params.topP = topP; params.minP = minP
         params.repetitionPenalty = repeatPenalty; params.seed = seed; params.maxTokens = maxTokens
@@ -70,7 +74,10 @@ struct GenerateCommand: ParsableCommand {
                         ("generated_tokens", String(s.generatedTokens)),
                         ("prefill_tps", JSON.number(s.prefillTPS)), ("decode_tps", JSON.number(s.decodeTPS)),
                         ("ttft_ms", JSON.number(s.timeToFirstToken * 1000)), ("stop", JSON.string(s.stopReason.rawValue)),
-                    ]))
+                    ] + (s.targetPasses > 0 ? [
+                        ("draft_proposed", String(s.speculativeProposed)), ("draft_accepted", String(s.speculativeAccepted)),
+                        ("target_passes", String(s.targetPasses)),
+                    ] : [])))
                 } else {
                     emit("")
                 }
