@@ -10,4 +10,21 @@ struct SparkChat: ParsableCommand {
         subcommands: [ChatCommand.self, GenerateCommand.self, TokenizeCommand.self, LogitsCommand.self,
                       PerplexityCommand.self, BenchCommand.self, ModelsCommand.self, SessionsCommand.self],
         defaultSubcommand: ChatCommand.self)
+
+    /// Errors are one line on stderr (`sparkchat: error: ...`) with a non-zero exit;
+    /// help and version requests print as usual.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }
+            let message = SparkChat.message(for: error)
+                .split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty }.joined(separator: "; ")
+            FileHandle.standardError.write("sparkchat: error: \(message)\n".data(using: .utf8)!)
+            Foundation.exit(code.rawValue == 0 ? 1 : code.rawValue)
+        }
+    }
 }

@@ -12,11 +12,14 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Tokens for the decode test.") var genTokens = 128
     @Option(name: .long, help: "Repetitions (the median is reported).") var repetitions = 3
     @Option(name: .long, help: "off or stat-topk:F.") var sparsity = "off"
+    @Option(name: .long, help: "Also measure chat decoding with this speculative drafter (e.g. slice, lookup, sparse:0.25).") var speculative: String?
+    @Flag(name: .long, help: "Print where a decoded token's time goes (LM head, attention, FFN).") var profile = false
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
     func validate() throws {
         if promptTokens < 1 || genTokens < 1 || repetitions < 1 { throw ValidationError("token counts and --repetitions must be >= 1") }
         if SparsityMode(argument: sparsity) == nil { throw ValidationError("--sparsity must be off or stat-topk:F") }
+        if let s = speculative, SpeculativeMode(argument: s) == nil { throw ValidationError("bad --speculative \(s)") }
     }
 
     func run() throws {
@@ -49,15 +52,88 @@ struct BenchCommand: ParsableCommand {
         var pp: [Double] = [], tg: [Double] = []
         for _ in 0..<repetitions { pp.append(try prefill()); tg.append(try decode()) }
         let median = { (a: [Double]) -> Double in a.sorted()[a.count / 2] }
+        if profile {
+            DecodeProfile.shared.reset()
+            DecodeProfile.shared.enabled = true
+            _ = try decode()
+            DecodeProfile.shared.enabled = false
+            let p = DecodeProfile.shared
+            let total = p.seconds.values.reduce(0, +)
+            emit("decode time per token, by section (\(genTokens) tokens):")
+            for k in p.order {
+                emit(String(format: "  %-20@ %7.3f ms  %5.1f%%", k as NSString, 1000 * p.seconds[k]! / Double(genTokens), 100 * p.seconds[k]! / total))
+            }
+            emit(String(format: "  %-20@ %7.3f ms", "total" as NSString, 1000 * total / Double(genTokens)))
+        }
         let threads = ComputePool.shared.threads
+        var spec: [(String, String)] = []
+        if let s = speculative, let mode = SpeculativeMode(argument: s) {
+            let r = try SpeculativeBench.run(loaded, mode: mode, tokens: genTokens, repetitions: repetitions)
+            spec = [("chat_decode_tps", JSON.number(r.plainTPS)), ("speculative_decode_tps", JSON.number(r.specTPS)),
+                    ("speculative", JSON.string(mode.description)), ("acceptance", JSON.number(r.acceptance)),
+                    ("tokens_per_pass", JSON.number(r.tokensPerPass)), ("identical_output", r.identical ? "true" : "false")]
+            if !json {
+                emit(String(format: "chat decode, plain:       %8.1f tokens/s", r.plainTPS))
+                emit(String(format: "chat decode, speculative: %8.1f tokens/s (%@; %.0f%% of drafts accepted, %.2f tokens per target pass, output %@)",
+                            r.specTPS, mode.description, 100 * r.acceptance, r.tokensPerPass, r.identical ? "identical" : "DIFFERENT"))
+                emit(String(format: "speculative speed-up:     %8.2fx", r.specTPS / max(r.plainTPS, 1e-9)))
+            }
+        }
         if json {
             emit(JSON.object([("prefill_tps", JSON.number(median(pp))), ("decode_tps", JSON.number(median(tg))),
                               ("threads", String(threads)), ("prompt_tokens", String(promptTokens)),
-                              ("gen_tokens", String(genTokens))]))
+                              ("gen_tokens", String(genTokens))] + spec))
         } else {
             emit("model: \(loaded.info.name) (\(loaded.info.quantization)), threads: \(threads), sparsity: \(mode)")
             emit(String(format: "prefill (pp%d): %8.1f tokens/s", promptTokens, median(pp)))
             emit(String(format: "decode  (tg%d): %8.1f tokens/s", genTokens, median(tg)))
         }
+    }
+}
+
+/// Greedy chat decoding with and without a drafter on the same prompts, in one run.
+enum SpeculativeBench {
+    static let prompts = [
+        "Explain how a refrigerator keeps food cold, in a few short paragraphs.",
+        "Write a Python function that checks whether a string is a palindrome, and explain it.",
+        "What are three tips for staying focused while studying?",
+    ]
+
+    struct Result { var plainTPS: Double; var specTPS: Double; var acceptance: Double; var tokensPerPass: Double; var identical: Bool }
+
+    static func run(_ m: LoadedModel, mode: SpeculativeMode, tokens: Int, repetitions: Int) throws -> Result {
+        var p = SamplingParameters.greedy
+        p.maxTokens = tokens
+        var plainT = 0.0, specT = 0.0, plainN = 0, specN = 0, proposed = 0, accepted = 0, passes = 0
+        var identical = true
+        for prompt in prompts {
+            let ids = m.tokenizer.encode(m.chatPrompt([ChatMessage(role: .user, text: prompt)]), addBOS: true)
+            for _ in 0..<max(1, repetitions / 2) {
+                let a = try decode(m, ids, p, .off)
+                let b = try decode(m, ids, p, mode)
+                plainT += a.summary.decodeSeconds; plainN += a.summary.generatedTokens
+                specT += b.summary.decodeSeconds; specN += b.summary.generatedTokens
+                proposed += b.summary.speculativeProposed; accepted += b.summary.speculativeAccepted
+                passes += b.summary.targetPasses
+                identical = identical && a.ids == b.ids
+            }
+        }
+        return Result(plainTPS: Double(plainN) / max(plainT, 1e-9), specTPS: Double(specN) / max(specT, 1e-9),
+                      acceptance: proposed > 0 ? Double(accepted) / Double(proposed) : 0,
+                      tokensPerPass: passes > 0 ? Double(specN) / Double(passes) : 1, identical: identical)
+    }
+
+    static func decode(_ m: LoadedModel, _ ids: [Int], _ p: SamplingParameters, _ mode: SpeculativeMode) throws -> (ids: [Int], summary: GenerationSummary) {
+        let g = Generator(model: m)
+        g.speculative = mode
+        var out: [Int] = []
+        var summary = GenerationSummary()
+        try g.generate(tokens: ids, parameters: p) { e in
+            switch e {
+            case .token(let t): if t.id >= 0 { out.append(t.id) }
+            case .done(let s): summary = s
+            }
+        }
+        return (out, summary)
     }
 }

@@ -75,6 +75,8 @@ final class GemmaModel: HiddenStateModel {
         var tokenStats = [TokenStats](repeating: TokenStats(), count: stats == nil ? 0 : T)
         let x = b.x, xn = b.xn
 
+        let profile = DecodeProfile.shared
+        var tick = DecodeProfile.now()
         for t in 0..<T {
             weights.embedding.row(tokens[t], into: x + t * D)
             for i in 0..<D { x[t * D + i] *= c.embeddingScale }
@@ -85,9 +87,11 @@ final class GemmaModel: HiddenStateModel {
             let window = local ? c.slidingWindow : nil
             // --- attention ---
             for t in 0..<T { Layers.rmsNorm(x + t * D, lw.attnNorm, xn + t * D, D, eps: c.rmsNormEps) }
+            tick = profile.lap("norms+embedding", since: tick)
             linear.apply(lw.q, xn, T, b.q)
             linear.apply(lw.k, xn, T, b.k)
             linear.apply(lw.v, xn, T, b.v)
+            tick = profile.lap("attention q/k/v", since: tick)
             let invFreq = local ? invFreqLocal : invFreqGlobal
             for t in 0..<T {
                 let q = b.q + t * qd, k = b.k + t * kvd
@@ -129,7 +133,9 @@ final class GemmaModel: HiddenStateModel {
                     ck_axpy_f32(scores[j], cache.values(li, slot: cache.slot(li, lo + j)) + kvOff, out, Int64(hd))
                 }
             }
+            tick = profile.lap("attention scores", since: tick)
             linear.apply(lw.o, b.attn, T, b.o)
+            tick = profile.lap("attention output", since: tick)
             for t in 0..<T {
                 let o = b.o + t * D
                 if let pn = lw.postAttnNorm { Layers.rmsNorm(o, pn, o, D, eps: c.rmsNormEps) }
@@ -137,6 +143,7 @@ final class GemmaModel: HiddenStateModel {
             }
             // --- feed-forward (GeGLU) ---
             for t in 0..<T { Layers.rmsNorm(x + t * D, lw.ffnNorm, xn + t * D, D, eps: c.rmsNormEps) }
+            tick = profile.lap("norms+embedding", since: tick)
             linear.apply(lw.gate, xn, T, b.gate)
             var active = [Int](repeating: F, count: T)
             if case .statTopK(let fraction) = sparsity, fraction < 1 {
@@ -147,6 +154,7 @@ final class GemmaModel: HiddenStateModel {
             linear.apply(lw.up, xn, T, b.up)
             for i in 0..<(T * F) { b.gate[i] = Layers.geluTanh(b.gate[i]) * b.up[i] }
             linear.apply(lw.down, b.gate, T, b.o)
+            tick = profile.lap("ffn", since: tick)
             for t in 0..<T {
                 let o = b.o + t * D
                 if let pn = lw.postFfnNorm { Layers.rmsNorm(o, pn, o, D, eps: c.rmsNormEps) }
@@ -172,6 +180,7 @@ final class GemmaModel: HiddenStateModel {
             }
         }
         cache.advance(by: T)
+        tick = profile.lap("norms+embedding", since: tick)
 
         // --- output: final norm of the rows whose logits are wanted ---
         var hidden = [Float](repeating: 0, count: logitRows.count * D)
@@ -209,7 +218,9 @@ final class GemmaModel: HiddenStateModel {
                         }
                     }
                 } else {
+                    let t0 = DecodeProfile.now()
                     linear.apply(weights.lmHead, hp.baseAddress!, count, op.baseAddress!)
+                    DecodeProfile.shared.lap("lm head", since: t0)
                 }
                 if let cap = c.finalSoftcap {
                     for i in 0..<op.count { op[i] = Layers.softcap(op[i], cap) }
