@@ -80,3 +80,20 @@ void ck_matvec_rows_par(ck_pool *pool, int weight_type, const void *w, size_t ro
 #ifdef __cplusplus
 }
 #endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+// ---- active-neuron FFN (rows of a transposed down projection, gathered) ----
+/// y[0..n) = Σ_i coef[i] · dequant(row idx[i]) over `count` selected rows; the rows are
+/// split across the pool and each thread's partial sum is added at the end, so
+/// `scratch` must hold n_threads × n floats.
+void ck_axpy_rows_par(ck_pool *pool, int type, const void *w, size_t row_bytes, int64_t n,
+                      const int32_t *idx, const float *coef, int64_t count, float *y, float *scratch);
+/// Converts `n` floats to IEEE half precision.
+void ck_convert_f32_to_f16(const float *x, void *dst, int64_t n);
+/// Quantizes `n` floats into Q8_0 blocks (n a multiple of 32): for building transposed copies.
+void ck_quantize_q8_0(const float *x, void *dst, int64_t n);
+#ifdef __cplusplus
+}
+#endif

@@ -16,6 +16,7 @@ final class GemmaModel: HiddenStateModel {
     private let invFreqGlobal: [Float]
     private let linear = LinearKernel()
     private let buffers = ForwardBuffers()
+    private let activeFFN = ActiveNeuronFFN()
     /// Prompt chunk size: bounds scratch memory and keeps local-layer rings valid.
     static let chunk = 512
 
@@ -146,14 +147,22 @@ final class GemmaModel: HiddenStateModel {
             tick = profile.lap("norms+embedding", since: tick)
             linear.apply(lw.gate, xn, T, b.gate)
             var active = [Int](repeating: F, count: T)
-            if case .statTopK(let fraction) = sparsity, fraction < 1 {
+            var gathered = false
+            if T == 1, case .statTopK(let fraction) = sparsity, fraction < 1, ActiveNeuronFFN.supports(lw.down) {
+                // Decode: read only the up rows and down columns of active neurons.
+                active[0] = activeFFN.run(layer: li, gate: b.gate, x: xn, up: lw.up, down: lw.down,
+                                          fraction: fraction, out: b.o)
+                gathered = true
+            } else if case .statTopK(let fraction) = sparsity, fraction < 1 {
                 // Statistical top-k on the gate pre-activation (Gemma 3n's gaussian top-k):
                 // neurons below mean + std·Φ⁻¹(1−f) are zeroed before the GELU.
                 for t in 0..<T { active[t] = StatisticalTopK.apply(b.gate + t * F, F, fraction: fraction) }
             }
-            linear.apply(lw.up, xn, T, b.up)
-            for i in 0..<(T * F) { b.gate[i] = Layers.geluTanh(b.gate[i]) * b.up[i] }
-            linear.apply(lw.down, b.gate, T, b.o)
+            if !gathered {
+                linear.apply(lw.up, xn, T, b.up)
+                for i in 0..<(T * F) { b.gate[i] = Layers.geluTanh(b.gate[i]) * b.up[i] }
+                linear.apply(lw.down, b.gate, T, b.o)
+            }
             tick = profile.lap("ffn", since: tick)
             for t in 0..<T {
                 let o = b.o + t * D

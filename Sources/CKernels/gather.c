@@ -1,0 +1,83 @@
+// Kernels for the active-neuron FFN: y = Σ_{i∈active} h_i · row_i, where the rows are
+// the columns of the down projection stored as rows (a transposed copy), so only the
+// bytes of active neurons are read.
+#include "ckernels.h"
+#include "quant_blocks.h"
+#include <stdlib.h>
+
+void ck_quantize_q8_0(const float *x, void *dst, int64_t n) {
+    blk_q8_0 *y = dst;
+    for (int64_t i = 0; i < n / 32; i++) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) { const float v = fabsf(x[i * 32 + j]); if (v > amax) amax = v; }
+        const float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+        // fp32 → fp16 via the compiler's _Float16 (round to nearest even).
+        _Float16 h = (_Float16)d;
+        memcpy(&y[i].d, &h, 2);
+        for (int j = 0; j < 32; j++) y[i].qs[j] = (int8_t)lrintf(x[i * 32 + j] * id);
+    }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+__attribute__((target("avx2,fma,f16c")))
+static void axpy_f16_avx2(float a, const ck_half *x, float *y, int64_t n) {
+    const __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * ck_half_to_float(x[i]);
+}
+#endif
+
+/// y += a · x for a row of halves (the transposed down copies are F16).
+static void axpy_f16(float a, const ck_half *x, float *y, int64_t n) {
+#if defined(__x86_64__)
+    if (ck_cpu_level() >= 1) { axpy_f16_avx2(a, x, y, n); return; }
+#endif
+    for (int64_t i = 0; i < n; i++) y[i] += a * ck_half_to_float(x[i]);
+}
+
+void ck_convert_f32_to_f16(const float *x, void *dst, int64_t n) {
+    ck_half *y = dst;
+    for (int64_t i = 0; i < n; i++) { _Float16 h = (_Float16)x[i]; memcpy(&y[i], &h, 2); }
+}
+
+typedef struct {
+    int type; const uint8_t *w; size_t row_bytes; int64_t n;
+    const int32_t *idx; const float *coef; int64_t count;
+    float *scratch; int n_tasks;
+} axpy_job;
+
+static void axpy_task(void *ctx, int task, int n_tasks) {
+    axpy_job *j = ctx;
+    float *acc = j->scratch + (size_t)task * j->n;
+    memset(acc, 0, (size_t)j->n * sizeof(float));
+    float row[8192];
+    const int64_t per = (j->count + n_tasks - 1) / n_tasks;
+    const int64_t r0 = per * task, r1 = r0 + per < j->count ? r0 + per : j->count;
+    for (int64_t r = r0; r < r1; r++) {
+        const float c = j->coef[r];
+        if (c == 0) continue;
+        if (j->type == CK_F16) {
+            axpy_f16(c, (const ck_half *)(j->w + (size_t)j->idx[r] * j->row_bytes), acc, j->n);
+        } else if (j->type == CK_F32) {
+            ck_axpy_f32(c, (const float *)(j->w + (size_t)j->idx[r] * j->row_bytes), acc, j->n);
+        } else {
+            ck_dequantize_row(j->type, j->w + (size_t)j->idx[r] * j->row_bytes, row, j->n);
+            ck_axpy_f32(c, row, acc, j->n);
+        }
+    }
+}
+
+void ck_axpy_rows_par(ck_pool *pool, int type, const void *w, size_t row_bytes, int64_t n,
+                      const int32_t *idx, const float *coef, int64_t count, float *y, float *scratch) {
+    if (n > 8192) { memset(y, 0, (size_t)n * sizeof(float)); return; }
+    int tasks = ck_pool_threads(pool);
+    if (count < 64) tasks = 1;
+    axpy_job j = { .type = type, .w = w, .row_bytes = row_bytes, .n = n, .idx = idx, .coef = coef,
+                   .count = count, .scratch = scratch, .n_tasks = tasks };
+    ck_pool_run(pool, axpy_task, &j, tasks);
+    memcpy(y, scratch, (size_t)n * sizeof(float));
+    for (int t = 1; t < tasks; t++) ck_axpy_f32(1.0f, scratch + (size_t)t * n, y, n);
+}
