@@ -248,3 +248,25 @@ AVX2 float ck_dot_bf16_avx2(const void *row, const void *act, int64_t n) {
     return r;
 }
 #endif
+
+#if defined(__x86_64__)
+// One Q8_0 row against four activations: the weight block is loaded and its sign
+// split once for all four (batched verification of speculative drafts is
+// compute-bound on the 262k-row LM head, not memory-bound).
+AVX2 void ck_dot_q8_0_x4_avx2(const void *row, const void *const acts[4], int64_t n, float out[4]) {
+    const blk_q8_0 *x = row;
+    const act32 *y0 = acts[0], *y1 = acts[1], *y2 = acts[2], *y3 = acts[3];
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const __m256i w = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        const __m256i aw = _mm256_sign_epi8(w, w);
+        const float dw = _cvtsh_ss(x[i].d);
+#define STEP(Y, A) { \
+        const __m256i p = dot_u8_i8(aw, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)Y[i].qs), w)); \
+        A = _mm256_fmadd_ps(_mm256_set1_ps(dw * Y[i].d), _mm256_cvtepi32_ps(p), A); }
+        STEP(y0, a0) STEP(y1, a1) STEP(y2, a2) STEP(y3, a3)
+#undef STEP
+    }
+    out[0] = hsum_ps(a0); out[1] = hsum_ps(a1); out[2] = hsum_ps(a2); out[3] = hsum_ps(a3);
+}
+#endif

@@ -2,6 +2,7 @@
 // so every thread streams its own part of the weights exactly once.
 #include "ckernels.h"
 #include "quant_blocks.h"
+#include "kernels_internal.h"
 
 typedef struct {
     int type; const uint8_t *w; size_t row_bytes; int64_t n;
@@ -41,6 +42,25 @@ static void matmul_task(void *ctx, int task, int n_tasks) {
     task_range(j->rows, task, n_tasks, &r0, &r1);
     // Rows in small groups, all activations per group: the group stays in L1/L2
     // while the T activations stream past it.
+#if defined(__x86_64__)
+    if (j->type == CK_Q8_0 && j->T >= 4 && ck_cpu_level() >= 1) {
+        // Four activations at a time through the fused kernel, the rest one by one.
+        for (int64_t r = r0; r < r1; r++) {
+            const uint8_t *row = j->w + (size_t)r * j->row_bytes;
+            int64_t t = 0;
+            for (; t + 4 <= j->T; t += 4) {
+                const void *acts[4];
+                float out[4];
+                for (int k = 0; k < 4; k++) acts[k] = j->acts + (size_t)(t + k) * j->act_stride;
+                ck_dot_q8_0_x4_avx2(row, acts, j->n, out);
+                for (int k = 0; k < 4; k++) j->y[(t + k) * j->y_stride + r] = out[k];
+            }
+            for (; t < j->T; t++)
+                j->y[t * j->y_stride + r] = ck_vec_dot(j->type, row, j->acts + (size_t)t * j->act_stride, j->n);
+        }
+        return;
+    }
+#endif
     for (int64_t g = r0; g < r1; g += 16) {
         const int64_t g1 = g + 16 < r1 ? g + 16 : r1;
         for (int64_t t = 0; t < j->T; t++)

@@ -113,21 +113,21 @@ final class KernelTests: XCTestCase {
             let x = (0..<n).map { _ in Float(Int(rng.next() % 2001) - 1000) / 300 }
             var act = [UInt8](repeating: 0, count: ck_activation_bytes(Int32(type.rawValue), Int64(n)))
             act.withUnsafeMutableBytes { ck_quantize_activation(Int32(type.rawValue), x, $0.baseAddress, Int64(n)) }
-            var serial = [Float](repeating: 0, count: rows), par = serial, batched = [Float](repeating: 0, count: 3 * rows)
+            var serial = [Float](repeating: 0, count: rows), par = serial, batched = [Float](repeating: 0, count: 5 * rows)
             let rb = type.rowBytes(n)!
             w.withUnsafeBytes { wp in act.withUnsafeBytes { ap in
                 ck_matvec(Int32(type.rawValue), wp.baseAddress, rb, Int64(n), ap.baseAddress, &serial, 0, Int64(rows))
                 ComputePool.shared.setThreads(2)
                 ck_matvec_par(ComputePool.shared.pool, Int32(type.rawValue), wp.baseAddress, rb, Int64(n), ap.baseAddress, &par, Int64(rows))
-                // Three identical activations through the batched kernel.
-                let three = [UInt8](ap) + [UInt8](ap) + [UInt8](ap)
-                three.withUnsafeBytes { tp in
+                // Five identical activations through the batched kernel (Q8_0 takes the fused x4 path).
+                let five = [UInt8](ap) + [UInt8](ap) + [UInt8](ap) + [UInt8](ap) + [UInt8](ap)
+                five.withUnsafeBytes { tp in
                     ck_matmul_par(ComputePool.shared.pool, Int32(type.rawValue), wp.baseAddress, rb, Int64(n), tp.baseAddress,
-                                  ap.count, 3, &batched, Int64(rows), Int64(rows))
+                                  ap.count, 5, &batched, Int64(rows), Int64(rows))
                 }
             } }
             XCTAssertEqual(serial, par, type.name)
-            for t in 0..<3 { XCTAssertEqual(Array(batched[(t * rows)..<((t + 1) * rows)]), serial, type.name) }
+            for t in 0..<5 { XCTAssertEqual(Array(batched[(t * rows)..<((t + 1) * rows)]), serial, type.name) }
         }
     }
 
