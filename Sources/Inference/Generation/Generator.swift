@@ -61,9 +61,9 @@ public final class Generator: @unchecked Sendable {
         var common = 0
         if let s = state {
             while common < min(cachedTokens.count, prompt.count - 1) && cachedTokens[common] == prompt[common] { common += 1 }
-            if s.truncate(to: common) { st = s } else { st = cfg.makeFreshState(model.model, capacity); common = 0 }
+            if s.truncate(to: common) { st = s } else { st = model.model.makeState(capacity: capacity); common = 0 }
         } else {
-            st = cfg.makeFreshState(model.model, capacity)
+            st = model.model.makeState(capacity: capacity)
         }
         state = st
         cachedTokens = Array(prompt.prefix(common))
@@ -133,9 +133,6 @@ public final class Generator: @unchecked Sendable {
     }
 }
 
-extension ModelConfig {
-    func makeFreshState(_ m: LanguageModel, _ capacity: Int) -> ModelState { m.makeState(capacity: capacity) }
-}
 
 /// Turns sampled ids into TokenEvents: streaming-safe text, stop tokens, the token
 /// budget and cancellation. Returns false from `emit` when generation must stop.
