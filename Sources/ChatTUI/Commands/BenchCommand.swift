@@ -24,7 +24,9 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        let loadStart = Date()
         let loaded = try options.load()
+        let loadSeconds = Date().timeIntervalSince(loadStart) // mmap + metadata + tokenizer: no weight is read
         let m = loaded.model
         let mode = SparsityMode(argument: sparsity)!
         let ctx = min(loaded.config.contextLength, max(promptTokens, genTokens) + 8)
@@ -101,9 +103,11 @@ struct BenchCommand: ParsableCommand {
             emit(JSON.object([("prefill_tps", JSON.number(median(pp))), ("decode_tps", JSON.number(median(tg))),
                               ("threads", String(threads)), ("prompt_tokens", String(promptTokens)),
                               ("gen_tokens", String(genTokens)), ("ttft_ms", JSON.number(1000 * median(ttft))),
+                              ("load_ms", JSON.number(1000 * loadSeconds)),
                               ("chat_prompt_tokens", String(chatIds.count))] + memoryFields + spec))
         } else {
             emit("model: \(loaded.info.name) (\(loaded.info.quantization)), threads: \(threads), sparsity: \(mode)")
+            emit(String(format: "model load (mmap, tokenizer): %.1f ms", 1000 * loadSeconds))
             emit(String(format: "prefill (pp%d): %8.1f tokens/s", promptTokens, median(pp)))
             emit(String(format: "decode  (tg%d): %8.1f tokens/s", genTokens, median(tg)))
             emit(String(format: "time to first token (chat turn, %d prompt tokens): %.1f ms", chatIds.count, 1000 * median(ttft)))
