@@ -33,7 +33,7 @@ enum HTMLExport {
         for m in c.messages {
             out += "<article class=\"message \(m.role.rawValue)\" id=\"m-\(m.id.uuidString.lowercased())\">\n"
             out += "<header><span class=\"who\">\(escape(TranscriptWords.speaker(m)))</span> "
-            out += "<time datetime=\"\(escape(ISODate.format(m.time)))\">\(escape(TranscriptWords.time(m.time)))</time>"
+            out += "<time datetime=\"\(CivilTime(m.time).htmlDatetime)\">\(escape(TranscriptWords.time(m.time)))</time>"
             if m.interrupted { out += " <span class=\"interrupted\">interrupted</span>" }
             out += "</header>\n" + body(m.text)
             if let s = m.stats { out += "<footer class=\"stats\">\(escape(TranscriptWords.stats(s)))</footer>\n" }

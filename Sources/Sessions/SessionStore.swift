@@ -30,6 +30,10 @@ public struct SessionSummary: Sendable, Equatable {
 /// moved aside so the rest keeps working. Safe to use from several threads and processes.
 public final class SessionStore: @unchecked Sendable {
     public let directory: URL
+    /// Ids whose file this store has read or written itself: no need to check the version
+    /// on disk before overwriting them (saves of a long chat stay cheap).
+    private var knownIDs = Set<String>()
+    private let knownLock = NSLock()
 
     /// Creates the directory (private to the user: chats are personal) if needed.
     public init(directory: URL) throws {
@@ -121,6 +125,7 @@ public final class SessionStore: @unchecked Sendable {
         do {
             var c = try SessionFile.decode(data)
             c.id = id   // the file name is the identity: a copied file becomes its own session
+            knownLock.withLock { _ = knownIDs.insert(id) }
             return c
         } catch let e as FutureVersionError {
             throw SessionError("session \(id) skipped: \(e)")
@@ -168,7 +173,8 @@ public final class SessionStore: @unchecked Sendable {
     public func save(_ c: Conversation) throws {
         try checkID(c.id)
         let url = fileURL(id: c.id)
-        if let version = onDiskVersion(url), version > Conversation.currentVersion {
+        if !knownLock.withLock({ knownIDs.contains(c.id) }), let version = onDiskVersion(url),
+           version > Conversation.currentVersion {
             throw SessionError("not saving session \(c.id): the file on disk is from a newer SparkChat (version \(version))")
         }
         let data: Data
@@ -179,6 +185,7 @@ public final class SessionStore: @unchecked Sendable {
         }
         do {
             try AtomicFile.write(data, to: url)
+            knownLock.withLock { _ = knownIDs.insert(c.id) }
         } catch let e as SessionError {
             throw SessionError("cannot save session \(c.id): \(e)")
         }
@@ -199,6 +206,7 @@ public final class SessionStore: @unchecked Sendable {
             throw SessionError("no session '\(id)' in \(directory.path)")
         }
         guard unlink(url.path) == 0 else { throw AtomicFile.failure("cannot delete session \(id)") }
+        knownLock.withLock { _ = knownIDs.remove(id) }
         AtomicFile.syncDirectory(directory)
     }
 

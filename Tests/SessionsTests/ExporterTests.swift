@@ -60,7 +60,7 @@ final class ExporterTests: XCTestCase {
         XCTAssertTrue(html.contains("content=\"default-src 'none'; style-src 'unsafe-inline'\""))
         XCTAssertTrue(html.contains("<style>") && html.contains("prefers-color-scheme: dark"))
         XCTAssertEqual(html.components(separatedBy: "<article class=\"message ").count, 5)
-        XCTAssertTrue(html.contains("<span class=\"who\">Assistant (gemma-3-270m)</span> <time datetime=\"\(ISODate.format(sampleConversation().messages[1].time))\">2026-11-27 05:03:14 UTC</time>"), html)
+        XCTAssertTrue(html.contains("<span class=\"who\">Assistant (gemma-3-270m)</span> <time datetime=\"2026-11-27T05:03:14Z\">2026-11-27 05:03:14 UTC</time>"), html)
         XCTAssertTrue(html.contains("<pre><span class=\"lang\">python</span><code class=\"language-python\">print(2 + 2)  # 4 &lt; 5 &amp; &quot;ok&quot;</code></pre>"))
         XCTAssertTrue(html.contains("<div class=\"text\">Done. 日本語 ✓</div>"))
         XCTAssertTrue(html.contains("<span class=\"interrupted\">interrupted</span>"))
