@@ -142,6 +142,22 @@ final class SessionsCommandTests: XCTestCase {
         }
     }
 
+    func testExportFormatFollowsTheOutputExtension() throws {
+        let (older, _) = try makeSessions()
+        for (name, expected) in [("page.html", "<!DOCTYPE html>"), ("notes.txt", "Write hello world in C 🖥️\n="),
+                                 ("data.json", "{\n"), ("notes.md", "# Write"), ("noext", "# Write")] {
+            let target = dataHome.appendingPathComponent(name)
+            XCTAssertEqual(try sparkchat("sessions", "export", older.id, "-o", target.path).status, 0)
+            XCTAssertTrue(try String(contentsOf: target, encoding: .utf8).hasPrefix(expected), name)
+        }
+        XCTAssertTrue(try sparkchat("sessions", "export", older.id).stdout.hasPrefix("# Write"), "Markdown by default")
+        let forced = dataHome.appendingPathComponent("forced.html")
+        _ = try sparkchat("sessions", "export", older.id, "--format", "txt", "-o", forced.path)
+        XCTAssertFalse(try String(contentsOf: forced, encoding: .utf8).contains("<html"), "--format wins")
+        assertOneLineError(try sparkchat("sessions", "export", older.id, "-o", "/nonexistent-dir/x.md"),
+                           "cannot create a file in /nonexistent-dir")
+    }
+
     func testDeleteAndRename() throws {
         let (older, newer) = try makeSessions()
         let r = try sparkchat("sessions", "rename", older.id, "C basics")
