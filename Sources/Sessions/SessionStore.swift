@@ -121,7 +121,16 @@ public final class SessionStore: @unchecked Sendable {
     public func load(id: String) throws -> Conversation {
         try checkID(id)
         let url = fileURL(id: id)
-        let data = try read(url, id: id)
+        let data: Data
+        do {
+            data = try BoundedFileRead.read(url.path, limit: SessionFile.maxBytes)
+        } catch BoundedFileRead.Failure.missing {
+            throw SessionError("no session '\(id)' in \(directory.path)")
+        } catch BoundedFileRead.Failure.unreadable(let why) {
+            throw SessionError("cannot read session \(id): \(why)")
+        } catch BoundedFileRead.Failure.unusable(let why) {
+            throw corrupt(id: id, url: url, reason: why)
+        }
         do {
             var c = try SessionFile.decode(data)
             c.id = id   // the file name is the identity: a copied file becomes its own session
@@ -130,26 +139,16 @@ public final class SessionStore: @unchecked Sendable {
         } catch let e as FutureVersionError {
             throw SessionError("session \(id) skipped: \(e)")
         } catch {
-            let reason = "\(error)"
-            if let aside = moveAside(url) {
-                throw SessionError("session \(id) is corrupt (\(reason)); moved it aside to \(aside)")
-            }
-            throw SessionError("session \(id) is corrupt (\(reason))")
+            throw corrupt(id: id, url: url, reason: "\(error)")
         }
     }
 
-    private func read(_ url: URL, id: String) throws -> Data {
-        let path = url.path
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw SessionError("no session '\(id)' in \(directory.path)")
+    /// Moves a broken file out of the way and says so in one line.
+    private func corrupt(id: String, url: URL, reason: String) -> SessionError {
+        if let aside = moveAside(url) {
+            return SessionError("session \(id) is corrupt (\(reason)); moved it aside to \(aside)")
         }
-        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > SessionFile.maxBytes {
-            throw SessionError("session \(id) is too large (\(size) bytes)")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw SessionError("cannot read session \(id) in \(directory.path)")
-        }
-        return data
+        return SessionError("session \(id) is corrupt (\(reason))")
     }
 
     /// Renames a broken file to `<id>.json.corrupt-<UTC time>`; returns the new name.
@@ -195,7 +194,7 @@ public final class SessionStore: @unchecked Sendable {
     /// decoded, so this stays cheap on every save.
     private func onDiskVersion(_ url: URL) -> Int? {
         struct Probe: Decodable { var version: Int }
-        guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
+        guard let data = try? BoundedFileRead.read(url.path, limit: SessionFile.maxBytes) else { return nil }
         return (try? JSONDecoder().decode(Probe.self, from: data))?.version
     }
 

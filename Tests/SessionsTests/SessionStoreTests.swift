@@ -116,6 +116,25 @@ final class SessionStoreTests: XCTestCase {
         XCTAssertEqual(asides.count, 2, "\(asides)")
     }
 
+    /// Files that are not files: a FIFO would block a plain read forever, a symlink to
+    /// /dev/zero would never end, a directory cannot be read. None may hang or crash listing.
+    func testSpecialFilesNeverHangOrCrashTheListing() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let store = try SessionStore(directory: dir)
+        try store.save(sampleConversation(id: "good"))
+        XCTAssertEqual(mkfifo(store.fileURL(id: "fifo").path, 0o600), 0)
+        try FileManager.default.createSymbolicLink(atPath: store.fileURL(id: "zero").path, withDestinationPath: "/dev/zero")
+        try FileManager.default.createDirectory(at: store.fileURL(id: "folder"), withIntermediateDirectories: false)
+        let start = Date()
+        let (sessions, notices) = store.list()
+        XCTAssertLessThan(Date().timeIntervalSince(start), 2)
+        XCTAssertEqual(sessions.map(\.id), ["good"])
+        XCTAssertEqual(notices.count, 3, "\(notices)")
+        XCTAssertTrue(notices.contains { $0.hasPrefix("session fifo is corrupt (not a regular file); moved it aside") }, "\(notices)")
+        XCTAssertTrue(notices.contains { $0.hasPrefix("session zero is corrupt (not a regular file); moved it aside") }, "\(notices)")
+        XCTAssertTrue(notices.contains { $0.hasPrefix("session folder is corrupt (not a regular file)") }, "\(notices)")
+    }
+
     func testAFileCopiedUnderAnotherNameIsItsOwnSession() throws {
         let dir = try makeTemporaryDirectory(self)
         let store = try SessionStore(directory: dir)
