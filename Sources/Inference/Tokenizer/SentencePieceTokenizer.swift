@@ -32,7 +32,7 @@ public final class SentencePieceTokenizer: TextTokenizer, @unchecked Sendable {
         guard types.isEmpty || types.count == pieces.count else {
             throw EngineError.format("tokenizer has \(pieces.count) tokens but \(types.count) token types")
         }
-        for (name, id) in [("bos", bosId), ("eos", eosId)] where id < 0 || id >= pieces.count {
+        for (name, id) in [("bos", bosId), ("eos", eosId), ("unknown", unknownId)] where id < 0 || id >= pieces.count {
             throw EngineError.format("tokenizer \(name) id \(id) is outside the vocabulary")
         }
         self.pieces = pieces
