@@ -136,7 +136,10 @@ struct GGUFWriter {
 
     /// Writes bytes to a fresh temporary file and returns its path.
     static func temporaryFile(_ bytes: [UInt8], name: String = "model") throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sparkchat-gguf-tests-\(getpid())")
+        // tmpfs when there is one: the model fuzzer writes thousands of files.
+        let tmp = FileManager.default.isWritableFile(atPath: "/dev/shm") ? URL(fileURLWithPath: "/dev/shm")
+            : FileManager.default.temporaryDirectory
+        let dir = tmp.appendingPathComponent("sparkchat-gguf-tests-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let url = dir.appendingPathComponent("\(name)-\(UUID().uuidString).gguf")
         try Data(bytes).write(to: url)
