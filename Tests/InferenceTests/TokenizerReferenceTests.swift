@@ -23,8 +23,12 @@ final class TokenizerReferenceTests: XCTestCase {
         let root = try XCTUnwrap(try Fixtures.json("tokenizer/gemma3_tokenizer_reference.json") as? [String: Any])
         return try XCTUnwrap(root["cases"] as? [[String: Any]]).map { c in
             let refs = c["references"] as? [String: Any]
-            return Case(text: try XCTUnwrap(c["text"] as? String), ids: try XCTUnwrap(c["ids"] as? [Int]),
-                        decoded: try XCTUnwrap(c["decoded"] as? String), hf: refs?["hf"] as? [Int])
+            // The exact bytes (base64): JSON readers may drop a U+FEFF inside a string.
+            func utf8(_ key: String) throws -> String {
+                String(decoding: try XCTUnwrap(Data(base64Encoded: try XCTUnwrap(c[key] as? String))), as: UTF8.self)
+            }
+            return Case(text: try utf8("utf8"), ids: try XCTUnwrap(c["ids"] as? [Int]),
+                        decoded: try utf8("decoded_utf8"), hf: refs?["hf"] as? [Int])
         }
     }
 
