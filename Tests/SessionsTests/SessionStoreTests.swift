@@ -106,7 +106,7 @@ final class SessionStoreTests: XCTestCase {
         let store = try SessionStore(directory: dir)
         try Data("{\"version\": 1, \"id\":".utf8).write(to: store.fileURL(id: "half"))
         XCTAssertThrowsError(try store.load(id: "half")) {
-            XCTAssertTrue("\($0)".hasPrefix("session half is corrupt (not valid JSON (truncated or damaged)); moved it aside to half.json.corrupt-"), "\($0)")
+            XCTAssertTrue("\($0)".hasPrefix("session half is corrupt (not valid JSON: truncated or damaged); moved it aside to half.json.corrupt-"), "\($0)")
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: store.fileURL(id: "half").path))
         // A second corrupt file of the same id in the same second gets its own name.
