@@ -313,3 +313,24 @@ final class GGUFHostileFileTests: XCTestCase {
         }
     }
 }
+
+extension GGUFHostileFileTests {
+    /// One-byte array elements cost far more in memory than in the file: the total is capped.
+    func testArrayElementTotalIsCapped() throws {
+        let n = ByteReader.maxArrayElements / 2 + 1
+        var w = Self.sampleWriter()
+        w.add("big1", .rawTyped(type: 9, bytes: Self.u8ArrayPayload(n)))
+        w.add("big2", .rawTyped(type: 9, bytes: Self.u8ArrayPayload(n)))
+        assertOneLineError("big2 takes the metadata past") { try parse(w) }
+        var ok = Self.sampleWriter()
+        ok.add("big1", .rawTyped(type: 9, bytes: Self.u8ArrayPayload(n)))
+        XCTAssertEqual(try parse(ok).metadata["big1"]?.arrayValue?.count, n)
+    }
+
+    /// Element type u8, count n, n zero bytes.
+    static func u8ArrayPayload(_ n: Int) -> [UInt8] {
+        var b: [UInt8] = [0, 0, 0, 0]
+        withUnsafeBytes(of: UInt64(n).littleEndian) { b += $0 }
+        return b + [UInt8](repeating: 0, count: n)
+    }
+}
