@@ -7,6 +7,8 @@ import XCTest
 /// must give a one-line EngineError naming the problem — never a trap, a hang or a
 /// huge allocation (a trap would kill the test process, which is the failure).
 final class GGUFHostileFileTests: XCTestCase {
+    override class func tearDown() { GGUFWriter.removeTemporaryFiles() }
+
     /// Every metadata value type (nested arrays too) and three small tensors.
     static func sampleWriter(version: UInt32 = 3, alignment: Int? = nil) -> GGUFWriter {
         var w = GGUFWriter()
@@ -332,5 +334,24 @@ extension GGUFHostileFileTests {
         var b: [UInt8] = [0, 0, 0, 0]
         withUnsafeBytes(of: UInt64(n).littleEndian) { b += $0 }
         return b + [UInt8](repeating: 0, count: n)
+    }
+}
+
+extension GGUFHostileFileTests {
+    /// A FIFO, a directory or a device named like a model: refused at once (opening a
+    /// FIFO for reading would otherwise block until some writer appears).
+    func testNonRegularFilesAreRefusedWithoutBlocking() throws {
+        let dir = URL(fileURLWithPath: try GGUFWriter.temporaryFile([0])).deletingLastPathComponent()
+        let fifo = dir.appendingPathComponent("fifo-\(UUID().uuidString).gguf").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        defer { unlink(fifo) }
+        let start = Date()
+        assertOneLineError("not a regular file") { try GGUFFile(path: fifo) }
+        assertOneLineError("not a regular file") { try LoadedModel.load(path: "/dev/zero") }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 5)
+        // The catalog reports it as a problem and goes on.
+        var problems: [String] = []
+        _ = ModelCatalog.scan(directory: dir) { problems.append($0) }
+        XCTAssertTrue(problems.contains { $0.contains("fifo-") && $0.contains("not a regular file") }, "\(problems)")
     }
 }
