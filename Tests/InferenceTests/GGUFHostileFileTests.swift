@@ -355,3 +355,32 @@ extension GGUFHostileFileTests {
         XCTAssertTrue(problems.contains { $0.contains("fifo-") && $0.contains("not a regular file") }, "\(problems)")
     }
 }
+
+extension GGUFHostileFileTests {
+    /// Vocabularies that are legal but strange — NaN and infinite scores, empty and
+    /// duplicate pieces, no byte tokens — still load, and encoding gives only ids inside
+    /// the vocabulary (the unknown id where no byte token exists).
+    func testOddButWellFormedVocabulariesEncodeSafely() throws {
+        let edits: [(String, (inout GGUFWriter) -> Void)] = [
+            ("NaN scores", { $0.set("tokenizer.ggml.scores", .array(6, (0..<279).map { $0 % 3 == 0 ? .f32(.nan) : .f32(-Float($0)) })) }),
+            ("infinite scores", { $0.set("tokenizer.ggml.scores", .array(6, (0..<279).map { .f32($0 % 2 == 0 ? .infinity : -.infinity) })) }),
+            ("empty pieces", { w in
+                var pieces: [GGUFWriter.Value] = (0..<279).map { _ in .string("") }
+                pieces[1] = .string("<eos>"); pieces[2] = .string("<bos>")
+                w.set("tokenizer.ggml.tokens", .array(8, pieces)) }),
+            ("duplicate pieces", { $0.set("tokenizer.ggml.tokens", .array(8, (0..<279).map { .string($0 < 6 ? "<x>" : "a") })) }),
+            ("no byte tokens", { $0.set("tokenizer.ggml.token_type", .array(5, (0..<279).map { _ in .i32(1) })) }),
+            ("everything control", { $0.set("tokenizer.ggml.token_type", .array(5, (0..<279).map { _ in .i32(3) })) }),
+        ]
+        for (what, edit) in edits {
+            var w = GGUFWriter.tinyGemma3()
+            edit(&w)
+            let tok = try SentencePieceTokenizer.fromGGUF(GGUFWriter.parse(w.bytes()))
+            for text in ["the abc", "  \n\n a<start_of_turn>b", "😀 東京 ü", "", "<x><x>", String(repeating: "ab", count: 300)] {
+                let ids = tok.encode(text, addBOS: true)
+                XCTAssertTrue(ids.allSatisfy { $0 >= 0 && $0 < tok.vocabularySize }, "\(what): \(ids)")
+                _ = tok.decode(ids)
+            }
+        }
+    }
+}
