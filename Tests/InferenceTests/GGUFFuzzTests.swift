@@ -9,6 +9,8 @@ import XCTest
 /// parsed file whose tensors all lie inside the map, or a one-line EngineError. A
 /// trap or a wild read kills the test process, which is the failure.
 final class GGUFFuzzTests: XCTestCase {
+    override class func tearDown() { GGUFWriter.removeTemporaryFiles() }
+
     struct Mutator {
         var rng: SplitMix64
         /// Offsets of the u64 length/count fields of the unmutated file.

@@ -7,6 +7,8 @@ import XCTest
 /// must give a one-line EngineError naming the problem — never a trap, a hang or a
 /// huge allocation (a trap would kill the test process, which is the failure).
 final class GGUFHostileFileTests: XCTestCase {
+    override class func tearDown() { GGUFWriter.removeTemporaryFiles() }
+
     /// Every metadata value type (nested arrays too) and three small tensors.
     static func sampleWriter(version: UInt32 = 3, alignment: Int? = nil) -> GGUFWriter {
         var w = GGUFWriter()
@@ -310,6 +312,75 @@ final class GGUFHostileFileTests: XCTestCase {
             var w = GGUFWriter.tinyGemma3()
             edit(&w)
             if let d = assertOneLineError(mention, { try load(w) }) { print("  \(what): \(d)") }
+        }
+    }
+}
+
+extension GGUFHostileFileTests {
+    /// One-byte array elements cost far more in memory than in the file: the total is capped.
+    func testArrayElementTotalIsCapped() throws {
+        let n = ByteReader.maxArrayElements / 2 + 1
+        var w = Self.sampleWriter()
+        w.add("big1", .rawTyped(type: 9, bytes: Self.u8ArrayPayload(n)))
+        w.add("big2", .rawTyped(type: 9, bytes: Self.u8ArrayPayload(n)))
+        assertOneLineError("big2 takes the metadata past") { try parse(w) }
+        var ok = Self.sampleWriter()
+        ok.add("big1", .rawTyped(type: 9, bytes: Self.u8ArrayPayload(n)))
+        XCTAssertEqual(try parse(ok).metadata["big1"]?.arrayValue?.count, n)
+    }
+
+    /// Element type u8, count n, n zero bytes.
+    static func u8ArrayPayload(_ n: Int) -> [UInt8] {
+        var b: [UInt8] = [0, 0, 0, 0]
+        withUnsafeBytes(of: UInt64(n).littleEndian) { b += $0 }
+        return b + [UInt8](repeating: 0, count: n)
+    }
+}
+
+extension GGUFHostileFileTests {
+    /// A FIFO, a directory or a device named like a model: refused at once (opening a
+    /// FIFO for reading would otherwise block until some writer appears).
+    func testNonRegularFilesAreRefusedWithoutBlocking() throws {
+        let dir = URL(fileURLWithPath: try GGUFWriter.temporaryFile([0])).deletingLastPathComponent()
+        let fifo = dir.appendingPathComponent("fifo-\(UUID().uuidString).gguf").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        defer { unlink(fifo) }
+        let start = Date()
+        assertOneLineError("not a regular file") { try GGUFFile(path: fifo) }
+        assertOneLineError("not a regular file") { try LoadedModel.load(path: "/dev/zero") }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 5)
+        // The catalog reports it as a problem and goes on.
+        var problems: [String] = []
+        _ = ModelCatalog.scan(directory: dir) { problems.append($0) }
+        XCTAssertTrue(problems.contains { $0.contains("fifo-") && $0.contains("not a regular file") }, "\(problems)")
+    }
+}
+
+extension GGUFHostileFileTests {
+    /// Vocabularies that are legal but strange — NaN and infinite scores, empty and
+    /// duplicate pieces, no byte tokens — still load, and encoding gives only ids inside
+    /// the vocabulary (the unknown id where no byte token exists).
+    func testOddButWellFormedVocabulariesEncodeSafely() throws {
+        let edits: [(String, (inout GGUFWriter) -> Void)] = [
+            ("NaN scores", { $0.set("tokenizer.ggml.scores", .array(6, (0..<279).map { $0 % 3 == 0 ? .f32(.nan) : .f32(-Float($0)) })) }),
+            ("infinite scores", { $0.set("tokenizer.ggml.scores", .array(6, (0..<279).map { .f32($0 % 2 == 0 ? .infinity : -.infinity) })) }),
+            ("empty pieces", { w in
+                var pieces: [GGUFWriter.Value] = (0..<279).map { _ in .string("") }
+                pieces[1] = .string("<eos>"); pieces[2] = .string("<bos>")
+                w.set("tokenizer.ggml.tokens", .array(8, pieces)) }),
+            ("duplicate pieces", { $0.set("tokenizer.ggml.tokens", .array(8, (0..<279).map { .string($0 < 6 ? "<x>" : "a") })) }),
+            ("no byte tokens", { $0.set("tokenizer.ggml.token_type", .array(5, (0..<279).map { _ in .i32(1) })) }),
+            ("everything control", { $0.set("tokenizer.ggml.token_type", .array(5, (0..<279).map { _ in .i32(3) })) }),
+        ]
+        for (what, edit) in edits {
+            var w = GGUFWriter.tinyGemma3()
+            edit(&w)
+            let tok = try SentencePieceTokenizer.fromGGUF(GGUFWriter.parse(w.bytes()))
+            for text in ["the abc", "  \n\n a<start_of_turn>b", "😀 東京 ü", "", "<x><x>", String(repeating: "ab", count: 300)] {
+                let ids = tok.encode(text, addBOS: true)
+                XCTAssertTrue(ids.allSatisfy { $0 >= 0 && $0 < tok.vocabularySize }, "\(what): \(ids)")
+                _ = tok.decode(ids)
+            }
         }
     }
 }

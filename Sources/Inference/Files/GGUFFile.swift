@@ -1,7 +1,8 @@
 import Foundation
 
-/// A metadata value of a GGUF file.
-public indirect enum GGUFValue: Sendable, Equatable {
+/// A metadata value of a GGUF file. Not `indirect`: that would box every element of
+/// every array (a 262k-token vocabulary is ~800k values).
+public enum GGUFValue: Sendable, Equatable {
     case uint(UInt64)
     case int(Int64)
     case float(Double)
@@ -221,6 +222,11 @@ public final class GGUFFile: @unchecked Sendable {
 struct ByteReader {
     let bytes: UnsafeRawBufferPointer
     var offset = 0
+    /// Array elements decoded so far. Each becomes a 24-byte value in memory, so a file
+    /// of one-byte elements would blow up ~24x: the total is capped well above what
+    /// real vocabularies need (~1M elements for tokens + scores + types + merges).
+    var arrayElements = 0
+    static let maxArrayElements = 1 << 23
     var remaining: Int { bytes.count - offset }
 
     mutating func take(_ n: Int, _ field: String) throws -> UnsafeRawBufferPointer {
@@ -275,6 +281,10 @@ struct ByteReader {
             }
             let n = try u64("count of \(field)")
             guard n <= UInt64(remaining / minSize) else { throw EngineError.format("count \(n) of \(field) exceeds file size") }
+            arrayElements += Int(n)
+            guard arrayElements <= ByteReader.maxArrayElements else {
+                throw EngineError.format("\(field) takes the metadata past \(ByteReader.maxArrayElements) array elements")
+            }
             var out: [GGUFValue] = []
             out.reserveCapacity(Int(n))
             for _ in 0..<Int(n) { out.append(try value(type: et, field: field, depth: depth + 1)) }

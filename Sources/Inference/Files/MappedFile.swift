@@ -10,7 +10,9 @@ public final class MappedFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
+        // O_NONBLOCK: opening a FIFO named like a model would otherwise wait for a writer
+        // forever; the regular-file check below then rejects it. No effect on regular files.
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             throw EngineError.file("cannot open \(path): \(String(cString: strerror(errno)))")
         }

@@ -134,12 +134,17 @@ struct GGUFWriter {
         try GGUFFile(file: bytes.withUnsafeBytes { try MappedFile(copying: $0) })
     }
 
-    /// Writes bytes to a fresh temporary file and returns its path.
-    static func temporaryFile(_ bytes: [UInt8], name: String = "model") throws -> String {
-        // tmpfs when there is one: the model fuzzer writes thousands of files.
+    /// This process's scratch folder (tmpfs when there is one: the model fuzzer writes thousands of files).
+    static var temporaryDirectory: URL {
         let tmp = FileManager.default.isWritableFile(atPath: "/dev/shm") ? URL(fileURLWithPath: "/dev/shm")
             : FileManager.default.temporaryDirectory
-        let dir = tmp.appendingPathComponent("sparkchat-gguf-tests-\(getpid())")
+        return tmp.appendingPathComponent("sparkchat-gguf-tests-\(getpid())")
+    }
+    static func removeTemporaryFiles() { try? FileManager.default.removeItem(at: temporaryDirectory) }
+
+    /// Writes bytes to a fresh temporary file and returns its path.
+    static func temporaryFile(_ bytes: [UInt8], name: String = "model") throws -> String {
+        let dir = temporaryDirectory
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let url = dir.appendingPathComponent("\(name)-\(UUID().uuidString).gguf")
         try Data(bytes).write(to: url)
