@@ -20,8 +20,9 @@ struct HFConfigReader {
 
     func double(_ k: String) throws -> Double? {
         guard has(k) else { return nil }
-        guard let v = json[k] as? Double else { throw EngineError.format("config.json: \(k) is not a number") }
-        return v
+        if let v = json[k] as? Double { return v }
+        if let v = json[k] as? Int { return Double(v) }
+        throw EngineError.format("config.json: \(k) is not a number")
     }
 
     func string(_ k: String) throws -> String? {

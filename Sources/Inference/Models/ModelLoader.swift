@@ -35,7 +35,7 @@ enum ModelLoader {
         case .gemma, .gemma2, .gemma3:
             model = GemmaModel(config: config, weights: try HFTensorSource(checkpoint: ck).gemmaWeights(config))
         case .recurrentGemma:
-            throw EngineError.unsupported("model_type recurrent_gemma (not yet)")
+            model = try RecurrentGemmaModel(config: config, checkpoint: ck)
         default:
             throw EngineError.unsupported("model_type \(modelType)")
         }
