@@ -145,8 +145,7 @@ final class FamilyReferenceTests: XCTestCase {
         let j = try XCTUnwrap(try Fixtures.json("family/tokenizer/expected.json") as? [String: Any])
         let dir = Fixtures.url("family/tokenizer")
         let fromModel = try SentencePieceTokenizer.fromSentencePieceModel(try Data(contentsOf: dir.appendingPathComponent("tokenizer.model")))
-        let fromJSON = try SentencePieceTokenizer.fromTokenizerJSON(
-            try SafetensorsCheckpoint.readJSONObject(dir.appendingPathComponent("tokenizer.json"), what: "tokenizer.json"))
+        let fromJSON = try SentencePieceTokenizer.fromTokenizerJSON(try Data(contentsOf: dir.appendingPathComponent("tokenizer.json")))
         XCTAssertEqual(fromModel.vocabularySize, j["vocab_size"] as? Int)
         XCTAssertEqual(fromJSON.vocabularySize, j["vocab_size"] as? Int)
         XCTAssertEqual(fromModel.bosId, 2); XCTAssertEqual(fromModel.eosId, 1)
