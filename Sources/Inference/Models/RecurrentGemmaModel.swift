@@ -110,6 +110,17 @@ final class RecurrentGemmaModel: LanguageModel {
         invFreq = Layers.ropeInverseFrequencies(base: c.ropeBaseLocal, rotDim: c.ropeDim ?? c.headDim)
     }
 
+    var decodeWeightBytes: Int {
+        layers.reduce(lmHead.byteCount) { total, l in
+            var b = l.gate.byteCount + l.up.byteCount + l.down.byteCount
+            switch l.temporal {
+            case .recurrent(let w): b += w.linearX.byteCount + w.linearY.byteCount + w.linearOut.byteCount
+            case .attention(let w): b += w.q.byteCount + w.k.byteCount + w.v.byteCount + w.o.byteCount
+            }
+            return total + b
+        }
+    }
+
     static func rmsNormRows(_ x: [Float], _ w: [Float], _ out: inout [Float], _ T: Int, _ D: Int, _ eps: Float) {
         x.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
