@@ -39,6 +39,21 @@ final class TokenizerFilesTests: XCTestCase {
         XCTAssertEqual(t.encode("cab", addBOS: false), [6, 8])
     }
 
+    /// Characters without pieces or byte tokens: one <unk> each, fused when the file says fuse_unk
+    /// (transformers' default GemmaTokenizer() vocabulary of five specials gives [unk] for any text).
+    func testUnknownCharactersFuseLikeHuggingFace() throws {
+        let json = { (fuse: Bool) in Data("""
+            {"added_tokens":[{"id":0,"content":"<pad>","special":true},{"id":1,"content":"<eos>","special":true},
+            {"id":2,"content":"<bos>","special":true},{"id":3,"content":"<unk>","special":true}],
+            "model":{"type":"BPE","fuse_unk":\(fuse),"unk_token":"<unk>","vocab":{"<pad>":0,"<eos>":1,"<bos>":2,"<unk>":3,"a":4},"merges":[]}}
+            """.utf8) }
+        let fused = try SentencePieceTokenizer.fromTokenizerJSON(json(true))
+        XCTAssertEqual(fused.encode("Hello world", addBOS: true), [2, 3])
+        XCTAssertEqual(fused.encode("xxaxx<eos>", addBOS: false), [3, 4, 3, 1])
+        let plain = try SentencePieceTokenizer.fromTokenizerJSON(json(false))
+        XCTAssertEqual(plain.encode("héa", addBOS: false), [3, 3, 4]) // one <unk> per character, not per byte
+    }
+
     func assertOneLineError(_ body: () throws -> Any, _ fragment: String, file: StaticString = #filePath, line: UInt = #line) {
         do {
             _ = try body()

@@ -150,7 +150,8 @@ extension SentencePieceTokenizer {
         let addPrefix = json["normalizer"].map { "\($0)".contains("Prepend") } ?? false
         return try SentencePieceTokenizer(pieces: all, scores: scores, types: types,
                                           bosId: id("<bos>") ?? 2, eosId: id("<eos>") ?? 1,
-                                          unknownId: id(unk ?? "<unk>") ?? 3, addSpacePrefix: addPrefix)
+                                          unknownId: id(unk ?? "<unk>") ?? 3, addSpacePrefix: addPrefix,
+                                          fuseUnknown: model["fuse_unk"]?.bool ?? false)
     }
 }
 
