@@ -115,6 +115,12 @@ final class CheckpointErrorTests: XCTestCase {
         assertRefused(d.path, "has no config.json")
     }
 
+    func testUnsupportedActivation() throws {
+        let d = try copy("gemma3")
+        try editJSON(d.appendingPathComponent("config.json")) { $0["hidden_activation"] = "relu" }
+        assertRefused(d.path, "unsupported: hidden_activation relu")
+    }
+
     func testUnsupportedAndUnknownDtypes() throws {
         let d = try copy("gemma")
         let st = d.appendingPathComponent("model.safetensors")

@@ -53,7 +53,9 @@ final class FamilyReferenceTests: XCTestCase {
         for arch in Self.archs {
             let e = try expected(arch)
             for (format, path) in formats(arch) {
-                let m = try load(path)
+                // A checkpoint directory may also be named by its weights file.
+                let named = format == "safetensors" && arch == "gemma" ? path + "/model.safetensors" : path
+                let m = try load(named)
                 XCTAssertEqual(m.info.format, format)
                 let logits = try m.model.forward(e.ids, state: m.model.makeState(capacity: 64), logitRows: e.positions,
                                                  sparsity: .off, stats: nil)

@@ -72,6 +72,12 @@ extension ModelConfig {
         default: throw EngineError.unsupported("model_type \(modelType.isEmpty ? "(empty)" : modelType)")
         }
         let r = HFConfigReader(json: text)
+        // The FFN here is GeGLU with tanh-GELU; refuse a config that asks for another activation
+        // rather than compute something else (published Gemma 1 configs say hidden_act "gelu"
+        // but set no hidden_activation: transformers then uses the tanh form too).
+        if let act = try r.string("hidden_activation"), !["gelu_pytorch_tanh", "gelu_new"].contains(act) {
+            throw EngineError.unsupported("hidden_activation \(act) (only gelu_pytorch_tanh)")
+        }
         // transformers' class defaults for keys a config.json leaves out.
         let d: (vocab: Int, hidden: Int, ffn: Int, layers: Int, heads: Int, kv: Int) =
             kind == .gemma ? (256_000, 3072, 24_576, 28, 16, 16)

@@ -7,6 +7,9 @@ extension ModelConfig {
     /// the MLP is intermediate_size / 2 wide; logits are soft-capped (logits_soft_cap).
     static func fromHFRecurrentGemma(_ json: [String: Any]) throws -> ModelConfig {
         let r = HFConfigReader(json: json)
+        if let act = try r.string("hidden_activation"), !["gelu_pytorch_tanh", "gelu_new"].contains(act) {
+            throw EngineError.unsupported("hidden_activation \(act) (only gelu_pytorch_tanh)")
+        }
         // transformers' class defaults (recurrentgemma-2b) for keys a config.json leaves out.
         let hidden = try r.positive("hidden_size", default: 2560)
         let layers = try r.positive("num_hidden_layers", default: 26, max: 4096)
