@@ -91,28 +91,56 @@ final class FamilyReferenceTests: XCTestCase {
     func testCachedDecodeEqualsFullRecompute() throws {
         for arch in Self.archs {
             let e = try expected(arch)
-            let m = try load(Fixtures.url("family/\(arch)").path)
-            let V = m.config.vocabularySize
-            let all = Array(0..<e.ids.count)
-            let full = try m.model.forward(e.ids, state: m.model.makeState(capacity: 64), logitRows: all, sparsity: .off, stats: nil)
-            let stepState = m.model.makeState(capacity: 64)
-            var stepped: [Float] = []
-            for t in e.ids { stepped += try m.model.forward([t], state: stepState, logitRows: [0], sparsity: .off, stats: nil) }
-            let chunkState = m.model.makeState(capacity: 64)
-            var chunked: [Float] = []
-            for r in [0..<7, 7..<8, 8..<29, 29..<48] {
-                chunked += try m.model.forward(Array(e.ids[r]), state: chunkState, logitRows: Array(0..<r.count), sparsity: .off, stats: nil)
+            for (_, path) in formats(arch) {
+                let m = try load(path)
+                let V = m.config.vocabularySize
+                let all = Array(0..<e.ids.count)
+                let full = try m.model.forward(e.ids, state: m.model.makeState(capacity: 64), logitRows: all, sparsity: .off, stats: nil)
+                let stepState = m.model.makeState(capacity: 64)
+                var stepped: [Float] = []
+                for t in e.ids { stepped += try m.model.forward([t], state: stepState, logitRows: [0], sparsity: .off, stats: nil) }
+                let chunkState = m.model.makeState(capacity: 64)
+                var chunked: [Float] = []
+                for r in [0..<7, 7..<8, 8..<29, 29..<48] {
+                    chunked += try m.model.forward(Array(e.ids[r]), state: chunkState, logitRows: Array(0..<r.count), sparsity: .off, stats: nil)
+                }
+                XCTAssertEqual(stepState.length, 48)
+                let range = (full.max() ?? 0) - (full.min() ?? 0)
+                var worstStep: Float = 0, worstChunk: Float = 0
+                for i in 0..<(48 * V) {
+                    worstStep = max(worstStep, abs(full[i] - stepped[i]))
+                    worstChunk = max(worstChunk, abs(full[i] - chunked[i]))
+                }
+                XCTAssertLessThanOrEqual(worstStep, 1e-4 * range, path)
+                XCTAssertLessThanOrEqual(worstChunk, 1e-4 * range, path)
             }
-            XCTAssertEqual(stepState.length, 48)
-            let range = (full.max() ?? 0) - (full.min() ?? 0)
-            var worstStep: Float = 0, worstChunk: Float = 0
-            for i in 0..<(48 * V) {
-                worstStep = max(worstStep, abs(full[i] - stepped[i]))
-                worstChunk = max(worstChunk, abs(full[i] - chunked[i]))
-            }
-            XCTAssertLessThanOrEqual(worstStep, 1e-4 * range, arch)
-            XCTAssertLessThanOrEqual(worstChunk, 1e-4 * range, arch)
         }
+    }
+
+    /// A chat's next turn reuses the recurrent state (the new prompt extends the old
+    /// sequence) and gives what a fresh state gives; a prompt that departs from it restarts.
+    func testGeneratorReusesRecurrentStateAcrossTurns() throws {
+        let m = try load(Fixtures.url("family/recurrent_gemma").path)
+        let e = try expected("recurrent_gemma")
+        var p = SamplingParameters(); p.temperature = 0; p.maxTokens = 5
+        func run(_ g: Generator, _ tokens: [Int]) throws -> (ids: [Int], summary: GenerationSummary) {
+            var ids: [Int] = [], summary = GenerationSummary()
+            try g.generate(tokens: tokens, parameters: p) { ev in
+                switch ev { case .token(let t): ids.append(t.id); case .done(let s): summary = s }
+            }
+            return (ids, summary)
+        }
+        let chat = Generator(model: m)
+        let first = try run(chat, e.greedyPrompt)
+        XCTAssertEqual(first.ids, Array(e.greedy.prefix(5)))
+        let turn2 = e.greedyPrompt + first.ids + [5, 6, 7]
+        let second = try run(chat, turn2)
+        XCTAssertEqual(second.summary.prefilledTokens, turn2.count - (e.greedyPrompt.count + 4), "state reused")
+        let fresh = try run(Generator(model: m), turn2)
+        XCTAssertEqual(second.ids, fresh.ids)
+        let other = try run(chat, [2, 9, 10, 11])
+        XCTAssertEqual(other.summary.prefilledTokens, 4, "a different prompt restarts the recurrence")
+        XCTAssertEqual(other.ids, try run(Generator(model: m), [2, 9, 10, 11]).ids)
     }
 
     func testRecurrentGemmaStateMatchesReference() throws {
