@@ -63,12 +63,14 @@ final class RecurrentGemmaModel: LanguageModel {
         let H = c.headCount, bw = lru / H
         func norm(_ n: String) throws -> [Float] { try ck.vector(n, count: d).map { $0 + 1 } } // HF stores w, not 1 + w
         func optional(_ n: String, _ count: Int) throws -> [Float]? { ck.has(n) ? try ck.vector(n, count: count) : nil }
-        embedding = try ck.matrix("model.embed_tokens.weight", rows: c.vocabularySize, cols: d)
+        // RecurrentGemmaForCausalLM saves under "model."; a bare RecurrentGemmaModel without it.
+        let m0 = ck.has("embed_tokens.weight") && !ck.has("model.embed_tokens.weight") ? "" : "model."
+        embedding = try ck.matrix(m0 + "embed_tokens.weight", rows: c.vocabularySize, cols: d)
         lmHead = ck.has("lm_head.weight") ? try ck.matrix("lm_head.weight", rows: c.vocabularySize, cols: d) : embedding
-        finalNorm = try norm("model.final_norm.weight")
+        finalNorm = try norm(m0 + "final_norm.weight")
         var layers: [Layer] = []
         for i in 0..<c.layerCount {
-            let p = "model.layers.\(i)."
+            let p = m0 + "layers.\(i)."
             let t = p + "temporal_block."
             let temporal: Temporal
             if c.layerKinds[i] == .recurrent {
