@@ -32,7 +32,10 @@ struct BenchCommand: ParsableCommand {
         let ctx = min(loaded.config.contextLength, max(promptTokens, genTokens) + 8)
         // Ordinary-text-like ids: a fixed pseudo-random walk over the first 32k ids (no control tokens).
         var rng = SplitMix64(seed: 42)
-        let prompt = [loaded.tokenizer.bosId] + (1..<promptTokens).map { _ in 1000 + Int(rng.next() % 30000) }
+        // (Small vocabularies, e.g. tiny test checkpoints: the walk stays inside the vocabulary.)
+        let vocab = min(loaded.config.vocabularySize, loaded.tokenizer.vocabularySize)
+        let lo = min(1000, vocab / 4), span = UInt64(max(1, min(30000, vocab - lo)))
+        let prompt = [loaded.tokenizer.bosId] + (1..<promptTokens).map { _ in lo + Int(rng.next() % span) }
         func prefill() throws -> Double {
             let s = m.makeState(capacity: ctx)
             let t0 = Date()
@@ -47,7 +50,7 @@ struct BenchCommand: ParsableCommand {
             for _ in 0..<genTokens {
                 let l = try m.forward([tok], state: s, logitRows: [0], sparsity: mode, stats: &stats)
                 tok = Sampler.argmax(l)
-                if loaded.tokenizer.isStop(tok) { tok = 1000 }
+                if loaded.tokenizer.isStop(tok) { tok = lo }
             }
             return Double(genTokens) / Date().timeIntervalSince(t0)
         }

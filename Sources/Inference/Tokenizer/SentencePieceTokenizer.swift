@@ -16,6 +16,8 @@ public final class SentencePieceTokenizer: TextTokenizer, @unchecked Sendable {
     public let unknownId: Int
     public let endOfTurnId: Int?
     public let addSpacePrefix: Bool
+    /// Hugging Face BPE's `fuse_unk`: consecutive unknown characters become one <unk>.
+    public let fuseUnknown: Bool
     public var vocabularySize: Int { pieces.count }
 
     private let pieceBytesTable: [[UInt8]]
@@ -24,7 +26,7 @@ public final class SentencePieceTokenizer: TextTokenizer, @unchecked Sendable {
     private let specials: [(bytes: [UInt8], id: Int)] // longest first
 
     public init(pieces: [String], scores: [Float], types: [TokenType], bosId: Int, eosId: Int, unknownId: Int,
-                addSpacePrefix: Bool) throws {
+                addSpacePrefix: Bool, fuseUnknown: Bool = false) throws {
         guard !pieces.isEmpty else { throw EngineError.format("tokenizer vocabulary is empty") }
         guard scores.isEmpty || scores.count == pieces.count else {
             throw EngineError.format("tokenizer has \(pieces.count) tokens but \(scores.count) scores")
@@ -40,6 +42,7 @@ public final class SentencePieceTokenizer: TextTokenizer, @unchecked Sendable {
         self.types = types.isEmpty ? [TokenType](repeating: .normal, count: pieces.count) : types
         self.bosId = bosId; self.eosId = eosId; self.unknownId = unknownId
         self.addSpacePrefix = addSpacePrefix
+        self.fuseUnknown = fuseUnknown
         self.endOfTurnId = pieces.firstIndex(of: "<end_of_turn>")
 
         var table: [[UInt8]] = []
@@ -203,8 +206,12 @@ public final class SentencePieceTokenizer: TextTokenizer, @unchecked Sendable {
             let piece = Array(text[start[s]..<(start[s] + len[s])])
             if let id = lookup[ByteKey(piece)] {
                 out.append(id)
-            } else {
-                for b in piece { out.append(byteTokens[Int(b)] >= 0 ? byteTokens[Int(b)] : unknownId) }
+            } else if piece.allSatisfy({ byteTokens[Int($0)] >= 0 }) {
+                for b in piece { out.append(byteTokens[Int(b)]) }
+            } else if !(fuseUnknown && s != 0 && out.last == unknownId) {
+                // A character with neither a piece nor byte tokens is one <unk> (as
+                // SentencePiece and Hugging Face's BPE make it).
+                out.append(unknownId)
             }
             s = next[s]
         }
