@@ -9,7 +9,7 @@ enum HelpOverlay {
         guard !box.isEmpty else { return }
         canvas.box(box, title: "help — any key closes")
         let inner = box.inset(1)
-        let keyWidth = 32
+        let keyWidth = 24
         for (i, l) in lines.enumerated() where i < inner.height {
             canvas.put(l.0, x: inner.x + 1, y: inner.y + i, role: .accent, clip: inner)
             canvas.put(l.1, x: inner.x + 1 + keyWidth, y: inner.y + i, role: .normal, clip: inner)
