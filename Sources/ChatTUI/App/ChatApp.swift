@@ -513,7 +513,7 @@ final class ChatApp {
         let modelLabel = loadingModel.map { "loading \($0)…" } ?? modelInfo?.name ?? "no model"
 
         canvas.fill(layout.title, role: .status)
-        canvas.put(" SparkChat · \(modelLabel) · \(conversation.title)", x: 0, y: layout.title.y, role: .status, clip: layout.title)
+        canvas.put(" SparkChat · \(modelLabel) · \(DisplayText.singleLine(conversation.title))", x: 0, y: layout.title.y, role: .status, clip: layout.title)
         if isStreaming {
             let tag = " ● generating \(live.tokens) "
             canvas.put(tag, x: w - TextWidth.of(tag), y: layout.title.y, role: .status, clip: layout.title)

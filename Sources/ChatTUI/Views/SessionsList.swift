@@ -59,7 +59,7 @@ struct SessionsList {
                 canvas.put(shown.rows.last ?? "", x: r.x, y: y, role: .input, clip: r)
                 cursor = (r.x + shown.cursorColumn, y)
             } else {
-                canvas.put(mark + TextWidth.pad(s.title, to: titleWidth), x: inner.x, y: y, role: role, clip: inner)
+                canvas.put(mark + TextWidth.pad(DisplayText.singleLine(s.title), to: titleWidth), x: inner.x, y: y, role: role, clip: inner)
             }
             canvas.put(right, x: inner.x + 2 + titleWidth, y: y, role: i == selected ? .selected : .dim, clip: inner)
         }

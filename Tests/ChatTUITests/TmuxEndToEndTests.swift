@@ -1,0 +1,214 @@
+import Foundation
+import Sessions
+import XCTest
+
+/// The chat in a real terminal: tmux runs the release binary in a 120x40 window;
+/// keys go in with `send-keys` / `paste-buffer -p`, the screen comes back with
+/// `capture-pane -p`. Replies come from the real model (greedy, 6 tokens), and two
+/// catalog names (symlinks to the one GGUF) stand in for two models. Each step polls
+/// the screen against a deadline instead of sleeping.
+final class TmuxEndToEndTests: XCTestCase {
+    var socket = ""
+    var root: URL!
+    static let deadline: TimeInterval = 30
+
+    override func setUpWithError() throws {
+        guard let tmux = TmuxEndToEndTests.which("tmux") else { throw XCTSkip("tmux is not installed: skipping the terminal end-to-end tests") }
+        _ = tmux
+        guard FileManager.default.isExecutableFile(atPath: HeadlessCommandTests.binary) else {
+            throw XCTSkip("release binary not built at \(HeadlessCommandTests.binary)")
+        }
+        guard FileManager.default.fileExists(atPath: HeadlessCommandTests.modelPath) else { throw XCTSkip("model not present") }
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("sc-tmux-\(UUID().uuidString.prefix(8))")
+        let fm = FileManager.default
+        for d in ["models", "data", "config/sparkchat", "work"] {
+            try fm.createDirectory(at: root.appendingPathComponent(d), withIntermediateDirectories: true)
+        }
+        for name in ["alpha", "beta"] {
+            try fm.createSymbolicLink(atPath: root.appendingPathComponent("models/\(name).gguf").path,
+                                      withDestinationPath: HeadlessCommandTests.modelPath)
+        }
+        // The theme comes from the config file (and must load: a missing theme is a notice).
+        try Data(#"{"theme": "high-contrast", "temperature": 0, "max_tokens": 6}"#.utf8)
+            .write(to: root.appendingPathComponent("config/sparkchat/config.json"))
+        socket = root.appendingPathComponent("tmux.sock").path
+    }
+
+    override func tearDown() {
+        if !socket.isEmpty { _ = try? tmux(["kill-server"]) }
+        if let r = root { try? FileManager.default.removeItem(at: r) }
+    }
+
+    static func which(_ tool: String) -> String? {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let p = "\(dir)/\(tool)"
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return nil
+    }
+
+    /// Runs a tmux client command with posix_spawn + waitpid (Foundation's Process
+    /// was seen to hang waiting for the tmux client here). Output goes through a file,
+    /// not a pipe: the server that `new-session` starts would keep a pipe open.
+    @discardableResult
+    func tmux(_ args: [String]) throws -> String {
+        let outPath = root.appendingPathComponent("tmux-out-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: outPath) }
+        let argv: [UnsafeMutablePointer<CChar>?] = ([TmuxEndToEndTests.which("tmux")!, "-u", "-S", socket] + args).map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, argv[0]!, &actions, nil, argv, environ)
+        guard rc == 0 else { throw XCTSkip("cannot run tmux (posix_spawn \(rc))") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+    }
+
+    func screen() -> String { (try? tmux(["capture-pane", "-p"])) ?? "" }
+
+    func keys(_ k: String...) throws { try tmux(["send-keys", "-t", "chat"] + k) }
+    func type(_ text: String) throws { try tmux(["send-keys", "-t", "chat", "-l", text]) }
+
+    /// Polls the screen until `ok` holds; fails with the last screen otherwise.
+    @discardableResult
+    func waitFor(_ what: String, timeout: TimeInterval = deadline, file: StaticString = #filePath, line: UInt = #line,
+                 _ ok: (String) -> Bool) -> String {
+        let end = Date().addingTimeInterval(timeout)
+        var s = ""
+        while Date() < end {
+            s = screen()
+            if ok(s) { return s }
+            usleep(100_000)
+        }
+        XCTFail("timed out waiting for \(what); screen:\n\(s)", file: file, line: line)
+        return s
+    }
+
+    func waitFor(_ text: String, file: StaticString = #filePath, line: UInt = #line) {
+        waitFor("\"\(text)\"", file: file, line: line) { $0.contains(text) }
+    }
+
+    /// Sends a message and waits for the reply to finish (the title bar's
+    /// "generating" tag goes away and the reply header carries its token count).
+    func chat(_ text: String, expectModel model: String, replies: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+        try type(text); try keys("Enter")
+        waitFor("reply \(replies) from \(model)", file: file, line: line) { s in
+            !s.contains("● generating") && s.components(separatedBy: "▌ \(model) · ").count - 1 >= replies
+                && s.contains(" tok/s")
+        }
+    }
+
+    func testChatSwitchModelsStatsExportResizeAndQuit() throws {
+        let data = root.appendingPathComponent("data").path
+        let env = ["XDG_DATA_HOME=\(data)", "XDG_CONFIG_HOME=\(root.appendingPathComponent("config").path)",
+                   "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8", "TERM=screen-256color"]
+        let command = "cd \(root.appendingPathComponent("work").path) && \(HeadlessCommandTests.binary) chat --model alpha; echo EXIT=$?; sleep 60"
+        try tmux(["new-session", "-d", "-s", "chat", "-x", "120", "-y", "40"] + env.flatMap { ["-e", $0] } + [command])
+        try? tmux(["set-option", "-g", "set-clipboard", "on"])
+        waitFor("model alpha ready")
+        waitFor("config settings") { $0.contains("temp 0.0 · max 6") }
+
+        // 1. A reply from alpha, with the stats panel showing the dense truth.
+        try chat("Hello there", expectModel: "alpha", replies: 1)
+        var s = screen()
+        XCTAssertTrue(s.contains("FFN active 100.0%"), s)
+        XCTAssertTrue(s.contains("tokens    6"), s)
+        let ctx1 = contextUsed(s)
+        XCTAssertGreaterThan(ctx1, 10)
+
+        // 2. Switch through the picker (F2): the next reply comes from beta.
+        try keys("F2")
+        waitFor("models —")
+        XCTAssertTrue(screen().contains("● alpha"))
+        try keys("Down"); try keys("Enter")
+        waitFor("switched to beta")
+        try chat("And you?", expectModel: "beta", replies: 1)
+        XCTAssertGreaterThan(contextUsed(screen()), ctx1, "the new model re-read the whole conversation")
+
+        // 3. Switch back with /model and turn sparsity on: the panel changes.
+        try type("/model alpha"); try keys("Enter")
+        waitFor("switched to alpha")
+        try type("/sparsity 0.5"); try keys("Enter")
+        waitFor("sparsity  stat-topk:0.5")
+        try chat("Once more", expectModel: "alpha", replies: 2)
+        s = screen()
+        let active = activeFraction(s)
+        XCTAssertLessThan(active, 90, "stat-topk:0.5 keeps about half the neurons\n\(s)")
+        XCTAssertGreaterThan(active, 20, s)
+        try keys("F3")
+        waitFor("stats panel hidden") { !$0.contains("stats (F3)") }
+        try keys("F3")
+        waitFor("stats (F3)")
+
+        // 4. A bracketed paste is one input: its lines are not sent one by one.
+        let pasteFile = root.appendingPathComponent("paste.txt")
+        try Data("first pasted line\nsecond pasted line".utf8).write(to: pasteFile)
+        try tmux(["load-buffer", "-b", "p", pasteFile.path])
+        try tmux(["paste-buffer", "-p", "-b", "p", "-t", "chat"])
+        waitFor("pasted text in the input") { $0.contains("› first pasted line") && $0.contains("  second pasted line") }
+        XCTAssertEqual(screen().components(separatedBy: "▌ you · ").count - 1, 3, "the paste was sent")
+        try keys("Enter")
+        waitFor("reply to the paste") { !$0.contains("● generating") && $0.components(separatedBy: "▌ you · ").count - 1 == 4 && !$0.contains("› first") }
+        waitFor("reply done") { !$0.contains("● generating") && !$0.contains("writing…") }
+
+        // 5. Export and copy.
+        let export = root.appendingPathComponent("work/out.md").path
+        try type("/export md \(export)"); try keys("Enter")
+        waitFor("exported to")
+        let md = try String(contentsOfFile: export, encoding: .utf8)
+        XCTAssertTrue(md.contains("Hello there") && md.contains("second pasted line"), md)
+        try type("/copy"); try keys("Enter")
+        waitFor("copied the last reply")
+
+        // 6. Resize storms and tiny windows redraw without crashing.
+        for (w, h) in [(10, 3), (3, 1), (40, 8), (200, 60), (1, 1), (80, 24)] {
+            try tmux(["resize-window", "-t", "chat", "-x", "\(w)", "-y", "\(h)"])
+        }
+        waitFor("redraw at 80x24") { $0.hasPrefix(" SparkChat · alpha") && $0.contains("› ") }
+        try tmux(["resize-window", "-t", "chat", "-x", "10", "-y", "3"])
+        waitFor("redraw at 10x3") { $0.split(separator: "\n").first.map { $0.hasPrefix(" SparkChat") } ?? false }
+        try tmux(["resize-window", "-t", "chat", "-x", "120", "-y", "40"])
+
+        // 7. Help, then quit with /quit.
+        try keys("F1")
+        waitFor("help — any key closes")
+        try keys("Escape")
+        waitFor("help closed") { !$0.contains("help — any key closes") }
+        try type("/quit"); try keys("Enter")
+        waitFor("EXIT=0")
+
+        // The saved session: every message, each reply with the model that wrote it.
+        let store = try SessionStore(directory: URL(fileURLWithPath: data).appendingPathComponent("sparkchat/sessions"))
+        let list = store.list().sessions
+        XCTAssertEqual(list.count, 1)
+        let c = try store.load(id: try XCTUnwrap(list.first).id)
+        XCTAssertEqual(c.messages.map(\.role), [.user, .assistant, .user, .assistant, .user, .assistant, .user, .assistant])
+        XCTAssertEqual(c.messages.filter { $0.role == .assistant }.map(\.model), ["alpha", "beta", "alpha", "alpha"])
+        XCTAssertEqual(c.messages[6].text, "first pasted line\nsecond pasted line")
+        XCTAssertEqual(c.model, "alpha")
+        XCTAssertEqual(c.settings.sparsity, "stat-topk:0.5")
+        for m in c.messages where m.role == .assistant {
+            XCTAssertFalse(m.interrupted)
+            XCTAssertEqual(m.stats?.generatedTokens, 6)
+            XCTAssertFalse(m.text.isEmpty)
+        }
+        XCTAssertEqual(c.messages[1].stats?.meanActiveFFN ?? 0, 1, accuracy: 1e-9, "dense model, sparsity off")
+        XCTAssertLessThan(c.messages[5].stats?.meanActiveFFN ?? 1, 0.9)
+    }
+
+    func contextUsed(_ s: String) -> Int {
+        guard let r = s.range(of: "context   ") else { return -1 }
+        return Int(s[r.upperBound...].prefix { $0.isNumber }) ?? -1
+    }
+
+    func activeFraction(_ s: String) -> Double {
+        guard let r = s.range(of: "FFN active ") else { return -1 }
+        return Double(s[r.upperBound...].prefix { $0.isNumber || $0 == "." }) ?? -1
+    }
+}
