@@ -107,12 +107,16 @@ final class TmuxEndToEndTests: XCTestCase {
     func testChatSwitchModelsStatsExportResizeAndQuit() throws {
         let data = root.appendingPathComponent("data").path
         let env = ["XDG_DATA_HOME=\(data)", "XDG_CONFIG_HOME=\(root.appendingPathComponent("config").path)",
-                   "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8", "TERM=screen-256color"]
+                   "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8",
+                   "NO_COLOR="]   // the test runner may export NO_COLOR; empty means colours on
         let command = "cd \(root.appendingPathComponent("work").path) && \(HeadlessCommandTests.binary) chat --model alpha; echo EXIT=$?; sleep 60"
         try tmux(["new-session", "-d", "-s", "chat", "-x", "120", "-y", "40"] + env.flatMap { ["-e", $0] } + [command])
         try? tmux(["set-option", "-g", "set-clipboard", "on"])
         waitFor("model alpha ready")
         waitFor("config settings") { $0.contains("temp 0.0 · max 6") }
+        // The config's theme is drawn in 256 colours (the high-contrast status bar is 226 on 16).
+        let coloured = (try? tmux(["capture-pane", "-p", "-e", "-t", "chat"])) ?? ""
+        XCTAssertTrue(coloured.contains("38;5;") || coloured.contains("48;5;"), "no 256-colour cells: \(coloured.prefix(300).debugDescription)")
 
         // 1. A reply from alpha, with the stats panel showing the dense truth.
         try chat("Hello there", expectModel: "alpha", replies: 1)
@@ -200,6 +204,67 @@ final class TmuxEndToEndTests: XCTestCase {
         }
         XCTAssertEqual(c.messages[1].stats?.meanActiveFFN ?? 0, 1, accuracy: 1e-9, "dense model, sparsity off")
         XCTAssertLessThan(c.messages[5].stats?.meanActiveFFN ?? 1, 0.9)
+    }
+
+    /// Esc stops a long reply (kept, marked interrupted); a megabyte paste is cut to
+    /// the input limit without hanging; NO_COLOR on an 8-colour terminal draws no colour;
+    /// Ctrl-C twice quits.
+    func testEscInterruptsHugePasteNoColorAndCtrlCTwice() throws {
+        let data = root.appendingPathComponent("data").path
+        let env = ["XDG_DATA_HOME=\(data)", "XDG_CONFIG_HOME=\(root.appendingPathComponent("config").path)",
+                   "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8", "NO_COLOR=1"]
+        let command = "TERM=screen \(HeadlessCommandTests.binary) --model beta --max-tokens 400 --theme dark; echo EXIT=$?; sleep 60"
+        try tmux(["new-session", "-d", "-s", "chat", "-x", "100", "-y", "30"] + env.flatMap { ["-e", $0] } + [command])
+        waitFor("model beta ready")
+        let plain = try tmux(["capture-pane", "-p", "-e", "-t", "chat"])
+        XCTAssertNil(plain.range(of: #"[\[;](3[0-7]|4[0-7]|38;5;[0-9]+|48;5;[0-9]+)[;m]"#, options: .regularExpression),
+                     "NO_COLOR drew colours: \(plain.prefix(300).debugDescription)")
+
+        try type("Write a long story about a dragon."); try keys("Enter")
+        waitFor("a few tokens") { s in
+            guard let r = s.range(of: "● generating ") else { return false }
+            return (Int(s[r.upperBound...].prefix { $0.isNumber }) ?? 0) >= 3
+        }
+        try keys("Escape")
+        waitFor("[interrupted]")
+        waitFor("reply stopped") { !$0.contains("● generating") }
+
+        // A 1 MB single-line paste: cut to the limit with a notice, UI still answering.
+        let big = root.appendingPathComponent("big.txt")
+        try Data(String(repeating: "0123456789abcdef", count: 65_536).utf8).write(to: big)
+        try tmux(["load-buffer", "-b", "big", big.path])
+        try tmux(["paste-buffer", "-p", "-b", "big", "-t", "chat"])
+        waitFor("input cut to 200000 characters")
+        try keys("C-u")
+        waitFor("input cleared") { $0.contains("Type a message") }
+
+        try keys("C-c")
+        waitFor("press Ctrl-C again to quit")
+        try keys("C-c")
+        waitFor("EXIT=0")
+
+        let store = try SessionStore(directory: URL(fileURLWithPath: data).appendingPathComponent("sparkchat/sessions"))
+        let c = try store.load(id: try XCTUnwrap(store.list().sessions.first).id)
+        XCTAssertEqual(c.messages.count, 2)
+        let reply = try XCTUnwrap(c.messages.last)
+        XCTAssertTrue(reply.interrupted)
+        XCTAssertEqual(reply.model, "beta")
+        XCTAssertFalse(reply.text.isEmpty)
+        XCTAssertLessThan(reply.stats?.generatedTokens ?? 400, 400)
+    }
+
+    /// An 8-colour terminal gets the theme's basic colours (no 256-colour codes).
+    func testEightColourTerminal() throws {
+        let env = ["XDG_DATA_HOME=\(root.appendingPathComponent("data").path)", "XDG_CONFIG_HOME=\(root.appendingPathComponent("config").path)",
+                   "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8", "NO_COLOR="]
+        let command = "TERM=screen \(HeadlessCommandTests.binary) --model alpha --theme light; echo EXIT=$?; sleep 60"
+        try tmux(["new-session", "-d", "-s", "chat", "-x", "90", "-y", "24"] + env.flatMap { ["-e", $0] } + [command])
+        waitFor("model alpha ready")
+        let s = try tmux(["capture-pane", "-p", "-e", "-t", "chat"])
+        XCTAssertNotNil(s.range(of: #"[\[;](3[0-7]|4[0-7])[;m]"#, options: .regularExpression), "no basic colours: \(s.prefix(300).debugDescription)")
+        XCTAssertFalse(s.contains("38;5;") || s.contains("48;5;"), "256-colour codes on an 8-colour terminal")
+        try type("/quit"); try keys("Enter")
+        waitFor("EXIT=0")
     }
 
     func contextUsed(_ s: String) -> Int {
