@@ -4,14 +4,16 @@ import Foundation
 /// per `interval`, and never later than `interval` after the last change: a crash loses at
 /// most the last fraction of a second. The latest state always wins.
 ///
-/// `update` saves on the caller's thread when a save is due; otherwise it schedules a
-/// trailing save on a background queue, so a stream that pauses is still on disk shortly
-/// after its last token. Errors from saves that `update` or the timer make are kept in
-/// `lastError` and passed to `onError`; `flush` throws them.
+/// `update` never blocks on the disk: it records the state and schedules one save on a
+/// background queue (at once if the last save is `interval` old, else when it will be), so
+/// the UI thread keeps serving keys while a slow disk fsyncs. `flush` saves synchronously
+/// and returns only when everything handed to `update` before it is on disk. A failed
+/// save keeps its state pending (retried by the next update or flush); its error is in
+/// `lastError`, passed to `onError`, and thrown by `flush`.
 public final class AutoSaver: @unchecked Sendable {
     public let store: SessionStore
     public let interval: TimeInterval
-    /// Called (on whichever thread saved) when a background or throttled save fails.
+    /// Called (on the saving thread) when a save fails.
     public var onError: (@Sendable (Error) -> Void)? {
         get { lock.withLock { errorHandler } }
         set { lock.withLock { errorHandler = newValue } }
@@ -23,7 +25,7 @@ public final class AutoSaver: @unchecked Sendable {
     private let saveLock = NSLock()   // one save at a time, so an older state never lands after a newer one
     private var pending: Conversation?
     private var lastSave = Date.distantPast
-    private var trailingScheduled = false
+    private var saveScheduled = false
     private var errorHandler: (@Sendable (Error) -> Void)?
     private var latestError: Error?
     private static let queue = DispatchQueue(label: "sparkchat.autosave", qos: .utility)
@@ -33,26 +35,28 @@ public final class AutoSaver: @unchecked Sendable {
         self.interval = interval
     }
 
-    /// Records the latest state; saves it now if `interval` has passed since the last save.
-    public func update(_ c: Conversation) {
-        let due: Bool = lock.withLock {
-            pending = c
-            if Date().timeIntervalSince(lastSave) >= interval { return true }
-            if !trailingScheduled {
-                trailingScheduled = true
-                let delay = max(0, interval - Date().timeIntervalSince(lastSave))
-                AutoSaver.queue.asyncAfter(deadline: .now() + delay) { [weak self] in
-                    guard let self else { return }
-                    self.lock.withLock { self.trailingScheduled = false }
-                    try? self.savePending()
-                }
-            }
-            return false
-        }
-        if due { try? savePending() }
+    /// A saver dropped with unsaved state writes it first.
+    deinit {
+        try? savePending()
     }
 
-    /// Saves the latest pending state now (after a reply ends, before quitting).
+    /// Records the latest state and makes sure a save of it is scheduled.
+    public func update(_ c: Conversation) {
+        lock.withLock {
+            pending = c
+            guard !saveScheduled else { return }
+            saveScheduled = true
+            let wait = max(0, interval - Date().timeIntervalSince(lastSave))
+            AutoSaver.queue.asyncAfter(deadline: .now() + wait) { [weak self] in
+                guard let self else { return }
+                self.lock.withLock { self.saveScheduled = false }
+                try? self.savePending()
+            }
+        }
+    }
+
+    /// Saves the latest pending state now (after a reply ends, before quitting). Waits for
+    /// a background save in progress, so on return every earlier update is on disk.
     public func flush() throws {
         try savePending()
     }
@@ -60,10 +64,9 @@ public final class AutoSaver: @unchecked Sendable {
     private func savePending() throws {
         try saveLock.withLock {
             guard let c = lock.withLock({ () -> Conversation? in
-                let c = pending
-                pending = nil
-                if c != nil { lastSave = Date() }
-                return c
+                defer { pending = nil }
+                if pending != nil { lastSave = Date() }
+                return pending
             }) else { return }
             do {
                 try store.save(c)
@@ -71,8 +74,7 @@ public final class AutoSaver: @unchecked Sendable {
             } catch {
                 let handler: (@Sendable (Error) -> Void)? = lock.withLock {
                     latestError = error
-                    // Keep the state so a later update or flush retries it, unless newer state arrived.
-                    if pending == nil { pending = c }
+                    if pending == nil { pending = c }   // retry later, unless newer state arrived
                     return errorHandler
                 }
                 handler?(error)

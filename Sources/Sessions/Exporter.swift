@@ -50,7 +50,8 @@ enum TranscriptWords {
 
     /// "42 tokens · 35.2 tok/s · first token 120 ms · FFN active 8.0% · 1.2 GFLOP (dense 3.4)".
     static func stats(_ s: MessageStats) -> String {
-        var parts = ["\(s.generatedTokens) tokens", "prompt \(s.promptTokens)"]
+        var parts = ["\(s.generatedTokens) tokens"]
+        if s.promptTokens > 0 { parts.append("prompt \(s.promptTokens)") }
         if s.decodeTPS > 0, s.decodeTPS.isFinite { parts.append(String(format: "%.1f tok/s", s.decodeTPS)) }
         if s.prefillTPS > 0, s.prefillTPS.isFinite { parts.append(String(format: "prefill %.1f tok/s", s.prefillTPS)) }
         if s.timeToFirstTokenMs > 0, s.timeToFirstTokenMs.isFinite {

@@ -30,10 +30,10 @@ enum HTMLExport {
         if let s = c.systemPrompt, !s.isEmpty {
             out += "<section class=\"system\">\n<h2>System prompt</h2>\n\(body(s))</section>\n"
         }
-        for m in c.messages {
-            out += "<article class=\"message \(m.role.rawValue)\" id=\"m-\(m.id.uuidString.lowercased())\">\n"
+        for (i, m) in c.messages.enumerated() {
+            out += "<article class=\"message \(m.role.rawValue)\" id=\"m\(i + 1)\">\n"
             out += "<header><span class=\"who\">\(escape(TranscriptWords.speaker(m)))</span> "
-            out += "<time datetime=\"\(escape(ISODate.format(m.time)))\">\(escape(TranscriptWords.time(m.time)))</time>"
+            out += "<time datetime=\"\(CivilTime(m.time).htmlDatetime)\">\(escape(TranscriptWords.time(m.time)))</time>"
             if m.interrupted { out += " <span class=\"interrupted\">interrupted</span>" }
             out += "</header>\n" + body(m.text)
             if let s = m.stats { out += "<footer class=\"stats\">\(escape(TranscriptWords.stats(s)))</footer>\n" }
@@ -50,7 +50,7 @@ enum HTMLExport {
             switch block {
             case .prose(let p):
                 let trimmed = p.trimmingCharacters(in: .newlines)
-                if !trimmed.isEmpty { out += "<div class=\"text\">\(escape(trimmed))</div>\n" }
+                if !trimmed.isEmpty { out += "<div class=\"text\">\(inlineCode(trimmed))</div>\n" }
             case .code(let language, let code, _, _):
                 let lang = language.unicodeScalars.filter {
                     ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "+#_.-".unicodeScalars.contains($0)
@@ -61,6 +61,37 @@ enum HTMLExport {
             }
         }
         return out
+    }
+
+    /// Prose with Markdown code spans (`x`, ``a`b``) shown as `<code>`; everything escaped.
+    static func inlineCode(_ text: String) -> String {
+        let chars = Array(text)
+        var out = ""
+        var plain = ""
+        var i = 0
+        while i < chars.count {
+            guard chars[i] == "`" else { plain.append(chars[i]); i += 1; continue }
+            var n = 0
+            while i + n < chars.count, chars[i + n] == "`" { n += 1 }
+            // Find a closing run of exactly n backticks.
+            var j = i + n
+            var close: Int?
+            while j < chars.count {
+                if chars[j] == "`" {
+                    var m = 0
+                    while j + m < chars.count, chars[j + m] == "`" { m += 1 }
+                    if m == n { close = j; break }
+                    j += m
+                } else {
+                    j += 1
+                }
+            }
+            guard let end = close else { plain += String(chars[i..<(i + n)]); i += n; continue }
+            out += escape(plain) + "<code>" + escape(String(chars[(i + n)..<end])) + "</code>"
+            plain = ""
+            i = end + n
+        }
+        return out + escape(plain)
     }
 
     /// Escapes the five HTML-significant characters; control characters other than
@@ -113,6 +144,7 @@ enum HTMLExport {
           overflow-x: auto; position: relative; }
     pre .lang { position: absolute; top: .2rem; right: .5rem; font-size: .75rem; color: var(--muted); }
     code { font: .9rem/1.45 ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
+    .text code { background: var(--code); border-radius: 4px; padding: 0 .25rem; }
     footer.stats { font-size: .8rem; color: var(--muted); margin-top: .4rem; }
 
     """

@@ -50,6 +50,11 @@ struct CivilTime: Equatable {
         }
     }
 
+    /// "2026-11-27T05:03:12Z": HTML's `datetime` allows at most three fraction digits, so none.
+    var htmlDatetime: String {
+        String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", year, month, day, hour, minute, second)
+    }
+
     /// "2026-11-27 05:03:12 UTC" (or without seconds) for transcripts and tables.
     func display(seconds: Bool = true) -> String {
         seconds ? String(format: "%04d-%02d-%02d %02d:%02d:%02d UTC", year, month, day, hour, minute, second)

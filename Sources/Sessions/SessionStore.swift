@@ -30,6 +30,10 @@ public struct SessionSummary: Sendable, Equatable {
 /// moved aside so the rest keeps working. Safe to use from several threads and processes.
 public final class SessionStore: @unchecked Sendable {
     public let directory: URL
+    /// Ids whose file this store has read or written itself: no need to check the version
+    /// on disk before overwriting them (saves of a long chat stay cheap).
+    private var knownIDs = Set<String>()
+    private let knownLock = NSLock()
 
     /// Creates the directory (private to the user: chats are personal) if needed.
     public init(directory: URL) throws {
@@ -117,34 +121,34 @@ public final class SessionStore: @unchecked Sendable {
     public func load(id: String) throws -> Conversation {
         try checkID(id)
         let url = fileURL(id: id)
-        let data = try read(url, id: id)
+        let data: Data
+        do {
+            data = try BoundedFileRead.read(url.path, limit: SessionFile.maxBytes)
+        } catch BoundedFileRead.Failure.missing {
+            throw SessionError("no session '\(id)' in \(directory.path)")
+        } catch BoundedFileRead.Failure.unreadable(let why) {
+            throw SessionError("cannot read session \(id): \(why)")
+        } catch BoundedFileRead.Failure.unusable(let why) {
+            throw corrupt(id: id, url: url, reason: why)
+        }
         do {
             var c = try SessionFile.decode(data)
             c.id = id   // the file name is the identity: a copied file becomes its own session
+            knownLock.withLock { _ = knownIDs.insert(id) }
             return c
         } catch let e as FutureVersionError {
             throw SessionError("session \(id) skipped: \(e)")
         } catch {
-            let reason = "\(error)"
-            if let aside = moveAside(url) {
-                throw SessionError("session \(id) is corrupt (\(reason)); moved it aside to \(aside)")
-            }
-            throw SessionError("session \(id) is corrupt (\(reason))")
+            throw corrupt(id: id, url: url, reason: "\(error)")
         }
     }
 
-    private func read(_ url: URL, id: String) throws -> Data {
-        let path = url.path
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw SessionError("no session '\(id)' in \(directory.path)")
+    /// Moves a broken file out of the way and says so in one line.
+    private func corrupt(id: String, url: URL, reason: String) -> SessionError {
+        if let aside = moveAside(url) {
+            return SessionError("session \(id) is corrupt (\(reason)); moved it aside to \(aside)")
         }
-        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > SessionFile.maxBytes {
-            throw SessionError("session \(id) is too large (\(size) bytes)")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw SessionError("cannot read session \(id) in \(directory.path)")
-        }
-        return data
+        return SessionError("session \(id) is corrupt (\(reason))")
     }
 
     /// Renames a broken file to `<id>.json.corrupt-<UTC time>`; returns the new name.
@@ -168,7 +172,8 @@ public final class SessionStore: @unchecked Sendable {
     public func save(_ c: Conversation) throws {
         try checkID(c.id)
         let url = fileURL(id: c.id)
-        if let version = onDiskVersion(url), version > Conversation.currentVersion {
+        if !knownLock.withLock({ knownIDs.contains(c.id) }), let version = onDiskVersion(url),
+           version > Conversation.currentVersion {
             throw SessionError("not saving session \(c.id): the file on disk is from a newer SparkChat (version \(version))")
         }
         let data: Data
@@ -179,6 +184,7 @@ public final class SessionStore: @unchecked Sendable {
         }
         do {
             try AtomicFile.write(data, to: url)
+            knownLock.withLock { _ = knownIDs.insert(c.id) }
         } catch let e as SessionError {
             throw SessionError("cannot save session \(c.id): \(e)")
         }
@@ -188,7 +194,7 @@ public final class SessionStore: @unchecked Sendable {
     /// decoded, so this stays cheap on every save.
     private func onDiskVersion(_ url: URL) -> Int? {
         struct Probe: Decodable { var version: Int }
-        guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
+        guard let data = try? BoundedFileRead.read(url.path, limit: SessionFile.maxBytes) else { return nil }
         return (try? JSONDecoder().decode(Probe.self, from: data))?.version
     }
 
@@ -199,6 +205,7 @@ public final class SessionStore: @unchecked Sendable {
             throw SessionError("no session '\(id)' in \(directory.path)")
         }
         guard unlink(url.path) == 0 else { throw AtomicFile.failure("cannot delete session \(id)") }
+        knownLock.withLock { _ = knownIDs.remove(id) }
         AtomicFile.syncDirectory(directory)
     }
 

@@ -13,7 +13,7 @@ final class ExporterTests: XCTestCase {
         XCTAssertTrue(md.contains("### User · 2026-11-27 05:03:13 UTC\n\nHéllo wörld 👋🏽 — what's 2+2?\nSecond line «quoted»\n"))
         XCTAssertTrue(md.contains("### Assistant (gemma-3-270m) · 2026-11-27 05:03:14 UTC\n\nIt is **4**.\n\n```python\nprint(2 + 2)  # 4 < 5 & \"ok\"\n```\nDone. 日本語 ✓\n"), md)
         XCTAssertTrue(md.contains("*17 tokens · prompt 21 · prefill 812.5 tok/s · first token 33 ms · FFN active 8.1% · 5.50 GFLOP (dense 9.10) · draft acceptance 75%*"), md)
-        XCTAssertTrue(md.contains("### Assistant (spark-270m) · 2026-11-27 05:03:23 UTC\n\nSix, becau\n\n*3 tokens · prompt 0 · interrupted*\n"), md)
+        XCTAssertTrue(md.contains("### Assistant (spark-270m) · 2026-11-27 05:03:23 UTC\n\nSix, becau\n\n*3 tokens · interrupted*\n"), md)
         XCTAssertEqual(md.components(separatedBy: "\n---\n").count, 5, "one rule before each message")
     }
 
@@ -60,7 +60,7 @@ final class ExporterTests: XCTestCase {
         XCTAssertTrue(html.contains("content=\"default-src 'none'; style-src 'unsafe-inline'\""))
         XCTAssertTrue(html.contains("<style>") && html.contains("prefers-color-scheme: dark"))
         XCTAssertEqual(html.components(separatedBy: "<article class=\"message ").count, 5)
-        XCTAssertTrue(html.contains("<span class=\"who\">Assistant (gemma-3-270m)</span> <time datetime=\"\(ISODate.format(sampleConversation().messages[1].time))\">2026-11-27 05:03:14 UTC</time>"), html)
+        XCTAssertTrue(html.contains("<span class=\"who\">Assistant (gemma-3-270m)</span> <time datetime=\"2026-11-27T05:03:14Z\">2026-11-27 05:03:14 UTC</time>"), html)
         XCTAssertTrue(html.contains("<pre><span class=\"lang\">python</span><code class=\"language-python\">print(2 + 2)  # 4 &lt; 5 &amp; &quot;ok&quot;</code></pre>"))
         XCTAssertTrue(html.contains("<div class=\"text\">Done. 日本語 ✓</div>"))
         XCTAssertTrue(html.contains("<span class=\"interrupted\">interrupted</span>"))
@@ -112,6 +112,14 @@ final class ExporterTests: XCTestCase {
         // article headers are intact.
         XCTAssertEqual(html.components(separatedBy: "<article ").count, html.components(separatedBy: "</article>").count)
         XCTAssertTrue(html.contains("<span class=\"who\">Assistant (m&quot;&gt;&lt;script&gt;)</span>"))
+    }
+
+    func testHTMLShowsInlineCodeSpans() {
+        XCTAssertEqual(HTMLExport.inlineCode("use `xs[::-1]` or ``a`b`` <not> `open"),
+                       "use <code>xs[::-1]</code> or <code>a`b</code> &lt;not&gt; `open")
+        XCTAssertEqual(HTMLExport.inlineCode("`<script>alert(1)</script>`"), "<code>&lt;script&gt;alert(1)&lt;/script&gt;</code>")
+        XCTAssertEqual(HTMLExport.inlineCode("no code"), "no code")
+        XCTAssertEqual(HTMLExport.inlineCode("``"), "``")
     }
 
     func testWriteIsAtomicAndRefusesDirectories() throws {

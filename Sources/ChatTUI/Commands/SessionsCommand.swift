@@ -78,23 +78,29 @@ extension SessionsCommand {
             commandName: "export", abstract: "Export a conversation as Markdown, plain text, HTML or JSON.")
         @OptionGroup var location: SessionDirectoryOptions
         @Argument(help: "Session id (from `sparkchat sessions list`).") var id: String
-        @Option(name: .long, help: "md, txt, html or json.") var format: String = "md"
+        @Option(name: .long, help: "md, txt, html or json (default: the extension of -o, else md).") var format: String?
         @Option(name: .shortAndLong, help: "Write to this file (default: standard output).") var output: String?
 
         func validate() throws {
-            guard ExportFormat(rawValue: format) != nil else {
+            if let format, ExportFormat(rawValue: format) == nil {
                 throw ValidationError("unknown --format '\(DisplayText.singleLine(format))' (use md, txt, html or json)")
             }
         }
 
+        /// `--format`, else what `-o`'s extension names (`notes.html`), else Markdown.
+        var chosenFormat: ExportFormat {
+            if let format { return ExportFormat(rawValue: format)! }
+            let ext = output.map { URL(fileURLWithPath: $0).pathExtension.lowercased() } ?? ""
+            return ExportFormat(rawValue: ext == "markdown" ? "md" : ext == "htm" ? "html" : ext == "text" ? "txt" : ext) ?? .md
+        }
+
         func run() throws {
             let c = try location.store().load(id: id)
-            let f = ExportFormat(rawValue: format)!
             if let output {
-                try Exporter.write(c, as: f, to: URL(fileURLWithPath: output))
+                try Exporter.write(c, as: chosenFormat, to: URL(fileURLWithPath: output))
                 FileHandle.standardError.write("exported \(c.id) to \(output)\n".data(using: .utf8)!)
             } else {
-                emit(try Exporter.render(c, as: f), newline: false)
+                emit(try Exporter.render(c, as: chosenFormat), newline: false)
             }
         }
     }

@@ -13,8 +13,9 @@ enum ModelLoader {
         default:
             throw EngineError.unsupported("architecture \(arch)")
         }
-        guard tokenizer.vocabularySize >= model.config.vocabularySize || tokenizer.vocabularySize > 0 else {
-            throw EngineError.format("tokenizer vocabulary is empty")
+        // Every id the tokenizer can produce must have an embedding row.
+        guard tokenizer.vocabularySize <= model.config.vocabularySize else {
+            throw EngineError.format("tokenizer has \(tokenizer.vocabularySize) tokens but token_embd.weight has \(model.config.vocabularySize) rows")
         }
         let info = ModelInfo(
             name: (try? g.string("general.name")) ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent,

@@ -32,7 +32,7 @@ public final class SentencePieceTokenizer: TextTokenizer, @unchecked Sendable {
         guard types.isEmpty || types.count == pieces.count else {
             throw EngineError.format("tokenizer has \(pieces.count) tokens but \(types.count) token types")
         }
-        for (name, id) in [("bos", bosId), ("eos", eosId)] where id < 0 || id >= pieces.count {
+        for (name, id) in [("bos", bosId), ("eos", eosId), ("unknown", unknownId)] where id < 0 || id >= pieces.count {
             throw EngineError.format("tokenizer \(name) id \(id) is outside the vocabulary")
         }
         self.pieces = pieces
@@ -53,7 +53,8 @@ public final class SentencePieceTokenizer: TextTokenizer, @unchecked Sendable {
             table.append(b)
             let type = self.types[id]
             if type == .byte, let v = SentencePieceTokenizer.byteValue(p) { bytes[Int(v)] = id; continue }
-            if (type == .control || type == .userDefined) && !b.isEmpty { specials.append((b, id)) }
+            // llama.cpp's special set: control, user-defined and unknown (`<unk>` in text is id 3).
+            if (type == .control || type == .userDefined || type == .unknown) && !b.isEmpty { specials.append((b, id)) }
             if lookup[ByteKey(b)] == nil { lookup[ByteKey(b)] = id }
         }
         specials.sort { $0.bytes.count > $1.bytes.count || ($0.bytes.count == $1.bytes.count && $0.id < $1.id) }
@@ -98,16 +99,19 @@ public final class SentencePieceTokenizer: TextTokenizer, @unchecked Sendable {
     public func encode(_ text: String, addBOS: Bool) -> [Int] {
         var out: [Int] = addBOS ? [bosId] : []
         let bytes = Array(text.utf8)
-        var first = true
+        // As llama.cpp: the space prefix goes before the first text and every text that follows a special token.
+        var afterSpecial = true
         for fragment in partition(bytes) {
             switch fragment {
-            case .special(let id): out.append(id)
+            case .special(let id):
+                out.append(id)
+                afterSpecial = true
             case .text(let r):
                 var frag = Array(bytes[r])
-                if addSpacePrefix && first { frag.insert(0x20, at: 0) }
+                if addSpacePrefix && afterSpecial { frag.insert(0x20, at: 0) }
                 encodeFragment(frag, into: &out)
+                afterSpecial = false
             }
-            first = false
         }
         return out
     }
