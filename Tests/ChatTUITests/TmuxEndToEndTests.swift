@@ -170,7 +170,19 @@ final class TmuxEndToEndTests: XCTestCase {
         try type("/copy"); try keys("Enter")
         waitFor("copied the last reply")
 
-        // 6. Resize storms and tiny windows redraw without crashing.
+        // 6. Scrollback in a short window: PgUp, the mouse wheel and End.
+        try tmux(["resize-window", "-t", "chat", "-x", "80", "-y", "12"])
+        waitFor("short window") { $0.split(separator: "\n", omittingEmptySubsequences: false).count <= 13 }
+        try keys("PageUp")
+        waitFor("scrolled up") { $0.contains("more (End)") }
+        try keys("End")
+        waitFor("back at the bottom") { !$0.contains("more (End)") }
+        try type("\u{1b}[<64;5;5M")   // an SGR mouse report: wheel up
+        waitFor("wheel scrolled") { $0.contains("↓ 3 more (End)") }
+        try keys("End")
+        waitFor("back at the bottom") { !$0.contains("more (End)") }
+
+        // 7. Resize storms and tiny windows redraw without crashing.
         for (w, h) in [(10, 3), (3, 1), (40, 8), (200, 60), (1, 1), (80, 24)] {
             try tmux(["resize-window", "-t", "chat", "-x", "\(w)", "-y", "\(h)"])
         }
@@ -179,7 +191,7 @@ final class TmuxEndToEndTests: XCTestCase {
         waitFor("redraw at 10x3") { $0.split(separator: "\n").first.map { $0.hasPrefix(" SparkChat") } ?? false }
         try tmux(["resize-window", "-t", "chat", "-x", "120", "-y", "40"])
 
-        // 7. Help, then quit with /quit.
+        // 8. Help, then quit with /quit.
         try keys("F1")
         waitFor("help — any key closes")
         try keys("Escape")

@@ -46,7 +46,9 @@ struct Theme: Sendable, Equatable {
     /// `.build/release`), then the current directory's `themes/`.
     static func searchDirectories(configDirectory: URL) -> [URL] {
         var dirs = [configDirectory.appendingPathComponent("themes")]
-        var exe = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent()
+        // /proc/self/exe is the real binary even when it was started through PATH or a symlink.
+        let selfExe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments.first ?? "."
+        var exe = URL(fileURLWithPath: selfExe).resolvingSymlinksInPath().deletingLastPathComponent()
         for _ in 0..<5 {
             dirs.append(exe.appendingPathComponent("themes"))
             exe = exe.deletingLastPathComponent()

@@ -15,6 +15,8 @@ enum StatsPanel {
         })
     }
 
+    static let sparklineLabel = "layers    "
+
     static func si(_ v: Double) -> String {
         switch v {
         case 1e12...: return String(format: "%.2fT", v / 1e12)
@@ -36,7 +38,7 @@ enum StatsPanel {
         r.append((streaming ? "this token" : "last token", .title))
         if let t = live.last, t.ffnTotal > 0 {
             r.append(("FFN active \(pct(Double(t.ffnActive), Double(t.ffnTotal))) \(t.ffnActive)/\(t.ffnTotal)", .normal))
-            r.append(("layers    " + sparkline(t), .barHigh))
+            r.append((sparklineLabel + sparkline(t), .barHigh))
             let attnLayers = t.attendedPerLayer.filter { $0 > 0 }.count
             r.append(("attended  \(t.attended) keys in \(attnLayers) layers", .normal))
             r.append(("          of \(t.contextLength) tokens", .dim))
@@ -62,8 +64,18 @@ enum StatsPanel {
         canvas.box(rect, title: "stats (F3)")
         let inner = rect.inset(1)
         guard !inner.isEmpty else { return }
+        let clip = Rect(x: inner.x + 1, y: inner.y, width: inner.width - 1, height: inner.height)
         for (i, row) in rows(live, model: model, sparsity: sparsity, streaming: streaming).enumerated() where i < inner.height {
-            canvas.put(row.0, x: inner.x + 1, y: inner.y + i, role: row.1, clip: Rect(x: inner.x + 1, y: inner.y, width: inner.width - 1, height: inner.height))
+            canvas.put(row.0, x: inner.x + 1, y: inner.y + i, role: row.1, clip: clip)
+            // The per-layer cells, coloured by how much of the layer ran.
+            if row.1 == .barHigh, let t = live.last {
+                var x = inner.x + 1 + TextWidth.of(sparklineLabel)
+                for (a, total) in zip(t.ffnActivePerLayer, t.ffnTotalPerLayer) {
+                    let f = total == 0 ? 0 : Double(a) / Double(total)
+                    let cell = String(levels[max(0, min(levels.count - 1, Int(f * Double(levels.count) - 1e-9)))])
+                    x = canvas.put(cell, x: x, y: inner.y + i, role: f > 0.66 ? .barHigh : f > 0.33 ? .barMid : .barLow, clip: clip)
+                }
+            }
         }
     }
 }
