@@ -118,6 +118,9 @@ final class TmuxEndToEndTests: XCTestCase {
         let coloured = (try? tmux(["capture-pane", "-p", "-e", "-t", "chat"])) ?? ""
         XCTAssertTrue(coloured.contains("38;5;") || coloured.contains("48;5;"), "no 256-colour cells: \(coloured.prefix(300).debugDescription)")
 
+        try type("/system Answer briefly."); try keys("Enter")
+        waitFor("system prompt set")
+
         // 1. A reply from alpha, with the stats panel showing the dense truth.
         try chat("Hello there", expectModel: "alpha", replies: 1)
         var s = screen()
@@ -191,7 +194,19 @@ final class TmuxEndToEndTests: XCTestCase {
         waitFor("redraw at 10x3") { $0.split(separator: "\n").first.map { $0.hasPrefix(" SparkChat") } ?? false }
         try tmux(["resize-window", "-t", "chat", "-x", "120", "-y", "40"])
 
-        // 8. Help, then quit with /quit.
+        // 8. Sessions: /clear starts a new one; F4 lists the saved one, r renames it,
+        //    Enter opens it again with its whole transcript.
+        try type("/clear"); try keys("Enter")
+        waitFor("new session") { $0.contains("new session") && !$0.contains("Hello there") }
+        try keys("F4")
+        waitFor("sessions —")
+        try keys("r"); try keys("C-u"); try type("Dragons and tea"); try keys("Enter")
+        waitFor("renamed") { $0.contains("Dragons and tea") && $0.contains("sessions —") }
+        try keys("Enter")
+        waitFor("reopened") { $0.contains("opened Dragons and tea") && $0.contains("SparkChat · alpha · Dragons and tea") }
+        try keys("End")
+
+        // 9. Help, then quit with /quit.
         try keys("F1")
         waitFor("help — any key closes")
         try keys("Escape")
@@ -208,6 +223,8 @@ final class TmuxEndToEndTests: XCTestCase {
         XCTAssertEqual(c.messages.filter { $0.role == .assistant }.map(\.model), ["alpha", "beta", "alpha", "alpha"])
         XCTAssertEqual(c.messages[6].text, "first pasted line\nsecond pasted line")
         XCTAssertEqual(c.model, "alpha")
+        XCTAssertEqual(c.title, "Dragons and tea")
+        XCTAssertEqual(c.systemPrompt, "Answer briefly.")
         XCTAssertEqual(c.settings.sparsity, "stat-topk:0.5")
         for m in c.messages where m.role == .assistant {
             XCTAssertFalse(m.interrupted)
@@ -237,6 +254,18 @@ final class TmuxEndToEndTests: XCTestCase {
             guard let r = s.range(of: "● generating ") else { return false }
             return (Int(s[r.upperBound...].prefix { $0.isNumber }) ?? 0) >= 3
         }
+        // While it streams: keys are served, and the partial reply is already on disk.
+        try type("typed meanwhile")
+        waitFor("typing while streaming") { $0.contains("› typed meanwhile") && $0.contains("● generating") }
+        let store = try SessionStore(directory: URL(fileURLWithPath: data).appendingPathComponent("sparkchat/sessions"))
+        let end = Date().addingTimeInterval(10)
+        var partial = ""
+        while Date() < end && partial.isEmpty {
+            if let id = store.list().sessions.first?.id, let c = try? store.load(id: id), c.messages.count == 2 { partial = c.messages[1].text }
+            if partial.isEmpty { usleep(100_000) }
+        }
+        XCTAssertFalse(partial.isEmpty, "the streaming reply was not autosaved")
+        try keys("C-u")
         try keys("Escape")
         waitFor("[interrupted]")
         waitFor("reply stopped") { !$0.contains("● generating") }
@@ -255,7 +284,6 @@ final class TmuxEndToEndTests: XCTestCase {
         try keys("C-c")
         waitFor("EXIT=0")
 
-        let store = try SessionStore(directory: URL(fileURLWithPath: data).appendingPathComponent("sparkchat/sessions"))
         let c = try store.load(id: try XCTUnwrap(store.list().sessions.first).id)
         XCTAssertEqual(c.messages.count, 2)
         let reply = try XCTUnwrap(c.messages.last)
