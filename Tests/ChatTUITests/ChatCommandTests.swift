@@ -42,6 +42,10 @@ final class ChatCommandTests: XCTestCase {
         assertOneLineError(try run(["chat", "--temperature", "-1"]), contains: "--temperature")
         assertOneLineError(try run(["--theme", "no-such-theme"]), contains: "theme no-such-theme not found")
         assertOneLineError(try run(["chat", "--model", "/nonexistent/model.gguf"]), contains: "model not found")
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("sc-chat-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        assertOneLineError(try run(["chat", "--session", "no-such-session"], env: ["XDG_DATA_HOME": tmp.path]), contains: "no-such-session")
+        assertOneLineError(try run(["chat", "--session", "../../etc/passwd"], env: ["XDG_DATA_HOME": tmp.path]), contains: "invalid session id")
     }
 
     func testWithoutATerminalTheChatSaysSo() throws {
