@@ -92,7 +92,8 @@ final class CommandsAndThemesTests: XCTestCase {
         XCTAssertEqual(StatsPanel.sparkline(sparse), "▁▄█")
         rows = StatsPanel.rows(live, model: "m", sparsity: "stat-topk:0.5", streaming: true).map { $0.0 }
         XCTAssertTrue(rows.contains { $0.hasPrefix("FFN active 52.7% 3236/6144") }, "\(rows)")
-        XCTAssertTrue(rows.contains { $0.contains("(25.0%)") }, "\(rows)")
+        XCTAssertTrue(rows.contains { $0.contains("25.0% of dense") }, "\(rows)")
+        XCTAssertTrue(rows.contains { $0.contains("62.5% of dense") }, "\(rows)")
         XCTAssertEqual(live.messageStats.generatedTokens, 2)
         XCTAssertEqual(live.messageStats.meanActiveFFN, Double(6144 + 3236) / Double(2 * 6144), accuracy: 1e-9)
     }

@@ -42,7 +42,8 @@ enum StatsPanel {
             let attnLayers = t.attendedPerLayer.filter { $0 > 0 }.count
             r.append(("attended  \(t.attended) keys in \(attnLayers) layers", .normal))
             r.append(("          of \(t.contextLength) tokens", .dim))
-            r.append(("FLOPs     \(si(t.flops)) / \(si(t.flopsDense)) dense (\(pct(t.flops, t.flopsDense)))", .normal))
+            r.append(("FLOPs     \(si(t.flops)) of \(si(t.flopsDense))", .normal))
+            r.append(("          \(pct(t.flops, t.flopsDense)) of dense", .dim))
         } else {
             r.append(("–", .dim))
         }
@@ -50,7 +51,8 @@ enum StatsPanel {
         r.append((streaming ? "reply so far" : "last reply", .title))
         r.append(("tokens    \(live.tokens)", .normal))
         r.append(("FFN active \(pct(Double(live.ffnActiveSum), Double(live.ffnTotalSum))) mean", .normal))
-        r.append(("FLOPs     \(si(live.flops)) / \(si(live.flopsDense)) dense (\(pct(live.flops, live.flopsDense)))", .normal))
+        r.append(("FLOPs     \(si(live.flops)) of \(si(live.flopsDense))", .normal))
+        r.append(("          \(pct(live.flops, live.flopsDense)) of dense", .dim))
         r.append(("prompt    \(live.promptTokens) tok " + String(format: "%.1f tok/s", live.prefillTPS), .normal))
         r.append(("generate  " + String(format: "%.1f tok/s", live.decodeTPS), .normal))
         r.append(("TTFT      " + (live.ttftMs.map { String(format: "%.0f ms", $0) } ?? "–"), .normal))
