@@ -293,7 +293,7 @@ final class TmuxEndToEndTests: XCTestCase {
         XCTAssertLessThan(reply.stats?.generatedTokens ?? 400, 400)
     }
 
-    /// An 8-colour terminal gets the theme's basic colours (no 256-colour codes).
+    /// An 8-colour terminal gets the theme's basic colours (no 256-colour codes); SIGTERM quits cleanly.
     func testEightColourTerminal() throws {
         let env = ["XDG_DATA_HOME=\(root.appendingPathComponent("data").path)", "XDG_CONFIG_HOME=\(root.appendingPathComponent("config").path)",
                    "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8", "NO_COLOR="]
@@ -303,7 +303,11 @@ final class TmuxEndToEndTests: XCTestCase {
         let s = try tmux(["capture-pane", "-p", "-e", "-t", "chat"])
         XCTAssertNotNil(s.range(of: #"[\[;](3[0-7]|4[0-7])[;m]"#, options: .regularExpression), "no basic colours: \(s.prefix(300).debugDescription)")
         XCTAssertFalse(s.contains("38;5;") || s.contains("48;5;"), "256-colour codes on an 8-colour terminal")
-        try type("/quit"); try keys("Enter")
+        // SIGTERM leaves as /quit does: terminal restored, exit status 0.
+        let shell = Int32(try tmux(["display-message", "-p", "-t", "chat", "#{pane_pid}"]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        let children = (try? String(contentsOfFile: "/proc/\(shell)/task/\(shell)/children", encoding: .utf8)) ?? ""
+        let app = try XCTUnwrap(children.split(separator: " ").first.flatMap { Int32($0) }, "no app process under the pane's shell")
+        XCTAssertEqual(kill(app, SIGTERM), 0)
         waitFor("EXIT=0")
     }
 

@@ -87,6 +87,7 @@ final class ChatApp {
 
         let noColor = !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
         terminal = try Terminal(theme: theme, useColor: !noColor)
+        Signals.install()   // after curses start-up, which installs handlers of its own
         loadingModel = ChatApp.catalogName(path)
         worker.submit(.load(path: path))
         if let n = notices.last { say(n, error: true) }
@@ -122,6 +123,7 @@ final class ChatApp {
     func run() {
         var dirty = true
         while !quitting {
+            if Signals.quitRequested { break }
             if terminal.pollResize() { dirty = true }
             let events = worker.events.drain()
             for e in events { handle(e) }
