@@ -293,13 +293,28 @@ final class TmuxEndToEndTests: XCTestCase {
         XCTAssertLessThan(reply.stats?.generatedTokens ?? 400, 400)
     }
 
-    /// An 8-colour terminal gets the theme's basic colours (no 256-colour codes); SIGTERM quits cleanly.
+    /// An 8-colour terminal gets the theme's basic colours (no 256-colour codes); a session is
+    /// deleted from the list; SIGTERM quits cleanly.
     func testEightColourTerminal() throws {
         let env = ["XDG_DATA_HOME=\(root.appendingPathComponent("data").path)", "XDG_CONFIG_HOME=\(root.appendingPathComponent("config").path)",
                    "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8", "NO_COLOR="]
+        // A saved session to delete from the list (F4, d, y).
+        let store = try SessionStore(directory: root.appendingPathComponent("data/sparkchat/sessions"))
+        var old = Conversation(model: "alpha")
+        old.append(Message(role: .user, text: "an old question"))
+        try store.save(old)
         let command = "TERM=screen \(HeadlessCommandTests.binary) --model alpha --theme light; echo EXIT=$?; sleep 60"
         try tmux(["new-session", "-d", "-s", "chat", "-x", "90", "-y", "24"] + env.flatMap { ["-e", $0] } + [command])
         waitFor("model alpha ready")
+        try keys("F4")
+        waitFor("an old question")
+        try keys("d")
+        waitFor("delete confirmation") { $0.contains("y / n") }
+        try keys("y")
+        waitFor("deleted") { $0.contains("no saved sessions yet") }
+        XCTAssertEqual(store.list().sessions.count, 0)
+        try keys("Escape")
+        waitFor("list closed") { !$0.contains("no saved sessions yet") }
         let s = try tmux(["capture-pane", "-p", "-e", "-t", "chat"])
         XCTAssertNotNil(s.range(of: #"[\[;](3[0-7]|4[0-7])[;m]"#, options: .regularExpression), "no basic colours: \(s.prefix(300).debugDescription)")
         XCTAssertFalse(s.contains("38;5;") || s.contains("48;5;"), "256-colour codes on an 8-colour terminal")
