@@ -2,10 +2,10 @@ import Foundation
 import Sessions
 import XCTest
 
-/// The chat in a real terminal: tmux runs the release binary in a 120x40 window;
-/// keys go in with `send-keys` / `paste-buffer -p`, the screen comes back with
-/// `capture-pane -p`. Replies come from the real model (greedy, 6 tokens), and two
-/// catalog names (symlinks to the one GGUF) stand in for two models. Each step polls
+/// The chat in a real terminal: tmux runs the release binary in a 120x60 window (tall
+/// enough that the whole conversation stays in view); keys go in with `send-keys` /
+/// `paste-buffer -p`, the screen comes back with `capture-pane -p`. Replies come from
+/// the real model (greedy, 6 tokens), and two catalog names (symlinks to the one GGUF) stand in for two models. Each step polls
 /// the screen against a deadline instead of sleeping.
 final class TmuxEndToEndTests: XCTestCase {
     var socket = ""
@@ -110,7 +110,7 @@ final class TmuxEndToEndTests: XCTestCase {
                    "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8",
                    "NO_COLOR="]   // the test runner may export NO_COLOR; empty means colours on
         let command = "cd \(root.appendingPathComponent("work").path) && \(HeadlessCommandTests.binary) chat --model alpha; echo EXIT=$?; sleep 60"
-        try tmux(["new-session", "-d", "-s", "chat", "-x", "120", "-y", "40"] + env.flatMap { ["-e", $0] } + [command])
+        try tmux(["new-session", "-d", "-s", "chat", "-x", "120", "-y", "60"] + env.flatMap { ["-e", $0] } + [command])
         try? tmux(["set-option", "-g", "set-clipboard", "on"])
         waitFor("model alpha ready")
         waitFor("config settings") { $0.contains("temp 0.0 · max 6") }
@@ -119,7 +119,7 @@ final class TmuxEndToEndTests: XCTestCase {
         XCTAssertTrue(coloured.contains("38;5;") || coloured.contains("48;5;"), "no 256-colour cells: \(coloured.prefix(300).debugDescription)")
 
         try type("/system Answer briefly."); try keys("Enter")
-        waitFor("system prompt set")
+        waitFor("system prompt shown") { $0.contains("system prompt set") && $0.contains("▌ system · ") && $0.contains("Answer briefly.") }
 
         // 1. A reply from alpha, with the stats panel showing the dense truth.
         try chat("Hello there", expectModel: "alpha", replies: 1)

@@ -3,6 +3,8 @@ import Sessions
 
 /// Draws the whole window into a canvas and hands it to the terminal.
 extension ChatApp {
+    static let systemPromptID = UUID()
+
     func render() {
         let w = terminal.width, h = terminal.height
         guard w > 0, h > 0 else { return }
@@ -17,7 +19,14 @@ extension ChatApp {
             canvas.put(tag, x: w - TextWidth.of(tag), y: layout.title.y, role: .status, clip: layout.title)
         }
 
-        transcript.render(conversation.messages, streaming: streamingID, into: &canvas, rect: layout.transcript)
+        // The system prompt heads the transcript (under a fixed id, so its layout stays cached).
+        var shown = conversation.messages
+        if let sys = conversation.systemPrompt, !sys.isEmpty {
+            var m = Message(role: .system, text: sys, time: conversation.created)
+            m.id = ChatApp.systemPromptID
+            shown.insert(m, at: 0)
+        }
+        transcript.render(shown, streaming: streamingID, into: &canvas, rect: layout.transcript)
         if let r = layout.stats {
             StatsPanel.render(live, model: modelInfo?.name ?? "–", sparsity: conversation.settings.sparsity,
                               streaming: isStreaming, into: &canvas, rect: r)
