@@ -16,7 +16,7 @@ enum AtomicFile {
     static func write(_ data: Data, to url: URL, permissions: mode_t = 0o600) throws {
         let dir = url.deletingLastPathComponent()
         let temp = dir.appendingPathComponent(
-            "." + url.lastPathComponent + tempMarker + "\(getpid())-" + String(UInt64.random(in: 0...UInt64.max), radix: 36))
+            "." + shortened(url.lastPathComponent) + tempMarker + "\(getpid())-" + String(UInt64.random(in: 0...UInt64.max), radix: 36))
         let fd = open(temp.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, permissions)
         guard fd >= 0 else { throw failure("cannot create a file in \(dir.path)") }
         var ok = false
@@ -26,7 +26,7 @@ enum AtomicFile {
             try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
                 var offset = 0
                 while offset < raw.count {
-                    let n = Glibc_write(fd, raw.baseAddress! + offset, raw.count - offset)
+                    let n = posixWrite(fd, raw.baseAddress! + offset, raw.count - offset)
                     if n < 0 {
                         if errno == EINTR { continue }
                         throw failure("cannot write \(url.path)")
@@ -39,6 +39,18 @@ enum AtomicFile {
         guard rename(temp.path, url.path) == 0 else { throw failure("cannot replace \(url.path)") }
         ok = true
         syncDirectory(dir)
+    }
+
+    /// At most 120 bytes of the target's name, so the temporary name of a long export name
+    /// still fits the 255-byte file-name limit.
+    static func shortened(_ name: String) -> String {
+        var out = "", bytes = 0
+        for ch in name {
+            bytes += ch.utf8.count
+            if bytes > 120 { break }
+            out.append(ch)
+        }
+        return out
     }
 
     /// Makes a rename or unlink in `dir` durable. Some file systems refuse fsync on a
@@ -57,8 +69,9 @@ enum AtomicFile {
     }
 }
 
+/// `write(2)`, spelled per platform.
 @inline(__always)
-private func Glibc_write(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int {
+private func posixWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int {
     #if canImport(Glibc)
     return Glibc.write(fd, p, n)
     #else

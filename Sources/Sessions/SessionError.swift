@@ -1,6 +1,8 @@
 /// A failure with a one-line, user-facing description (no stack, no type names).
 public struct SessionError: Error, CustomStringConvertible {
     public let description: String
+    /// The session file does not exist (so a listing that raced with a delete can skip it).
+    public internal(set) var isMissing = false
     public init(_ description: String) { self.description = description }
 }
 

@@ -60,17 +60,19 @@ enum SessionFile {
             for k in keys {
                 if let i = k.intValue { s += "[\(i)]" } else { s += (s.isEmpty ? "" : ".") + k.stringValue }
             }
-            return s.isEmpty ? "top level" : s
+            return s
         }
         switch error {
         case .keyNotFound(let key, let ctx):
             return "missing field '\(path(ctx.codingPath + [key]))'"
+        case .typeMismatch(_, let ctx) where ctx.codingPath.isEmpty, .valueNotFound(_, let ctx) where ctx.codingPath.isEmpty:
+            return "not a JSON object"
         case .typeMismatch(_, let ctx):
             return "field '\(path(ctx.codingPath))' has the wrong type"
         case .valueNotFound(_, let ctx):
             return "field '\(path(ctx.codingPath))' is null"
         case .dataCorrupted(let ctx):
-            if ctx.codingPath.isEmpty { return "not valid JSON (truncated or damaged)" }
+            if ctx.codingPath.isEmpty { return "not valid JSON: truncated or damaged" }
             return "field '\(path(ctx.codingPath))': \(ctx.debugDescription)"
         @unknown default:
             return "not a session file"

@@ -97,6 +97,8 @@ public final class SessionStore: @unchecked Sendable {
             guard SessionStore.isValidID(id) else { continue }
             do {
                 sessions.append(SessionSummary(try load(id: id)))
+            } catch let e as SessionError where e.isMissing {
+                continue   // deleted by another process since the directory was read
             } catch {
                 notices.append("\(error)")
             }
@@ -125,7 +127,9 @@ public final class SessionStore: @unchecked Sendable {
         do {
             data = try BoundedFileRead.read(url.path, limit: SessionFile.maxBytes)
         } catch BoundedFileRead.Failure.missing {
-            throw SessionError("no session '\(id)' in \(directory.path)")
+            var e = SessionError("no session '\(id)' in \(directory.path)")
+            e.isMissing = true
+            throw e
         } catch BoundedFileRead.Failure.unreadable(let why) {
             throw SessionError("cannot read session \(id): \(why)")
         } catch BoundedFileRead.Failure.unusable(let why) {

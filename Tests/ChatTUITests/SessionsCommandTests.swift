@@ -190,7 +190,7 @@ final class SessionsCommandTests: XCTestCase {
         XCTAssertEqual(o.status, 0)
         XCTAssertTrue(o.stdout.contains(older.id) && o.stdout.contains(newer.id))
         XCTAssertFalse(o.stdout.contains("broken"))
-        XCTAssertTrue(o.stderr.hasPrefix("sparkchat: session broken is corrupt (not valid JSON (truncated or damaged)); moved it aside to broken.json.corrupt-"), o.stderr)
+        XCTAssertTrue(o.stderr.hasPrefix("sparkchat: session broken is corrupt (not valid JSON: truncated or damaged); moved it aside to broken.json.corrupt-"), o.stderr)
         XCTAssertEqual(o.stderr.filter { $0 == "\n" }.count, 1)
         XCTAssertEqual(try sparkchat("sessions", "list").stderr, "", "reported once, then out of the way")
     }

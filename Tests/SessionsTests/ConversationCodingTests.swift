@@ -113,8 +113,12 @@ final class ConversationCodingTests: XCTestCase {
             do { _ = try SessionFile.decode(Data(json.utf8)); return "decoded" } catch { return "\(error)" }
         }
         XCTAssertEqual(reason(""), "empty file")
-        XCTAssertEqual(reason("{\"version\": 1, \"id\": \"x\", \"created\": \"2026"), "not valid JSON (truncated or damaged)")
+        XCTAssertEqual(reason("{\"version\": 1, \"id\": \"x\", \"created\": \"2026"), "not valid JSON: truncated or damaged")
         XCTAssertEqual(reason("{\"id\": \"x\"}"), "missing field 'version'")
+        XCTAssertEqual(reason("[1, 2, 3]"), "not a JSON object")
+        XCTAssertEqual(reason("null"), "not a JSON object")
+        XCTAssertEqual(reason("{\"version\": 1, \"id\": \"x\", \"created\": \"2026-11-27T05:00:00Z\", \"messages\": [null]}"),
+                       "field 'messages[0]' is null")
         XCTAssertEqual(reason("{\"version\": \"one\"}"), "field 'version' has the wrong type")
         XCTAssertTrue(reason("{\"version\": 0}").contains("unknown version 0"))
         XCTAssertTrue(reason("{\"version\": 1, \"id\": \"x\", \"created\": \"2026-11-27T05:00:00Z\", \"messages\": [{\"role\": \"robot\", \"text\": \"\", \"time\": \"2026-11-27T05:00:00Z\"}]}")

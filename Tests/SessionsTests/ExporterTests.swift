@@ -133,6 +133,10 @@ final class ExporterTests: XCTestCase {
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(),
                        ["out.html", "out.json", "out.md", "out.txt"])
+        let longName = String(repeating: "ü", count: 120) + ".md"   // 243 bytes: the temp name must be shorter
+        try Exporter.write(c, as: .md, to: dir.appendingPathComponent(longName))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent(longName).path))
+        try FileManager.default.removeItem(at: dir.appendingPathComponent(longName))
         XCTAssertThrowsError(try Exporter.write(c, as: .md, to: dir)) { XCTAssertTrue("\($0)".hasSuffix("is a directory")) }
         XCTAssertThrowsError(try Exporter.write(c, as: .md, to: dir.appendingPathComponent("missing/out.md"))) {
             XCTAssertTrue("\($0)".hasPrefix("cannot create a file in"), "\($0)")

@@ -106,7 +106,7 @@ final class SessionStoreTests: XCTestCase {
         let store = try SessionStore(directory: dir)
         try Data("{\"version\": 1, \"id\":".utf8).write(to: store.fileURL(id: "half"))
         XCTAssertThrowsError(try store.load(id: "half")) {
-            XCTAssertTrue("\($0)".hasPrefix("session half is corrupt (not valid JSON (truncated or damaged)); moved it aside to half.json.corrupt-"), "\($0)")
+            XCTAssertTrue("\($0)".hasPrefix("session half is corrupt (not valid JSON: truncated or damaged); moved it aside to half.json.corrupt-"), "\($0)")
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: store.fileURL(id: "half").path))
         // A second corrupt file of the same id in the same second gets its own name.
@@ -209,8 +209,8 @@ final class SessionStoreTests: XCTestCase {
         for _ in 0..<10 { XCTAssertEqual(try store.load(id: "large").messages.count, 400) }
         let load = Date().timeIntervalSince(start) / 10
         print(String(format: "%.1f MB session: save %.1f ms, load %.1f ms", Double(bytes) / 1e6, save * 1000, load * 1000))
-        XCTAssertLessThan(save, 0.15)
-        XCTAssertLessThan(load, 0.15)
+        XCTAssertLessThan(save, 0.25, "must stay under the AutoSaver's 0.3 s interval")
+        XCTAssertLessThan(load, 0.25)
     }
 
     func testDefaultDirectoryFollowsXDG() {
@@ -242,21 +242,21 @@ final class AutoSaverTests: XCTestCase {
         var c = Conversation(id: "stream")
         c.append(Message(role: .user, text: "count"))
         c.append(Message(role: .assistant, text: "", model: "m"))
-        saver.update(c)   // the first save is due at once (in the background)
+        let firstUpdate = Date()   // the first save starts after this, so the next is due ≥ 0.25 s later
+        saver.update(c)            // the first save is due at once (in the background)
         XCTAssertTrue(eventually { (try? store.load(id: "stream")) != nil })
-        let firstSave = Date()
         var saved = Set<String>()
         for i in 1...100 {
             c.messages[c.messages.count - 1].text += "\(i) "
             saver.update(c)
             if let text = (try? store.load(id: "stream"))?.messages.last?.text { saved.insert(text) }
         }
-        if Date().timeIntervalSince(firstSave) < 0.2 {
+        if Date().timeIntervalSince(firstUpdate) < 0.24 {
             XCTAssertEqual(saved, [""], "throttled: no save within the interval")
         }
         // No more updates and no flush: the trailing save still lands about one interval later.
         XCTAssertTrue(eventually { (try? store.load(id: "stream")) == c })
-        XCTAssertLessThan(Date().timeIntervalSince(firstSave), 1.5)
+        XCTAssertLessThan(Date().timeIntervalSince(firstUpdate), 1.5)
         XCTAssertNil(saver.lastError)
     }
 
@@ -288,8 +288,10 @@ final class AutoSaverTests: XCTestCase {
             c.append(Message(role: .user, text: "last words"))
             saver.update(c)
         }
-        XCTAssertNil(weakSaver)
-        XCTAssertEqual(try store.load(id: "dropped"), c)
+        // The last reference may be the background save just finishing, so the drop (and its
+        // save) can happen a moment later on that thread.
+        XCTAssertTrue(eventually { weakSaver == nil })
+        XCTAssertTrue(eventually { (try? store.load(id: "dropped")) == c })
     }
 
     func testErrorsAreReportedAndRetried() throws {
