@@ -65,6 +65,21 @@ final class CommandsAndThemesTests: XCTestCase {
         XCTAssertThrowsError(try Theme.load("no-such-theme", configDirectory: URL(fileURLWithPath: "/nonexistent")))
     }
 
+    func testModelPickerColumns() {
+        let m = ModelInfo(name: "alpha", path: "/m/alpha.gguf", architecture: "gemma3", format: "gguf",
+                          parameterCount: 268_098_176, quantization: "Q4_K_M", fileSize: 253_105_696, contextLength: 32768)
+        XCTAssertEqual(ModelPicker.columns(m), ["alpha", "gemma3", "268M", "Q4_K_M", "241 MB", "32768"])
+        XCTAssertEqual(ModelPicker.count(2_506_172_416), "2.5B")
+        XCTAssertEqual(ModelPicker.bytes(5 << 30), "5.0 GB")
+        var p = ModelPicker(models: [m, m, m].enumerated().map { var x = $1; x.name = "m\($0)"; return x }, current: "m1")
+        XCTAssertEqual(p.selected, 1)
+        p.move(10); XCTAssertEqual(p.choice?.name, "m2")
+        p.move(-10); XCTAssertEqual(p.choice?.name, "m0")
+        var c = Canvas(width: 12, height: 4)   // a window too small for the box still draws nothing broken
+        p.render(into: &c, screen: c.bounds)
+        XCTAssertEqual(c.row(0).count, 12)
+    }
+
     func testOSC52CarriesTheTextInBase64() {
         let s = Clipboard.osc52("héllo 😀")
         XCTAssertTrue(s.hasPrefix("\u{1b}]52;c;")); XCTAssertTrue(s.hasSuffix("\u{07}"))
