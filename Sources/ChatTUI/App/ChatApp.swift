@@ -66,7 +66,7 @@ final class ChatApp {
             notices.append("sessions will not be saved: \(error)")
         }
         if let id = options.session {
-            guard let s = store else { throw ThemeError(description: "cannot open session \(id): no session store") }
+            guard let s = store else { throw ChatError(description: "cannot open session \(id): no session store") }
             conversation = try s.load(id: id)
         } else {
             conversation = Conversation(systemPrompt: cfg.systemPrompt, settings: ChatApp.defaultSettings(cfg))

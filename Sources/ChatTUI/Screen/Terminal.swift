@@ -18,11 +18,11 @@ final class Terminal {
     /// Starts curses mode on stdin/stdout; errors are one line (not a terminal, unknown TERM).
     init(theme: Theme, useColor: Bool) throws {
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
-            throw ThemeError(description: "the chat needs a terminal (stdin and stdout must be a tty)")
+            throw ChatError(description: "the chat needs a terminal (stdin and stdout must be a tty)")
         }
         TextWidth.ensureUTF8Locale()
         guard let s = newterm(nil, stdout, stdin) else {
-            throw ThemeError(description: "cannot start the terminal (TERM=\(ProcessInfo.processInfo.environment["TERM"] ?? "unset"))")
+            throw ChatError(description: "cannot start the terminal (TERM=\(ProcessInfo.processInfo.environment["TERM"] ?? "unset"))")
         }
         screen = s
         active = true

@@ -25,16 +25,16 @@ struct Theme: Sendable, Equatable {
     static func parse(_ data: Data, name: String) throws -> Theme {
         let file: File
         do { file = try JSONDecoder().decode(File.self, from: data) } catch {
-            throw ThemeError(description: "theme \(name): not a valid theme JSON file")
+            throw ChatError(description: "theme \(name): not a valid theme JSON file")
         }
         var styles: [StyleRole: Style] = [:]
         for (key, style) in file.roles {
             guard let role = StyleRole(rawValue: key) else { continue }   // newer roles: ignore
             for c in [style.fg, style.bg].compactMap({ $0 }) where c < -1 || c > 255 {
-                throw ThemeError(description: "theme \(name): role \(key): colour \(c) is not in -1...255")
+                throw ChatError(description: "theme \(name): role \(key): colour \(c) is not in -1...255")
             }
             for c in [style.fg8, style.bg8].compactMap({ $0 }) where basicColors[c] == nil {
-                throw ThemeError(description: "theme \(name): role \(key): unknown colour name \(c)")
+                throw ChatError(description: "theme \(name): role \(key): unknown colour name \(c)")
             }
             styles[role] = style
         }
@@ -61,19 +61,19 @@ struct Theme: Sendable, Equatable {
     static func load(_ nameOrPath: String, configDirectory: URL) throws -> Theme {
         if nameOrPath.contains("/") {
             guard let data = FileManager.default.contents(atPath: nameOrPath) else {
-                throw ThemeError(description: "cannot read theme file \(nameOrPath)")
+                throw ChatError(description: "cannot read theme file \(nameOrPath)")
             }
             return try parse(data, name: nameOrPath)
         }
         guard nameOrPath.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
-            throw ThemeError(description: "bad theme name \(nameOrPath)")
+            throw ChatError(description: "bad theme name \(nameOrPath)")
         }
         for dir in searchDirectories(configDirectory: configDirectory) {
             let url = dir.appendingPathComponent(nameOrPath + ".json")
             if let data = FileManager.default.contents(atPath: url.path) { return try parse(data, name: nameOrPath) }
         }
         if nameOrPath == "dark" { return .fallback }
-        throw ThemeError(description: "theme \(nameOrPath) not found (looked for \(nameOrPath).json in themes/ and \(configDirectory.path)/themes)")
+        throw ChatError(description: "theme \(nameOrPath) not found (looked for \(nameOrPath).json in themes/ and \(configDirectory.path)/themes)")
     }
 
     /// Used when no theme file can be found at all (an installed binary without its
@@ -86,4 +86,4 @@ struct Theme: Sendable, Equatable {
 }
 
 /// A one-line error of the chat front end (theme, terminal, session).
-struct ThemeError: Error, CustomStringConvertible { let description: String }
+struct ChatError: Error, CustomStringConvertible { let description: String }
