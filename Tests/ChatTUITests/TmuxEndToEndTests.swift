@@ -62,8 +62,13 @@ final class TmuxEndToEndTests: XCTestCase {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        // CI may run without TERM; tmux clients want one even when detached.
+        var env = ProcessInfo.processInfo.environment
+        if (env["TERM"] ?? "").isEmpty || env["TERM"] == "dumb" { env["TERM"] = "xterm-256color" }
+        let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for p in envp { free(p) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0]!, &actions, nil, argv, environ)
+        let rc = posix_spawn(&pid, argv[0]!, &actions, nil, argv, envp)
         guard rc == 0 else { throw XCTSkip("cannot run tmux (posix_spawn \(rc))") }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
