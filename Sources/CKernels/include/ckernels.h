@@ -97,6 +97,9 @@ void ck_quantize_q8_0(const float *x, void *dst, int64_t n);
 /// Best-of-`repetitions` rate (bytes/s) at which the pool's threads together read a
 /// `bytes`-sized buffer: the bandwidth that bounds memory-bound decoding.
 double ck_measure_read_bandwidth(ck_pool *pool, size_t bytes, int repetitions);
+/// The OpenBLAS kernel family this CPU can run ("SkylakeX" with AVX-512, "Haswell" with
+/// AVX2+FMA), or NULL: for CPUs newer than the installed OpenBLAS knows.
+const char *ck_openblas_coretype_hint(void);
 #ifdef __cplusplus
 }
 #endif
