@@ -28,6 +28,11 @@ public struct ModelConfig: Sendable, Equatable {
     /// GGUF norm weights already include the +1 of Gemma's RMSNorm.
     public var normWeightsIncludeOne: Bool = true
     public var embeddingScale: Float
+    /// RecurrentGemma (Griffin): width of the RG-LRU state and of the causal conv1d.
+    public var lruWidth: Int = 0
+    public var convWidth: Int = 0
+    /// Head dims that RoPE rotates (RecurrentGemma: half of head_dim); nil = all.
+    public var ropeDim: Int? = nil
 
     public init(architecture: Architecture, vocabularySize: Int, hiddenSize: Int, intermediateSize: Int,
                 layerCount: Int, headCount: Int, kvHeadCount: Int, headDim: Int, contextLength: Int,

@@ -1,0 +1,168 @@
+import Foundation
+
+/// Typed, checked reads from a parsed config.json. Every failure names the key.
+struct HFConfigReader {
+    let json: [String: Any]
+
+    func has(_ k: String) -> Bool { json[k] != nil && !(json[k] is NSNull) }
+
+    func int(_ k: String) throws -> Int? {
+        guard has(k) else { return nil }
+        guard let v = json[k] as? Int else { throw EngineError.format("config.json: \(k) is not an integer") }
+        return v
+    }
+
+    func positive(_ k: String, default d: Int? = nil, max: Int = 1 << 24) throws -> Int {
+        guard let v = try int(k) ?? d else { throw EngineError.format("config.json: missing \(k)") }
+        guard v > 0 && v <= max else { throw EngineError.format("config.json: \(k) = \(v) is out of range") }
+        return v
+    }
+
+    func double(_ k: String) throws -> Double? {
+        guard has(k) else { return nil }
+        guard let v = json[k] as? Double else { throw EngineError.format("config.json: \(k) is not a number") }
+        return v
+    }
+
+    func string(_ k: String) throws -> String? {
+        guard has(k) else { return nil }
+        guard let v = json[k] as? String else { throw EngineError.format("config.json: \(k) is not a string") }
+        return v
+    }
+
+    func object(_ k: String) throws -> [String: Any]? {
+        guard has(k) else { return nil }
+        guard let v = json[k] as? [String: Any] else { throw EngineError.format("config.json: \(k) is not an object") }
+        return v
+    }
+
+    func strings(_ k: String) throws -> [String]? {
+        guard has(k) else { return nil }
+        guard let v = json[k] as? [String] else { throw EngineError.format("config.json: \(k) is not a list of strings") }
+        return v
+    }
+}
+
+extension ModelConfig {
+    /// The `model_type` of a config.json, looking inside `text_config` for multimodal
+    /// Gemma 3 checkpoints (`gemma3` wrapping `gemma3_text`).
+    static func hfTextConfig(_ json: [String: Any]) throws -> (modelType: String, text: [String: Any]) {
+        let top = HFConfigReader(json: json)
+        if let text = try top.object("text_config") {
+            let t = try HFConfigReader(json: text).string("model_type") ?? (try top.string("model_type") ?? "")
+            return (t, text)
+        }
+        guard let t = try top.string("model_type") else { throw EngineError.format("config.json: missing model_type") }
+        return (t, json)
+    }
+
+    /// Reads a Gemma 1/2/3 configuration from a Hugging Face config.json, with
+    /// transformers' defaults where a key is absent. Both spellings of RoPE settings are
+    /// read: transformers 5's `rope_parameters` (nested per layer type for Gemma 3) and
+    /// the published `rope_theta` / `rope_local_base_freq` / `rope_scaling`.
+    static func fromHF(_ json: [String: Any]) throws -> ModelConfig {
+        let (modelType, text) = try hfTextConfig(json)
+        let kind: Architecture
+        switch modelType {
+        case "gemma": kind = .gemma
+        case "gemma2": kind = .gemma2
+        case "gemma3", "gemma3_text": kind = .gemma3
+        case "recurrent_gemma": return try fromHFRecurrentGemma(text)
+        default: throw EngineError.unsupported("model_type \(modelType.isEmpty ? "(empty)" : modelType)")
+        }
+        let r = HFConfigReader(json: text)
+        let hidden = try r.positive("hidden_size")
+        let layers = try r.positive("num_hidden_layers", max: 4096)
+        let ffn = try r.positive("intermediate_size")
+        let heads = try r.positive("num_attention_heads", max: 4096)
+        let kvHeads = try r.positive("num_key_value_heads", default: heads, max: 4096)
+        guard heads % kvHeads == 0 else {
+            throw EngineError.format("config.json: num_attention_heads \(heads) is not a multiple of num_key_value_heads \(kvHeads)")
+        }
+        let headDim = try r.positive("head_dim", default: kind == .gemma3 || kind == .gemma2 ? 256 : hidden / heads, max: 4096)
+        let vocab = try r.positive("vocab_size")
+        let ctx = try r.positive("max_position_embeddings", default: 8192, max: 1 << 22)
+
+        // Local/global pattern: `layer_types` when present, else the family's rule.
+        let kinds: [LayerKind]
+        if let types = try r.strings("layer_types") {
+            guard types.count == layers else {
+                throw EngineError.format("config.json: layer_types has \(types.count) entries for \(layers) layers")
+            }
+            kinds = try types.map {
+                switch $0 {
+                case "sliding_attention": return .local
+                case "full_attention": return .global
+                default: throw EngineError.unsupported("layer type \($0)")
+                }
+            }
+        } else {
+            switch kind {
+            case .gemma: kinds = Array(repeating: .global, count: layers)
+            case .gemma2: kinds = (0..<layers).map { $0 % 2 == 0 ? .local : .global }
+            default: kinds = ModelConfig.gemma3LayerKinds(layers, period: try r.positive("sliding_window_pattern", default: 6))
+            }
+        }
+        var window: Int? = nil
+        if kinds.contains(.local) {
+            window = try r.positive("sliding_window", default: kind == .gemma3 ? 4096 : 4096, max: 1 << 22)
+        }
+
+        // Gemma 1 scales queries by head_dim^-0.5; Gemma 2/3 by query_pre_attn_scalar^-0.5.
+        let scalar: Double = kind == .gemma ? Double(headDim) : (try r.double("query_pre_attn_scalar") ?? 256)
+        guard scalar > 0 else { throw EngineError.format("config.json: query_pre_attn_scalar must be positive") }
+
+        var c = ModelConfig(architecture: kind, vocabularySize: vocab, hiddenSize: hidden, intermediateSize: ffn,
+                            layerCount: layers, headCount: heads, kvHeadCount: kvHeads, headDim: headDim,
+                            contextLength: ctx, layerKinds: kinds, queryScale: Float(1 / scalar.squareRoot()),
+                            embeddingScale: Float(Double(hidden).squareRoot()))
+        c.slidingWindow = window
+        c.rmsNormEps = Float(try r.double("rms_norm_eps") ?? 1e-6)
+        try c.readRoPE(r, kind: kind)
+        if kind != .gemma {
+            let defaults: (Double?, Double?) = kind == .gemma2 ? (50, 30) : (nil, nil)
+            let attn = r.has("attn_logit_softcapping") ? try r.double("attn_logit_softcapping") : defaults.0
+            let final = r.has("final_logit_softcapping") ? try r.double("final_logit_softcapping") : defaults.1
+            if let a = attn, a > 0 { c.attentionSoftcap = Float(a) }
+            if let f = final, f > 0 { c.finalSoftcap = Float(f) }
+        }
+        c.usesQKNorm = kind == .gemma3
+        c.usesPostNorms = kind != .gemma
+        c.normWeightsIncludeOne = false
+        return c
+    }
+
+    /// RoPE bases and linear scaling, from either spelling.
+    private mutating func readRoPE(_ r: HFConfigReader, kind: Architecture) throws {
+        let defaultGlobal: Double = kind == .gemma3 ? 1_000_000 : 10_000
+        var global = try r.double("rope_theta") ?? defaultGlobal
+        var local = try r.double("rope_local_base_freq") ?? (kind == .gemma3 ? 10_000 : global)
+        var scaling = try r.object("rope_scaling")
+        if let p = try r.object("rope_parameters") {
+            if p["full_attention"] != nil || p["sliding_attention"] != nil {
+                let full = try HFConfigReader(json: p).object("full_attention") ?? [:]
+                let slide = try HFConfigReader(json: p).object("sliding_attention") ?? [:]
+                if let t = try HFConfigReader(json: full).double("rope_theta") { global = t }
+                if let t = try HFConfigReader(json: slide).double("rope_theta") { local = t }
+                scaling = full
+            } else {
+                if let t = try HFConfigReader(json: p).double("rope_theta") { global = t; if kind != .gemma3 { local = t } }
+                scaling = p
+            }
+        }
+        guard global > 0, local > 0 else { throw EngineError.format("config.json: rope_theta must be positive") }
+        ropeBaseGlobal = Float(global)
+        ropeBaseLocal = Float(local)
+        if let s = scaling {
+            let sr = HFConfigReader(json: s)
+            let type = try sr.string("rope_type") ?? sr.string("type") ?? "default"
+            switch type {
+            case "default": break
+            case "linear":
+                guard let f = try sr.double("factor"), f > 0 else { throw EngineError.format("config.json: linear rope scaling needs a positive factor") }
+                ropeScalingGlobal = Float(f)
+            default: throw EngineError.unsupported("rope scaling type \(type)")
+            }
+        }
+    }
+}
