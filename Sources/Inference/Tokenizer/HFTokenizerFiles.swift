@@ -11,7 +11,9 @@ extension SentencePieceTokenizer {
         let spm = dir.appendingPathComponent("tokenizer.model")
         let json = dir.appendingPathComponent("tokenizer.json")
         if fm.fileExists(atPath: spm.path) {
-            return try fromSentencePieceModel(try MappedFile(path: spm.path).bytes)
+            let data: Data
+            do { data = try Data(contentsOf: spm) } catch { throw EngineError.file("cannot read \(spm.path)") }
+            return try fromSentencePieceModel(data)
         }
         if fm.fileExists(atPath: json.path) {
             return try fromTokenizerJSON(try SafetensorsCheckpoint.readJSONObject(json, what: "tokenizer.json"))
@@ -24,7 +26,11 @@ extension SentencePieceTokenizer {
     /// Parses SentencePiece's ModelProto: field 1 = repeated SentencePiece {1: piece,
     /// 2: score (float), 3: type}, field 2 = TrainerSpec {3: model_type, 40-42: unk/bos/eos
     /// ids}, field 3 = NormalizerSpec {3: add_dummy_prefix}.
-    static func fromSentencePieceModel(_ bytes: UnsafeRawBufferPointer) throws -> SentencePieceTokenizer {
+    static func fromSentencePieceModel(_ data: Data) throws -> SentencePieceTokenizer {
+        try data.withUnsafeBytes { try fromSentencePieceModel(bytes: $0) }
+    }
+
+    static func fromSentencePieceModel(bytes: UnsafeRawBufferPointer) throws -> SentencePieceTokenizer {
         var pieces: [String] = [], scores: [Float] = [], types: [TokenType] = []
         var modelType = 1 // UNIGRAM is the protobuf default
         var addDummyPrefix = true
