@@ -29,7 +29,11 @@ struct BenchCommand: ParsableCommand {
         let ctx = min(loaded.config.contextLength, max(promptTokens, genTokens) + 8)
         // Ordinary-text-like ids: a fixed pseudo-random walk over the first 32k ids (no control tokens).
         var rng = SplitMix64(seed: 42)
-        let prompt = [loaded.tokenizer.bosId] + (1..<promptTokens).map { _ in 1000 + Int(rng.next() % 30000) }
+        // Ordinary-looking ids: 1000..<31000 in a large vocabulary, past the specials in a small one.
+        let vocab = loaded.config.vocabularySize
+        let prompt = [loaded.tokenizer.bosId] + (1..<promptTokens).map { _ in
+            vocab > 31_000 ? 1000 + Int(rng.next() % 30000) : 6 + Int(rng.next() % UInt64(max(1, vocab - 6)))
+        }
         func prefill() throws -> Double {
             let s = m.makeState(capacity: ctx)
             let t0 = Date()
