@@ -231,12 +231,14 @@ class SparkLM(nn.Module):
         return self.model.norm(x) @ self.model.embed_tokens.weight.T
 
     # ---- Hugging Face folder I/O ----
-    def save(self, folder):
+    def save(self, folder, dtype=torch.float32):
         from safetensors.torch import save_file
         os.makedirs(folder, exist_ok=True)
+        hf = self.cfg.to_hf()
+        hf["torch_dtype"] = str(dtype).replace("torch.", "")
         with open(os.path.join(folder, "config.json"), "w") as f:
-            json.dump(self.cfg.to_hf(), f, indent=1)
-        tensors = {k: v.detach().to(torch.float32).contiguous() for k, v in self.state_dict().items()}
+            json.dump(hf, f, indent=1)
+        tensors = {k: v.detach().to(dtype).contiguous() for k, v in self.state_dict().items()}
         save_file(tensors, os.path.join(folder, "model.safetensors"), metadata={"format": "pt"})
 
     @staticmethod
