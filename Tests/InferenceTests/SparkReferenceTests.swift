@@ -125,8 +125,11 @@ final class SparkReferenceTests: XCTestCase {
 
     /// Active neurons and attended keys per token and layer equal the reference's.
     func testStatsCountTheReferenceWork() throws {
-        let m = try tiny(), e = try expected()
+        let m = try tiny(), e = try expected(), s = try spark(m)
         let ids = e["ids"] as! [Int]
+        // Gathered as in decode, so the FLOPs counted are the sparse kernels' work.
+        s.ffnPath = .gather
+        defer { s.ffnPath = .auto }
         var stats: [TokenStats] = []
         _ = try m.model.forward(ids, state: m.model.makeState(capacity: 64), logitRows: [ids.count - 1], sparsity: .off, stats: &stats)
         let ffn = e["ffn_active"] as! [[Int]], att = e["attended"] as! [[Int]]
@@ -186,16 +189,17 @@ final class SparkReferenceTests: XCTestCase {
     }
 
     /// The gathered FFN (active rows of up, active columns of down) equals the dense
-    /// FFN with the same stat-top-k mask.
+    /// FFN with the same stat-top-k mask, over a whole sequence.
     func testGatheredFFNEqualsDenseMaskedFFN() throws {
         let m = try tiny(), s = try spark(m), e = try expected()
         let ids = e["ids"] as! [Int]
         func run() throws -> [Float] {
             try m.model.forward(ids, state: m.model.makeState(capacity: 64), logitRows: Array(0..<ids.count), sparsity: .off, stats: nil)
         }
+        defer { s.ffnPath = .auto }
+        s.ffnPath = .gather
         let gathered = try run()
-        s.gatherActiveNeurons = false
-        defer { s.gatherActiveNeurons = true }
+        s.ffnPath = .denseMasked
         let dense = try run()
         let worst = zip(gathered, dense).map { abs($0 - $1) }.max()!
         XCTAssertLessThanOrEqual(worst, 1e-4)

@@ -70,9 +70,12 @@ final class SparkModel: HiddenStateModel {
     private let linear = LinearKernel()
     private let buffers = ForwardBuffers()
     private let scratch = (0..<8).map { _ in ScratchBuffer() }
-    /// Off: the FFN runs dense (all of up and down) with the same stat-top-k mask — the
-    /// reference the gathered path is tested against.
-    var gatherActiveNeurons = true
+    /// How the FFN reads up and down: `gather` reads only the active neurons' rows and
+    /// columns (decode: fewest bytes); `denseMasked` multiplies all of them with the same
+    /// stat-top-k mask in one sgemm per matrix (prefill: compute-bound, where a batched
+    /// product beats one gather per token). `auto` picks by the number of tokens.
+    enum FFNPath { case auto, gather, denseMasked }
+    var ffnPath = FFNPath.auto
 
     init(config: ModelConfig, spark: Settings, embedding: WeightMatrix, finalNorm: [Float], layers: [LayerWeights],
          storage: [AnyObject]) {
@@ -197,27 +200,29 @@ final class SparkModel: HiddenStateModel {
             }
             linear.apply(lw.predictor, x1, T, b.gate)          // K₁ᵀx₁ for every neuron
             var activeCounts = [Int](repeating: 0, count: T)
+            let gather = ffnPath == .gather || (ffnPath == .auto && T < LinearKernel.sgemmThreshold)
+            if !gather { linear.apply(lw.up, x2, T, b.up) }   // K₂ᵀx₂ for every neuron and token
             for t in 0..<T {
-                let n = Int(ck_stat_topk(b.gate + t * F, Int64(F), zScore, nil, active, coef))
+                let z = b.gate + t * F
+                let n = Int(ck_stat_topk(z, Int64(F), zScore, nil, active, coef))
                 activeCounts[t] = n
                 for i in 0..<n { coef[i] = Layers.geluTanh(coef[i]) }
-                let out = b.o + t * D
-                if n == 0 {
-                    out.initialize(repeating: 0, count: D)
-                } else if gatherActiveNeurons {
+                if gather {
                     // (K₂ᵀx₂)ᵢ for i ∈ A only, then y = Σ coefᵢ · Vᵢ over the rows of Vᵀ.
+                    let out = b.o + t * D
+                    if n == 0 { out.initialize(repeating: 0, count: D); continue }
                     linear.applyRows(lw.up, x2 + t * (D - r), rows: active, count: n, upValues)
                     for i in 0..<n { coef[i] *= upValues[i] }
                     ck_axpy_rows_par(ComputePool.shared.pool, Int32(lw.downByNeuron.type.rawValue), lw.downByNeuron.data,
                                      lw.downByNeuron.rowBytes, Int64(D), active, coef, Int64(n), out, axpyScratch)
                 } else {
-                    let h = b.up + t * F
-                    linear.apply(lw.up, x2 + t * (D - r), 1, h)
-                    var masked = [Float](repeating: 0, count: F)
-                    for i in 0..<n { masked[Int(active[i])] = coef[i] * h[Int(active[i])] }
-                    masked.withUnsafeBufferPointer { linear.apply(lw.down, $0.baseAddress!, 1, out) }
+                    // h = mask ⊙ gelu(a) ⊙ K₂ᵀx₂, written over z (already read).
+                    let up = b.up + t * F
+                    z.initialize(repeating: 0, count: F)
+                    for i in 0..<n { let j = Int(active[i]); z[j] = coef[i] * up[j] }
                 }
             }
+            if !gather { linear.apply(lw.down, b.gate, T, b.o) }
             for t in 0..<T {
                 let o = b.o + t * D
                 Layers.rmsNorm(o, lw.postFfnNorm, o, D, eps: c.rmsNormEps)
@@ -233,7 +238,8 @@ final class SparkModel: HiddenStateModel {
                     let attnFlops = (0..<H).reduce(0.0) { s, h in
                         s + Double(2 * ra * visible + 2 * (hd - ra) * attended[t * H + h] + 2 * hd * attended[t * H + h])
                     }
-                    let ffnFlops = Double(2 * r * F + 2 * (D - r) * a + 2 * D * a)
+                    // Counted as done: the batched prefill path multiplies every neuron.
+                    let ffnFlops = Double(2 * r * F + (gather ? 2 * (D - r) * a + 2 * D * a : 2 * (D - r) * F + 2 * D * F))
                     tokenStats[t].ffnActivePerLayer.append(a)
                     tokenStats[t].ffnTotalPerLayer.append(F)
                     tokenStats[t].attendedPerLayer.append(picked)
