@@ -15,9 +15,11 @@ the predictor's error on real inputs, closed form, one SVD per layer.
 
   python sparkify_gemma.py MODELS_DIR CORPUS_DIR OUT.json
 
+Soft threshold (Spark's max(g − θ, 0), set SOFT=1) versus hard (gelu(g) on the chosen
+set): measured here, soft on an untrained-for-it model wrecks perplexity.
 Reports per setting: perplexity on held-out text (every position, chunks of 512),
 active fraction, and recall of the exact stat-top-k set by the predicted set.
-Writes the rank-64 predictors to MODELS_DIR/gemma-3-270m-gate-predictor-r64.safetensors.
+Writes the rank-64 predictors to CORPUS_DIR/gemma-3-270m-gate-predictor-r64.safetensors.
 """
 import json
 import math
@@ -67,15 +69,17 @@ def make_forward(li, mlp):
         z = NormalDist().inv_cdf(1 - mode["f"])
         theta = g.mean(-1, keepdim=True) + g.var(-1, keepdim=True, unbiased=False).sqrt() * z
         exact = g > theta
+        # soft: gelu(max(g − θ, 0)) as Spark / Gemma 3n (trained with it); hard: gelu(g) on
+        # the chosen set only, the training-free choice (keeps the values the model learned).
         if k == "stat-topk":
-            a = torch.relu(g - theta)
             chosen = exact
+            a = torch.relu(g - theta) if mode["soft"] else g * chosen
         else:  # predicted set
             A, B = mode["pred"][li]
             gh = (x @ B.T) @ A.T
             th = gh.mean(-1, keepdim=True) + gh.var(-1, keepdim=True, unbiased=False).sqrt() * z
             chosen = gh > th
-            a = torch.relu(g - th) * chosen
+            a = torch.relu(g - th) * chosen if mode["soft"] else g * chosen
         stats["active"] += int(chosen.sum()); stats["total"] += chosen.numel()
         stats["hit"] += int((chosen & exact).sum()); stats["exact"] += int(exact.sum())
         return mlp.down_proj(F.gelu(a, approximate="tanh") * mlp.up_proj(x))
@@ -132,14 +136,16 @@ def run(name, **m):
 
 run("dense", kind="dense")
 preds = {r: fit(r) for r in (64, 160)}
-for f in (0.25, 0.08):
-    run("stat-topk %.2f (full gate)" % f, kind="stat-topk", f=f)
-    for r in (64, 160):
-        run("predicted r=%d %.2f" % (r, f), kind="pred", f=f, pred=preds[r])
+for soft in ([True, False] if os.environ.get("SOFT") else [False]):
+    name = "soft" if soft else "hard"
+    for f in (0.25, 0.08):
+        run("%s stat-topk %.2f (full gate)" % (name, f), kind="stat-topk", f=f, soft=soft)
+        for r in (64, 160):
+            run("%s predicted r=%d %.2f" % (name, r, f), kind="pred", f=f, pred=preds[r], soft=soft)
 
 from safetensors.torch import save_file
 save_file({**{"model.layers.%d.mlp.gate_predictor_a.weight" % i: a.contiguous() for i, (a, _) in enumerate(preds[64])},
            **{"model.layers.%d.mlp.gate_predictor_b.weight" % i: b.contiguous() for i, (_, b) in enumerate(preds[64])}},
-          os.path.join(MODELS, "gemma-3-270m-gate-predictor-r64.safetensors"))
+          os.path.join(CORPUS, "gemma-3-270m-gate-predictor-r64.safetensors"))
 json.dump({"eval_tokens": sum(len(c) for c in evals), "calibration_tokens": sum(len(c) for c in calib),
            "results": results}, open(OUT, "w"), indent=1)
