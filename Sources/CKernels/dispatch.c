@@ -80,14 +80,18 @@ size_t ck_activation_bytes(int weight_type, int64_t n) {
     }
 }
 
+// Activation quantization reproduces llama.cpp's arithmetic step for step (Q8_0:
+// scale 127/amax, round half to even, the block scale kept at fp16 precision; Q8_K:
+// the signed extreme maps to -127, scale 1/iscale in float), so that greedy output on
+// a GGUF follows llama.cpp's on the same file rather than drifting at near-ties.
 static void quantize_a32(const float *x, act32 *y, int64_t n) {
     for (int64_t i = 0; i < n / 32; i++) {
         float amax = 0;
         for (int j = 0; j < 32; j++) { const float v = fabsf(x[i * 32 + j]); if (v > amax) amax = v; }
-        const float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+        const float d = (float)(_Float16)(amax / 127.0f), id = amax != 0 ? 127.0f / amax : 0.0f;
         int sum = 0;
         for (int j = 0; j < 32; j++) {
-            const int q = (int)lrintf(x[i * 32 + j] * id);
+            const int q = (int)nearbyintf(x[i * 32 + j] * id);
             y[i].qs[j] = (int8_t)q; sum += q;
         }
         y[i].d = d; y[i].s = d * (float)sum;
@@ -96,18 +100,23 @@ static void quantize_a32(const float *x, act32 *y, int64_t n) {
 
 static void quantize_a256(const float *x, act256 *y, int64_t n) {
     for (int64_t i = 0; i < n / 256; i++) {
-        float amax = 0;
-        for (int j = 0; j < 256; j++) { const float v = fabsf(x[i * 256 + j]); if (v > amax) amax = v; }
-        const float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+        float amax = 0, max = 0;
+        for (int j = 0; j < 256; j++) {
+            const float v = fabsf(x[i * 256 + j]);
+            if (v > amax) { amax = v; max = x[i * 256 + j]; }
+        }
+        if (amax == 0) { memset(&y[i], 0, sizeof(act256)); continue; }
+        const float iscale = -127.0f / max;
         for (int g = 0; g < 16; g++) {
             int sum = 0;
             for (int j = 0; j < 16; j++) {
-                const int q = (int)lrintf(x[i * 256 + g * 16 + j] * id);
+                int q = (int)nearbyintf(iscale * x[i * 256 + g * 16 + j]);
+                if (q > 127) q = 127;
                 y[i].qs[g * 16 + j] = (int8_t)q; sum += q;
             }
             y[i].bsums[g] = (int16_t)sum;
         }
-        y[i].d = d;
+        y[i].d = 1.0f / iscale;
     }
 }
 

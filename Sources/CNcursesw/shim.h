@@ -16,3 +16,7 @@ static inline int sc_lines(void) { return LINES; }
 static inline int sc_cols(void) { return COLS; }
 static inline int sc_colors(void) { return COLORS; }
 static inline int sc_color_pairs(void) { return COLOR_PAIRS; }
+static inline int sc_a_bold(void) { return (int)A_BOLD; }
+static inline int sc_a_reverse(void) { return (int)A_REVERSE; }
+static inline int sc_a_underline(void) { return (int)A_UNDERLINE; }
+static inline int sc_a_dim(void) { return (int)A_DIM; }

@@ -94,6 +94,9 @@ void ck_axpy_rows_par(ck_pool *pool, int type, const void *w, size_t row_bytes, 
 void ck_convert_f32_to_f16(const float *x, void *dst, int64_t n);
 /// Quantizes `n` floats into Q8_0 blocks (n a multiple of 32): for building transposed copies.
 void ck_quantize_q8_0(const float *x, void *dst, int64_t n);
+/// Best-of-`repetitions` rate (bytes/s) at which the pool's threads together read a
+/// `bytes`-sized buffer: the bandwidth that bounds memory-bound decoding.
+double ck_measure_read_bandwidth(ck_pool *pool, size_t bytes, int repetitions);
 #ifdef __cplusplus
 }
 #endif

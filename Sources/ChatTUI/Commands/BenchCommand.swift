@@ -14,6 +14,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "off or stat-topk:F.") var sparsity = "off"
     @Option(name: .long, help: "Also measure chat decoding with this speculative drafter (e.g. slice, lookup, sparse:0.25).") var speculative: String?
     @Flag(name: .long, help: "Print where a decoded token's time goes (LM head, attention, FFN).") var profile = false
+    @Flag(name: .long, help: "Also measure memory read bandwidth and the decode speed limit it sets.") var memory = false
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
     func validate() throws {
@@ -23,17 +24,18 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        let loadStart = Date()
         let loaded = try options.load()
+        let loadSeconds = Date().timeIntervalSince(loadStart) // mmap + metadata + tokenizer: no weight is read
         let m = loaded.model
         let mode = SparsityMode(argument: sparsity)!
         let ctx = min(loaded.config.contextLength, max(promptTokens, genTokens) + 8)
         // Ordinary-text-like ids: a fixed pseudo-random walk over the first 32k ids (no control tokens).
         var rng = SplitMix64(seed: 42)
-        // Ordinary-looking ids: 1000..<31000 in a large vocabulary, past the specials in a small one.
-        let vocab = loaded.config.vocabularySize
-        let prompt = [loaded.tokenizer.bosId] + (1..<promptTokens).map { _ in
-            vocab > 31_000 ? 1000 + Int(rng.next() % 30000) : 6 + Int(rng.next() % UInt64(max(1, vocab - 6)))
-        }
+        // (Small vocabularies, e.g. tiny test checkpoints: the walk stays inside the vocabulary.)
+        let vocab = min(loaded.config.vocabularySize, loaded.tokenizer.vocabularySize)
+        let lo = min(1000, vocab / 4), span = UInt64(max(1, min(30000, vocab - lo)))
+        let prompt = [loaded.tokenizer.bosId] + (1..<promptTokens).map { _ in lo + Int(rng.next() % span) }
         func prefill() throws -> Double {
             let s = m.makeState(capacity: ctx)
             let t0 = Date()
@@ -48,7 +50,7 @@ struct BenchCommand: ParsableCommand {
             for _ in 0..<genTokens {
                 let l = try m.forward([tok], state: s, logitRows: [0], sparsity: mode, stats: &stats)
                 tok = Sampler.argmax(l)
-                if loaded.tokenizer.isStop(tok) { tok = 1000 }
+                if loaded.tokenizer.isStop(tok) { tok = lo }
             }
             return Double(genTokens) / Date().timeIntervalSince(t0)
         }
@@ -56,6 +58,23 @@ struct BenchCommand: ParsableCommand {
         var pp: [Double] = [], tg: [Double] = []
         for _ in 0..<repetitions { pp.append(try prefill()); tg.append(try decode()) }
         let median = { (a: [Double]) -> Double in a.sorted()[a.count / 2] }
+        // Time to first token of a chat turn, as a user feels it: template, prefill, one token.
+        let chatIds = loaded.tokenizer.encode(loaded.chatPrompt([ChatMessage(role: .user, text: ChatTurn.prompt)]), addBOS: true)
+        var ttft: [Double] = []
+        for _ in 0..<repetitions { ttft.append(try ChatTurn.timeToFirstToken(loaded, chatIds)) }
+        var memoryFields: [(String, String)] = []
+        var memoryLines: [String] = []
+        if memory {
+            let bw = ComputePool.shared.measureReadBandwidth()
+            let bytes = m.decodeWeightBytes
+            let limit = bytes > 0 ? bw / Double(bytes) : 0
+            memoryFields = [("bandwidth_gbs", JSON.number(bw / 1e9)), ("decode_bytes_per_token", String(bytes)),
+                            ("decode_limit_tps", JSON.number(limit))]
+            memoryLines = [String(format: "memory read bandwidth: %.1f GB/s (%d threads); weights read per decoded token: %.1f MB",
+                                  bw / 1e9, ComputePool.shared.threads, Double(bytes) / 1e6),
+                           String(format: "decode limit (bandwidth / bytes per token): %.1f tokens/s; measured decode is %.0f%% of it",
+                                  limit, limit > 0 ? 100 * median(tg) / limit : 0)]
+        }
         if profile {
             DecodeProfile.shared.reset()
             DecodeProfile.shared.enabled = true
@@ -86,12 +105,33 @@ struct BenchCommand: ParsableCommand {
         if json {
             emit(JSON.object([("prefill_tps", JSON.number(median(pp))), ("decode_tps", JSON.number(median(tg))),
                               ("threads", String(threads)), ("prompt_tokens", String(promptTokens)),
-                              ("gen_tokens", String(genTokens))] + spec))
+                              ("gen_tokens", String(genTokens)), ("ttft_ms", JSON.number(1000 * median(ttft))),
+                              ("load_ms", JSON.number(1000 * loadSeconds)),
+                              ("chat_prompt_tokens", String(chatIds.count))] + memoryFields + spec))
         } else {
             emit("model: \(loaded.info.name) (\(loaded.info.quantization)), threads: \(threads), sparsity: \(mode)")
+            emit(String(format: "model load (mmap, tokenizer): %.1f ms", 1000 * loadSeconds))
             emit(String(format: "prefill (pp%d): %8.1f tokens/s", promptTokens, median(pp)))
             emit(String(format: "decode  (tg%d): %8.1f tokens/s", genTokens, median(tg)))
+            emit(String(format: "time to first token (chat turn, %d prompt tokens): %.1f ms", chatIds.count, 1000 * median(ttft)))
+            for line in memoryLines { emit(line) }
         }
+    }
+}
+
+/// One short chat turn: the time from submitting it to its first generated token.
+enum ChatTurn {
+    static let prompt = "Write a haiku about the sea."
+
+    static func timeToFirstToken(_ m: LoadedModel, _ ids: [Int]) throws -> Double {
+        var p = SamplingParameters.greedy
+        p.maxTokens = 1
+        let t0 = Date()
+        var first: Double?
+        try Generator(model: m).generate(tokens: ids, parameters: p) { e in
+            if case .token = e, first == nil { first = Date().timeIntervalSince(t0) }
+        }
+        return first ?? Date().timeIntervalSince(t0)
     }
 }
 

@@ -1,9 +1,31 @@
-// PLACEHOLDER: the TUI replaces this.
 import ArgumentParser
+import Foundation
+import Inference
+
+/// `sparkchat chat` (and plain `sparkchat`): the terminal chat.
 struct ChatCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "chat", abstract: "Open the chat (the default).")
-    @Option(name: .long, help: "Model path or catalog name.") var model: String?
-    @Option(name: .long, help: "Session id to continue.") var session: String?
-    @Option(name: .long, help: "Colour theme.") var theme: String?
-    func run() throws { print("chat: not yet") }
+    @Option(name: .long, help: "Model path or catalog name (default: the config's, else the default model).") var model: String?
+    @Option(name: .long, help: "Session id to continue (see `sparkchat sessions list`).") var session: String?
+    @Option(name: .long, help: "Colour theme: dark, light, high-contrast, or a path to a theme JSON file.") var theme: String?
+    @Option(name: .long, help: "Temperature (0 = greedy).") var temperature: Double?
+    @Option(name: .long, help: "Maximum tokens per reply.") var maxTokens: Int?
+    @Option(name: .long, help: "off or stat-topk:F (fraction of FFN neurons kept).") var sparsity: String?
+    @Option(name: .long, help: "Random seed.") var seed: UInt64?
+    @Option(name: .long, help: "Worker threads (default: all CPUs).") var threads: Int?
+
+    func validate() throws {
+        try ArgumentCheck.requireUTF8Arguments()
+        if let t = temperature, !(t >= 0 && t <= 5) { throw ValidationError("--temperature must be in 0...5") }
+        if let m = maxTokens, m < 1 { throw ValidationError("--max-tokens must be >= 1") }
+        if let s = sparsity, SparsityMode(argument: s) == nil { throw ValidationError("--sparsity must be off or stat-topk:F with F in (0, 1]") }
+        if let t = threads, t < 1 || t > 256 { throw ValidationError("--threads must be between 1 and 256") }
+    }
+
+    func run() throws {
+        if let t = threads { ComputePool.shared.setThreads(t) }
+        let app = try ChatApp(options: ChatOptions(model: model, session: session, theme: theme, temperature: temperature,
+                                                   maxTokens: maxTokens, sparsity: sparsity, seed: seed))
+        app.run()
+    }
 }

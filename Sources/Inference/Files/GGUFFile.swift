@@ -1,7 +1,8 @@
 import Foundation
 
-/// A metadata value of a GGUF file.
-public indirect enum GGUFValue: Sendable, Equatable {
+/// A metadata value of a GGUF file. Not `indirect`: that would box every element of
+/// every array (a 262k-token vocabulary is ~800k values).
+public enum GGUFValue: Sendable, Equatable {
     case uint(UInt64)
     case int(Int64)
     case float(Double)
@@ -79,9 +80,12 @@ public final class GGUFFile: @unchecked Sendable {
         var keys: [String] = []
         for i in 0..<Int(kvCount) {
             let key = try r.string("metadata key #\(i)")
-            let type = try r.u32("type of \(key)")
-            let value = try r.value(type: type, field: key, depth: 0)
-            guard meta[key] == nil else { throw EngineError.format("duplicate metadata key \(key)") }
+            // Keys and names come from the file: errors quote them escaped and shortened,
+            // so a hostile name cannot break the one-line message or make it huge.
+            let label = GGUFFile.label(key)
+            let type = try r.u32("type of \(label)")
+            let value = try r.value(type: type, field: label, depth: 0)
+            guard meta[key] == nil else { throw EngineError.format("duplicate metadata key \(label)") }
             meta[key] = value
             keys.append(key)
         }
@@ -102,9 +106,10 @@ public final class GGUFFile: @unchecked Sendable {
         raws.reserveCapacity(Int(tensorCount))
         var seen = Set<String>()
         for i in 0..<Int(tensorCount) {
-            let name = try r.string("tensor #\(i) name")
-            guard name.utf8.count <= 256 else { throw EngineError.format("tensor #\(i) name longer than 256 bytes") }
-            guard seen.insert(name).inserted else { throw EngineError.format("duplicate tensor \(name)") }
+            let rawName = try r.string("tensor #\(i) name")
+            guard rawName.utf8.count <= 256 else { throw EngineError.format("tensor #\(i) name longer than 256 bytes") }
+            let name = GGUFFile.label(rawName)
+            guard seen.insert(rawName).inserted else { throw EngineError.format("duplicate tensor \(name)") }
             let nd = try r.u32("n_dims of \(name)")
             guard nd >= 1 && nd <= 4 else { throw EngineError.format("n_dims of \(name) is \(nd) (must be 1...4)") }
             var dims: [Int] = []
@@ -125,7 +130,7 @@ public final class GGUFFile: @unchecked Sendable {
                 throw EngineError.format("row length \(dims[0]) of \(name) is not a multiple of the \(type.name) block size \(type.blockSize)")
             }
             let rel = try r.u64("offset of \(name)")
-            raws.append(Raw(name: name, dims: dims, type: type, rel: rel))
+            raws.append(Raw(name: rawName, dims: dims, type: type, rel: rel))
         }
         let headerEnd = r.offset
         let start = (headerEnd + align - 1) / align * align
@@ -135,22 +140,43 @@ public final class GGUFFile: @unchecked Sendable {
         var infos: [String: GGUFTensorInfo] = [:]
         var names: [String] = []
         for raw in raws {
+            let label = GGUFFile.label(raw.name)
             guard raw.rel % UInt64(align) == 0 else {
-                throw EngineError.format("offset of \(raw.name) is not aligned to \(align)")
+                throw EngineError.format("offset of \(label) is not aligned to \(align)")
             }
             let bytes = (raw.dims.reduce(1, *) / raw.type.blockSize) * raw.type.typeSize
             guard raw.rel <= UInt64(file.count - start), bytes <= file.count - start - Int(raw.rel) else {
-                throw EngineError.format("data of \(raw.name) lies past end of file")
+                throw EngineError.format("data of \(label) lies past end of file")
             }
             infos[raw.name] = GGUFTensorInfo(name: raw.name, dims: raw.dims, type: raw.type,
                                              offset: start + Int(raw.rel), byteCount: bytes)
             names.append(raw.name)
+        }
+        // Two tensors sharing bytes would alias weights (and a writer never does it).
+        let byOffset = names.compactMap { infos[$0] }.sorted { $0.offset < $1.offset }
+        for (a, b) in zip(byOffset, byOffset.dropFirst()) where a.offset + a.byteCount > b.offset {
+            throw EngineError.format("data of \(GGUFFile.label(a.name)) overlaps \(GGUFFile.label(b.name))")
         }
         tensors = infos
         tensorNames = names
     }
 
     public func pointer(_ t: GGUFTensorInfo) -> UnsafeRawPointer { file.base + t.offset }
+
+    /// A file-supplied name fit for a one-line message: control characters escaped,
+    /// at most 80 characters.
+    static func label(_ s: String) -> String {
+        var out = ""
+        for u in s.unicodeScalars {
+            if out.unicodeScalars.count >= 80 { return out + "…" }
+            if u.properties.generalCategory == .control || u == "\u{2028}" || u == "\u{2029}" {
+                out += u.escaped(asASCII: true)
+            } else {
+                out.unicodeScalars.append(u)
+            }
+        }
+        return out
+    }
 
     // MARK: typed metadata access (errors name the key)
 
@@ -196,6 +222,11 @@ public final class GGUFFile: @unchecked Sendable {
 struct ByteReader {
     let bytes: UnsafeRawBufferPointer
     var offset = 0
+    /// Array elements decoded so far. Each becomes a 24-byte value in memory, so a file
+    /// of one-byte elements would blow up ~24x: the total is capped well above what
+    /// real vocabularies need (~1M elements for tokens + scores + types + merges).
+    var arrayElements = 0
+    static let maxArrayElements = 1 << 23
     var remaining: Int { bytes.count - offset }
 
     mutating func take(_ n: Int, _ field: String) throws -> UnsafeRawBufferPointer {
@@ -250,6 +281,10 @@ struct ByteReader {
             }
             let n = try u64("count of \(field)")
             guard n <= UInt64(remaining / minSize) else { throw EngineError.format("count \(n) of \(field) exceeds file size") }
+            arrayElements += Int(n)
+            guard arrayElements <= ByteReader.maxArrayElements else {
+                throw EngineError.format("\(field) takes the metadata past \(ByteReader.maxArrayElements) array elements")
+            }
             var out: [GGUFValue] = []
             out.reserveCapacity(Int(n))
             for _ in 0..<Int(n) { out.append(try value(type: et, field: field, depth: depth + 1)) }

@@ -74,24 +74,22 @@ public enum ModelCatalog {
             quantization: GGUFQuantization.describe(g), fileSize: g.file.count, contextLength: ctx)
     }
 
+    /// A Hugging Face checkpoint directory: architecture from config.json's model_type,
+    /// size and dominant dtype from the safetensors headers (mapped, not read).
     static func describeDirectory(_ path: String) throws -> ModelInfo {
         let url = URL(fileURLWithPath: path)
-        let data = try Data(contentsOf: url.appendingPathComponent("config.json"))
-        let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
-        let text = json["text_config"] as? [String: Any] ?? json
-        var size = 0
+        let ck = try SafetensorsCheckpoint(directory: url)
+        let top = HFConfigReader(json: ck.config)
+        let text = try? top.object("text_config")
+        let ctx = try? HFConfigReader(json: text ?? ck.config).int("max_position_embeddings")
+        var bytes: [SafetensorsDType: Int] = [:]
         var params = 0
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-        for f in files where f.hasSuffix(".safetensors") {
-            let attrs = try? FileManager.default.attributesOfItem(atPath: url.appendingPathComponent(f).path)
-            size += (attrs?[.size] as? Int) ?? 0
+        for f in ck.files {
+            for t in f.tensors.values { bytes[t.dtype, default: 0] += t.byteCount; params += t.elementCount }
         }
-        let dtype = (json["torch_dtype"] as? String) ?? (json["dtype"] as? String) ?? "float32"
-        let bytesPer = dtype.contains("16") ? 2 : 4
-        params = size / bytesPer
         return ModelInfo(name: url.lastPathComponent, path: path,
-                         architecture: (json["model_type"] as? String) ?? "?", format: "safetensors",
-                         parameterCount: params, quantization: dtype.uppercased(), fileSize: size,
-                         contextLength: (text["max_position_embeddings"] as? Int) ?? 0)
+                         architecture: (try? top.string("model_type")) ?? "?", format: "safetensors",
+                         parameterCount: params, quantization: bytes.max { $0.value < $1.value }?.key.rawValue ?? "?",
+                         fileSize: ck.files.reduce(0) { $0 + $1.file.count }, contextLength: ctx ?? 0)
     }
 }

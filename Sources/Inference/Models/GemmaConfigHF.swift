@@ -20,8 +20,9 @@ struct HFConfigReader {
 
     func double(_ k: String) throws -> Double? {
         guard has(k) else { return nil }
-        guard let v = json[k] as? Double else { throw EngineError.format("config.json: \(k) is not a number") }
-        return v
+        if let v = json[k] as? Double { return v }
+        if let v = json[k] as? Int { return Double(v) }
+        throw EngineError.format("config.json: \(k) is not a number")
     }
 
     func string(_ k: String) throws -> String? {
@@ -71,17 +72,27 @@ extension ModelConfig {
         default: throw EngineError.unsupported("model_type \(modelType.isEmpty ? "(empty)" : modelType)")
         }
         let r = HFConfigReader(json: text)
-        let hidden = try r.positive("hidden_size")
-        let layers = try r.positive("num_hidden_layers", max: 4096)
-        let ffn = try r.positive("intermediate_size")
-        let heads = try r.positive("num_attention_heads", max: 4096)
-        let kvHeads = try r.positive("num_key_value_heads", default: heads, max: 4096)
+        // The FFN here is GeGLU with tanh-GELU; refuse a config that asks for another activation
+        // rather than compute something else (published Gemma 1 configs say hidden_act "gelu"
+        // but set no hidden_activation: transformers then uses the tanh form too).
+        if let act = try r.string("hidden_activation"), !["gelu_pytorch_tanh", "gelu_new"].contains(act) {
+            throw EngineError.unsupported("hidden_activation \(act) (only gelu_pytorch_tanh)")
+        }
+        // transformers' class defaults for keys a config.json leaves out.
+        let d: (vocab: Int, hidden: Int, ffn: Int, layers: Int, heads: Int, kv: Int) =
+            kind == .gemma ? (256_000, 3072, 24_576, 28, 16, 16)
+            : kind == .gemma2 ? (256_000, 2304, 9216, 26, 8, 4) : (262_208, 2304, 9216, 26, 8, 4)
+        let hidden = try r.positive("hidden_size", default: d.hidden)
+        let layers = try r.positive("num_hidden_layers", default: d.layers, max: 4096)
+        let ffn = try r.positive("intermediate_size", default: d.ffn)
+        let heads = try r.positive("num_attention_heads", default: d.heads, max: 4096)
+        let kvHeads = try r.positive("num_key_value_heads", default: d.kv, max: 4096)
         guard heads % kvHeads == 0 else {
             throw EngineError.format("config.json: num_attention_heads \(heads) is not a multiple of num_key_value_heads \(kvHeads)")
         }
-        let headDim = try r.positive("head_dim", default: kind == .gemma3 || kind == .gemma2 ? 256 : hidden / heads, max: 4096)
-        let vocab = try r.positive("vocab_size")
-        let ctx = try r.positive("max_position_embeddings", default: 8192, max: 1 << 22)
+        let headDim = try r.positive("head_dim", default: 256, max: 4096)
+        let vocab = try r.positive("vocab_size", default: d.vocab)
+        let ctx = try r.positive("max_position_embeddings", default: kind == .gemma3 ? 131_072 : 8192, max: 1 << 22)
 
         // Local/global pattern: `layer_types` when present, else the family's rule.
         let kinds: [LayerKind]
@@ -104,8 +115,9 @@ extension ModelConfig {
             }
         }
         var window: Int? = nil
-        if kinds.contains(.local) {
-            window = try r.positive("sliding_window", default: kind == .gemma3 ? 4096 : 4096, max: 1 << 22)
+        // An explicit `"sliding_window": null` makes every layer attend to the whole context.
+        if kinds.contains(.local) && !(text.keys.contains("sliding_window") && !r.has("sliding_window")) {
+            window = try r.positive("sliding_window", default: 4096, max: 1 << 22)
         }
 
         // Gemma 1 scales queries by head_dim^-0.5; Gemma 2/3 by query_pre_attn_scalar^-0.5.
@@ -120,9 +132,10 @@ extension ModelConfig {
         c.rmsNormEps = Float(try r.double("rms_norm_eps") ?? 1e-6)
         try c.readRoPE(r, kind: kind)
         if kind != .gemma {
+            // An explicit null switches a soft-cap off; only an absent key takes the default.
             let defaults: (Double?, Double?) = kind == .gemma2 ? (50, 30) : (nil, nil)
-            let attn = r.has("attn_logit_softcapping") ? try r.double("attn_logit_softcapping") : defaults.0
-            let final = r.has("final_logit_softcapping") ? try r.double("final_logit_softcapping") : defaults.1
+            let attn = text.keys.contains("attn_logit_softcapping") ? try r.double("attn_logit_softcapping") : defaults.0
+            let final = text.keys.contains("final_logit_softcapping") ? try r.double("final_logit_softcapping") : defaults.1
             if let a = attn, a > 0 { c.attentionSoftcap = Float(a) }
             if let f = final, f > 0 { c.finalSoftcap = Float(f) }
         }

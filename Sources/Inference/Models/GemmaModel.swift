@@ -28,6 +28,12 @@ final class GemmaModel: HiddenStateModel {
                                                       scaling: config.ropeScalingGlobal)
     }
 
+    var decodeWeightBytes: Int {
+        weights.lmHead.byteCount + weights.layers.reduce(0) { sum, l in
+            sum + [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].reduce(0) { $0 + $1.byteCount }
+        }
+    }
+
     convenience init(gguf: GGUFFile) throws {
         let c = try ModelConfig.fromGGUF(gguf)
         self.init(config: c, weights: try GGUFTensorSource(file: gguf).gemmaWeights(c))

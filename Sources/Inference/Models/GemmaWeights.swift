@@ -34,6 +34,8 @@ struct GGUFTensorSource {
         guard t.dims.count == 2, t.dims[0] == cols, t.dims[1] == rows else {
             throw EngineError.format("tensor \(name) has shape \(t.dims), expected [\(cols), \(rows)]")
         }
+        // The kernels give zeros for types they do not know: refuse rather than run garbage.
+        guard ck_supported(t.type) else { throw EngineError.unsupported("tensor type \(t.type.name) of \(name)") }
         return WeightMatrix(type: t.type, rows: rows, cols: cols, data: file.pointer(t))
     }
 
@@ -42,6 +44,7 @@ struct GGUFTensorSource {
         guard t.elementCount == count else {
             throw EngineError.format("tensor \(name) has \(t.elementCount) elements, expected \(count)")
         }
+        guard ck_supported(t.type) else { throw EngineError.unsupported("tensor type \(t.type.name) of \(name)") }
         var out = [Float](repeating: 0, count: count)
         let m = WeightMatrix(type: t.type, rows: 1, cols: count, data: file.pointer(t))
         out.withUnsafeMutableBufferPointer { m.row(0, into: $0.baseAddress!) }

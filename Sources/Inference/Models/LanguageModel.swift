@@ -20,6 +20,13 @@ public protocol LanguageModel: AnyObject {
     /// `stats`, when given, receives one entry per token.
     func forward(_ tokens: [Int], state: ModelState, logitRows: [Int], sparsity: SparsityMode,
                  stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float]
+    /// Weight bytes one dense decoded token reads (every layer matrix and the LM head):
+    /// with the machine's bandwidth, the physical limit of decode speed.
+    var decodeWeightBytes: Int { get }
+}
+
+extension LanguageModel {
+    public var decodeWeightBytes: Int { 0 }
 }
 
 /// A model whose forward pass can stop before the LM head. Self-speculative decoding

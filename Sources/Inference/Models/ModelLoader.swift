@@ -13,8 +13,9 @@ enum ModelLoader {
         default:
             throw EngineError.unsupported("architecture \(arch)")
         }
-        guard tokenizer.vocabularySize >= model.config.vocabularySize || tokenizer.vocabularySize > 0 else {
-            throw EngineError.format("tokenizer vocabulary is empty")
+        // Every id the tokenizer can produce must have an embedding row.
+        guard tokenizer.vocabularySize <= model.config.vocabularySize else {
+            throw EngineError.format("tokenizer has \(tokenizer.vocabularySize) tokens but token_embd.weight has \(model.config.vocabularySize) rows")
         }
         let info = ModelInfo(
             name: (try? g.string("general.name")) ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent,
@@ -38,7 +39,7 @@ enum ModelLoader {
             case .gemma, .gemma2, .gemma3:
                 model = GemmaModel(config: config, weights: try HFTensorSource(checkpoint: ck).gemmaWeights(config))
             case .recurrentGemma:
-                throw EngineError.unsupported("model_type recurrent_gemma (not yet)")
+                model = try RecurrentGemmaModel(config: config, checkpoint: ck)
             default:
                 throw EngineError.unsupported("model_type \(modelType)")
             }

@@ -7,11 +7,15 @@ extension ModelConfig {
     /// the MLP is intermediate_size / 2 wide; logits are soft-capped (logits_soft_cap).
     static func fromHFRecurrentGemma(_ json: [String: Any]) throws -> ModelConfig {
         let r = HFConfigReader(json: json)
-        let hidden = try r.positive("hidden_size")
-        let layers = try r.positive("num_hidden_layers", max: 4096)
-        let ffn = try r.positive("intermediate_size")
+        if let act = try r.string("hidden_activation"), !["gelu_pytorch_tanh", "gelu_new"].contains(act) {
+            throw EngineError.unsupported("hidden_activation \(act) (only gelu_pytorch_tanh)")
+        }
+        // transformers' class defaults (recurrentgemma-2b) for keys a config.json leaves out.
+        let hidden = try r.positive("hidden_size", default: 2560)
+        let layers = try r.positive("num_hidden_layers", default: 26, max: 4096)
+        let ffn = try r.positive("intermediate_size", default: 7680)
         guard ffn >= 2 else { throw EngineError.format("config.json: intermediate_size \(ffn) is too small") }
-        let heads = try r.positive("num_attention_heads", max: 4096)
+        let heads = try r.positive("num_attention_heads", default: 10, max: 4096)
         let kvHeads = try r.positive("num_key_value_heads", default: heads, max: 4096)
         guard hidden % heads == 0, heads % kvHeads == 0 else {
             throw EngineError.format("config.json: hidden_size \(hidden), num_attention_heads \(heads) and num_key_value_heads \(kvHeads) do not divide")
@@ -28,7 +32,7 @@ extension ModelConfig {
             default: throw EngineError.unsupported("block type \(types[$0 % types.count])")
             }
         }
-        var c = ModelConfig(architecture: .recurrentGemma, vocabularySize: try r.positive("vocab_size"), hiddenSize: hidden,
+        var c = ModelConfig(architecture: .recurrentGemma, vocabularySize: try r.positive("vocab_size", default: 256_000), hiddenSize: hidden,
                             intermediateSize: ffn / 2, layerCount: layers, headCount: heads, kvHeadCount: kvHeads,
                             headDim: headDim, contextLength: 1 << 20, layerKinds: kinds,
                             queryScale: Float(1 / Double(headDim).squareRoot()),

@@ -27,4 +27,11 @@ public final class ComputePool: @unchecked Sendable {
         threads = n
         openblas_set_num_threads(Int32(n))
     }
+
+    /// Measured memory read bandwidth in bytes/s with the pool's threads (best of a few
+    /// passes over a buffer far larger than the caches).
+    public func measureReadBandwidth(bytes: Int = 512 << 20, repetitions: Int = 5) -> Double {
+        lock.lock(); defer { lock.unlock() }
+        return ck_measure_read_bandwidth(pool, bytes, Int32(repetitions))
+    }
 }

@@ -16,7 +16,9 @@ extension SentencePieceTokenizer {
             return try fromSentencePieceModel(data)
         }
         if fm.fileExists(atPath: json.path) {
-            return try fromTokenizerJSON(try SafetensorsCheckpoint.readJSONObject(json, what: "tokenizer.json"))
+            let data: Data
+            do { data = try Data(contentsOf: json) } catch { throw EngineError.file("cannot read \(json.path)") }
+            return try fromTokenizerJSON(data)
         }
         throw EngineError.file("\(dir.path) has neither tokenizer.model nor tokenizer.json")
     }
@@ -88,57 +90,68 @@ extension SentencePieceTokenizer {
 
     // MARK: tokenizer.json
 
-    static func fromTokenizerJSON(_ json: [String: Any]) throws -> SentencePieceTokenizer {
-        guard let model = json["model"] as? [String: Any] else { throw EngineError.format("tokenizer.json: missing model") }
-        let type = model["type"] as? String ?? "?"
+    /// Parses tokenizer.json with an order- and byte-preserving JSON reader (see OrderedJSON).
+    static func fromTokenizerJSON(_ data: Data) throws -> SentencePieceTokenizer {
+        guard data.count < 256 << 20 else { throw EngineError.format("tokenizer.json is too large") }
+        let json = try OrderedJSON.parse(data, what: "tokenizer.json")
+        guard let model = json["model"], model.pairs != nil else { throw EngineError.format("tokenizer.json: missing model") }
+        let type = model["type"]?.string ?? "?"
         guard type == "BPE" else { throw EngineError.unsupported("tokenizer.json model type \(type) (only BPE, as Gemma uses)") }
-        guard let vocab = model["vocab"] as? [String: Any] else { throw EngineError.format("tokenizer.json: model.vocab is not an object") }
-        var pieces = [String?](repeating: nil, count: vocab.count)
+        guard let vocab = model["vocab"]?.pairs else { throw EngineError.format("tokenizer.json: model.vocab is not an object") }
         var added: [(id: Int, content: String, special: Bool)] = []
-        for case let a as [String: Any] in json["added_tokens"] as? [Any] ?? [] {
-            guard let id = a["id"] as? Int, let content = a["content"] as? String else {
+        for a in json["added_tokens"]?.array ?? [] {
+            guard let id = a["id"]?.int, let content = a["content"]?.string else {
                 throw EngineError.format("tokenizer.json: added_tokens entry without id/content")
             }
-            added.append((id, content, a["special"] as? Bool ?? false))
+            added.append((id, content, a["special"]?.bool ?? false))
         }
-        let size = max(vocab.count, (added.map(\.id).max() ?? -1) + 1)
+        var size = vocab.count
+        for a in added where a.id >= 0 { size = max(size, a.id + 1) }
         guard size <= 1 << 22 else { throw EngineError.format("tokenizer.json: vocabulary of \(size) is too large") }
-        pieces += [String?](repeating: nil, count: size - pieces.count)
+        var pieces = [String?](repeating: nil, count: size)
         for (p, v) in vocab {
-            guard let id = v as? Int, id >= 0, id < size else { throw EngineError.format("tokenizer.json: vocab[\(p)] is not a valid id") }
+            guard let id = v.int, id >= 0, id < size else { throw EngineError.format("tokenizer.json: vocab entry \(p.debugDescription) has no valid id") }
             guard pieces[id] == nil else { throw EngineError.format("tokenizer.json: id \(id) appears twice in the vocabulary") }
             pieces[id] = p
         }
         for a in added where a.id >= 0 && a.id < size { pieces[a.id] = a.content }
         guard !pieces.contains(where: { $0 == nil }) else { throw EngineError.format("tokenizer.json: vocabulary ids are not contiguous") }
         let all = pieces.map { $0! }
-        let index = Dictionary(all.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        var index: [ByteKey: Int] = [:]
+        index.reserveCapacity(size)
+        for (id, p) in all.enumerated() where index[ByteKey(Array(p.utf8))] == nil { index[ByteKey(Array(p.utf8))] = id }
+        func id(_ s: String) -> Int? { index[ByteKey(Array(s.utf8))] }
 
         // Merge rank r makes the merged piece's score −r (earlier merges win), the order
         // SentencePiece's scores give; pieces no merge produces rank below every merge.
-        let merges = model["merges"] as? [Any] ?? []
-        var scores = [Float](repeating: -Float(merges.count + 1), count: size)
+        let merges = model["merges"]?.array ?? []
+        let none = -Float(merges.count + 1)
+        var scores = [Float](repeating: none, count: size)
         for (rank, m) in merges.enumerated() {
-            let pair: [String]
-            if let s = m as? String { pair = s.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false).map(String.init) }
-            else if let a = m as? [String] { pair = a }
-            else { throw EngineError.format("tokenizer.json: merge \(rank) is neither \"a b\" nor [a, b]") }
-            guard pair.count == 2, let id = index[pair[0] + pair[1]] else { continue }
-            if scores[id] == -Float(merges.count + 1) { scores[id] = -Float(rank) }
+            var merged: [UInt8]
+            if let s = m.string {
+                guard let sp = s.utf8.firstIndex(of: 0x20) else { continue }
+                merged = Array(s.utf8[..<sp]) + Array(s.utf8[s.utf8.index(after: sp)...])
+            } else if let a = m.array, a.count == 2, let l = a[0].string, let r = a[1].string {
+                merged = Array(l.utf8) + Array(r.utf8)
+            } else {
+                throw EngineError.format("tokenizer.json: merge \(rank) is neither \"a b\" nor [a, b]")
+            }
+            if let pid = index[ByteKey(merged)], scores[pid] == none { scores[pid] = -Float(rank) }
         }
         var types = [TokenType](repeating: .normal, count: size)
-        for (id, p) in all.enumerated() where byteValue(p) != nil { types[id] = .byte }
-        if let unk = model["unk_token"] as? String, let id = index[unk] { types[id] = .unknown }
+        for (i, p) in all.enumerated() where byteValue(p) != nil { types[i] = .byte }
+        let unk = model["unk_token"]?.string
+        if let u = unk, let i = id(u) { types[i] = .unknown }
         for a in added where a.id >= 0 && a.id < size && types[a.id] != .byte {
             types[a.id] = a.special ? .control : .userDefined
         }
         // A normalizer that prepends "▁" is SentencePiece's add_dummy_prefix.
-        let normalizer = String(describing: json["normalizer"] ?? "")
-        let addPrefix = normalizer.contains("Prepend")
+        let addPrefix = json["normalizer"].map { "\($0)".contains("Prepend") } ?? false
         return try SentencePieceTokenizer(pieces: all, scores: scores, types: types,
-                                          bosId: index["<bos>"] ?? 2, eosId: index["<eos>"] ?? 1,
-                                          unknownId: index[(model["unk_token"] as? String) ?? "<unk>"] ?? 3,
-                                          addSpacePrefix: addPrefix)
+                                          bosId: id("<bos>") ?? 2, eosId: id("<eos>") ?? 1,
+                                          unknownId: id(unk ?? "<unk>") ?? 3, addSpacePrefix: addPrefix,
+                                          fuseUnknown: model["fuse_unk"]?.bool ?? false)
     }
 }
 

@@ -16,6 +16,8 @@ public final class SentencePieceTokenizer: TextTokenizer, @unchecked Sendable {
     public let unknownId: Int
     public let endOfTurnId: Int?
     public let addSpacePrefix: Bool
+    /// Hugging Face BPE's `fuse_unk`: consecutive unknown characters become one <unk>.
+    public let fuseUnknown: Bool
     public var vocabularySize: Int { pieces.count }
 
     private let pieceBytesTable: [[UInt8]]
@@ -24,7 +26,7 @@ public final class SentencePieceTokenizer: TextTokenizer, @unchecked Sendable {
     private let specials: [(bytes: [UInt8], id: Int)] // longest first
 
     public init(pieces: [String], scores: [Float], types: [TokenType], bosId: Int, eosId: Int, unknownId: Int,
-                addSpacePrefix: Bool) throws {
+                addSpacePrefix: Bool, fuseUnknown: Bool = false) throws {
         guard !pieces.isEmpty else { throw EngineError.format("tokenizer vocabulary is empty") }
         guard scores.isEmpty || scores.count == pieces.count else {
             throw EngineError.format("tokenizer has \(pieces.count) tokens but \(scores.count) scores")
@@ -32,7 +34,7 @@ public final class SentencePieceTokenizer: TextTokenizer, @unchecked Sendable {
         guard types.isEmpty || types.count == pieces.count else {
             throw EngineError.format("tokenizer has \(pieces.count) tokens but \(types.count) token types")
         }
-        for (name, id) in [("bos", bosId), ("eos", eosId)] where id < 0 || id >= pieces.count {
+        for (name, id) in [("bos", bosId), ("eos", eosId), ("unknown", unknownId)] where id < 0 || id >= pieces.count {
             throw EngineError.format("tokenizer \(name) id \(id) is outside the vocabulary")
         }
         self.pieces = pieces
@@ -40,6 +42,7 @@ public final class SentencePieceTokenizer: TextTokenizer, @unchecked Sendable {
         self.types = types.isEmpty ? [TokenType](repeating: .normal, count: pieces.count) : types
         self.bosId = bosId; self.eosId = eosId; self.unknownId = unknownId
         self.addSpacePrefix = addSpacePrefix
+        self.fuseUnknown = fuseUnknown
         self.endOfTurnId = pieces.firstIndex(of: "<end_of_turn>")
 
         var table: [[UInt8]] = []
@@ -53,7 +56,8 @@ public final class SentencePieceTokenizer: TextTokenizer, @unchecked Sendable {
             table.append(b)
             let type = self.types[id]
             if type == .byte, let v = SentencePieceTokenizer.byteValue(p) { bytes[Int(v)] = id; continue }
-            if (type == .control || type == .userDefined) && !b.isEmpty { specials.append((b, id)) }
+            // llama.cpp's special set: control, user-defined and unknown (`<unk>` in text is id 3).
+            if (type == .control || type == .userDefined || type == .unknown) && !b.isEmpty { specials.append((b, id)) }
             if lookup[ByteKey(b)] == nil { lookup[ByteKey(b)] = id }
         }
         specials.sort { $0.bytes.count > $1.bytes.count || ($0.bytes.count == $1.bytes.count && $0.id < $1.id) }
@@ -98,16 +102,19 @@ public final class SentencePieceTokenizer: TextTokenizer, @unchecked Sendable {
     public func encode(_ text: String, addBOS: Bool) -> [Int] {
         var out: [Int] = addBOS ? [bosId] : []
         let bytes = Array(text.utf8)
-        var first = true
+        // As llama.cpp: the space prefix goes before the first text and every text that follows a special token.
+        var afterSpecial = true
         for fragment in partition(bytes) {
             switch fragment {
-            case .special(let id): out.append(id)
+            case .special(let id):
+                out.append(id)
+                afterSpecial = true
             case .text(let r):
                 var frag = Array(bytes[r])
-                if addSpacePrefix && first { frag.insert(0x20, at: 0) }
+                if addSpacePrefix && afterSpecial { frag.insert(0x20, at: 0) }
                 encodeFragment(frag, into: &out)
+                afterSpecial = false
             }
-            first = false
         }
         return out
     }
@@ -199,8 +206,12 @@ public final class SentencePieceTokenizer: TextTokenizer, @unchecked Sendable {
             let piece = Array(text[start[s]..<(start[s] + len[s])])
             if let id = lookup[ByteKey(piece)] {
                 out.append(id)
-            } else {
-                for b in piece { out.append(byteTokens[Int(b)] >= 0 ? byteTokens[Int(b)] : unknownId) }
+            } else if piece.allSatisfy({ byteTokens[Int($0)] >= 0 }) {
+                for b in piece { out.append(byteTokens[Int(b)]) }
+            } else if !(fuseUnknown && s != 0 && out.last == unknownId) {
+                // A character with neither a piece nor byte tokens is one <unk> (as
+                // SentencePiece and Hugging Face's BPE make it).
+                out.append(unknownId)
             }
             s = next[s]
         }

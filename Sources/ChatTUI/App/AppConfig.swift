@@ -1,0 +1,41 @@
+import Foundation
+
+/// Settings from `$XDG_CONFIG_HOME/sparkchat/config.json` (default ~/.config):
+/// `{"theme": "dark", "model": "NAME", "temperature": 0.7, "max_tokens": 1024,
+///   "top_k": 64, "top_p": 0.95, "seed": 1, "sparsity": "off", "system_prompt": "..."}`.
+/// Every key is optional; command-line options win over the file.
+struct AppConfig: Codable, Equatable {
+    var theme: String?
+    var model: String?
+    var temperature: Double?
+    var maxTokens: Int?
+    var topK: Int?
+    var topP: Double?
+    var seed: UInt64?
+    var sparsity: String?
+    var systemPrompt: String?
+
+    enum CodingKeys: String, CodingKey {
+        case theme, model, temperature, seed, sparsity
+        case maxTokens = "max_tokens", topK = "top_k", topP = "top_p", systemPrompt = "system_prompt"
+    }
+
+    init() {}
+
+    static func directory() -> URL {
+        let env = ProcessInfo.processInfo.environment
+        let base = env["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? (NSHomeDirectory() + "/.config")
+        return URL(fileURLWithPath: base).appendingPathComponent("sparkchat")
+    }
+
+    /// The config, or defaults plus a one-line notice when the file is unreadable.
+    static func load(from dir: URL = directory()) -> (AppConfig, String?) {
+        let url = dir.appendingPathComponent("config.json")
+        guard let data = FileManager.default.contents(atPath: url.path) else { return (AppConfig(), nil) }
+        do {
+            return (try JSONDecoder().decode(AppConfig.self, from: data), nil)
+        } catch {
+            return (AppConfig(), "ignoring \(url.path): not a valid config file")
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import Inference
+import Sessions
+
+/// What keys and slash commands do in the chat (overlays: ChatApp+Overlays).
+extension ChatApp {
+    func handle(_ key: Key) {
+        switch overlay {
+        case .help:
+            overlay = .none
+            return
+        case .picker(var p):
+            handlePicker(key, &p)
+            return
+        case .sessions(var s):
+            handleSessions(key, &s)
+            return
+        case .none:
+            break
+        }
+        let action = Keymap.chat(key, inputEmpty: editor.isEmpty)
+        switch action {
+        case .send: submitInput()
+        case .newline: editor.newline()
+        case .insert(let s), .paste(let s):
+            if !editor.insert(s) { say("input cut to \(InputEditor.maxCharacters) characters", error: true) }
+        case .backspace: editor.backspace()
+        case .deleteForward: editor.deleteForward()
+        case .left: editor.left()
+        case .right: editor.right()
+        case .up: editor.up()
+        case .down: editor.down()
+        case .lineStart: editor.moveToLineStart()
+        case .lineEnd: editor.moveToLineEnd()
+        case .killToEnd: editor.killToLineEnd()
+        case .killToStart: editor.killToLineStart()
+        case .deleteWord: editor.deleteWordBackward()
+        case .scroll(let n): transcript.scroll(by: n)
+        case .pageUp: transcript.pageUp()
+        case .pageDown: transcript.pageDown()
+        case .top: transcript.toTop()
+        case .bottom: transcript.toBottom()
+        case .help: overlay = .help
+        case .picker: openPicker()
+        case .toggleStats: showStats.toggle()
+        case .sessions: openSessions()
+        case .stop:
+            if isStreaming { worker.stop(); say("stopping the reply…") } else { notice = nil }
+        case .interrupt:
+            if let l = lastInterrupt, Date().timeIntervalSince(l) < 2 { quitting = true; return }
+            lastInterrupt = Date()
+            if isStreaming { worker.stop() }
+            say("press Ctrl-C again to quit")
+        case .redraw: break
+        case .none: break
+        }
+    }
+
+    private func submitInput() {
+        let text = editor.text
+        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return }
+        if let parsed = SlashCommands.parse(text) {
+            _ = editor.take()
+            switch parsed {
+            case .success(let c): execute(c)
+            case .failure(let e): say(e.description, error: true)
+            }
+            return
+        }
+        if isStreaming { say("a reply is still coming (Esc stops it)", error: true); return }
+        if loadingModel != nil || modelInfo == nil { say("the model is still loading", error: true); return }
+        var t = editor.take()
+        if t.hasPrefix("//") { t.removeFirst() }
+        send(t)
+    }
+
+    func execute(_ c: SlashCommand) {
+        switch c {
+        case .model(nil): openPicker()
+        case .model(let name?):
+            let models = ModelCatalog.scan()
+            if let m = models.first(where: { $0.name.lowercased() == name.lowercased() }) {
+                switchModel(path: m.path, name: m.name)
+            } else {
+                do { let p = try ModelCatalog.resolve(name); switchModel(path: p, name: ChatApp.catalogName(p)) } catch {
+                    say("\(error)", error: true)
+                }
+            }
+        case .system(let t):
+            conversation.systemPrompt = t
+            persist(now: true)
+            say(t == nil ? "system prompt removed" : "system prompt set")
+        case .temperature(let t):
+            conversation.settings.temperature = t; persist(now: true)
+            say("temperature \(t)")
+        case .sparsity(let s):
+            conversation.settings.sparsity = s; persist(now: true)
+            say("sparsity \(s)")
+        case .clear:
+            if isStreaming { say("a reply is still coming (Esc stops it)", error: true); return }
+            newSession()
+            say("new session")
+        case .export(let format, let path):
+            let p = path.map { NSString(string: $0).expandingTildeInPath }
+                ?? FileManager.default.currentDirectoryPath + "/sparkchat-\(conversation.id).\(format.rawValue)"
+            do {
+                try Exporter.write(conversation, as: format, to: URL(fileURLWithPath: p))
+                say("exported to \(p)")
+            } catch {
+                say("export failed: \(error)", error: true)
+            }
+        case .copy:
+            guard let last = conversation.messages.last(where: { $0.role == .assistant && !$0.text.isEmpty }) else {
+                say("no reply to copy yet", error: true); return
+            }
+            terminal.writeRaw(Clipboard.osc52(last.text))
+            say("copied the last reply (\(last.text.count) characters)")
+        case .sessions: openSessions()
+        case .help: overlay = .help
+        case .quit: quitting = true
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import Inference
+import Sessions
+
+/// The model picker and the sessions list: opening them, their keys, and what they do.
+extension ChatApp {
+    func openPicker() {
+        var problems: [String] = []
+        let models = ModelCatalog.scan { problems.append($0) }
+        overlay = .picker(ModelPicker(models: models, current: modelInfo?.name))
+        if let p = problems.first { say("skipped \(p)", error: true) }
+    }
+
+    func handlePicker(_ key: Key, _ p: inout ModelPicker) {
+        switch key {
+        case .up, .ctrl("p"): p.move(-1)
+        case .down, .ctrl("n"): p.move(1)
+        case .pageUp: p.move(-10)
+        case .pageDown: p.move(10)
+        case .enter:
+            overlay = .none
+            if let m = p.choice { switchModel(path: m.path, name: m.name) }
+            return
+        case .escape, .function(2), .ctrl("c"), .text("q"): overlay = .none; return
+        default: break
+        }
+        overlay = .picker(p)
+    }
+
+    func switchModel(path: String, name: String) {
+        if isStreaming { say("wait for the reply (or Esc) before switching models", error: true); return }
+        if name == modelInfo?.name && loadingModel == nil { say("already using \(name)"); return }
+        loadingModel = name
+        worker.submit(.load(path: path))
+        say("loading \(name)…")
+    }
+
+    // MARK: Sessions
+
+    func newSession() {
+        conversation = Conversation(systemPrompt: config.systemPrompt, settings: ChatApp.defaultSettings(config), model: modelInfo?.name)
+        ChatApp.applyOverrides(options, to: &conversation.settings)
+        transcript.toBottom()
+        live = LiveStats()
+        live.contextLimit = modelInfo?.contextLength ?? 0
+    }
+
+    func openSessions() {
+        guard let s = store else { say("no session store", error: true); return }
+        let (list, notices) = s.list()
+        overlay = .sessions(SessionsList(sessions: list, current: conversation.id))
+        if let n = notices.first { say(n, error: true) }
+    }
+
+    private func refreshSessions(_ l: inout SessionsList) {
+        guard let s = store else { return }
+        let keep = l.selected
+        l.sessions = s.list().sessions
+        l.current = conversation.id
+        l.selected = max(0, min(keep, l.sessions.count - 1))
+        l.mode = .browse
+    }
+
+    func handleSessions(_ key: Key, _ l: inout SessionsList) {
+        defer { if case .sessions = overlay { overlay = .sessions(l) } }
+        switch l.mode {
+        case .rename:
+            switch key {
+            case .enter:
+                let title = l.renameEditor.text.trimmingCharacters(in: .whitespacesAndNewlines)
+                if let s = l.choice, !title.isEmpty {
+                    if s.id == conversation.id { conversation.title = title; persist(now: true) }
+                    do { try store?.rename(id: s.id, to: title) } catch { say("\(error)", error: true) }
+                }
+                refreshSessions(&l)
+            case .escape: l.mode = .browse
+            case .text(let t), .paste(let t): l.renameEditor.insert(t.replacingOccurrences(of: "\n", with: " "))
+            case .backspace: l.renameEditor.backspace()
+            case .left: l.renameEditor.left()
+            case .right: l.renameEditor.right()
+            case .ctrl("u"): l.renameEditor.killToLineStart()
+            case .ctrl("w"): l.renameEditor.deleteWordBackward()
+            default: break
+            }
+        case .confirmDelete:
+            if key == .text("y") || key == .text("Y"), let s = l.choice {
+                do { try store?.delete(id: s.id) } catch { say("\(error)", error: true) }
+                if s.id == conversation.id {
+                    if isStreaming { worker.stop() }
+                    newSession()
+                }
+                say("deleted \(s.title)")
+                refreshSessions(&l)
+            } else {
+                l.mode = .browse
+            }
+        case .browse:
+            switch key {
+            case .up, .ctrl("p"): l.move(-1)
+            case .down, .ctrl("n"): l.move(1)
+            case .pageUp: l.move(-10)
+            case .pageDown: l.move(10)
+            case .enter:
+                guard let s = l.choice else { return }
+                overlay = .none
+                openSession(s.id)
+            case .text("n"):
+                overlay = .none
+                if isStreaming { say("a reply is still coming (Esc stops it)", error: true); return }
+                newSession(); say("new session")
+            case .text("r"):
+                guard let s = l.choice else { return }
+                l.renameEditor = InputEditor(text: s.title); l.mode = .rename
+            case .text("d"), .delete:
+                if l.choice != nil { l.mode = .confirmDelete }
+            case .escape, .function(4), .ctrl("c"), .text("q"): overlay = .none
+            default: break
+            }
+        }
+    }
+
+    func openSession(_ id: String) {
+        if id == conversation.id { return }
+        if isStreaming { say("a reply is still coming (Esc stops it)", error: true); return }
+        guard let s = store else { return }
+        do {
+            var c = try s.load(id: id)
+            ChatApp.applyOverrides(options, to: &c.settings)
+            conversation = c
+            transcript.toBottom()
+            live = LiveStats()
+            live.contextLimit = modelInfo?.contextLength ?? 0
+            say("opened \(c.title)")
+            if let m = c.model, m != modelInfo?.name, let p = try? ModelCatalog.resolve(m) {
+                switchModel(path: p, name: m)
+            } else {
+                conversation.model = modelInfo?.name ?? c.model
+            }
+        } catch {
+            say("\(error)", error: true)
+        }
+    }
+}

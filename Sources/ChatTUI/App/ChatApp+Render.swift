@@ -1,0 +1,61 @@
+import Foundation
+import Sessions
+
+/// Draws the whole window into a canvas and hands it to the terminal.
+extension ChatApp {
+    static let systemPromptID = UUID()
+
+    func render() {
+        let w = terminal.width, h = terminal.height
+        guard w > 0, h > 0 else { return }
+        var canvas = Canvas(width: w, height: h)
+        let layout = Layout.compute(width: w, height: h, inputLines: editor.preferredRows(width: w), showStats: showStats)
+        let modelLabel = loadingModel.map { "loading \($0)…" } ?? modelInfo?.name ?? "no model"
+
+        canvas.fill(layout.title, role: .status)
+        canvas.put(" SparkChat · \(modelLabel) · \(DisplayText.singleLine(conversation.title))", x: 0, y: layout.title.y, role: .status, clip: layout.title)
+        if isStreaming {
+            let tag = " ● generating \(live.tokens) "
+            canvas.put(tag, x: w - TextWidth.of(tag), y: layout.title.y, role: .status, clip: layout.title)
+        }
+
+        // The system prompt heads the transcript (under a fixed id, so its layout stays cached).
+        var shown = conversation.messages
+        if let sys = conversation.systemPrompt, !sys.isEmpty {
+            var m = Message(role: .system, text: sys, time: conversation.created)
+            m.id = ChatApp.systemPromptID
+            shown.insert(m, at: 0)
+        }
+        transcript.render(shown, streaming: streamingID, into: &canvas, rect: layout.transcript)
+        if let r = layout.stats {
+            StatsPanel.render(live, model: modelInfo?.name ?? "–", sparsity: conversation.settings.sparsity,
+                              streaming: isStreaming, into: &canvas, rect: r)
+        }
+
+        if !layout.separator.isEmpty {
+            let s = conversation.settings
+            let info = "─ temp \(s.temperature) · max \(s.maxTokens) · sparsity \(s.sparsity) · ctx \(live.contextUsed)/\(live.contextLimit) "
+            canvas.put(info + String(repeating: "─", count: max(0, w)), x: 0, y: layout.separator.y, role: .border, clip: layout.separator)
+        }
+
+        var cursor = editor.render(into: &canvas, rect: layout.input, placeholder: "Type a message · Enter sends · F1 help")
+
+        canvas.fill(layout.status, role: .dim)
+        if let n = notice {
+            canvas.put(" " + n.text, x: 0, y: layout.status.y, role: n.error ? .error : .notice, clip: layout.status)
+        } else {
+            let hint = isStreaming ? " Esc stop · PgUp/PgDn scroll · F3 stats · Ctrl-C twice quit"
+                                   : " F1 help · F2 model · F3 stats · F4 sessions · Ctrl-C twice quit"
+            canvas.put(hint, x: 0, y: layout.status.y, role: .dim, clip: layout.status)
+        }
+
+        let screen = canvas.bounds
+        switch overlay {
+        case .none: break
+        case .help: HelpOverlay.render(into: &canvas, screen: screen); cursor = nil
+        case .picker(let p): p.render(into: &canvas, screen: screen); cursor = nil
+        case .sessions(let l): cursor = l.render(into: &canvas, screen: screen)
+        }
+        terminal.draw(canvas, cursor: cursor)
+    }
+}

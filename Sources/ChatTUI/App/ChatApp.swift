@@ -1,0 +1,249 @@
+import Foundation
+import Inference
+import Sessions
+
+/// What `sparkchat chat` was asked for on the command line (nil: config or default).
+struct ChatOptions {
+    var model: String?
+    var session: String?
+    var theme: String?
+    var temperature: Double?
+    var maxTokens: Int?
+    var sparsity: String?
+    var seed: UInt64?
+}
+
+/// The chat: owns the state and runs the event loop on the main thread. Each turn
+/// of the loop picks up a resize, drains the generation thread's events, redraws
+/// if anything changed, and waits up to 30 ms for input, so keys, scrolling and
+/// resizes are served while a reply streams.
+final class ChatApp {
+    enum Overlay { case none, help, picker(ModelPicker), sessions(SessionsList) }
+
+    let terminal: Terminal
+    let worker = GenerationWorker()
+    let config: AppConfig
+    let options: ChatOptions
+    var decoder = KeyDecoder()
+    var store: SessionStore?
+    var autosaver: AutoSaver?
+    var conversation: Conversation
+    var editor = InputEditor()
+    let transcript = TranscriptView()
+    var overlay = Overlay.none
+    var showStats = true
+    var modelInfo: ModelInfo?
+    var loadingModel: String?
+    var streamingID: UUID?
+    var requestStarted = Date()
+    var live = LiveStats()
+    var notice: (text: String, error: Bool, at: Date)?
+    var lastInterrupt: Date?
+    var quitting = false
+
+    /// Validates everything that can fail before the screen is taken over, so those
+    /// errors print as one line on a normal terminal.
+    init(options: ChatOptions) throws {
+        self.options = options
+        let (cfg, configNotice) = AppConfig.load()
+        config = cfg
+        var notices: [String] = configNotice.map { [$0] } ?? []
+
+        var theme: Theme
+        if let t = options.theme {
+            theme = try Theme.load(t, configDirectory: AppConfig.directory())
+        } else {
+            do { theme = try Theme.load(cfg.theme ?? "dark", configDirectory: AppConfig.directory()) } catch {
+                notices.append("\(error)"); theme = .fallback
+            }
+        }
+
+        do {
+            let s = try SessionStore(directory: SessionStore.defaultDirectory())
+            store = s
+            autosaver = AutoSaver(store: s)
+        } catch {
+            notices.append("sessions will not be saved: \(error)")
+        }
+        if let id = options.session {
+            guard let s = store else { throw ChatError(description: "cannot open session \(id): no session store") }
+            conversation = try s.load(id: id)
+        } else {
+            conversation = Conversation(systemPrompt: cfg.systemPrompt, settings: ChatApp.defaultSettings(cfg))
+        }
+        ChatApp.applyOverrides(options, to: &conversation.settings)
+
+        // The model: --model must resolve; a session's or the config's model may have
+        // gone, in which case the default is used with a notice.
+        let path: String
+        if let m = options.model {
+            path = try ModelCatalog.resolve(m)
+        } else if let m = conversation.model ?? cfg.model, let p = try? ModelCatalog.resolve(m) {
+            path = p
+        } else {
+            if let m = conversation.model ?? cfg.model { notices.append("model \(m) not found; using the default") }
+            path = try ModelCatalog.defaultModel()
+        }
+
+        let noColor = !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
+        terminal = try Terminal(theme: theme, useColor: !noColor)
+        Signals.install()   // after curses start-up, which installs handlers of its own
+        loadingModel = ChatApp.catalogName(path)
+        worker.submit(.load(path: path))
+        if let n = notices.last { say(n, error: true) }
+    }
+
+    /// The name messages record: the catalog's (file name without .gguf, or the
+    /// checkpoint directory's name), which tells apart two files of the same model.
+    static func catalogName(_ path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        return url.pathExtension.lowercased() == "gguf" ? url.deletingPathExtension().lastPathComponent : url.lastPathComponent
+    }
+
+    static func defaultSettings(_ cfg: AppConfig) -> SamplingSettings {
+        var s = SamplingSettings()
+        if let v = cfg.temperature { s.temperature = v }
+        if let v = cfg.maxTokens { s.maxTokens = v }
+        if let v = cfg.topK { s.topK = v }
+        if let v = cfg.topP { s.topP = v }
+        if let v = cfg.seed { s.seed = v }
+        if let v = cfg.sparsity, SparsityMode(argument: v) != nil { s.sparsity = v }
+        return s
+    }
+
+    static func applyOverrides(_ o: ChatOptions, to s: inout SamplingSettings) {
+        if let v = o.temperature { s.temperature = v }
+        if let v = o.maxTokens { s.maxTokens = v }
+        if let v = o.sparsity { s.sparsity = v }
+        if let v = o.seed { s.seed = v }
+    }
+
+    // MARK: - Loop
+
+    func run() {
+        var dirty = true
+        while !quitting {
+            if Signals.quitRequested { break }
+            if terminal.pollResize() { dirty = true }
+            let events = worker.events.drain()
+            for e in events { handle(e) }
+            if !events.isEmpty { dirty = true }
+            if let n = notice, Date().timeIntervalSince(n.at) > 8 { notice = nil; dirty = true }
+            if dirty { render(); dirty = false }
+            guard let bytes = terminal.readInput(timeoutMs: 30) else { break }   // input closed
+            let keys = bytes.isEmpty ? decoder.idle() : decoder.feed(bytes)
+            for k in keys where !quitting { handle(k) }
+            if !keys.isEmpty { dirty = true }
+        }
+        finish()
+    }
+
+    private func finish() {
+        worker.shutdown()
+        // A reply cut by quitting is kept, marked interrupted.
+        for e in worker.events.drain() { handle(e) }
+        if let id = streamingID, let i = index(of: id) {
+            conversation.messages[i].interrupted = true
+            conversation.messages[i].stats = live.messageStats
+            streamingID = nil
+        }
+        persist(now: true)
+        terminal.shutdown()
+    }
+
+    // MARK: - Generation events
+
+    func handle(_ e: GenerationWorker.Event) {
+        switch e {
+        case .loaded(var info, let limit):
+            let switched = modelInfo != nil
+            info.name = ChatApp.catalogName(info.path)
+            modelInfo = info
+            loadingModel = nil
+            live.contextLimit = limit
+            conversation.model = info.name
+            if !conversation.messages.isEmpty { persist(now: true) }
+            say(switched ? "switched to \(info.name): the next reply comes from it" : "model \(info.name) ready")
+        case .loadFailed(let msg):
+            loadingModel = nil
+            say("cannot load model: \(msg)", error: true)
+        case .started(let promptTokens, let limit, let dropped):
+            live = LiveStats(promptTokens: promptTokens, contextLimit: limit, started: requestStarted)
+            if dropped > 0 { say("context full: the oldest \(dropped) messages were left out of the prompt") }
+        case .token(let t):
+            live.add(t)
+            if let id = streamingID, let i = index(of: id) {
+                conversation.messages[i].text += t.text
+                autosaver?.update(conversation)
+            }
+        case .done(let summary, let used):
+            live.finish(summary, contextUsed: used)
+            if let id = streamingID, let i = index(of: id) {
+                conversation.messages[i].stats = live.messageStats
+                conversation.messages[i].interrupted = summary.stopReason == .cancelled
+                if summary.stopReason == .contextFull { say("the context is full", error: true) }
+            }
+            streamingID = nil
+            persist(now: true)
+        case .failed(let msg):
+            if let id = streamingID, let i = index(of: id) {
+                if conversation.messages[i].text.isEmpty { conversation.messages.remove(at: i) } else { conversation.messages[i].interrupted = true }
+            }
+            streamingID = nil
+            persist(now: true)
+            say(msg, error: true)
+        }
+    }
+
+    private func index(of id: UUID) -> Int? { conversation.messages.lastIndex { $0.id == id } }
+
+    /// Saves the conversation: throttled while streaming, now after each message.
+    func persist(now: Bool) {
+        guard let a = autosaver, !conversation.messages.isEmpty else { return }
+        a.update(conversation)
+        if now {
+            do { try a.flush() } catch { say("cannot save the session: \(error)", error: true) }
+        }
+    }
+
+    func say(_ text: String, error: Bool = false) {
+        notice = (text.split(whereSeparator: \.isNewline).first.map(String.init) ?? "", error, Date())
+    }
+
+    var isStreaming: Bool { streamingID != nil }
+
+    // MARK: - Sending
+
+    func send(_ text: String) {
+        guard let info = modelInfo, loadingModel == nil else { say("the model is still loading", error: true); return }
+        conversation.append(Message(role: .user, text: text))
+        conversation.model = info.name
+        persist(now: true)
+        let messages = promptMessages()
+        let reply = Message(role: .assistant, text: "", model: info.name)
+        conversation.append(reply)
+        streamingID = reply.id
+        requestStarted = Date()
+        transcript.toBottom()
+        let s = conversation.settings
+        var p = SamplingParameters()
+        p.temperature = s.temperature; p.topK = s.topK; p.topP = s.topP; p.minP = s.minP
+        p.repetitionPenalty = s.repetitionPenalty; p.seed = s.seed; p.maxTokens = max(1, s.maxTokens)
+        worker.submit(.generate(.init(messages: messages, parameters: p, sparsity: SparsityMode(argument: s.sparsity) ?? .off)))
+    }
+
+    /// The whole conversation for the chat template: whichever model replies re-reads
+    /// every turn, including replies other models wrote.
+    func promptMessages() -> [ChatMessage] {
+        var out: [ChatMessage] = []
+        if let s = conversation.systemPrompt, !s.isEmpty { out.append(ChatMessage(role: .system, text: s)) }
+        for m in conversation.messages where !m.text.isEmpty {
+            switch m.role {
+            case .system: out.append(ChatMessage(role: .system, text: m.text))
+            case .user: out.append(ChatMessage(role: .user, text: m.text))
+            case .assistant: out.append(ChatMessage(role: .model, text: m.text))
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import Inference
+
+/// A lock-protected FIFO that hands events from the generation thread to the UI loop.
+final class EventQueue<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [T] = []
+    func push(_ item: T) { lock.lock(); items.append(item); lock.unlock() }
+    func drain() -> [T] { lock.lock(); defer { lock.unlock() }; let out = items; items = []; return out }
+}
+
+/// Loads models and generates replies on its own thread (8 MB stack, as the engine's
+/// own streaming thread), so the UI loop keeps serving keys and resizes. Jobs run
+/// one at a time in order; results come back through `events`.
+final class GenerationWorker: @unchecked Sendable {
+    struct Request {
+        var messages: [ChatMessage]
+        var parameters: SamplingParameters
+        var sparsity: SparsityMode
+    }
+    enum Job {
+        case load(path: String)
+        case generate(Request)
+        case quit
+    }
+    enum Event {
+        case loaded(ModelInfo, contextLimit: Int)
+        case loadFailed(String)
+        case started(promptTokens: Int, contextLimit: Int, droppedMessages: Int)
+        case token(TokenEvent)
+        case done(GenerationSummary, contextUsed: Int)
+        case failed(String)
+    }
+
+    let events = EventQueue<Event>()
+    let cancel = CancellationFlag()
+    private let lock = NSLock()
+    private let wake = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    private var jobs: [Job] = []
+    private var generator: Generator?
+
+    init() {
+        let t = Thread { [self] in self.loop() }
+        t.stackSize = 8 << 20
+        t.name = "generation"
+        t.start()
+    }
+
+    func submit(_ job: Job) {
+        lock.lock(); jobs.append(job); lock.unlock()
+        wake.signal()
+    }
+
+    /// Stops the reply in progress after its current token (Esc).
+    func stop() { cancel.cancel() }
+
+    /// Stops generation and waits (bounded) for the thread to end.
+    func shutdown(timeout: TimeInterval = 5) {
+        cancel.cancel()
+        lock.lock(); jobs.removeAll(); lock.unlock()
+        submit(.quit)
+        _ = finished.wait(timeout: .now() + timeout)
+    }
+
+    private func loop() {
+        while true {
+            wake.wait()
+            lock.lock()
+            guard !jobs.isEmpty else { lock.unlock(); continue }
+            let job = jobs.removeFirst()
+            lock.unlock()
+            switch job {
+            case .quit:
+                finished.signal()
+                return
+            case .load(let path):
+                do {
+                    let m = try LoadedModel.load(path: path)
+                    generator = Generator(model: m)
+                    events.push(.loaded(m.info, contextLimit: m.config.contextLength))
+                } catch {
+                    events.push(.loadFailed("\(error)"))
+                }
+            case .generate(let request):
+                run(request)
+            }
+        }
+    }
+
+    private func run(_ request: Request) {
+        guard let g = generator else { events.push(.failed("no model loaded")); return }
+        cancel.reset()
+        let model = g.model
+        let limit = model.config.contextLength
+        // Keep the prompt inside the context (with room for the reply): drop the
+        // oldest turns, never the system prompt or the newest user turn.
+        var messages = request.messages
+        var tokens = model.tokenizer.encode(model.chatPrompt(messages), addBOS: true)
+        var dropped = 0
+        let room = max(16, min(request.parameters.maxTokens, limit / 2))
+        while tokens.count + room > limit,
+              let i = messages.firstIndex(where: { $0.role != .system }), i < messages.count - 1 {
+            messages.remove(at: i); dropped += 1
+            tokens = model.tokenizer.encode(model.chatPrompt(messages), addBOS: true)
+        }
+        g.sparsity = request.sparsity
+        events.push(.started(promptTokens: tokens.count, contextLimit: limit, droppedMessages: dropped))
+        do {
+            try g.generate(tokens: tokens, parameters: request.parameters, cancel: cancel) { event in
+                switch event {
+                case .token(let t): events.push(.token(t))
+                case .done(let s): events.push(.done(s, contextUsed: g.contextTokens))
+                }
+            }
+        } catch {
+            events.push(.failed("\(error)"))
+        }
+    }
+}

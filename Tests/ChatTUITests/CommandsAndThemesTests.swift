@@ -1,0 +1,115 @@
+import Foundation
+import Inference
+import Sessions
+import XCTest
+@testable import ChatTUI
+
+final class CommandsAndThemesTests: XCTestCase {
+    func testSlashCommands() {
+        func ok(_ s: String) -> SlashCommand? { if case .success(let c)? = SlashCommands.parse(s) { return c }; return nil }
+        XCTAssertEqual(ok("/model beta"), .model("beta"))
+        XCTAssertEqual(ok("/model"), .model(nil))
+        XCTAssertEqual(ok("/system Be brief.  "), .system("Be brief."))
+        XCTAssertEqual(ok("/temp 0.2"), .temperature(0.2))
+        XCTAssertEqual(ok("/sparsity off"), .sparsity("off"))
+        XCTAssertEqual(ok("/sparsity 0.08"), .sparsity("stat-topk:0.08"))
+        XCTAssertEqual(ok("/sparsity stat-topk:0.5"), .sparsity("stat-topk:0.5"))
+        XCTAssertEqual(ok("/export html /tmp/a b.html"), .export(.html, "/tmp/a b.html"))
+        XCTAssertEqual(ok("/export json"), .export(.json, nil))
+        XCTAssertEqual(ok("/clear"), .clear); XCTAssertEqual(ok("/copy"), .copy)
+        XCTAssertEqual(ok("/quit"), .quit); XCTAssertEqual(ok("/help"), .help)
+        XCTAssertNil(SlashCommands.parse("hello /model"))
+        XCTAssertNil(SlashCommands.parse("//model is a path"))
+        for bad in ["/temp hot", "/temp -1", "/sparsity 2", "/sparsity", "/export pdf", "/frobnicate"] {
+            guard case .failure(let e)? = SlashCommands.parse(bad) else { return XCTFail(bad) }
+            XCTAssertFalse(e.description.contains("\n"))
+        }
+    }
+
+    func testKeymap() {
+        XCTAssertEqual(Keymap.chat(.text("?"), inputEmpty: true), .help)
+        XCTAssertEqual(Keymap.chat(.text("?"), inputEmpty: false), .insert("?"))
+        XCTAssertEqual(Keymap.chat(.function(2), inputEmpty: true), .picker)
+        XCTAssertEqual(Keymap.chat(.function(3), inputEmpty: true), .toggleStats)
+        XCTAssertEqual(Keymap.chat(.function(4), inputEmpty: true), .sessions)
+        XCTAssertEqual(Keymap.chat(.escape, inputEmpty: true), .stop)
+        XCTAssertEqual(Keymap.chat(.newline, inputEmpty: true), .newline)
+        XCTAssertEqual(Keymap.chat(.wheelUp, inputEmpty: true), .scroll(Keymap.wheelRows))
+    }
+
+    static var themesDir: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("themes")
+    }
+
+    func testShippedThemesDefineEveryRoleForBothColourDepths() throws {
+        for name in ["dark", "light", "high-contrast"] {
+            let data = try Data(contentsOf: CommandsAndThemesTests.themesDir.appendingPathComponent("\(name).json"))
+            let t = try Theme.parse(data, name: name)
+            XCTAssertEqual(t.name, name)
+            for role in StyleRole.allCases {
+                let s = try XCTUnwrap(t.styles[role], "\(name) lacks \(role)")
+                XCTAssertNotNil(s.fg, "\(name).\(role) fg"); XCTAssertNotNil(s.fg8, "\(name).\(role) fg8")
+            }
+        }
+    }
+
+    func testBadThemesGiveOneLineErrors() {
+        let cases = ["{", #"{"roles": {"user": {"fg": 300}}}"#, #"{"roles": {"user": {"fg8": "chartreuse"}}}"#]
+        for c in cases {
+            XCTAssertThrowsError(try Theme.parse(Data(c.utf8), name: "x")) { e in
+                XCTAssertFalse("\(e)".contains("\n"))
+            }
+        }
+        XCTAssertThrowsError(try Theme.load("../../etc/passwd", configDirectory: URL(fileURLWithPath: "/nonexistent")))
+        XCTAssertThrowsError(try Theme.load("no-such-theme", configDirectory: URL(fileURLWithPath: "/nonexistent")))
+    }
+
+    func testModelPickerColumns() {
+        let m = ModelInfo(name: "alpha", path: "/m/alpha.gguf", architecture: "gemma3", format: "gguf",
+                          parameterCount: 268_098_176, quantization: "Q4_K_M", fileSize: 253_105_696, contextLength: 32768)
+        XCTAssertEqual(ModelPicker.columns(m), ["alpha", "gemma3", "268M", "Q4_K_M", "241 MB", "32768"])
+        XCTAssertEqual(ModelPicker.count(2_506_172_416), "2.5B")
+        XCTAssertEqual(ModelPicker.bytes(5 << 30), "5.0 GB")
+        var p = ModelPicker(models: [m, m, m].enumerated().map { var x = $1; x.name = "m\($0)"; return x }, current: "m1")
+        XCTAssertEqual(p.selected, 1)
+        p.move(10); XCTAssertEqual(p.choice?.name, "m2")
+        p.move(-10); XCTAssertEqual(p.choice?.name, "m0")
+        var c = Canvas(width: 12, height: 4)   // a window too small for the box still draws nothing broken
+        p.render(into: &c, screen: c.bounds)
+        XCTAssertEqual(c.row(0).count, 12)
+    }
+
+    func testOSC52CarriesTheTextInBase64() {
+        let s = Clipboard.osc52("héllo 😀")
+        XCTAssertTrue(s.hasPrefix("\u{1b}]52;c;")); XCTAssertTrue(s.hasSuffix("\u{07}"))
+        let b64 = String(s.dropFirst(7).dropLast())
+        XCTAssertEqual(String(data: Data(base64Encoded: b64)!, encoding: .utf8), "héllo 😀")
+        let long = Clipboard.osc52(String(repeating: "日", count: 40_000))
+        let decoded = Data(base64Encoded: String(long.dropFirst(7).dropLast()))!
+        XCTAssertLessThanOrEqual(decoded.count, Clipboard.maxBytes)
+        XCTAssertNotNil(String(data: decoded, encoding: .utf8), "cut inside a UTF-8 sequence")
+    }
+
+    func testStatsPanelShowsDenseTruthAndSparseFractions() {
+        var dense = TokenStats()
+        dense.ffnActivePerLayer = [2048, 2048, 2048]; dense.ffnTotalPerLayer = [2048, 2048, 2048]
+        dense.flops = 1e9; dense.flopsDense = 1e9
+        var live = LiveStats(promptTokens: 10, contextLimit: 100, started: Date())
+        live.add(TokenEvent(id: 5, text: "a", logprob: 0, ms: 1, stats: dense))
+        XCTAssertEqual(StatsPanel.sparkline(dense), "███")
+        var rows = StatsPanel.rows(live, model: "m", sparsity: "off", streaming: true).map { $0.0 }
+        XCTAssertTrue(rows.contains("FFN active 100.0% 6144/6144"), "\(rows)")
+        XCTAssertTrue(rows.contains("context   11 / 100 (11.0%)"), "\(rows)")
+        var sparse = dense
+        sparse.ffnActivePerLayer = [164, 1024, 2048]; sparse.flops = 2.5e8
+        live.add(TokenEvent(id: 6, text: "b", logprob: 0, ms: 1, stats: sparse))
+        XCTAssertEqual(StatsPanel.sparkline(sparse), "▁▄█")
+        rows = StatsPanel.rows(live, model: "m", sparsity: "stat-topk:0.5", streaming: true).map { $0.0 }
+        XCTAssertTrue(rows.contains { $0.hasPrefix("FFN active 52.7% 3236/6144") }, "\(rows)")
+        XCTAssertTrue(rows.contains { $0.contains("25.0% of dense") }, "\(rows)")
+        XCTAssertTrue(rows.contains { $0.contains("62.5% of dense") }, "\(rows)")
+        XCTAssertEqual(live.messageStats.generatedTokens, 2)
+        XCTAssertEqual(live.messageStats.meanActiveFFN, Double(6144 + 3236) / Double(2 * 6144), accuracy: 1e-9)
+    }
+}
