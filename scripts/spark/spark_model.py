@@ -52,6 +52,8 @@ class SparkConfig:
 
     def to_hf(self):
         d = {k: v for k, v in asdict(self).items() if k != "spark"}
+        if float(d["query_pre_attn_scalar"]).is_integer():   # transformers 5 requires an int
+            d["query_pre_attn_scalar"] = int(d["query_pre_attn_scalar"])
         if not self.spark:
             for k in list(d):
                 if k.startswith("spark_"):
