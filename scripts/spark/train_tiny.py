@@ -23,7 +23,7 @@ from spark_model import SparkConfig, SparkLM  # noqa: E402
 import tokenizer  # noqa: E402
 
 CORPUS, MODELS = sys.argv[1], sys.argv[2]
-STEPS = int(sys.argv[3]) if len(sys.argv) > 3 else 200
+STEPS = int(sys.argv[3]) if len(sys.argv) > 3 else 500
 CTX, LR = 128, 3e-3
 BATCH = int(os.environ.get("BATCH", "16"))
 torch.set_num_threads(int(os.environ.get("THREADS", "2")))
