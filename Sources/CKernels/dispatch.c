@@ -138,10 +138,17 @@ void ck_matvec(int weight_type, const void *w, size_t row_bytes, int64_t n,
     const ck_dot_fn f = dot_for(weight_type);
     if (!f) { for (int64_t r = row0; r < row1; r++) y[r] = 0; return; }
     const uint8_t *base = (const uint8_t *)w;
+    // Rows are streamed once per token: keep PREFETCH_BYTES of the stream requested
+    // ahead of the row being dotted, a cache line at a time, so each thread has
+    // enough misses in flight to reach memory bandwidth rather than memory latency.
+    enum { PREFETCH_BYTES = 4096 };
+    const uint8_t *end = base + (size_t)row1 * row_bytes;
+    const uint8_t *pf = base + (size_t)row0 * row_bytes;
+    const uint8_t *pf_stop = pf + PREFETCH_BYTES < end ? pf + PREFETCH_BYTES : end;
+    for (; pf < pf_stop; pf += 64) __builtin_prefetch(pf);
     for (int64_t r = row0; r < row1; r++) {
-        // Touch the next row early: rows are streamed once per token, so the
-        // prefetcher is the difference between bandwidth-bound and latency-bound.
-        __builtin_prefetch(base + (size_t)(r + 2) * row_bytes);
+        const uint8_t *ahead = base + (size_t)(r + 1) * row_bytes + PREFETCH_BYTES;
+        for (; pf < ahead && pf < end; pf += 64) __builtin_prefetch(pf);
         y[r] = f(base + (size_t)r * row_bytes, act, n);
     }
 }

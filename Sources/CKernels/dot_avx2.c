@@ -9,6 +9,17 @@
 #include <immintrin.h>
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
+// fp16 -> fp32 through a zeroing vmovd + vcvtph2ps. Not _cvtsh_ss: clang lowers that to a
+// vpinsrw merging into whatever register is free — in these loops the accumulator —
+// which chains every block's scale onto the previous block's FMA (measured: 15 cycles
+// per Q8_0 block instead of ~4, the LM head at 10 GB/s instead of memory speed).
+// The empty asm keeps clang from folding the vmovd back into a merging vpinsrw.
+AVX2 static inline float h2f(uint16_t h) {
+    __m128i v = _mm_cvtsi32_si128(h);
+    __asm__("" : "+x"(v));
+    return _mm_cvtss_f32(_mm_cvtph_ps(v));
+}
+
 AVX2 static inline float hsum_ps(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -46,7 +57,7 @@ AVX2 float ck_dot_q8_0_avx2(const void *row, const void *act, int64_t n) {
         const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
         // |w| * (a with w's sign): maddubs needs one unsigned operand.
         const __m256i p = dot_u8_i8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
-        const __m256 d = _mm256_set1_ps(_cvtsh_ss(x[i].d) * y[i].d);
+        const __m256 d = _mm256_set1_ps(h2f(x[i].d) * y[i].d);
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
     }
     return hsum_ps(acc);
@@ -57,7 +68,7 @@ AVX2 float ck_dot_q4_0_avx2(const void *row, const void *act, int64_t n) {
     __m256 acc = _mm256_setzero_ps();
     float off = 0;
     for (int64_t i = 0; i < n / 32; i++) {
-        const float dw = _cvtsh_ss(x[i].d);
+        const float dw = h2f(x[i].d);
         const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * y[i].d), dot_u8_i8_ps(nibbles32(x[i].qs), a), acc);
         off += dw * y[i].s;
@@ -71,8 +82,8 @@ AVX2 float ck_dot_q4_1_avx2(const void *row, const void *act, int64_t n) {
     float off = 0;
     for (int64_t i = 0; i < n / 32; i++) {
         const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(x[i].d) * y[i].d), dot_u8_i8_ps(nibbles32(x[i].qs), a), acc);
-        off += _cvtsh_ss(x[i].m) * y[i].s;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d), dot_u8_i8_ps(nibbles32(x[i].qs), a), acc);
+        off += h2f(x[i].m) * y[i].s;
     }
     return hsum_ps(acc) + off;
 }
@@ -86,7 +97,7 @@ AVX2 float ck_dot_q5_0_avx2(const void *row, const void *act, int64_t n) {
     __m256 acc = _mm256_setzero_ps();
     float off = 0;
     for (int64_t i = 0; i < n / 32; i++) {
-        const float dw = _cvtsh_ss(x[i].d);
+        const float dw = h2f(x[i].d);
         const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * y[i].d), dot_u8_i8_ps(q5_bytes(x[i].qs, x[i].qh), a), acc);
         off += dw * y[i].s;
@@ -100,8 +111,8 @@ AVX2 float ck_dot_q5_1_avx2(const void *row, const void *act, int64_t n) {
     float off = 0;
     for (int64_t i = 0; i < n / 32; i++) {
         const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(x[i].d) * y[i].d), dot_u8_i8_ps(q5_bytes(x[i].qs, x[i].qh), a), acc);
-        off += _cvtsh_ss(x[i].m) * y[i].s;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d), dot_u8_i8_ps(q5_bytes(x[i].qs, x[i].qh), a), acc);
+        off += h2f(x[i].m) * y[i].s;
     }
     return hsum_ps(acc) + off;
 }
@@ -121,7 +132,7 @@ AVX2 float ck_dot_q4_K_avx2(const void *row, const void *act, int64_t n) {
     for (int64_t i = 0; i < n / 256; i++) {
         uint8_t sc[8], mn[8];
         for (int j = 0; j < 8; j++) ck_scale_min_k4(j, x[i].scales, &sc[j], &mn[j]);
-        const float d = y[i].d * _cvtsh_ss(x[i].d), dmin = y[i].d * _cvtsh_ss(x[i].dmin);
+        const float d = y[i].d * h2f(x[i].d), dmin = y[i].d * h2f(x[i].dmin);
         accm += dmin * (float)kquant_mins(mn, y[i].bsums);
         __m256i sumi = _mm256_setzero_si256();
         const uint8_t *q = x[i].qs; const int8_t *a = y[i].qs;
@@ -146,7 +157,7 @@ AVX2 float ck_dot_q5_K_avx2(const void *row, const void *act, int64_t n) {
     for (int64_t i = 0; i < n / 256; i++) {
         uint8_t sc[8], mn[8];
         for (int j = 0; j < 8; j++) ck_scale_min_k4(j, x[i].scales, &sc[j], &mn[j]);
-        const float d = y[i].d * _cvtsh_ss(x[i].d), dmin = y[i].d * _cvtsh_ss(x[i].dmin);
+        const float d = y[i].d * h2f(x[i].d), dmin = y[i].d * h2f(x[i].dmin);
         accm += dmin * (float)kquant_mins(mn, y[i].bsums);
         const __m256i hb = _mm256_loadu_si256((const __m256i *)x[i].qh);
         __m256i sumi = _mm256_setzero_si256();
@@ -195,7 +206,7 @@ AVX2 float ck_dot_q6_K_avx2(const void *row, const void *act, int64_t n) {
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(p1, p2), _mm256_add_epi32(p3, p4)));
             ql += 64; qh += 32; sc += 8; a += 128;
         }
-        const float d = _cvtsh_ss(x[i].d) * y[i].d;
+        const float d = h2f(x[i].d) * y[i].d;
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_set_ps(0, 0, 0, 0, 0, 0, 0, (float)(-32 * off)), acc);
     }
@@ -260,7 +271,7 @@ AVX2 void ck_dot_q8_0_x4_avx2(const void *row, const void *const acts[4], int64_
     for (int64_t i = 0; i < n / 32; i++) {
         const __m256i w = _mm256_loadu_si256((const __m256i *)x[i].qs);
         const __m256i aw = _mm256_sign_epi8(w, w);
-        const float dw = _cvtsh_ss(x[i].d);
+        const float dw = h2f(x[i].d);
 #define STEP(Y, A) { \
         const __m256i p = dot_u8_i8(aw, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)Y[i].qs), w)); \
         A = _mm256_fmadd_ps(_mm256_set1_ps(dw * Y[i].d), _mm256_cvtepi32_ps(p), A); }

@@ -1,3 +1,4 @@
+import Foundation
 import CKernels
 import COpenBLAS
 
@@ -52,7 +53,11 @@ final class ScratchBuffer {
 final class LinearKernel {
     /// Above this many rows prefill dequantizes tiles and calls sgemm; below, the
     /// quantized kernels read each weight row once for all T inputs.
-    nonisolated(unsafe) static var sgemmThreshold = 8
+    /// SPARKCHAT_SGEMM_THRESHOLD overrides it (for measuring the crossover on a machine).
+    nonisolated(unsafe) static var sgemmThreshold: Int = {
+        if let s = ProcessInfo.processInfo.environment["SPARKCHAT_SGEMM_THRESHOLD"], let n = Int(s), n >= 1 { return n }
+        return 8
+    }()
     private let act = ScratchBuffer()
     private let tile = ScratchBuffer()
 
