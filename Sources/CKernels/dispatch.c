@@ -159,3 +159,14 @@ void ck_axpy_f32(float a, const float *x, float *y, int64_t n) {
 #endif
     ck_axpy_scalar(a, x, y, n);
 }
+
+const char *ck_openblas_coretype_hint(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512cd"))
+        return "SkylakeX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+#endif
+    return 0;
+}

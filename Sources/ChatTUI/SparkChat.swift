@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Inference
 
 /// `sparkchat`: with no subcommand it opens the chat; headless subcommands serve scripts.
 @main
@@ -14,6 +15,7 @@ struct SparkChat: ParsableCommand {
     /// Errors are one line on stderr (`sparkchat: error: ...`) with a non-zero exit;
     /// help and version requests print as usual.
     static func main() {
+        BLASCoreType.reexecIfOpenBLASFellBack()
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -44,7 +44,7 @@ final class ActiveNeuronFFNTests: XCTestCase {
             for i in 0..<F where Double(gate[i]) > theta {
                 active += 1
                 let u = (0..<D).reduce(0.0) { $0 + Double(up[i * D + $1]) * Double(x[$1]) }
-                let h = Double(Layers.geluTanh(Float(Double(gate[i]) - theta))) * u
+                let h = Double(Layers.geluTanh(gate[i])) * u   // hard mask: value kept, not shifted
                 for r in 0..<D { ref[r] += h * Double(down[r * F + i]) }
             }
             XCTAssertEqual(n, active, "same mask at f=\(f)")

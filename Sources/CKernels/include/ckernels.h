@@ -97,6 +97,32 @@ void ck_quantize_q8_0(const float *x, void *dst, int64_t n);
 /// Best-of-`repetitions` rate (bytes/s) at which the pool's threads together read a
 /// `bytes`-sized buffer: the bandwidth that bounds memory-bound decoding.
 double ck_measure_read_bandwidth(ck_pool *pool, size_t bytes, int repetitions);
+/// The OpenBLAS kernel family this CPU can run ("SkylakeX" with AVX-512, "Haswell" with
+/// AVX2+FMA), or NULL: for CPUs newer than the installed OpenBLAS knows.
+const char *ck_openblas_coretype_hint(void);
+#ifdef __cplusplus
+}
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+// ---- Spark Transformer (spark.c) ----
+/// Statistical top-k: θ = mean(x) + std(x)·z (population std, z = Φ⁻¹(1 − k/n));
+/// writes the indices i with x[i] > θ and their soft-thresholded values x[i] − θ, in
+/// index order; returns their count. idx and val must hold n entries.
+int64_t ck_stat_topk(const float *x, int64_t n, double z, float *theta_out, int32_t *idx, float *val);
+/// Indices of the k largest of s[0..n) in increasing index order (all n when n <= k;
+/// ties at the k-th value: lowest index first). scratch holds n floats. Returns min(n, k).
+int64_t ck_topk_indices(const float *s, int64_t n, int64_t k, int32_t *idx, float *scratch);
+/// One head of Spark attention for one query q (head_dim floats, already scaled) over
+/// the keys/values of positions lo..lo+n-1, stored in a ring of `ring` slots `stride`
+/// floats apart (key/value pointers already offset to this head): s1 over the first
+/// `rank` dims picks at most `topk` keys, out = Σ softmax(s1)·softplus(s2)·v over them.
+/// scores, idx and scratch hold n entries. Returns the number of keys attended.
+int64_t ck_spark_attend(const float *q, const float *keys, const float *values, int64_t stride, int64_t ring,
+                        int64_t lo, int64_t n, int64_t head_dim, int64_t rank, int64_t topk,
+                        float *scores, int32_t *idx, float *scratch, float *out);
 #ifdef __cplusplus
 }
 #endif

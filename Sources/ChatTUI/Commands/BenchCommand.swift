@@ -76,17 +76,23 @@ struct BenchCommand: ParsableCommand {
                                   limit, limit > 0 ? 100 * median(tg) / limit : 0)]
         }
         if profile {
-            DecodeProfile.shared.reset()
-            DecodeProfile.shared.enabled = true
-            _ = try decode()
-            DecodeProfile.shared.enabled = false
             let p = DecodeProfile.shared
-            let total = p.seconds.values.reduce(0, +)
-            emit("decode time per token, by section (\(genTokens) tokens):")
-            for k in p.order {
-                emit(String(format: "  %-20@ %7.3f ms  %5.1f%%", k as NSString, 1000 * p.seconds[k]! / Double(genTokens), 100 * p.seconds[k]! / total))
+            func report(_ title: String, _ tokens: Int) {
+                let total = p.seconds.values.reduce(0, +)
+                emit(title)
+                for k in p.order {
+                    emit(String(format: "  %-20@ %8.3f ms  %5.1f%%", k as NSString, 1000 * p.seconds[k]! / Double(tokens), 100 * p.seconds[k]! / total))
+                }
+                emit(String(format: "  %-20@ %8.3f ms", "total" as NSString, 1000 * total / Double(tokens)))
             }
-            emit(String(format: "  %-20@ %7.3f ms", "total" as NSString, 1000 * total / Double(genTokens)))
+            p.reset(); p.enabled = true
+            _ = try decode()
+            p.enabled = false
+            report("decode time per token, by section (\(genTokens) tokens):", genTokens)
+            p.reset(); p.enabled = true
+            _ = try prefill()
+            p.enabled = false
+            report("prefill time per prompt token, by section (\(promptTokens) tokens):", promptTokens)
         }
         let threads = ComputePool.shared.threads
         var spec: [(String, String)] = []

@@ -160,9 +160,10 @@ final class GemmaModel: HiddenStateModel {
                                           fraction: fraction, out: b.o)
                 gathered = true
             } else if case .statTopK(let fraction) = sparsity, fraction < 1 {
-                // Statistical top-k on the gate pre-activation (Gemma 3n's gaussian top-k):
-                // neurons below mean + std·Φ⁻¹(1−f) are zeroed before the GELU.
-                for t in 0..<T { active[t] = StatisticalTopK.apply(b.gate + t * F, F, fraction: fraction) }
+                // Statistical top-k on the gate pre-activation: neurons below
+                // mean + std·Φ⁻¹(1−f) are zeroed before the GELU, the others keep their value
+                // (hard mask: a dense checkpoint was not trained with Spark's shift by θ).
+                for t in 0..<T { active[t] = StatisticalTopK.applyMask(b.gate + t * F, F, fraction: fraction) }
             }
             if !gathered {
                 linear.apply(lw.up, xn, T, b.up)

@@ -30,17 +30,27 @@ enum ModelLoader {
         let dir = URL(fileURLWithPath: path)
         let ck = try SafetensorsCheckpoint(directory: dir)
         let (modelType, _) = try ModelConfig.hfTextConfig(ck.config)
-        let config = try ModelConfig.fromHF(ck.config)
         let model: LanguageModel
-        switch config.architecture {
-        case .gemma, .gemma2, .gemma3:
-            model = GemmaModel(config: config, weights: try HFTensorSource(checkpoint: ck).gemmaWeights(config))
-        case .recurrentGemma:
-            model = try RecurrentGemmaModel(config: config, checkpoint: ck)
-        default:
-            throw EngineError.unsupported("model_type \(modelType)")
+        if modelType == "spark_gemma" {
+            model = try SparkModel.load(ck)
+        } else {
+            let config = try ModelConfig.fromHF(ck.config)
+            switch config.architecture {
+            case .gemma, .gemma2, .gemma3:
+                model = GemmaModel(config: config, weights: try HFTensorSource(checkpoint: ck).gemmaWeights(config))
+            case .recurrentGemma:
+                model = try RecurrentGemmaModel(config: config, checkpoint: ck)
+            default:
+                throw EngineError.unsupported("model_type \(modelType)")
+            }
         }
         let tokenizer = try SentencePieceTokenizer.fromCheckpointDirectory(dir)
+        return LoadedModel(info: checkpointInfo(ck, dir, modelType, model.config), tokenizer: tokenizer, model: model)
+    }
+
+    private static func checkpointInfo(_ ck: SafetensorsCheckpoint, _ dir: URL, _ modelType: String,
+                                       _ config: ModelConfig) -> ModelInfo {
+        let path = dir.path
         let dtypes = Dictionary(grouping: ck.files.flatMap { $0.tensors.values }, by: { $0.dtype })
             .mapValues { $0.reduce(0) { $0 + $1.byteCount } }
         let info = ModelInfo(
@@ -48,7 +58,7 @@ enum ModelLoader {
             parameterCount: ck.files.reduce(0) { $0 + $1.tensors.values.reduce(0) { $0 + $1.elementCount } },
             quantization: dtypes.max { $0.value < $1.value }?.key.rawValue ?? "?",
             fileSize: ck.files.reduce(0) { $0 + $1.file.count }, contextLength: config.contextLength)
-        return LoadedModel(info: info, tokenizer: tokenizer, model: model)
+        return info
     }
 }
 

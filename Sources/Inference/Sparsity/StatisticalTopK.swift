@@ -17,6 +17,16 @@ public enum StatisticalTopK {
         return active
     }
 
+    /// Hard form for checkpoints not trained with the soft threshold: entries at or below
+    /// θ become 0, the others keep their value. Returns the number kept.
+    @discardableResult
+    public static func applyMask(_ x: UnsafeMutablePointer<Float>, _ n: Int, fraction: Double) -> Int {
+        let theta = threshold(x, n, fraction: fraction)
+        var active = 0
+        for i in 0..<n { if x[i] > theta { active += 1 } else { x[i] = 0 } }
+        return active
+    }
+
     /// mean + population std · Φ⁻¹(1 − fraction).
     public static func threshold(_ x: UnsafePointer<Float>, _ n: Int, fraction: Double) -> Float {
         var sum: Double = 0, sumSq: Double = 0
