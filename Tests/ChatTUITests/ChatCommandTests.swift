@@ -40,6 +40,7 @@ final class ChatCommandTests: XCTestCase {
         assertOneLineError(try run(["chat", "--max-tokens", "0"]), contains: "--max-tokens")
         assertOneLineError(try run(["chat", "--sparsity", "lots"]), contains: "--sparsity")
         assertOneLineError(try run(["chat", "--temperature", "-1"]), contains: "--temperature")
+        assertOneLineError(try run(["chat", "--speculative", "turbo"]), contains: "--speculative")
         assertOneLineError(try run(["--theme", "no-such-theme"]), contains: "theme no-such-theme not found")
         assertOneLineError(try run(["chat", "--model", "/nonexistent/model.gguf"]), contains: "model not found")
         let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("sc-chat-\(UUID().uuidString.prefix(8))")

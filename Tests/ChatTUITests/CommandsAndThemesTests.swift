@@ -16,11 +16,18 @@ final class CommandsAndThemesTests: XCTestCase {
         XCTAssertEqual(ok("/sparsity stat-topk:0.5"), .sparsity("stat-topk:0.5"))
         XCTAssertEqual(ok("/export html /tmp/a b.html"), .export(.html, "/tmp/a b.html"))
         XCTAssertEqual(ok("/export json"), .export(.json, nil))
+        XCTAssertEqual(ok("/speculative slice"), .speculative("slice:16384@4"))
+        XCTAssertEqual(ok("/speculative slice:8192@6"), .speculative("slice:8192@6"))
+        XCTAssertEqual(ok("/spec lookup"), .speculative("lookup:3@4"))
+        XCTAssertEqual(ok("/speculative sparse:0.25"), .speculative("sparse:0.25@4"))
+        XCTAssertEqual(ok("/speculative model:/m/small.gguf@3"), .speculative("model:/m/small.gguf@3"))
+        XCTAssertEqual(ok("/speculative off"), .speculative(nil))
         XCTAssertEqual(ok("/clear"), .clear); XCTAssertEqual(ok("/copy"), .copy)
         XCTAssertEqual(ok("/quit"), .quit); XCTAssertEqual(ok("/help"), .help)
         XCTAssertNil(SlashCommands.parse("hello /model"))
         XCTAssertNil(SlashCommands.parse("//model is a path"))
-        for bad in ["/temp hot", "/temp -1", "/sparsity 2", "/sparsity", "/export pdf", "/frobnicate"] {
+        for bad in ["/temp hot", "/temp -1", "/sparsity 2", "/sparsity", "/export pdf", "/frobnicate",
+                    "/speculative", "/speculative turbo", "/speculative slice@0", "/speculative sparse:2", "/speculative model:"] {
             guard case .failure(let e)? = SlashCommands.parse(bad) else { return XCTFail(bad) }
             XCTAssertFalse(e.description.contains("\n"))
         }
@@ -111,5 +118,53 @@ final class CommandsAndThemesTests: XCTestCase {
         XCTAssertTrue(rows.contains { $0.contains("62.5% of dense") }, "\(rows)")
         XCTAssertEqual(live.messageStats.generatedTokens, 2)
         XCTAssertEqual(live.messageStats.meanActiveFFN, Double(6144 + 3236) / Double(2 * 6144), accuracy: 1e-9)
+    }
+
+    /// While a drafter is on, the panel shows the reply's acceptance rate and tokens per
+    /// target pass (live counts, then the summary's exact ones), and the message keeps the rate.
+    func testStatsPanelShowsSpeculativeAcceptanceAndLoadTime() {
+        var live = LiveStats(promptTokens: 10, contextLimit: 100, started: Date())
+        var rows = StatsPanel.rows(live, model: "m", sparsity: "off", streaming: true, loadMs: 41.6).map { $0.0 }
+        XCTAssertTrue(rows.contains("          loaded in 42 ms"), "\(rows)")
+        XCTAssertTrue(rows.contains("speculate off"), "\(rows)")
+        XCTAssertFalse(rows.contains { $0.hasPrefix("accepted") }, "no acceptance row for plain decoding")
+        XCTAssertNil(live.messageStats.speculativeAcceptance)
+
+        live.speculative = "slice:16384@4"
+        for i in 0..<5 { live.add(TokenEvent(id: 100 + i, text: "x", logprob: 0, ms: 1, stats: TokenStats())) }
+        live.speculativeProposed = 8; live.speculativeAccepted = 6; live.targetPasses = 2
+        rows = StatsPanel.rows(live, model: "m", sparsity: "off", streaming: true, speculative: "slice:16384@4").map { $0.0 }
+        XCTAssertTrue(rows.contains("speculate slice:16384@4"), "\(rows)")
+        XCTAssertTrue(rows.contains("accepted  75% (6/8 drafts)"), "\(rows)")
+        XCTAssertTrue(rows.contains("per pass  2.50 tok / target pass"), "\(rows)")
+        XCTAssertFalse(rows.contains { $0.hasPrefix("drafter") }, "the reply's drafter is the setting")
+
+        // The summary's counts replace the running ones; the message records the rate.
+        var s = GenerationSummary()
+        s.generatedTokens = 5; s.speculativeProposed = 10; s.speculativeAccepted = 4; s.targetPasses = 3
+        live.finish(s, contextUsed: 15)
+        XCTAssertEqual(live.messageStats.speculativeAcceptance ?? -1, 0.4, accuracy: 1e-12)
+        rows = StatsPanel.rows(live, model: "m", sparsity: "off", streaming: false, speculative: nil).map { $0.0 }
+        XCTAssertTrue(rows.contains("drafter   slice:16384@4"), "setting turned off since: the reply's drafter is named")
+        XCTAssertTrue(rows.contains("accepted  40% (4/10 drafts)"), "\(rows)")
+        XCTAssertTrue(rows.contains("per pass  1.67 tok / target pass"), "\(rows)")
+        for r in rows { XCTAssertLessThanOrEqual(TextWidth.of(r), Layout.statsColumnWidth - 3, "row wider than the panel: \(r)") }
+    }
+
+    /// config.json's `speculative` key: a valid drafter becomes the session default in
+    /// canonical form, off and invalid values leave it off; --speculative wins.
+    func testSpeculativeSettingFromConfigAndOptions() throws {
+        var cfg = try JSONDecoder().decode(AppConfig.self, from: Data(#"{"speculative": "lookup@2", "temperature": 0}"#.utf8))
+        XCTAssertEqual(cfg.speculative, "lookup@2")
+        XCTAssertEqual(ChatApp.defaultSettings(cfg).speculative, "lookup:3@2")
+        cfg.speculative = "off"
+        XCTAssertNil(ChatApp.defaultSettings(cfg).speculative)
+        cfg.speculative = "warp-drive"
+        XCTAssertNil(ChatApp.defaultSettings(cfg).speculative)
+        var s = ChatApp.defaultSettings(cfg)
+        ChatApp.applyOverrides(ChatOptions(speculative: "slice:4096"), to: &s)
+        XCTAssertEqual(s.speculative, "slice:4096@4")
+        ChatApp.applyOverrides(ChatOptions(speculative: "off"), to: &s)
+        XCTAssertNil(s.speculative)
     }
 }

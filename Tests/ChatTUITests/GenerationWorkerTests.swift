@@ -45,8 +45,9 @@ final class GenerationWorkerTests: XCTestCase {
         defer { w.shutdown() }
         w.submit(.load(path: HeadlessCommandTests.modelPath))
         let loaded = collect(w) { if case .loaded = $0 { return true }; if case .loadFailed = $0 { return true }; return false }
-        guard case .loaded(let info, let limit)? = loaded.last else { return XCTFail("\(loaded)") }
+        guard case .loaded(let info, let limit, let seconds)? = loaded.last else { return XCTFail("\(loaded)") }
         XCTAssertGreaterThan(limit, 0)
+        XCTAssertGreaterThan(seconds, 0); XCTAssertLessThan(seconds, 30)
         XCTAssertEqual(info.path, HeadlessCommandTests.modelPath)
 
         var p = SamplingParameters.greedy
@@ -78,5 +79,75 @@ final class GenerationWorkerTests: XCTestCase {
         guard case .done(let s, _)? = rest.last else { return XCTFail("no done") }
         XCTAssertEqual(s.stopReason, .cancelled)
         XCTAssertLessThan(s.generatedTokens, 500)
+    }
+
+    func tokens(_ events: [GenerationWorker.Event]) -> [Int] {
+        events.compactMap { if case .token(let t) = $0, t.id >= 0 { return t.id }; return nil }
+    }
+
+    /// A reply with a drafter on: the same greedy tokens as plain decoding, running
+    /// counts after each token that never decrease, and a summary that agrees with them.
+    func testSpeculativeReplyMatchesPlainAndReportsCounts() throws {
+        guard FileManager.default.fileExists(atPath: HeadlessCommandTests.modelPath) else { throw XCTSkip("model not present") }
+        let w = GenerationWorker()
+        defer { w.shutdown() }
+        w.submit(.load(path: HeadlessCommandTests.modelPath))
+        _ = collect(w) { if case .loaded = $0 { return true }; if case .loadFailed = $0 { return true }; return false }
+        var p = SamplingParameters.greedy
+        p.maxTokens = 24
+        let messages = [ChatMessage(role: .user, text: "List the days of the week.")]
+        w.submit(.generate(.init(messages: messages, parameters: p, sparsity: .off)))
+        let plain = collect(w) { if case .done = $0 { return true }; if case .failed = $0 { return true }; return false }
+        XCTAssertFalse(plain.contains { if case .speculation = $0 { return true }; return false }, "counts only while a drafter is on")
+
+        w.submit(.generate(.init(messages: messages, parameters: p, sparsity: .off, speculative: .slice(vocabulary: 16384, draft: 4))))
+        let spec = collect(w) { if case .done = $0 { return true }; if case .failed = $0 { return true }; return false }
+        XCTAssertEqual(tokens(spec), tokens(plain), "speculative decoding changed the greedy reply")
+        XCTAssertEqual(tokens(spec).count, 24)
+        var last = (proposed: 0, accepted: 0, passes: 0), updates = 0
+        for e in spec {
+            if case .speculation(let pr, let ac, let pa) = e {
+                XCTAssertGreaterThanOrEqual(pr, last.proposed); XCTAssertGreaterThanOrEqual(pa, last.passes)
+                XCTAssertLessThanOrEqual(ac, pr)
+                last = (pr, ac, pa); updates += 1
+            }
+        }
+        XCTAssertEqual(updates, 24, "one update per token")
+        guard case .done(let s, _)? = spec.last else { return XCTFail("no done: \(spec.last.map { "\($0)" } ?? "")") }
+        XCTAssertGreaterThan(s.speculativeProposed, 0)
+        XCTAssertLessThan(s.targetPasses, 24, "several tokens per target pass")
+        XCTAssertGreaterThanOrEqual(s.speculativeProposed, last.proposed)
+        XCTAssertGreaterThanOrEqual(s.targetPasses, last.passes)
+        var live = LiveStats(promptTokens: 10, contextLimit: 1000, started: Date())
+        live.speculative = "slice:16384@4"
+        for e in spec { if case .token(let t) = e { live.add(t) } }
+        live.finish(s, contextUsed: 40)
+        XCTAssertEqual(live.messageStats.speculativeAcceptance ?? -1, Double(s.speculativeAccepted) / Double(s.speculativeProposed), accuracy: 1e-12)
+        XCTAssertGreaterThan(live.tokensPerTargetPass ?? 0, 1)
+    }
+
+    /// Esc while a long prompt is read stops the reply before its first token.
+    func testStopWhileThePromptIsRead() throws {
+        guard FileManager.default.fileExists(atPath: HeadlessCommandTests.modelPath) else { throw XCTSkip("model not present") }
+        let w = GenerationWorker()
+        defer { w.shutdown() }
+        w.submit(.load(path: HeadlessCommandTests.modelPath))
+        _ = collect(w) { if case .loaded = $0 { return true }; if case .loadFailed = $0 { return true }; return false }
+        let long = String(repeating: "The quick brown fox jumps over the lazy dog near the quiet river bank. ", count: 200)
+        w.submit(.generate(.init(messages: [ChatMessage(role: .user, text: long)], parameters: .greedy, sparsity: .off)))
+        let started = collect(w) { if case .started = $0 { return true }; return false }
+        guard case .started(let n, _, _)? = started.last else { return XCTFail("not started") }
+        XCTAssertGreaterThan(n, 2000)
+        usleep(100_000)
+        let t0 = Date()
+        w.stop()
+        let rest = collect(w) { if case .done = $0 { return true }; if case .failed = $0 { return true }; return false }
+        let waited = Date().timeIntervalSince(t0)
+        guard case .done(let s, _)? = rest.last else { return XCTFail("\(rest)") }
+        XCTAssertEqual(s.stopReason, .cancelled)
+        XCTAssertEqual(s.generatedTokens, 0)
+        XCTAssertEqual(tokens(rest), [])
+        XCTAssertLessThan(s.prefilledTokens, n)
+        XCTAssertLessThan(waited, 2.0)
     }
 }

@@ -118,6 +118,11 @@ final class TmuxEndToEndTests: XCTestCase {
         try tmux(["new-session", "-d", "-s", "chat", "-x", "120", "-y", "60"] + env.flatMap { ["-e", $0] } + [command])
         try? tmux(["set-option", "-g", "set-clipboard", "on"])
         waitFor("model alpha ready")
+        // The load time, in the notice and in the stats panel.
+        waitFor("load time") { s in
+            s.range(of: #"loaded alpha in [0-9]+ ms: model alpha ready"#, options: .regularExpression) != nil
+                && s.range(of: #"loaded in [0-9]+ ms"#, options: .regularExpression) != nil
+        }
         waitFor("config settings") { $0.contains("temp 0.0 · max 6") }
         // The config's theme is drawn in 256 colours (the high-contrast status bar is 226 on 16).
         let coloured = (try? tmux(["capture-pane", "-p", "-e", "-t", "chat"])) ?? ""
@@ -140,6 +145,7 @@ final class TmuxEndToEndTests: XCTestCase {
         XCTAssertTrue(screen().contains("● alpha"))
         try keys("Down"); try keys("Enter")
         waitFor("switched to beta")
+        XCTAssertNotNil(screen().range(of: #"loaded beta in [0-9]+ ms: switched to beta"#, options: .regularExpression), screen())
         try chat("And you?", expectModel: "beta", replies: 1)
         XCTAssertGreaterThan(contextUsed(screen()), ctx1, "the new model re-read the whole conversation")
 
@@ -299,7 +305,8 @@ final class TmuxEndToEndTests: XCTestCase {
     }
 
     /// An 8-colour terminal gets the theme's basic colours (no 256-colour codes); a session is
-    /// deleted from the list; SIGTERM quits cleanly.
+    /// deleted from the list; speculative decoding (--speculative, then /speculative) shows its
+    /// acceptance in the panel and the message; SIGTERM quits cleanly.
     func testEightColourTerminal() throws {
         let env = ["XDG_DATA_HOME=\(root.appendingPathComponent("data").path)", "XDG_CONFIG_HOME=\(root.appendingPathComponent("config").path)",
                    "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8", "NO_COLOR="]
@@ -308,7 +315,7 @@ final class TmuxEndToEndTests: XCTestCase {
         var old = Conversation(model: "alpha")
         old.append(Message(role: .user, text: "an old question"))
         try store.save(old)
-        let command = "TERM=screen \(HeadlessCommandTests.binary) --model alpha --theme light; echo EXIT=$?; sleep 60"
+        let command = "TERM=screen \(HeadlessCommandTests.binary) --model alpha --theme light --speculative lookup; echo EXIT=$?; sleep 60"
         try tmux(["new-session", "-d", "-s", "chat", "-x", "90", "-y", "24"] + env.flatMap { ["-e", $0] } + [command])
         waitFor("model alpha ready")
         try keys("F4")
@@ -323,12 +330,30 @@ final class TmuxEndToEndTests: XCTestCase {
         let s = try tmux(["capture-pane", "-p", "-e", "-t", "chat"])
         XCTAssertNotNil(s.range(of: #"[\[;](3[0-7]|4[0-7])[;m]"#, options: .regularExpression), "no basic colours: \(s.prefix(300).debugDescription)")
         XCTAssertFalse(s.contains("38;5;") || s.contains("48;5;"), "256-colour codes on an 8-colour terminal")
+
+        // Speculative decoding: the option's drafter, then /speculative slice for a reply.
+        try tmux(["resize-window", "-t", "chat", "-x", "110", "-y", "40"])
+        waitFor("speculate lookup:3@4")
+        try type("/speculative slice"); try keys("Enter")
+        waitFor("speculative decoding with slice:16384@4")
+        waitFor("speculate slice:16384@4")
+        try chat("Name three colours.", expectModel: "alpha", replies: 1)
+        let spec = waitFor("acceptance rows") { $0.contains("per pass  ") && $0.contains(" tok / target pass") }
+        XCTAssertNotNil(spec.range(of: #"accepted  [0-9]+% \([0-9]+/[0-9]+ drafts\)"#, options: .regularExpression), spec)
+        XCTAssertTrue(spec.contains("speculative slice:16384@4 · ctx"), "the separator names the drafter\n\(spec)")
         // SIGTERM leaves as /quit does: terminal restored, exit status 0.
         let shell = Int32(try tmux(["display-message", "-p", "-t", "chat", "#{pane_pid}"]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         let children = (try? String(contentsOfFile: "/proc/\(shell)/task/\(shell)/children", encoding: .utf8)) ?? ""
         let app = try XCTUnwrap(children.split(separator: " ").first.flatMap { Int32($0) }, "no app process under the pane's shell")
         XCTAssertEqual(kill(app, SIGTERM), 0)
         waitFor("EXIT=0")
+
+        let c = try store.load(id: try XCTUnwrap(store.list().sessions.first).id)
+        XCTAssertEqual(c.settings.speculative, "slice:16384@4")
+        let reply = try XCTUnwrap(c.messages.last)
+        XCTAssertEqual(reply.role, .assistant)
+        let acceptance = try XCTUnwrap(reply.stats?.speculativeAcceptance, "the reply's acceptance was not recorded")
+        XCTAssertTrue(acceptance >= 0 && acceptance <= 1, "\(acceptance)")
     }
 
     func contextUsed(_ s: String) -> Int {

@@ -2,7 +2,8 @@ import Foundation
 
 /// Settings from `$XDG_CONFIG_HOME/sparkchat/config.json` (default ~/.config):
 /// `{"theme": "dark", "model": "NAME", "temperature": 0.7, "max_tokens": 1024,
-///   "top_k": 64, "top_p": 0.95, "seed": 1, "sparsity": "off", "system_prompt": "..."}`.
+///   "top_k": 64, "top_p": 0.95, "seed": 1, "sparsity": "off", "speculative": "off",
+///   "system_prompt": "..."}` (`speculative`: off or a drafter, as `/speculative` takes).
 /// Every key is optional; command-line options win over the file.
 struct AppConfig: Codable, Equatable {
     var theme: String?
@@ -13,10 +14,11 @@ struct AppConfig: Codable, Equatable {
     var topP: Double?
     var seed: UInt64?
     var sparsity: String?
+    var speculative: String?
     var systemPrompt: String?
 
     enum CodingKeys: String, CodingKey {
-        case theme, model, temperature, seed, sparsity
+        case theme, model, temperature, seed, sparsity, speculative
         case maxTokens = "max_tokens", topK = "top_k", topP = "top_p", systemPrompt = "system_prompt"
     }
 

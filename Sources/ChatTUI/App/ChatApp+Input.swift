@@ -96,6 +96,9 @@ extension ChatApp {
         case .sparsity(let s):
             conversation.settings.sparsity = s; persist(now: true)
             say("sparsity \(s)")
+        case .speculative(let mode):
+            conversation.settings.speculative = mode; persist(now: true)
+            say(mode.map { "speculative decoding with \($0): the next reply drafts and verifies" } ?? "speculative decoding off")
         case .clear:
             if isStreaming { say("a reply is still coming (Esc stops it)", error: true); return }
             newSession()

@@ -29,12 +29,14 @@ extension ChatApp {
         transcript.render(shown, streaming: streamingID, into: &canvas, rect: layout.transcript)
         if let r = layout.stats {
             StatsPanel.render(live, model: modelInfo?.name ?? "–", sparsity: conversation.settings.sparsity,
-                              streaming: isStreaming, into: &canvas, rect: r)
+                              streaming: isStreaming, speculative: conversation.settings.speculative, loadMs: modelLoadMs,
+                              into: &canvas, rect: r)
         }
 
         if !layout.separator.isEmpty {
             let s = conversation.settings
-            let info = "─ temp \(s.temperature) · max \(s.maxTokens) · sparsity \(s.sparsity) · ctx \(live.contextUsed)/\(live.contextLimit) "
+            let spec = s.speculative.map { " · speculative \($0)" } ?? ""
+            let info = "─ temp \(s.temperature) · max \(s.maxTokens) · sparsity \(s.sparsity)\(spec) · ctx \(live.contextUsed)/\(live.contextLimit) "
             canvas.put(info + String(repeating: "─", count: max(0, w)), x: 0, y: layout.separator.y, role: .border, clip: layout.separator)
         }
 

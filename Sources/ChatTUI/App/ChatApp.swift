@@ -11,6 +11,7 @@ struct ChatOptions {
     var maxTokens: Int?
     var sparsity: String?
     var seed: UInt64?
+    var speculative: String?
 }
 
 /// The chat: owns the state and runs the event loop on the main thread. Each turn
@@ -34,8 +35,12 @@ final class ChatApp {
     var showStats = true
     var modelInfo: ModelInfo?
     var loadingModel: String?
+    /// How long the current model took to load (mmap, metadata, tokenizer), in ms.
+    var modelLoadMs: Double?
     var streamingID: UUID?
     var requestStarted = Date()
+    /// The drafter of the reply in progress (nil: plain decoding).
+    var requestSpeculative: String?
     var live = LiveStats()
     var notice: (text: String, error: Bool, at: Date)?
     var lastInterrupt: Date?
@@ -48,6 +53,9 @@ final class ChatApp {
         let (cfg, configNotice) = AppConfig.load()
         config = cfg
         var notices: [String] = configNotice.map { [$0] } ?? []
+        if let v = cfg.speculative, SpeculativeMode(argument: v) == nil {
+            notices.append("ignoring speculative \"\(v)\" in config.json (off, slice[:V], lookup[:N], sparse:F or model:PATH)")
+        }
 
         var theme: Theme
         if let t = options.theme {
@@ -108,6 +116,7 @@ final class ChatApp {
         if let v = cfg.topP { s.topP = v }
         if let v = cfg.seed { s.seed = v }
         if let v = cfg.sparsity, SparsityMode(argument: v) != nil { s.sparsity = v }
+        if let v = cfg.speculative { s.speculative = speculativeSetting(v) }
         return s
     }
 
@@ -116,6 +125,14 @@ final class ChatApp {
         if let v = o.maxTokens { s.maxTokens = v }
         if let v = o.sparsity { s.sparsity = v }
         if let v = o.seed { s.seed = v }
+        if let v = o.speculative { s.speculative = speculativeSetting(v) }
+    }
+
+    /// What SamplingSettings.speculative stores for a drafter argument: its canonical
+    /// form, nil for off (and for an invalid one, which the config may hold).
+    static func speculativeSetting(_ argument: String) -> String? {
+        guard let m = SpeculativeMode(argument: argument), m != .off else { return nil }
+        return m.description
     }
 
     // MARK: - Loop
@@ -155,20 +172,23 @@ final class ChatApp {
 
     func handle(_ e: GenerationWorker.Event) {
         switch e {
-        case .loaded(var info, let limit):
+        case .loaded(var info, let limit, let seconds):
             let switched = modelInfo != nil
             info.name = ChatApp.catalogName(info.path)
             modelInfo = info
+            modelLoadMs = seconds * 1000
             loadingModel = nil
             live.contextLimit = limit
             conversation.model = info.name
             if !conversation.messages.isEmpty { persist(now: true) }
-            say(switched ? "switched to \(info.name): the next reply comes from it" : "model \(info.name) ready")
+            let loaded = String(format: "loaded %@ in %.0f ms", info.name, seconds * 1000)
+            say(switched ? "\(loaded): switched to \(info.name), the next reply comes from it" : "\(loaded): model \(info.name) ready")
         case .loadFailed(let msg):
             loadingModel = nil
             say("cannot load model: \(msg)", error: true)
         case .started(let promptTokens, let limit, let dropped):
             live = LiveStats(promptTokens: promptTokens, contextLimit: limit, started: requestStarted)
+            live.speculative = requestSpeculative
             if dropped > 0 { say("context full: the oldest \(dropped) messages were left out of the prompt") }
         case .token(let t):
             live.add(t)
@@ -176,6 +196,8 @@ final class ChatApp {
                 conversation.messages[i].text += t.text
                 autosaver?.update(conversation)
             }
+        case .speculation(let proposed, let accepted, let passes):
+            live.speculativeProposed = proposed; live.speculativeAccepted = accepted; live.targetPasses = passes
         case .done(let summary, let used):
             live.finish(summary, contextUsed: used)
             if let id = streamingID, let i = index(of: id) {
@@ -226,10 +248,13 @@ final class ChatApp {
         requestStarted = Date()
         transcript.toBottom()
         let s = conversation.settings
+        let speculative = s.speculative.flatMap { SpeculativeMode(argument: $0) } ?? .off
+        requestSpeculative = speculative == .off ? nil : speculative.description
         var p = SamplingParameters()
         p.temperature = s.temperature; p.topK = s.topK; p.topP = s.topP; p.minP = s.minP
         p.repetitionPenalty = s.repetitionPenalty; p.seed = s.seed; p.maxTokens = max(1, s.maxTokens)
-        worker.submit(.generate(.init(messages: messages, parameters: p, sparsity: SparsityMode(argument: s.sparsity) ?? .off)))
+        worker.submit(.generate(.init(messages: messages, parameters: p, sparsity: SparsityMode(argument: s.sparsity) ?? .off,
+                                          speculative: speculative)))
     }
 
     /// The whole conversation for the chat template: whichever model replies re-reads

@@ -17,6 +17,7 @@ final class GenerationWorker: @unchecked Sendable {
         var messages: [ChatMessage]
         var parameters: SamplingParameters
         var sparsity: SparsityMode
+        var speculative: SpeculativeMode = .off
     }
     enum Job {
         case load(path: String)
@@ -24,10 +25,13 @@ final class GenerationWorker: @unchecked Sendable {
         case quit
     }
     enum Event {
-        case loaded(ModelInfo, contextLimit: Int)
+        /// `seconds`: wall time of the load (map the file, read metadata and tokenizer).
+        case loaded(ModelInfo, contextLimit: Int, seconds: Double)
         case loadFailed(String)
         case started(promptTokens: Int, contextLimit: Int, droppedMessages: Int)
         case token(TokenEvent)
+        /// Running speculative-decoding counts of the reply, after each token while a drafter is on.
+        case speculation(proposed: Int, accepted: Int, passes: Int)
         case done(GenerationSummary, contextUsed: Int)
         case failed(String)
     }
@@ -48,11 +52,15 @@ final class GenerationWorker: @unchecked Sendable {
     }
 
     func submit(_ job: Job) {
+        // A new reply starts unstopped; resetting here rather than when the job starts
+        // keeps an Esc pressed while the prompt is being tokenized.
+        if case .generate = job { cancel.reset() }
         lock.lock(); jobs.append(job); lock.unlock()
         wake.signal()
     }
 
-    /// Stops the reply in progress after its current token (Esc).
+    /// Stops the reply in progress (Esc): after its current token, or between prompt
+    /// chunks while the prompt is still being read.
     func stop() { cancel.cancel() }
 
     /// Stops generation and waits (bounded) for the thread to end.
@@ -76,9 +84,10 @@ final class GenerationWorker: @unchecked Sendable {
                 return
             case .load(let path):
                 do {
+                    let t0 = Date()
                     let m = try LoadedModel.load(path: path)
                     generator = Generator(model: m)
-                    events.push(.loaded(m.info, contextLimit: m.config.contextLength))
+                    events.push(.loaded(m.info, contextLimit: m.config.contextLength, seconds: Date().timeIntervalSince(t0)))
                 } catch {
                     events.push(.loadFailed("\(error)"))
                 }
@@ -90,7 +99,6 @@ final class GenerationWorker: @unchecked Sendable {
 
     private func run(_ request: Request) {
         guard let g = generator else { events.push(.failed("no model loaded")); return }
-        cancel.reset()
         let model = g.model
         let limit = model.config.contextLength
         // Keep the prompt inside the context (with room for the reply): drop the
@@ -105,11 +113,18 @@ final class GenerationWorker: @unchecked Sendable {
             tokens = model.tokenizer.encode(model.chatPrompt(messages), addBOS: true)
         }
         g.sparsity = request.sparsity
+        g.speculative = request.speculative
+        let speculating = request.speculative != .off
         events.push(.started(promptTokens: tokens.count, contextLimit: limit, droppedMessages: dropped))
         do {
             try g.generate(tokens: tokens, parameters: request.parameters, cancel: cancel) { event in
                 switch event {
-                case .token(let t): events.push(.token(t))
+                case .token(let t):
+                    events.push(.token(t))
+                    if speculating {
+                        let c = g.speculativeCounts
+                        events.push(.speculation(proposed: c.proposed, accepted: c.accepted, passes: c.passes))
+                    }
                 case .done(let s): events.push(.done(s, contextUsed: g.contextTokens))
                 }
             }

@@ -16,6 +16,9 @@ struct LiveStats {
     var started: Date? = nil
     var firstTokenAt: Date? = nil
     var finished = false
+    /// The drafter of this reply (nil: plain decoding) and its running counts.
+    var speculative: String? = nil
+    var speculativeProposed = 0, speculativeAccepted = 0, targetPasses = 0
 
     init() {}
 
@@ -49,6 +52,19 @@ struct LiveStats {
         prefillTPS = s.prefillTPS
         if s.generatedTokens > 0 { decodeTPS = s.decodeTPS; ttftMs = s.timeToFirstToken * 1000 }
         contextUsed = used
+        if speculative != nil {
+            speculativeProposed = s.speculativeProposed; speculativeAccepted = s.speculativeAccepted; targetPasses = s.targetPasses
+        }
+    }
+
+    /// Fraction of drafted tokens the target accepted (nil before any draft).
+    var speculativeAcceptance: Double? {
+        speculative == nil || speculativeProposed == 0 ? nil : Double(speculativeAccepted) / Double(speculativeProposed)
+    }
+
+    /// Tokens generated per target forward pass (as `bench --speculative` counts them).
+    var tokensPerTargetPass: Double? {
+        speculative == nil || targetPasses == 0 ? nil : Double(tokens) / Double(targetPasses)
     }
 
     var meanActiveFFN: Double { ffnTotalSum == 0 ? 0 : Double(ffnActiveSum) / Double(ffnTotalSum) }
@@ -58,6 +74,7 @@ struct LiveStats {
         m.promptTokens = promptTokens; m.generatedTokens = tokens
         m.prefillTPS = prefillTPS; m.decodeTPS = decodeTPS; m.timeToFirstTokenMs = ttftMs ?? 0
         m.meanActiveFFN = meanActiveFFN; m.flops = flops; m.flopsDense = flopsDense
+        m.speculativeAcceptance = speculativeAcceptance
         return m
     }
 }

@@ -1,3 +1,4 @@
+import Inference
 import Sessions
 
 /// A command typed in the input as `/name args`.
@@ -6,6 +7,7 @@ enum SlashCommand: Equatable {
     case system(String?)           // no text: clear the system prompt
     case temperature(Double)
     case sparsity(String)          // "off" or "stat-topk:F"
+    case speculative(String?)      // nil: off; else a drafter's canonical form ("slice:16384@4")
     case clear
     case export(ExportFormat, String?)
     case copy
@@ -20,6 +22,7 @@ enum SlashCommands {
         ("/system TEXT", "set the system prompt (empty: remove it)"),
         ("/temp X", "sampling temperature (0 = greedy)"),
         ("/sparsity off|F", "run-time FFN sparsity: keep fraction F of neurons"),
+        ("/speculative off|MODE", "drafter: slice, lookup, sparse:F, model:M, off"),
         ("/clear", "start a new session"),
         ("/export md|txt|html|json [PATH]", "write the conversation to a file"),
         ("/copy", "copy the last reply (OSC 52)"),
@@ -50,6 +53,10 @@ enum SlashCommands {
             let f = r.hasPrefix("stat-topk:") ? String(r.dropFirst("stat-topk:".count)) : r
             guard let v = Double(f), v > 0, v <= 1 else { return fail("/sparsity needs off or a fraction F in (0, 1]") }
             return .success(.sparsity("stat-topk:\(v)"))
+        case "speculative", "spec":
+            let usage = "/speculative needs off or a drafter: slice[:V], lookup[:N], sparse:F or model:PATH (optionally @γ)"
+            guard let r = rest, let mode = SpeculativeMode(argument: r) else { return fail(usage) }
+            return .success(.speculative(mode == .off ? nil : mode.description))
         case "clear", "new": return .success(.clear)
         case "export":
             guard let r = rest else { return fail("/export needs a format: md, txt, html or json") }

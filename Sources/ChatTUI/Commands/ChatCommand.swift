@@ -11,6 +11,7 @@ struct ChatCommand: ParsableCommand {
     @Option(name: .long, help: "Temperature (0 = greedy).") var temperature: Double?
     @Option(name: .long, help: "Maximum tokens per reply.") var maxTokens: Int?
     @Option(name: .long, help: "off or stat-topk:F (fraction of FFN neurons kept).") var sparsity: String?
+    @Option(name: .long, help: "Speculative decoding: off, slice[:V], lookup[:N], sparse:F or model:PATH (optionally @γ).") var speculative: String?
     @Option(name: .long, help: "Random seed.") var seed: UInt64?
     @Option(name: .long, help: "Worker threads (default: all CPUs).") var threads: Int?
 
@@ -19,13 +20,16 @@ struct ChatCommand: ParsableCommand {
         if let t = temperature, !(t >= 0 && t <= 5) { throw ValidationError("--temperature must be in 0...5") }
         if let m = maxTokens, m < 1 { throw ValidationError("--max-tokens must be >= 1") }
         if let s = sparsity, SparsityMode(argument: s) == nil { throw ValidationError("--sparsity must be off or stat-topk:F with F in (0, 1]") }
+        if let s = speculative, SpeculativeMode(argument: s) == nil {
+            throw ValidationError("--speculative must be off, slice[:V], lookup[:N], sparse:F or model:PATH (optionally @γ)")
+        }
         if let t = threads, t < 1 || t > 256 { throw ValidationError("--threads must be between 1 and 256") }
     }
 
     func run() throws {
         if let t = threads { ComputePool.shared.setThreads(t) }
         let app = try ChatApp(options: ChatOptions(model: model, session: session, theme: theme, temperature: temperature,
-                                                   maxTokens: maxTokens, sparsity: sparsity, seed: seed))
+                                                   maxTokens: maxTokens, sparsity: sparsity, seed: seed, speculative: speculative))
         app.run()
     }
 }

@@ -17,7 +17,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .long, help: "Repetition penalty (1 = off).") var repeatPenalty = 1.0
     @Option(name: .long, help: "Random seed.") var seed: UInt64?
     @Option(name: .long, help: "off or stat-topk:F (fraction of FFN neurons kept).") var sparsity = "off"
-    @Option(name: .long, help: "Speculative decoding drafter (none, lookup, self:F, or a model).") var speculative: String?
+    @Option(name: .long, help: "Speculative decoding: off, slice[:V], lookup[:N], sparse:F or model:PATH (optionally @γ).") var speculative: String?
     @Flag(name: .long, help: "One JSON object per token, then a summary object.") var json = false
 
     func validate() throws {

@@ -30,10 +30,15 @@ enum StatsPanel {
     static func pct(_ a: Double, _ b: Double) -> String { b == 0 ? "–" : String(format: "%.1f%%", 100 * a / b) }
 
     /// The panel's rows (label, value, role), so they can be tested without a canvas.
-    static func rows(_ live: LiveStats, model: String, sparsity: String, streaming: Bool) -> [(String, StyleRole)] {
+    /// `speculative`: the session's drafter setting (nil: off); `loadMs`: how long the
+    /// model took to load.
+    static func rows(_ live: LiveStats, model: String, sparsity: String, streaming: Bool,
+                     speculative: String? = nil, loadMs: Double? = nil) -> [(String, StyleRole)] {
         var r: [(String, StyleRole)] = []
         r.append(("model     \(model)", .normal))
+        if let ms = loadMs { r.append(("          " + String(format: "loaded in %.0f ms", ms), .dim)) }
         r.append(("sparsity  \(sparsity)", .normal))
+        r.append(("speculate \(speculative ?? "off")", .normal))
         r.append(("", .normal))
         r.append((streaming ? "this token" : "last token", .title))
         if let t = live.last, t.ffnTotal > 0 {
@@ -50,6 +55,13 @@ enum StatsPanel {
         r.append(("", .normal))
         r.append((streaming ? "reply so far" : "last reply", .title))
         r.append(("tokens    \(live.tokens)", .normal))
+        if let mode = live.speculative {
+            // The drafter that produced this reply (the setting may have changed since).
+            if mode != speculative { r.append(("drafter   \(mode)", .dim)) }
+            let acc = live.speculativeAcceptance.map { String(format: "%.0f%%", $0 * 100) } ?? "–"
+            r.append(("accepted  \(acc) (\(live.speculativeAccepted)/\(live.speculativeProposed) drafts)", .normal))
+            r.append(("per pass  " + (live.tokensPerTargetPass.map { String(format: "%.2f tok / target pass", $0) } ?? "–"), .normal))
+        }
         r.append(("FFN active \(pct(Double(live.ffnActiveSum), Double(live.ffnTotalSum))) mean", .normal))
         r.append(("FLOPs     \(si(live.flops)) of \(si(live.flopsDense))", .normal))
         r.append(("          \(pct(live.flops, live.flopsDense)) of dense", .dim))
@@ -61,13 +73,15 @@ enum StatsPanel {
         return r
     }
 
-    static func render(_ live: LiveStats, model: String, sparsity: String, streaming: Bool, into canvas: inout Canvas, rect: Rect) {
+    static func render(_ live: LiveStats, model: String, sparsity: String, streaming: Bool, speculative: String?, loadMs: Double?,
+                       into canvas: inout Canvas, rect: Rect) {
         guard !rect.isEmpty else { return }
         canvas.box(rect, title: "stats (F3)")
         let inner = rect.inset(1)
         guard !inner.isEmpty else { return }
         let clip = Rect(x: inner.x + 1, y: inner.y, width: inner.width - 1, height: inner.height)
-        for (i, row) in rows(live, model: model, sparsity: sparsity, streaming: streaming).enumerated() where i < inner.height {
+        let all = rows(live, model: model, sparsity: sparsity, streaming: streaming, speculative: speculative, loadMs: loadMs)
+        for (i, row) in all.enumerated() where i < inner.height {
             canvas.put(row.0, x: inner.x + 1, y: inner.y + i, role: row.1, clip: clip)
             // The per-layer cells, coloured by how much of the layer ran.
             if row.1 == .barHigh, let t = live.last {
