@@ -47,6 +47,11 @@ static void matmul_task(void *ctx, int task, int n_tasks) {
         // Four activations at a time through the fused kernel, the rest one by one.
         for (int64_t r = r0; r < r1; r++) {
             const uint8_t *row = j->w + (size_t)r * j->row_bytes;
+            // Request the row four ahead (every line of it): the stream stays ahead of the dots.
+            if (r + 4 < r1) {
+                const uint8_t *next = row + 4 * j->row_bytes;
+                for (size_t off = 0; off < j->row_bytes; off += 64) __builtin_prefetch(next + off);
+            }
             int64_t t = 0;
             for (; t + 4 <= j->T; t += 4) {
                 const void *acts[4];

@@ -39,6 +39,11 @@ final class KVCacheConsistencyTests: XCTestCase {
     }
 
     func testTruncateAndRecomputeGivesSameLogits() throws {
+        // Both passes in float32 (dequantized tiles + sgemm whatever their length), so
+        // the only difference left is the truncated-and-refilled cache.
+        let saved = LinearKernel.sgemmThreshold
+        LinearKernel.sgemmThreshold = 1
+        defer { LinearKernel.sgemmThreshold = saved }
         let m = try RealModel.load()
         let seq = ids(40, seed: 5)
         let s = m.model.makeState(capacity: 64)
@@ -50,6 +55,6 @@ final class KVCacheConsistencyTests: XCTestCase {
         XCTAssertEqual(Sampler.argmax(a), Sampler.argmax(b))
         var maxDiff: Float = 0
         for i in a.indices { maxDiff = max(maxDiff, abs(a[i] - b[i])) }
-        XCTAssertLessThan(maxDiff, 0.5)
+        XCTAssertLessThan(maxDiff, 1e-3)
     }
 }
