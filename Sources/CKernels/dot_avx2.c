@@ -264,6 +264,101 @@ AVX2 float ck_dot_bf16_avx2(const void *row, const void *act, int64_t n) {
 // One Q8_0 row against four activations: the weight block is loaded and its sign
 // split once for all four (batched verification of speculative drafts is
 // compute-bound on the 262k-row LM head, not memory-bound).
+// Four-activation forms of the Q5_0, Q4_K and Q6_K dots (short prefills, speculative
+// verification): each weight block is unpacked once for all four activations. Per
+// activation they perform exactly the single-row kernel's operations in the same order,
+// so their results are bit-identical to ck_vec_dot's — which keeps speculative decoding
+// lossless (verified tokens see the same logits as plain decoding would).
+AVX2 void ck_dot_q5_0_x4_avx2(const void *row, const void *const acts[4], int64_t n, float out[4]) {
+    const blk_q5_0 *x = row;
+    const act32 *y0 = acts[0], *y1 = acts[1], *y2 = acts[2], *y3 = acts[3];
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    float o0 = 0, o1 = 0, o2 = 0, o3 = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const float dw = h2f(x[i].d);
+        const __m256i q = q5_bytes(x[i].qs, x[i].qh);
+#define STEP(Y, A, O) { \
+        const __m256i a = _mm256_loadu_si256((const __m256i *)Y[i].qs); \
+        A = _mm256_fmadd_ps(_mm256_set1_ps(dw * Y[i].d), dot_u8_i8_ps(q, a), A); \
+        O += dw * Y[i].s; }
+        STEP(y0, a0, o0) STEP(y1, a1, o1) STEP(y2, a2, o2) STEP(y3, a3, o3)
+#undef STEP
+    }
+    out[0] = hsum_ps(a0) - 16.0f * o0; out[1] = hsum_ps(a1) - 16.0f * o1;
+    out[2] = hsum_ps(a2) - 16.0f * o2; out[3] = hsum_ps(a3) - 16.0f * o3;
+}
+
+AVX2 void ck_dot_q4_K_x4_avx2(const void *row, const void *const acts[4], int64_t n, float out[4]) {
+    const blk_q4_K *x = row;
+    const act256 *ys[4] = { acts[0], acts[1], acts[2], acts[3] };
+    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    float accm[4] = { 0, 0, 0, 0 };
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t i = 0; i < n / 256; i++) {
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++) ck_scale_min_k4(j, x[i].scales, &sc[j], &mn[j]);
+        __m256i sumi[4] = { _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256() };
+        const uint8_t *q = x[i].qs;
+        for (int j = 0; j < 4; j++) {
+            const __m256i qb = _mm256_loadu_si256((const __m256i *)q);
+            const __m256i lo = _mm256_and_si256(qb, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qb, 4), m4);
+            const __m256i sl = _mm256_set1_epi16(sc[2 * j]), sh = _mm256_set1_epi16(sc[2 * j + 1]);
+            for (int t = 0; t < 4; t++) {
+                const int8_t *a = ys[t][i].qs + 64 * j;
+                const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)a)), sl);
+                const __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(a + 32))), sh);
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(pl, ph));
+            }
+            q += 32;
+        }
+        for (int t = 0; t < 4; t++) {
+            const float d = ys[t][i].d * h2f(x[i].d), dmin = ys[t][i].d * h2f(x[i].dmin);
+            accm[t] += dmin * (float)kquant_mins(mn, ys[t][i].bsums);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+    for (int t = 0; t < 4; t++) out[t] = hsum_ps(acc[t]) - accm[t];
+}
+
+AVX2 void ck_dot_q6_K_x4_avx2(const void *row, const void *const acts[4], int64_t n, float out[4]) {
+    const blk_q6_K *x = row;
+    const act256 *ys[4] = { acts[0], acts[1], acts[2], acts[3] };
+    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    for (int64_t i = 0; i < n / 256; i++) {
+        const uint8_t *ql = x[i].ql, *qh = x[i].qh; const int8_t *sc = x[i].scales;
+        __m256i sumi[4] = { _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256() };
+        int off[4] = { 0, 0, 0, 0 };
+        for (int t = 0; t < 4; t++) for (int k = 0; k < 16; k++) off[t] += sc[k] * ys[t][i].bsums[k];
+        for (int h = 0; h < 2; h++) {
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i hh = _mm256_loadu_si256((const __m256i *)qh);
+            const __m256i q1 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hh, m2), 4));
+            const __m256i q2 = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m2), 4));
+            const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m2), 4));
+            const __m256i q4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m2), 4));
+            const __m256i s1 = scale_pair(sc[0], sc[1]), s2 = scale_pair(sc[2], sc[3]);
+            const __m256i s3 = scale_pair(sc[4], sc[5]), s4 = scale_pair(sc[6], sc[7]);
+            for (int t = 0; t < 4; t++) {
+                const int8_t *a = ys[t][i].qs + 128 * h;
+                const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(q1, _mm256_loadu_si256((const __m256i *)a)), s1);
+                const __m256i p2 = _mm256_madd_epi16(_mm256_maddubs_epi16(q2, _mm256_loadu_si256((const __m256i *)(a + 32))), s2);
+                const __m256i p3 = _mm256_madd_epi16(_mm256_maddubs_epi16(q3, _mm256_loadu_si256((const __m256i *)(a + 64))), s3);
+                const __m256i p4 = _mm256_madd_epi16(_mm256_maddubs_epi16(q4, _mm256_loadu_si256((const __m256i *)(a + 96))), s4);
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(_mm256_add_epi32(p1, p2), _mm256_add_epi32(p3, p4)));
+            }
+            ql += 64; qh += 32; sc += 8;
+        }
+        for (int t = 0; t < 4; t++) {
+            const float d = h2f(x[i].d) * ys[t][i].d;
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_set_ps(0, 0, 0, 0, 0, 0, 0, (float)(-32 * off[t])), acc[t]);
+        }
+    }
+    for (int t = 0; t < 4; t++) out[t] = hsum_ps(acc[t]);
+}
+
 AVX2 void ck_dot_q8_0_x4_avx2(const void *row, const void *const acts[4], int64_t n, float out[4]) {
     const blk_q8_0 *x = row;
     const act32 *y0 = acts[0], *y1 = acts[1], *y2 = acts[2], *y3 = acts[3];

@@ -43,7 +43,17 @@ static void matmul_task(void *ctx, int task, int n_tasks) {
     // Rows in small groups, all activations per group: the group stays in L1/L2
     // while the T activations stream past it.
 #if defined(__x86_64__)
-    if (j->type == CK_Q8_0 && j->T >= 4 && ck_cpu_level() >= 1) {
+    void (*x4)(const void *, const void *const[4], int64_t, float[4]) = 0;
+    if (ck_cpu_level() >= 1) {
+        switch (j->type) {
+        case CK_Q8_0: x4 = ck_dot_q8_0_x4_avx2; break;
+        case CK_Q5_0: x4 = ck_dot_q5_0_x4_avx2; break;
+        case CK_Q4_K: x4 = ck_dot_q4_K_x4_avx2; break;
+        case CK_Q6_K: x4 = ck_dot_q6_K_x4_avx2; break;
+        default: break;
+        }
+    }
+    if (x4 && j->T >= 4) {
         // Four activations at a time through the fused kernel, the rest one by one.
         for (int64_t r = r0; r < r1; r++) {
             const uint8_t *row = j->w + (size_t)r * j->row_bytes;
@@ -57,7 +67,7 @@ static void matmul_task(void *ctx, int task, int n_tasks) {
                 const void *acts[4];
                 float out[4];
                 for (int k = 0; k < 4; k++) acts[k] = j->acts + (size_t)(t + k) * j->act_stride;
-                ck_dot_q8_0_x4_avx2(row, acts, j->n, out);
+                x4(row, acts, j->n, out);
                 for (int k = 0; k < 4; k++) j->y[(t + k) * j->y_stride + r] = out[k];
             }
             for (; t < j->T; t++)

@@ -105,30 +105,39 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Parallel and batched forms equal the serial kernel bit for bit: speculative
+    /// verification (batched) must see exactly the logits plain decoding (serial) sees.
     func testParallelMatvecEqualsSerial() {
         var rng = SplitMix64(seed: 11)
-        let rows = 1000, n = 256
-        for type in [GGMLType.q8_0, .q4_K, .q6_K, .q5_0] {
+        let rows = 1000, n = 512, T = 7
+        for type in [GGMLType.q8_0, .q4_K, .q6_K, .q5_0, .q4_0] {
             var w: [UInt8] = []
             for _ in 0..<rows { w += KernelTests.randomRow(type, n, &rng) }
-            let x = (0..<n).map { _ in Float(Int(rng.next() % 2001) - 1000) / 300 }
-            var act = [UInt8](repeating: 0, count: ck_activation_bytes(Int32(type.rawValue), Int64(n)))
-            act.withUnsafeMutableBytes { ck_quantize_activation(Int32(type.rawValue), x, $0.baseAddress, Int64(n)) }
-            var serial = [Float](repeating: 0, count: rows), par = serial, batched = [Float](repeating: 0, count: 5 * rows)
+            let ab = ck_activation_bytes(Int32(type.rawValue), Int64(n))
+            // T different activations (the fused x4 kernels take four at a time, the rest one by one).
+            var acts = [UInt8](repeating: 0, count: T * ab)
+            for t in 0..<T {
+                let x = (0..<n).map { _ in Float(Int(rng.next() % 2001) - 1000) / 300 }
+                acts.withUnsafeMutableBytes { ck_quantize_activation(Int32(type.rawValue), x, $0.baseAddress! + t * ab, Int64(n)) }
+            }
+            var serial = [Float](repeating: 0, count: T * rows), par = [Float](repeating: 0, count: rows)
+            var batched = [Float](repeating: 0, count: T * rows)
             let rb = type.rowBytes(n)!
-            w.withUnsafeBytes { wp in act.withUnsafeBytes { ap in
-                ck_matvec(Int32(type.rawValue), wp.baseAddress, rb, Int64(n), ap.baseAddress, &serial, 0, Int64(rows))
-                ComputePool.shared.setThreads(2)
-                ck_matvec_par(ComputePool.shared.pool, Int32(type.rawValue), wp.baseAddress, rb, Int64(n), ap.baseAddress, &par, Int64(rows))
-                // Five identical activations through the batched kernel (Q8_0 takes the fused x4 path).
-                let five = [UInt8](ap) + [UInt8](ap) + [UInt8](ap) + [UInt8](ap) + [UInt8](ap)
-                five.withUnsafeBytes { tp in
-                    ck_matmul_par(ComputePool.shared.pool, Int32(type.rawValue), wp.baseAddress, rb, Int64(n), tp.baseAddress,
-                                  ap.count, 5, &batched, Int64(rows), Int64(rows))
+            ComputePool.shared.setThreads(2)
+            w.withUnsafeBytes { wp in acts.withUnsafeBytes { ap in
+                for t in 0..<T {
+                    serial.withUnsafeMutableBufferPointer {
+                        ck_matvec(Int32(type.rawValue), wp.baseAddress, rb, Int64(n), ap.baseAddress! + t * ab, $0.baseAddress! + t * rows, 0, Int64(rows))
+                    }
                 }
+                ck_matvec_par(ComputePool.shared.pool, Int32(type.rawValue), wp.baseAddress, rb, Int64(n), ap.baseAddress, &par, Int64(rows))
+                ck_matmul_par(ComputePool.shared.pool, Int32(type.rawValue), wp.baseAddress, rb, Int64(n), ap.baseAddress,
+                              ab, Int64(T), &batched, Int64(rows), Int64(rows))
             } }
-            XCTAssertEqual(serial, par, type.name)
-            for t in 0..<5 { XCTAssertEqual(Array(batched[(t * rows)..<((t + 1) * rows)]), serial, type.name) }
+            XCTAssertEqual(Array(serial[0..<rows]), par, type.name)
+            for t in 0..<T {
+                XCTAssertEqual(Array(batched[(t * rows)..<((t + 1) * rows)]), Array(serial[(t * rows)..<((t + 1) * rows)]), "\(type.name) activation \(t)")
+            }
         }
     }
 
