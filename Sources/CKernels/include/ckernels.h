@@ -123,6 +123,10 @@ int64_t ck_topk_indices(const float *s, int64_t n, int64_t k, int32_t *idx, floa
 int64_t ck_spark_attend(const float *q, const float *keys, const float *values, int64_t stride, int64_t ring,
                         int64_t lo, int64_t n, int64_t head_dim, int64_t rank, int64_t topk,
                         float *scores, int32_t *idx, float *scratch, float *out);
+/// gate[i] = gelu_tanh(gate[i]) · up[i] (Gemma's GeGLU), vectorised.
+void ck_geglu_f32(float *gate, const float *up, int64_t n);
+/// log Σ exp(x[i]), stable (max subtracted), vectorised.
+float ck_log_sum_exp(const float *x, int64_t n);
 #ifdef __cplusplus
 }
 #endif

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Picks the next token from logits: repetition penalty, temperature, top-k, top-p,
@@ -104,10 +105,7 @@ public struct Sampler: Sendable {
 
     /// log softmax of one logit.
     public static func logprob(_ l: [Float], _ id: Int) -> Float {
-        let m = l.max() ?? 0
-        var s: Double = 0
-        for v in l { s += exp(Double(v - m)) }
-        return Float(Double(l[id] - m) - log(s))
+        l[id] - l.withUnsafeBufferPointer { ck_log_sum_exp($0.baseAddress!, Int64($0.count)) }
     }
 }
 

@@ -167,7 +167,7 @@ final class GemmaModel: HiddenStateModel {
             }
             if !gathered {
                 linear.apply(lw.up, xn, T, b.up)
-                for i in 0..<(T * F) { b.gate[i] = Layers.geluTanh(b.gate[i]) * b.up[i] }
+                ck_geglu_f32(b.gate, b.up, Int64(T * F))
                 linear.apply(lw.down, b.gate, T, b.o)
             }
             tick = profile.lap("ffn", since: tick)
