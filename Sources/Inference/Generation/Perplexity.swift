@@ -11,9 +11,17 @@ public enum Perplexity {
         public var tokensPerSecond: Double
     }
 
+    /// The arithmetic of the matrix products: `.quantized` is decode's (int8 activations,
+    /// as llama.cpp computes every product, so the figure compares with llama-perplexity's),
+    /// `.float32` the reference implementation's (dequantized weights, float activations).
+    public enum Arithmetic: String, Sendable { case quantized, float32 }
+
     public static func compute(model: LoadedModel, text: String, ctx: Int, maxChunks: Int = 0,
-                               sparsity: SparsityMode = .off,
+                               sparsity: SparsityMode = .off, arithmetic: Arithmetic = .float32,
                                progress: ((Int, Int, Double) -> Void)? = nil) throws -> Result {
+        let savedThreshold = LinearKernel.sgemmThreshold
+        LinearKernel.sgemmThreshold = arithmetic == .quantized ? Int.max : max(1, min(savedThreshold, ctx))
+        defer { LinearKernel.sgemmThreshold = savedThreshold }
         let tokens = model.tokenizer.encode(text, addBOS: true)
         var nChunks = tokens.count / ctx
         if maxChunks > 0 { nChunks = min(nChunks, maxChunks) }
