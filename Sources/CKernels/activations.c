@@ -47,6 +47,25 @@ AVX2 static void geglu_avx2(float *gate, const float *up, int64_t n) {
     }
 }
 
+AVX2 static void softmax_avx2(float *x, int64_t n, float m) {
+    const __m256 vm = _mm256_set1_ps(m);
+    __m256 acc = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 e = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        _mm256_storeu_ps(x + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, acc);
+    float s = 0;
+    for (int k = 0; k < 8; k++) s += lanes[k];
+    for (; i < n; i++) { x[i] = expf(x[i] - m); s += x[i]; }
+    const __m256 inv = _mm256_set1_ps(1.0f / s);
+    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+    for (; i < n; i++) x[i] *= 1.0f / s;
+}
+
 AVX2 static double log_sum_exp_avx2(const float *x, int64_t n, float m) {
     __m256 acc = _mm256_setzero_ps();
     const __m256 vm = _mm256_set1_ps(m);
@@ -70,6 +89,18 @@ void ck_geglu_f32(float *gate, const float *up, int64_t n) {
         const float x = gate[i];
         gate[i] = 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x))) * up[i];
     }
+}
+
+void ck_softmax_f32(float *x, int64_t n) {
+    if (n <= 0) return;
+    float m = x[0];
+    for (int64_t i = 1; i < n; i++) if (x[i] > m) m = x[i];
+#if defined(__x86_64__)
+    if (ck_cpu_level() >= 1) { softmax_avx2(x, n, m); return; }
+#endif
+    float s = 0;
+    for (int64_t i = 0; i < n; i++) { x[i] = expf(x[i] - m); s += x[i]; }
+    for (int64_t i = 0; i < n; i++) x[i] *= 1.0f / s;
 }
 
 float ck_log_sum_exp(const float *x, int64_t n) {

@@ -125,6 +125,8 @@ int64_t ck_spark_attend(const float *q, const float *keys, const float *values, 
                         float *scores, int32_t *idx, float *scratch, float *out);
 /// gate[i] = gelu_tanh(gate[i]) · up[i] (Gemma's GeGLU), vectorised.
 void ck_geglu_f32(float *gate, const float *up, int64_t n);
+/// x ← softmax(x), stable (max subtracted), vectorised.
+void ck_softmax_f32(float *x, int64_t n);
 /// log Σ exp(x[i]), stable (max subtracted), vectorised.
 float ck_log_sum_exp(const float *x, int64_t n);
 #ifdef __cplusplus

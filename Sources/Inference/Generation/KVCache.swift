@@ -63,6 +63,12 @@ public final class KVCache: ModelState {
         layers[layer] = l
     }
 
+    /// True when positions 0..<end sit in slots 0..<end in order (the ring has not wrapped),
+    /// so a prefill can treat them as one strided matrix.
+    func isContiguous(_ layer: Int, upTo end: Int) -> Bool {
+        end <= layers[layer].ringSize && end <= layers[layer].allocated
+    }
+
     @inline(__always) func keys(_ layer: Int, slot: Int) -> UnsafeMutablePointer<Float> { layers[layer].keys! + slot * width }
     @inline(__always) func values(_ layer: Int, slot: Int) -> UnsafeMutablePointer<Float> { layers[layer].values! + slot * width }
 }

@@ -1,3 +1,4 @@
+import COpenBLAS
 import CKernels
 import Foundation
 
@@ -10,6 +11,8 @@ import Foundation
 /// Attention: GQA with RoPE; Gemma 3 normalises q and k per head (QK-norm); local
 /// layers see the last `slidingWindow` positions; Gemma 2 soft-caps scores at 50.
 final class GemmaModel: HiddenStateModel {
+    /// Chunks of at least this many tokens run attention through sgemm (prefill).
+    nonisolated(unsafe) static var batchedAttentionMinimum = 32
     let config: ModelConfig
     let weights: GemmaWeights
     private let invFreqLocal: [Float]
@@ -119,25 +122,51 @@ final class GemmaModel: HiddenStateModel {
             let group = H / KV
             let softcap = c.attentionSoftcap
             let scoresStride = p0 + T
-            parallelFor(T * H) { job in
-                let t = job / H, h = job % H
-                let pos = p0 + t
-                let lo = window.map { max(0, pos - $0 + 1) } ?? 0
-                let n = pos - lo + 1
-                let q = b.q + t * qd + h * hd
-                let kvOff = (h / group) * hd
-                let scores = b.scores + job * scoresStride
-                for j in 0..<n {
-                    let s = cache.slot(li, lo + j)
-                    var v = ck_dot_f32(q, cache.keys(li, slot: s) + kvOff, Int64(hd))
-                    if let cap = softcap { v = Layers.softcap(v, cap) }
-                    scores[j] = v
+            if T >= GemmaModel.batchedAttentionMinimum && cache.isContiguous(li, upTo: p0 + T) {
+                // Prefill: the chunk's attention as two sgemms per head, scores = Q Kᵀ over
+                // every cached position, then the causal/window mask, soft-cap and softmax
+                // row by row, then out = P V (masked entries are zero). Measured here: 0.72 ms
+                // of a 1.64 ms prompt token went to the per-query dot/axpy loop below.
+                let nk = p0 + T
+                let keys0 = cache.keys(li, slot: 0), values0 = cache.values(li, slot: 0)
+                for h in 0..<H {
+                    let kvOff = (h / group) * hd
+                    let S = b.scores + h * T * scoresStride
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(nk), Int32(hd), 1,
+                                b.q + h * hd, Int32(qd), keys0 + kvOff, Int32(kvd), 0, S, Int32(scoresStride))
+                    parallelFor(T) { t in
+                        let pos = p0 + t
+                        let lo = window.map { max(0, pos - $0 + 1) } ?? 0
+                        let row = S + t * scoresStride
+                        if let cap = softcap { for j in lo...pos { row[j] = Layers.softcap(row[j], cap) } }
+                        Layers.softmax(row + lo, pos - lo + 1)
+                        for j in 0..<lo { row[j] = 0 }
+                        for j in (pos + 1)..<nk { row[j] = 0 }
+                    }
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hd), Int32(nk), 1,
+                                S, Int32(scoresStride), values0 + kvOff, Int32(kvd), 0, b.attn + h * hd, Int32(qd))
                 }
-                Layers.softmax(scores, n)
-                let out = b.attn + t * qd + h * hd
-                out.initialize(repeating: 0, count: hd)
-                for j in 0..<n {
-                    ck_axpy_f32(scores[j], cache.values(li, slot: cache.slot(li, lo + j)) + kvOff, out, Int64(hd))
+            } else {
+                parallelFor(T * H) { job in
+                    let t = job / H, h = job % H
+                    let pos = p0 + t
+                    let lo = window.map { max(0, pos - $0 + 1) } ?? 0
+                    let n = pos - lo + 1
+                    let q = b.q + t * qd + h * hd
+                    let kvOff = (h / group) * hd
+                    let scores = b.scores + job * scoresStride
+                    for j in 0..<n {
+                        let s = cache.slot(li, lo + j)
+                        var v = ck_dot_f32(q, cache.keys(li, slot: s) + kvOff, Int64(hd))
+                        if let cap = softcap { v = Layers.softcap(v, cap) }
+                        scores[j] = v
+                    }
+                    Layers.softmax(scores, n)
+                    let out = b.attn + t * qd + h * hd
+                    out.initialize(repeating: 0, count: hd)
+                    for j in 0..<n {
+                        ck_axpy_f32(scores[j], cache.values(li, slot: cache.slot(li, lo + j)) + kvOff, out, Int64(hd))
+                    }
                 }
             }
             tick = profile.lap("attention scores", since: tick)

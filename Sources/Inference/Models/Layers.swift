@@ -44,12 +44,7 @@ enum Layers {
 
     /// Numerically stable softmax in place.
     static func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
-        var m = -Float.infinity
-        for i in 0..<n where x[i] > m { m = x[i] }
-        var s: Float = 0
-        for i in 0..<n { x[i] = expf(x[i] - m); s += x[i] }
-        let inv = 1 / s
-        for i in 0..<n { x[i] *= inv }
+        ck_softmax_f32(x, Int64(n))
     }
 }
 
