@@ -8,8 +8,9 @@ import Inference
 /// chunk is scored (each token predicted from at least ctx/2 tokens of context).
 /// By default every product runs with int8-quantized activations, as decode does and
 /// as llama.cpp computes: measured on the committed 1601-token text at ctx 512 that
-/// gives 9.241 against llama-perplexity's 9.216 on the same GGUF (0.3%), while float32
-/// arithmetic gives 8.955, the Hugging Face reference's figure (2.8% below llama.cpp).
+/// gives 9.14-9.24 (it moves with any change of rounding) against llama-perplexity's
+/// 9.216 on the same GGUF, while float32 arithmetic gives 8.955, the Hugging Face
+/// reference's figure (2.8% below llama.cpp).
 struct PerplexityCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "perplexity", abstract: "Perplexity of a text file, as llama.cpp computes it.")
     @OptionGroup var options: ModelOptions
