@@ -8,7 +8,7 @@ import Inference
 /// chunk is scored (each token predicted from at least ctx/2 tokens of context).
 /// By default every product runs with int8-quantized activations, as decode does and
 /// as llama.cpp computes: measured on the committed 1601-token text at ctx 512 that
-/// gives 9.14-9.24 (it moves with any change of rounding) against llama-perplexity's
+/// gives 9.11-9.24 (it moves with any change of rounding) against llama-perplexity's
 /// 9.216 on the same GGUF, while float32 arithmetic gives 8.955, the Hugging Face
 /// reference's figure (2.8% below llama.cpp).
 struct PerplexityCommand: ParsableCommand {

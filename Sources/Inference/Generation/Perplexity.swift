@@ -19,9 +19,14 @@ public enum Perplexity {
     public static func compute(model: LoadedModel, text: String, ctx: Int, maxChunks: Int = 0,
                                sparsity: SparsityMode = .off, arithmetic: Arithmetic = .float32,
                                progress: ((Int, Int, Double) -> Void)? = nil) throws -> Result {
-        let savedThreshold = LinearKernel.sgemmThreshold
+        // Quantized: every product as decode computes it, attention included (the
+        // per-query loop, not the prefill sgemm), so the figure does not depend on which
+        // BLAS kernels this CPU gets: int8 rounding turns any change of summation order
+        // into ±1% of perplexity.
+        let savedThreshold = LinearKernel.sgemmThreshold, savedAttention = GemmaModel.batchedAttentionMinimum
         LinearKernel.sgemmThreshold = arithmetic == .quantized ? Int.max : max(1, min(savedThreshold, ctx))
-        defer { LinearKernel.sgemmThreshold = savedThreshold }
+        if arithmetic == .quantized { GemmaModel.batchedAttentionMinimum = Int.max }
+        defer { LinearKernel.sgemmThreshold = savedThreshold; GemmaModel.batchedAttentionMinimum = savedAttention }
         let tokens = model.tokenizer.encode(text, addBOS: true)
         var nChunks = tokens.count / ctx
         if maxChunks > 0 { nChunks = min(nChunks, maxChunks) }
