@@ -75,27 +75,6 @@ final class DequantizationTests: XCTestCase {
         XCTAssertGreaterThan(compared, 5000)
     }
 
-    /// The activation as the kernels see it: our act32 (d, d·Σq, 32 × int8) and
-    /// act256 (d, 16 × int16 sums, 256 × int8) layouts, or plain floats.
-    static func activationValues(_ type: GGMLType, _ act: [UInt8], _ n: Int) -> [Float] {
-        act.withUnsafeBytes { p -> [Float] in
-            switch Int(ck_activation_type(Int32(type.rawValue))) {
-            case Int(CK_Q8_0):
-                return (0..<n).map { i in
-                    let b = p.baseAddress! + (i / 32) * 40
-                    return b.loadUnaligned(as: Float.self) * Float(b.load(fromByteOffset: 8 + i % 32, as: Int8.self))
-                }
-            case Int(CK_Q8_K):
-                return (0..<n).map { i in
-                    let b = p.baseAddress! + (i / 256) * 292
-                    return b.loadUnaligned(as: Float.self) * Float(b.load(fromByteOffset: 36 + i % 256, as: Int8.self))
-                }
-            default:
-                return (0..<n).map { p.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
-            }
-        }
-    }
-
     /// ck_vec_dot and ck_matvec on the fixture rows, at every CPU level this machine
     /// has (scalar, AVX2, ...), against Σ gguf_dequant(w)ᵢ · aᵢ in double, where aᵢ is
     /// the int8 activation dequantized. The integer products are exact; what differs is
@@ -111,7 +90,7 @@ final class DequantizationTests: XCTestCase {
             let x = (0..<n).map { _ in Float(Int(rng.next() % 2001) - 1000) / 300 }
             var act = [UInt8](repeating: 0, count: ck_activation_bytes(Int32(c.type.rawValue), Int64(n)))
             act.withUnsafeMutableBytes { ck_quantize_activation(Int32(c.type.rawValue), x, $0.baseAddress, Int64(n)) }
-            let a = Self.activationValues(c.type, act, n)
+            let a = Activations.values(c.type, act, n)
             for level in 0...maxLevel {
                 XCTAssertEqual(ck_set_cpu_level(level), level)
                 var y = [Float](repeating: .nan, count: rows)

@@ -45,26 +45,6 @@ final class KernelTests: XCTestCase {
         return out
     }
 
-    /// Dequantizes a prepared activation (our act32 / act256 layouts, or floats).
-    func activationValues(_ type: GGMLType, _ act: [UInt8], _ n: Int) -> [Float] {
-        act.withUnsafeBytes { p -> [Float] in
-            switch Int(ck_activation_type(Int32(type.rawValue))) {
-            case Int(CK_Q8_0):
-                return (0..<n).map { i in
-                    let b = p.baseAddress! + (i / 32) * 40
-                    return b.loadUnaligned(as: Float.self) * Float(b.load(fromByteOffset: 8 + i % 32, as: Int8.self))
-                }
-            case Int(CK_Q8_K):
-                return (0..<n).map { i in
-                    let b = p.baseAddress! + (i / 256) * 292
-                    return b.loadUnaligned(as: Float.self) * Float(b.load(fromByteOffset: 36 + i % 256, as: Int8.self))
-                }
-            default:
-                return (0..<n).map { p.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
-            }
-        }
-    }
-
     func testDotKernelsMatchDequantizedDefinitionOnEveryCPULevel() {
         let maxLevel = ck_cpu_level()
         defer { ck_set_cpu_level(maxLevel) }
@@ -74,7 +54,7 @@ final class KernelTests: XCTestCase {
             let x = (0..<n).map { _ in Float(Int(rng.next() % 2001) - 1000) / 300 }
             var act = [UInt8](repeating: 0, count: ck_activation_bytes(Int32(type.rawValue), Int64(n)))
             act.withUnsafeMutableBytes { ck_quantize_activation(Int32(type.rawValue), x, $0.baseAddress, Int64(n)) }
-            let a = activationValues(type, act, n)
+            let a = Activations.values(type, act, n)
             for _ in 0..<20 {
                 let row = KernelTests.randomRow(type, n, &rng)
                 let w = dequantize(type, row, n)
@@ -98,7 +78,7 @@ final class KernelTests: XCTestCase {
         for type in [GGMLType.q8_0, .q6_K] {
             var act = [UInt8](repeating: 0, count: ck_activation_bytes(Int32(type.rawValue), Int64(n)))
             act.withUnsafeMutableBytes { ck_quantize_activation(Int32(type.rawValue), x, $0.baseAddress, Int64(n)) }
-            let a = activationValues(type, act, n)
+            let a = Activations.values(type, act, n)
             // int8 with a per-block scale of amax/127: error at most half a step, plus for
             // Q8_0 the scale's rounding to fp16 (as llama.cpp stores it): 127 · d · 2⁻¹¹.
             for i in 0..<n { XCTAssertEqual(a[i], x[i], accuracy: 10.0 / 127 / 2 + 10.0 / 2048 + 1e-4) }
