@@ -56,22 +56,10 @@ final class GemmaModel: HiddenStateModel {
     func forwardHidden(_ tokens: [Int], state: ModelState, rows logitRows: [Int], sparsity: SparsityMode,
                        stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float] {
         guard let cache = state as? KVCache else { throw EngineError.input("state does not belong to this model") }
-        for t in tokens where t < 0 || t >= config.vocabularySize {
-            throw EngineError.input("token id \(t) is outside the vocabulary (\(config.vocabularySize))")
+        return try ForwardChunks.run(tokens, rows: logitRows, vocabularySize: config.vocabularySize,
+                                     length: cache.length, capacity: cache.capacity) { chunk, rows in
+            forwardChunk(chunk, cache, rows, sparsity, stats)
         }
-        guard cache.length + tokens.count <= cache.capacity else {
-            throw EngineError.input("context full: \(cache.length + tokens.count) tokens exceed \(cache.capacity)")
-        }
-        var hidden: [Float] = []
-        hidden.reserveCapacity(logitRows.count * config.hiddenSize)
-        var start = 0
-        while start < tokens.count {
-            let end = min(tokens.count, start + GemmaModel.chunk)
-            let rows = logitRows.filter { $0 >= start && $0 < end }.map { $0 - start }
-            hidden += forwardChunk(Array(tokens[start..<end]), cache, rows, sparsity, stats)
-            start = end
-        }
-        return hidden
     }
 
     private func forwardChunk(_ tokens: [Int], _ cache: KVCache, _ logitRows: [Int], _ sparsity: SparsityMode,
@@ -235,12 +223,7 @@ final class GemmaModel: HiddenStateModel {
             }
         }
         if let stats {
-            let head = Double(2 * c.vocabularySize * D)
-            for t in 0..<T {
-                tokenStats[t].contextLength = p0 + t + 1
-                tokenStats[t].flopsDense += head
-                if logitRows.contains(t) { tokenStats[t].flops += head }
-            }
+            tokenStats.addHead(vocabularySize: c.vocabularySize, hiddenSize: D, p0: p0, logitRows: logitRows)
             stats.pointee += tokenStats
         }
         return hidden
@@ -249,28 +232,9 @@ final class GemmaModel: HiddenStateModel {
     /// Logits of final-normed hidden rows: all of the vocabulary, or only `vocabulary`
     /// ids (in that order) — the sliced head that self-speculative drafting reads.
     func logits(hidden: [Float], count: Int, vocabulary: [Int32]? = nil) -> [Float] {
-        let c = config, D = c.hiddenSize
-        let width = vocabulary?.count ?? c.vocabularySize
-        var out = [Float](repeating: 0, count: count * width)
-        guard count > 0 else { return out }
-        hidden.withUnsafeBufferPointer { hp in
-            out.withUnsafeMutableBufferPointer { op in
-                if let ids = vocabulary {
-                    ids.withUnsafeBufferPointer { ip in
-                        for r in 0..<count {
-                            linear.applyRows(weights.lmHead, hp.baseAddress! + r * D, rows: ip.baseAddress!, count: ids.count,
-                                             op.baseAddress! + r * width)
-                        }
-                    }
-                } else {
-                    let t0 = DecodeProfile.now()
-                    linear.apply(weights.lmHead, hp.baseAddress!, count, op.baseAddress!)
-                    DecodeProfile.shared.lap("lm head", since: t0)
-                }
-                if let cap = c.finalSoftcap {
-                    for i in 0..<op.count { op[i] = Layers.softcap(op[i], cap) }
-                }
-            }
+        var out = linear.logits(weights.lmHead, hidden: hidden, count: count, vocabulary: vocabulary)
+        if let cap = config.finalSoftcap {
+            for i in out.indices { out[i] = Layers.softcap(out[i], cap) }
         }
         return out
     }

@@ -141,22 +141,10 @@ final class RecurrentGemmaModel: LanguageModel {
     func forward(_ tokens: [Int], state: ModelState, logitRows: [Int], sparsity: SparsityMode,
                  stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float] {
         guard let s = state as? GriffinState else { throw EngineError.input("state does not belong to this model") }
-        for t in tokens where t < 0 || t >= config.vocabularySize {
-            throw EngineError.input("token id \(t) is outside the vocabulary (\(config.vocabularySize))")
+        return try ForwardChunks.run(tokens, rows: logitRows, vocabularySize: config.vocabularySize,
+                                     length: s.length, capacity: s.kv.capacity) { chunk, rows in
+            forwardChunk(chunk, s, rows, stats)
         }
-        guard s.length + tokens.count <= s.kv.capacity else {
-            throw EngineError.input("context full: \(s.length + tokens.count) tokens exceed \(s.kv.capacity)")
-        }
-        var out: [Float] = []
-        var start = 0
-        while start < tokens.count {
-            // Chunks no longer than the ring slack keep the local-attention ring valid.
-            let end = min(tokens.count, start + GemmaModel.chunk)
-            let rows = logitRows.filter { $0 >= start && $0 < end }.map { $0 - start }
-            out += forwardChunk(Array(tokens[start..<end]), s, rows, stats)
-            start = end
-        }
-        return out
     }
 
     private func forwardChunk(_ tokens: [Int], _ s: GriffinState, _ logitRows: [Int],
@@ -223,12 +211,7 @@ final class RecurrentGemmaModel: LanguageModel {
         var logits = apply(lmHead, hidden, logitRows.count, bias: nil)
         if let cap = c.finalSoftcap { for i in 0..<logits.count { logits[i] = Layers.softcap(logits[i], cap) } }
         if let stats {
-            let head = Double(2 * c.vocabularySize * D)
-            for t in 0..<T {
-                tokenStats[t].contextLength = p0 + t + 1
-                tokenStats[t].flopsDense += head
-                if logitRows.contains(t) { tokenStats[t].flops += head }
-            }
+            tokenStats.addHead(vocabularySize: c.vocabularySize, hiddenSize: D, p0: p0, logitRows: logitRows)
             stats.pointee += tokenStats
         }
         return logits

@@ -106,21 +106,10 @@ final class SparkModel: HiddenStateModel {
     func forwardHidden(_ tokens: [Int], state: ModelState, rows logitRows: [Int], sparsity: SparsityMode,
                        stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float] {
         guard let cache = state as? KVCache else { throw EngineError.input("state does not belong to this model") }
-        for t in tokens where t < 0 || t >= config.vocabularySize {
-            throw EngineError.input("token id \(t) is outside the vocabulary (\(config.vocabularySize))")
+        return try ForwardChunks.run(tokens, rows: logitRows, vocabularySize: config.vocabularySize,
+                                     length: cache.length, capacity: cache.capacity) { chunk, rows in
+            forwardChunk(chunk, cache, rows, stats)
         }
-        guard cache.length + tokens.count <= cache.capacity else {
-            throw EngineError.input("context full: \(cache.length + tokens.count) tokens exceed \(cache.capacity)")
-        }
-        var hidden: [Float] = []
-        var start = 0
-        while start < tokens.count {
-            let end = min(tokens.count, start + GemmaModel.chunk)
-            let rows = logitRows.filter { $0 >= start && $0 < end }.map { $0 - start }
-            hidden += forwardChunk(Array(tokens[start..<end]), cache, rows, stats)
-            start = end
-        }
-        return hidden
     }
 
     private func forwardChunk(_ tokens: [Int], _ cache: KVCache, _ logitRows: [Int],
@@ -257,12 +246,7 @@ final class SparkModel: HiddenStateModel {
             }
         }
         if let stats {
-            let head = Double(2 * c.vocabularySize * D)
-            for t in 0..<T {
-                tokenStats[t].contextLength = p0 + t + 1
-                tokenStats[t].flopsDense += head
-                if logitRows.contains(t) { tokenStats[t].flops += head }
-            }
+            tokenStats.addHead(vocabularySize: c.vocabularySize, hiddenSize: D, p0: p0, logitRows: logitRows)
             stats.pointee += tokenStats
         }
         return hidden
@@ -270,25 +254,7 @@ final class SparkModel: HiddenStateModel {
 
     /// Logits of final-normed hidden rows over the tied embedding (or a slice of it).
     func logits(hidden: [Float], count: Int, vocabulary: [Int32]?) -> [Float] {
-        let D = config.hiddenSize
-        let width = vocabulary?.count ?? config.vocabularySize
-        var out = [Float](repeating: 0, count: count * width)
-        guard count > 0 else { return out }
-        hidden.withUnsafeBufferPointer { hp in
-            out.withUnsafeMutableBufferPointer { op in
-                if let ids = vocabulary {
-                    ids.withUnsafeBufferPointer { ip in
-                        for r in 0..<count {
-                            linear.applyRows(embedding, hp.baseAddress! + r * D, rows: ip.baseAddress!, count: ids.count,
-                                             op.baseAddress! + r * width)
-                        }
-                    }
-                } else {
-                    linear.apply(embedding, hp.baseAddress!, count, op.baseAddress!)
-                }
-            }
-        }
-        return out
+        linear.logits(embedding, hidden: hidden, count: count, vocabulary: vocabulary)
     }
 }
 

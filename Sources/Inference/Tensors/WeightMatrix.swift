@@ -93,6 +93,32 @@ final class LinearKernel {
         }
     }
 
+    /// Logits of `count` final-normed hidden rows through an LM head: the whole vocabulary,
+    /// or only the `vocabulary` ids in that order (the sliced head self-speculative
+    /// drafting reads). count × width floats.
+    func logits(_ head: WeightMatrix, hidden: [Float], count: Int, vocabulary: [Int32]?) -> [Float] {
+        let D = head.cols
+        let width = vocabulary?.count ?? head.rows
+        var out = [Float](repeating: 0, count: count * width)
+        guard count > 0 else { return out }
+        hidden.withUnsafeBufferPointer { hp in
+            out.withUnsafeMutableBufferPointer { op in
+                if let ids = vocabulary {
+                    ids.withUnsafeBufferPointer { ip in
+                        for r in 0..<count {
+                            applyRows(head, hp.baseAddress! + r * D, rows: ip.baseAddress!, count: ids.count, op.baseAddress! + r * width)
+                        }
+                    }
+                } else {
+                    let t0 = DecodeProfile.now()
+                    apply(head, hp.baseAddress!, count, op.baseAddress!)
+                    DecodeProfile.shared.lap("lm head", since: t0)
+                }
+            }
+        }
+        return out
+    }
+
     /// y[i] = row idx[i] · x, for a single input (sparse FFN gathers).
     func applyRows(_ w: WeightMatrix, _ x: UnsafePointer<Float>, rows idx: UnsafePointer<Int32>, count: Int,
                    _ y: UnsafeMutablePointer<Float>) {
