@@ -26,6 +26,12 @@ public final class KVCache: ModelState {
         }
     }
 
+    /// A cache for a transformer config: windowed rings for its local layers.
+    convenience init(config: ModelConfig, capacity: Int) {
+        self.init(windows: config.layerKinds.map { $0 == .local ? config.slidingWindow : nil },
+                  width: config.kvHeadCount * config.headDim, capacity: capacity)
+    }
+
     deinit {
         for l in layers { l.keys?.deallocate(); l.values?.deallocate() }
     }

@@ -42,16 +42,7 @@ final class GemmaModel: HiddenStateModel {
         self.init(config: c, weights: try GGUFTensorSource(file: gguf).gemmaWeights(c))
     }
 
-    func makeState(capacity: Int) -> ModelState {
-        KVCache(windows: config.layerKinds.map { $0 == .local ? config.slidingWindow : nil },
-                width: config.kvHeadCount * config.headDim, capacity: capacity)
-    }
-
-    func forward(_ tokens: [Int], state: ModelState, logitRows: [Int], sparsity: SparsityMode,
-                 stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float] {
-        let hidden = try forwardHidden(tokens, state: state, rows: logitRows, sparsity: sparsity, stats: stats)
-        return logits(hidden: hidden, count: logitRows.count)
-    }
+    func makeState(capacity: Int) -> ModelState { KVCache(config: config, capacity: capacity) }
 
     func forwardHidden(_ tokens: [Int], state: ModelState, rows logitRows: [Int], sparsity: SparsityMode,
                        stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float] {

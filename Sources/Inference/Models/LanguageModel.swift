@@ -39,3 +39,12 @@ public protocol HiddenStateModel: LanguageModel {
     /// Logits of `count` hidden rows over the whole vocabulary, or over `vocabulary` ids only.
     func logits(hidden: [Float], count: Int, vocabulary: [Int32]?) -> [Float]
 }
+
+extension HiddenStateModel {
+    /// The layers, then the LM head on the requested rows.
+    public func forward(_ tokens: [Int], state: ModelState, logitRows: [Int], sparsity: SparsityMode,
+                        stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float] {
+        let hidden = try forwardHidden(tokens, state: state, rows: logitRows, sparsity: sparsity, stats: stats)
+        return logits(hidden: hidden, count: logitRows.count, vocabulary: nil)
+    }
+}

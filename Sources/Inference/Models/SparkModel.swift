@@ -91,16 +91,7 @@ final class SparkModel: HiddenStateModel {
         ]
     }
 
-    func makeState(capacity: Int) -> ModelState {
-        KVCache(windows: config.layerKinds.map { $0 == .local ? config.slidingWindow : nil },
-                width: config.kvHeadCount * config.headDim, capacity: capacity)
-    }
-
-    func forward(_ tokens: [Int], state: ModelState, logitRows: [Int], sparsity: SparsityMode,
-                 stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float] {
-        let hidden = try forwardHidden(tokens, state: state, rows: logitRows, sparsity: sparsity, stats: stats)
-        return logits(hidden: hidden, count: logitRows.count, vocabulary: nil)
-    }
+    func makeState(capacity: Int) -> ModelState { KVCache(config: config, capacity: capacity) }
 
     /// `sparsity` is ignored: a Spark model's sparsity is part of its definition.
     func forwardHidden(_ tokens: [Int], state: ModelState, rows logitRows: [Int], sparsity: SparsityMode,
