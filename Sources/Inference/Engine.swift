@@ -39,6 +39,9 @@ public final class LoadedModel: @unchecked Sendable {
         if isDir.boolValue {
             return try ModelLoader.loadSafetensorsDirectory(path)
         }
+        if SparkifyOverlay.isOverlayName(URL(fileURLWithPath: path).lastPathComponent) {
+            return try ModelLoader.loadSparkified(path)
+        }
         // A file inside a checkpoint directory (model.safetensors, a shard, config.json) names the directory.
         if path.hasSuffix(".safetensors") || path.hasSuffix("/config.json") || path.hasSuffix(".safetensors.index.json") {
             return try ModelLoader.loadSafetensorsDirectory(URL(fileURLWithPath: path).deletingLastPathComponent().path)

@@ -28,6 +28,8 @@ public enum ModelCatalog {
                     out.append(try describeDirectory(path))
                 } else if name.hasSuffix(".gguf") {
                     out.append(try describeGGUF(path))
+                } else if SparkifyOverlay.isOverlayName(name) {
+                    out.append(try describeOverlay(path))
                 }
             } catch {
                 problems?("\(name): \(error)")
@@ -72,6 +74,20 @@ public enum ModelCatalog {
             path: path, architecture: arch, format: "gguf",
             parameterCount: g.tensors.values.reduce(0) { $0 + $1.elementCount },
             quantization: GGUFQuantization.describe(g), fileSize: g.file.count, contextLength: ctx)
+    }
+
+    /// A sparkify overlay: listed as its own model (the base with a sparse FFN).
+    static func describeOverlay(_ path: String) throws -> ModelInfo {
+        let overlay = try SparkifyOverlay(path: path)
+        var isDir: ObjCBool = false
+        FileManager.default.fileExists(atPath: overlay.basePath, isDirectory: &isDir)
+        var info = isDir.boolValue ? try describeDirectory(overlay.basePath) : try describeGGUF(overlay.basePath)
+        info.name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        info.path = path
+        info.architecture += "+sparkify"
+        info.parameterCount += overlay.file.tensors.values.reduce(0) { $0 + $1.elementCount }
+        info.fileSize += overlay.file.file.count
+        return info
     }
 
     /// A Hugging Face checkpoint directory: architecture from config.json's model_type,

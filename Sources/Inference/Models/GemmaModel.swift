@@ -20,6 +20,9 @@ final class GemmaModel: HiddenStateModel {
     private let linear = LinearKernel()
     private let buffers = ForwardBuffers()
     private let activeFFN = ActiveNeuronFFN()
+    /// Set when the model was opened through a sparkify overlay: its FFN is then
+    /// always the sparkified one (the base file, opened alone, is the dense twin).
+    var sparkified: SparkifiedFFN?
     /// Prompt chunk size: bounds scratch memory and keeps local-layer rings valid.
     static let chunk = 512
 
@@ -159,24 +162,35 @@ final class GemmaModel: HiddenStateModel {
             // --- feed-forward (GeGLU) ---
             for t in 0..<T { Layers.rmsNorm(x + t * D, lw.ffnNorm, xn + t * D, D, eps: c.rmsNormEps) }
             tick = profile.lap("norms+embedding", since: tick)
-            linear.apply(lw.gate, xn, T, b.gate)
             var active = [Int](repeating: F, count: T)
-            var gathered = false
-            if T == 1, case .statTopK(let fraction) = sparsity, fraction < 1, ActiveNeuronFFN.supports(lw.down) {
-                // Decode: read only the up rows and down columns of active neurons.
-                active[0] = activeFFN.run(layer: li, gate: b.gate, x: xn, up: lw.up, down: lw.down,
-                                          fraction: fraction, out: b.o)
-                gathered = true
-            } else if case .statTopK(let fraction) = sparsity, fraction < 1 {
-                // Statistical top-k on the gate pre-activation: neurons below
-                // mean + std·Φ⁻¹(1−f) are zeroed before the GELU, the others keep their value
-                // (hard mask: a dense checkpoint was not trained with Spark's shift by θ).
-                for t in 0..<T { active[t] = StatisticalTopK.applyMask(b.gate + t * F, F, fraction: fraction) }
-            }
-            if !gathered {
-                linear.apply(lw.up, xn, T, b.up)
-                ck_geglu_f32(b.gate, b.up, Int64(T * F))
-                linear.apply(lw.down, b.gate, T, b.o)
+            if let sp = sparkified {
+                if T == 1, ActiveNeuronFFN.supports(lw.down) {
+                    active[0] = sp.runToken(layer: li, x: xn, gate: lw.gate, up: lw.up,
+                                            downT: activeFFN.downTransposed(layer: li, lw.down), out: b.o)
+                } else {
+                    linear.apply(lw.gate, xn, T, b.gate)
+                    linear.apply(lw.up, xn, T, b.up)
+                    active = sp.runBatch(layer: li, x: xn, T, gate: b.gate, up: b.up, down: lw.down, out: b.o)
+                }
+            } else {
+                linear.apply(lw.gate, xn, T, b.gate)
+                var gathered = false
+                if T == 1, case .statTopK(let fraction) = sparsity, fraction < 1, ActiveNeuronFFN.supports(lw.down) {
+                    // Decode: read only the up rows and down columns of active neurons.
+                    active[0] = activeFFN.run(layer: li, gate: b.gate, x: xn, up: lw.up, down: lw.down,
+                                              fraction: fraction, out: b.o)
+                    gathered = true
+                } else if case .statTopK(let fraction) = sparsity, fraction < 1 {
+                    // Statistical top-k on the gate pre-activation: neurons below
+                    // mean + std·Φ⁻¹(1−f) are zeroed before the GELU, the others keep their value
+                    // (hard mask: a dense checkpoint was not trained with Spark's shift by θ).
+                    for t in 0..<T { active[t] = StatisticalTopK.applyMask(b.gate + t * F, F, fraction: fraction) }
+                }
+                if !gathered {
+                    linear.apply(lw.up, xn, T, b.up)
+                    ck_geglu_f32(b.gate, b.up, Int64(T * F))
+                    linear.apply(lw.down, b.gate, T, b.o)
+                }
             }
             tick = profile.lap("ffn", since: tick)
             for t in 0..<T {
@@ -191,10 +205,12 @@ final class GemmaModel: HiddenStateModel {
                     let attended = window.map { min($0, pos + 1) } ?? (pos + 1)
                     let attnFlops = Double(2 * attnMats + 4 * H * hd * attended)
                     let ffnDense = Double(2 * 3 * D * F)
-                    // The gate is always computed; up and down rows of inactive neurons
-                    // contribute nothing (they are skipped by the sparse path, and are
-                    // zero-multiplied here: we count the work the sparse kernels do).
-                    let ffnActual = Double(2 * D * F + 2 * 2 * D * active[t])
+                    // Run-time stat-top-k: the gate is always computed; up and down rows of
+                    // inactive neurons contribute nothing (skipped by the sparse path,
+                    // zero-multiplied in prefill: we count the work the sparse kernels do).
+                    // Sparkified: predictor and M, then gate, up and down of active neurons.
+                    let ffnActual = sparkified?.flops(layer: li, active: active[t], hidden: D)
+                        ?? Double(2 * D * F + 2 * 2 * D * active[t])
                     tokenStats[t].ffnActivePerLayer.append(active[t])
                     tokenStats[t].ffnTotalPerLayer.append(F)
                     tokenStats[t].attendedPerLayer.append(attended)

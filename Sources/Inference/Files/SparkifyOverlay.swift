@@ -1,0 +1,104 @@
+import Foundation
+
+/// A "sparkified" model file: a safetensors overlay that makes a dense Gemma checkpoint's
+/// FFN activation-sparse without retraining (docs/spark-checkpoint.md, "Sparkified
+/// overlay"; made by scripts/sparkify). It holds only the new tensors; the base
+/// checkpoint (a GGUF file or a checkpoint directory) is named in its metadata,
+/// relative to the overlay's directory, and loaded as usual.
+///
+///   __metadata__: format = "sparkchat-sparkify", version = "1", base, base_bytes,
+///                 fraction, rank, calibration_tokens
+///   layers.{i}.predictor_b   [r, d]   ĝ = A (B x): the low-rank gate predictor
+///   layers.{i}.predictor_a   [F, r]
+///   layers.{i}.idle_activation [F]    γ: the constant a dropped neuron's GELU is replaced by
+///   layers.{i}.up_scale      [F]      σ: rms of the neuron's up output on calibration text
+///   layers.{i}.threshold_z   [1]      θ = mean(s) + std(s)·z over s = |gelu(ĝ) − γ| ⊙ σ
+///   layers.{i}.dropped_map   [d, d]   M = down · diag(γ) · up: the dropped neurons' sum
+struct SparkifyOverlay {
+    struct Layer {
+        let predictorA: WeightMatrix
+        let predictorB: WeightMatrix
+        let droppedMap: WeightMatrix
+        let idleActivation: [Float]
+        let upScale: [Float]
+        let thresholdZ: Float
+    }
+
+    let file: SafetensorsFile
+    let path: String
+    /// The base checkpoint's path, resolved against the overlay's directory.
+    let basePath: String
+    let fraction: Double
+    let rank: Int
+
+    /// Overlay files are recognised by name: `<anything>.sparkify<anything>.safetensors`.
+    static func isOverlayName(_ name: String) -> Bool {
+        name.hasSuffix(".safetensors") && name.contains(".sparkify")
+    }
+
+    init(path: String) throws {
+        self.path = path
+        file = try SafetensorsFile(path: path)
+        let name = URL(fileURLWithPath: path).lastPathComponent
+        func bad(_ s: String) -> EngineError { .format("\(name): \(s)") }
+        let m = file.metadata
+        guard m["format"] == "sparkchat-sparkify" else { throw bad("not a sparkify overlay (metadata format is \(m["format"] ?? "missing"))") }
+        guard m["version"] == "1" else { throw EngineError.unsupported("\(name): sparkify overlay version \(m["version"] ?? "?")") }
+        guard let base = m["base"], !base.isEmpty, !base.hasPrefix("/"), !base.contains("\0") else {
+            throw bad("metadata base must name the base checkpoint relative to the overlay's directory")
+        }
+        guard let f = m["fraction"].flatMap(Double.init), f > 0, f <= 1 else { throw bad("metadata fraction must be in (0, 1]") }
+        guard let r = m["rank"].flatMap(Int.init), r > 0 else { throw bad("metadata rank must be a positive integer") }
+        fraction = f
+        rank = r
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent()
+        basePath = dir.appendingPathComponent(base).standardizedFileURL.path
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: basePath, isDirectory: &isDir) else {
+            throw EngineError.file("\(name): its base model \(base) is not in \(dir.path)")
+        }
+        if !isDir.boolValue, let expected = m["base_bytes"].flatMap(Int.init),
+           let size = (try? FileManager.default.attributesOfItem(atPath: basePath))?[.size] as? Int, size != expected {
+            throw bad("was fitted for a \(expected)-byte \(base), but that file has \(size) bytes")
+        }
+    }
+
+    /// The per-layer tensors, checked against the base model's shapes.
+    func layers(for config: ModelConfig) throws -> [Layer] {
+        let D = config.hiddenSize, F = config.intermediateSize, r = rank
+        guard r <= D else { throw EngineError.format("sparkify overlay rank \(r) exceeds the hidden size \(D)") }
+        return try (0..<config.layerCount).map { li in
+            func matrix(_ n: String, _ rows: Int, _ cols: Int) throws -> WeightMatrix {
+                let t = try tensor("layers.\(li).\(n)", [rows, cols])
+                guard let type = t.dtype.ggmlType, type == .f32 || type == .f16 else {
+                    throw EngineError.unsupported("dtype \(t.dtype.rawValue) of overlay tensor layers.\(li).\(n) (F32, F16)")
+                }
+                return WeightMatrix(type: type, rows: rows, cols: cols, data: file.pointer(t))
+            }
+            func vector(_ n: String, _ count: Int) throws -> [Float] {
+                let t = try tensor("layers.\(li).\(n)", nil)
+                guard t.elementCount == count, let type = t.dtype.ggmlType, type == .f32 || type == .f16 else {
+                    throw EngineError.format("overlay tensor layers.\(li).\(n) must hold \(count) F32/F16 values, has shape \(t.shape) \(t.dtype.rawValue)")
+                }
+                var out = [Float](repeating: 0, count: count)
+                out.withUnsafeMutableBufferPointer {
+                    WeightMatrix(type: type, rows: 1, cols: count, data: file.pointer(t)).row(0, into: $0.baseAddress!)
+                }
+                guard out.allSatisfy(\.isFinite) else { throw EngineError.format("overlay tensor layers.\(li).\(n) has non-finite values") }
+                return out
+            }
+            return Layer(predictorA: try matrix("predictor_a", F, r), predictorB: try matrix("predictor_b", r, D),
+                         droppedMap: try matrix("dropped_map", D, D),
+                         idleActivation: try vector("idle_activation", F), upScale: try vector("up_scale", F),
+                         thresholdZ: try vector("threshold_z", 1)[0])
+        }
+    }
+
+    private func tensor(_ name: String, _ shape: [Int]?) throws -> SafetensorsTensorInfo {
+        guard let t = file.tensors[name] else { throw EngineError.format("sparkify overlay lacks tensor \(name)") }
+        if let shape, t.shape != shape {
+            throw EngineError.format("overlay tensor \(name) has shape \(t.shape), expected \(shape) from the base model")
+        }
+        return t
+    }
+}

@@ -1,0 +1,158 @@
+import CKernels
+import Foundation
+
+/// The FFN of a dense Gemma checkpoint made activation-sparse by a sparkify overlay
+/// (SparkifyOverlay; the fit and its reasons are in scripts/spark/sparkify.py):
+///
+///   ĝ = A (B x)                          the low-rank gate predictor (rank r ≪ d)
+///   s = |gelu(ĝ) − γ| ⊙ σ,  θ = mean(s) + std(s)·z,  S = {i : sᵢ > θ}
+///   y = Σ_{i∈S} (gelu(gateᵢ·x) − γᵢ)(upᵢ·x) downᵀᵢ  +  M x
+///
+/// Decode reads only the gate and up rows of S and the down columns of S (rows of the
+/// transposed copy ActiveNeuronFFN keeps), plus A, B and M. Prefill computes the same
+/// function with dense matrix products and a mask (the FLOPs it reports are the sparse
+/// path's). With a block-quantized base, A, B and M are re-quantized to Q8_0 at load
+/// (their bytes are read every token); with a float base they stay float, so the result
+/// can be compared with the float reference.
+final class SparkifiedFFN {
+    struct Layer {
+        let a: WeightMatrix, b: WeightMatrix, m: WeightMatrix
+        let idle: [Float], upScale: [Float], z: Float
+    }
+    let layers: [Layer]
+    let fraction: Double
+    let rank: Int
+    private var storage: [UnsafeMutableRawPointer] = []
+    /// Float overlay matrices point into this map: it lives as long as the FFN.
+    private let file: SafetensorsFile
+    private let linear = LinearKernel()
+    private let scratch = ScratchBuffer()
+    private var indices: [Int32] = []
+
+    init(overlay: SparkifyOverlay, config: ModelConfig, quantize: Bool) throws {
+        fraction = overlay.fraction
+        file = overlay.file
+        rank = overlay.rank
+        var storage: [UnsafeMutableRawPointer] = []
+        func stored(_ w: WeightMatrix) -> WeightMatrix {
+            guard quantize, w.cols % 32 == 0 else { return w }
+            let rowBytes = GGMLType.q8_0.rowBytes(w.cols)!
+            let p = UnsafeMutableRawPointer.allocate(byteCount: w.rows * rowBytes, alignment: 64)
+            storage.append(p)
+            var row = [Float](repeating: 0, count: w.cols)
+            for r in 0..<w.rows {
+                w.row(r, into: &row)
+                ck_quantize_q8_0(row, p + r * rowBytes, Int64(w.cols))
+            }
+            return WeightMatrix(type: .q8_0, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(p))
+        }
+        layers = try overlay.layers(for: config).map {
+            Layer(a: stored($0.predictorA), b: stored($0.predictorB), m: stored($0.droppedMap),
+                  idle: $0.idleActivation, upScale: $0.upScale, z: $0.thresholdZ)
+        }
+        self.storage = storage
+    }
+
+    deinit { storage.forEach { $0.deallocate() } }
+
+    /// Bytes of overlay weights one decoded token reads (all layers).
+    var decodeBytes: Int { layers.reduce(0) { $0 + $1.a.byteCount + $1.b.byteCount + $1.m.byteCount } }
+
+    /// FLOPs of one token in one layer with `active` neurons (2 × multiply-adds).
+    func flops(layer li: Int, active: Int, hidden D: Int) -> Double {
+        let l = layers[li]
+        return Double(2 * (l.b.rows * l.b.cols + l.a.rows * l.a.cols + D * D) + 2 * 3 * D * active)
+    }
+
+    /// The active set of `T` inputs: mask[t·F + i] = 1 where neuron i is computed.
+    /// Returns the active count per input. The predictor runs through the same kernels
+    /// for one input or many, so decode and prefill choose the same neurons.
+    func select(layer li: Int, x: UnsafePointer<Float>, _ T: Int, mask: UnsafeMutablePointer<Float>) -> [Int] {
+        let l = layers[li], F = l.a.rows, r = l.b.rows
+        let p = scratch.floats(T * (r + F))
+        let predicted = p + T * r
+        for t in 0..<T {
+            // One input at a time: the int8 path for every T (sgemm's rounding would
+            // make prefill pick differently from decode near the threshold).
+            linear.apply(l.b, x + t * l.b.cols, 1, p + t * r)
+            linear.apply(l.a, p + t * r, 1, predicted + t * F)
+        }
+        var counts = [Int](repeating: 0, count: T)
+        l.idle.withUnsafeBufferPointer { idle in
+            l.upScale.withUnsafeBufferPointer { scale in
+                for t in 0..<T {
+                    let s = predicted + t * F
+                    var sum = 0.0, sumSq = 0.0
+                    for i in 0..<F {
+                        let v = abs(Layers.geluTanh(s[i]) - idle[i]) * scale[i]
+                        s[i] = v
+                        sum += Double(v); sumSq += Double(v) * Double(v)
+                    }
+                    let mean = sum / Double(F)
+                    let std = max(0, sumSq / Double(F) - mean * mean).squareRoot()
+                    let theta = Float(mean + std * Double(l.z))
+                    var n = 0
+                    for i in 0..<F {
+                        let keep = s[i] > theta
+                        mask[t * F + i] = keep ? 1 : 0
+                        n += keep ? 1 : 0
+                    }
+                    counts[t] = n
+                }
+            }
+        }
+        return counts
+    }
+
+    /// Prefill: `gate` and `up` hold the dense gate·x and up·x (T × F); on return `gate`
+    /// holds the masked, idle-shifted activations and `out` (T × D) the layer's output.
+    func runBatch(layer li: Int, x: UnsafePointer<Float>, _ T: Int, gate: UnsafeMutablePointer<Float>,
+                  up: UnsafePointer<Float>, down: WeightMatrix, out: UnsafeMutablePointer<Float>) -> [Int] {
+        let l = layers[li], F = l.a.rows, D = down.rows
+        let mask = UnsafeMutablePointer<Float>.allocate(capacity: T * F)
+        defer { mask.deallocate() }
+        let counts = select(layer: li, x: x, T, mask: mask)
+        for t in 0..<T {
+            for i in 0..<F {
+                let j = t * F + i
+                gate[j] = mask[j] != 0 ? (Layers.geluTanh(gate[j]) - l.idle[i]) * up[j] : 0
+            }
+        }
+        linear.apply(down, gate, T, out)
+        let mx = UnsafeMutablePointer<Float>.allocate(capacity: T * D)
+        defer { mx.deallocate() }
+        linear.apply(l.m, x, T, mx)
+        for j in 0..<(T * D) { out[j] += mx[j] }
+        return counts
+    }
+
+    /// Decode: one input, only the active rows read. `downT` is the down projection
+    /// transposed (a neuron's column as a row). Returns the active count.
+    func runToken(layer li: Int, x: UnsafePointer<Float>, gate: WeightMatrix, up: WeightMatrix,
+                  downT: WeightMatrix, out: UnsafeMutablePointer<Float>) -> Int {
+        let l = layers[li], F = l.a.rows, D = downT.cols
+        let mask = UnsafeMutablePointer<Float>.allocate(capacity: F)
+        defer { mask.deallocate() }
+        let n = select(layer: li, x: x, 1, mask: mask)[0]
+        indices.removeAll(keepingCapacity: true)
+        for i in 0..<F where mask[i] != 0 { indices.append(Int32(i)) }
+        let values = UnsafeMutablePointer<Float>.allocate(capacity: 2 * max(n, 1) + D)
+        defer { values.deallocate() }
+        let g = values, u = values + n, mx = values + 2 * n
+        linear.apply(l.m, x, 1, mx)
+        if n > 0 {
+            indices.withUnsafeBufferPointer { ip in
+                linear.applyRows(gate, x, rows: ip.baseAddress!, count: n, g)
+                linear.applyRows(up, x, rows: ip.baseAddress!, count: n, u)
+                for k in 0..<n { g[k] = (Layers.geluTanh(g[k]) - l.idle[Int(ip[k])]) * u[k] }
+                let s = scratch.floats(ComputePool.shared.threads * D)
+                ck_axpy_rows_par(ComputePool.shared.pool, Int32(downT.type.rawValue), downT.data, downT.rowBytes, Int64(D),
+                                 ip.baseAddress!, g, Int64(n), out, s)
+            }
+        } else {
+            out.initialize(repeating: 0, count: D)
+        }
+        for j in 0..<D { out[j] += mx[j] }
+        return n
+    }
+}

@@ -1,0 +1,164 @@
+import XCTest
+@testable import Inference
+
+/// The sparkified FFN (SparkifiedFFN, a SparkifyOverlay on a dense Gemma checkpoint)
+/// against the PyTorch reference (scripts/spark/sparkify.py) on the tiny Gemma 3
+/// checkpoint: Tests/Fixtures/sparkify/, made by scripts/fixtures/sparkify_tiny.py.
+final class SparkifyReferenceTests: XCTestCase {
+    struct Expected {
+        let overlay: String, ids: [Int], logits: [[Float]], active: [[Int]]
+        let greedyPrompt: [Int], greedy: [Int]
+    }
+
+    func expected() throws -> Expected {
+        let j = try XCTUnwrap(try Fixtures.json("sparkify/expected.json") as? [String: Any])
+        return Expected(overlay: j["overlay"] as! String, ids: j["ids"] as! [Int],
+                        logits: (j["logits"] as! [[NSNumber]]).map { $0.map(\.floatValue) },
+                        active: j["active"] as! [[Int]], greedyPrompt: j["greedy_prompt"] as! [Int],
+                        greedy: j["greedy"] as! [Int])
+    }
+
+    func load(_ e: Expected) throws -> LoadedModel {
+        try LoadedModel.load(path: Fixtures.url("sparkify/\(e.overlay)").path)
+    }
+
+    /// max |a − b| over the rows, divided by each expected row's range.
+    func relativeError(_ got: ArraySlice<Float>, _ want: [Float]) -> Float {
+        let range = (want.max() ?? 0) - (want.min() ?? 0)
+        return zip(got, want).map { abs($0 - $1) / range }.max() ?? 0
+    }
+
+    /// Prefill (dense products with the mask) at every position: the same active
+    /// neurons per layer as the reference, and the same logits.
+    func testPrefillMatchesReference() throws {
+        let e = try expected()
+        let m = try load(e)
+        XCTAssertTrue(m.info.architecture.hasSuffix("+sparkify"))
+        var stats: [TokenStats] = []
+        let logits = try m.model.forward(e.ids, state: m.model.makeState(capacity: 64), logitRows: Array(e.ids.indices),
+                                         sparsity: .off, stats: &stats)
+        let V = e.logits[0].count
+        var worst: Float = 0
+        for (p, row) in e.logits.enumerated() { worst = max(worst, relativeError(logits[(p * V)..<((p + 1) * V)], row)) }
+        print("sparkify prefill: max |Δlogit| / range \(worst)")
+        XCTAssertLessThanOrEqual(worst, 1e-4)
+        XCTAssertEqual(stats.map(\.ffnActivePerLayer), e.active, "active neurons per position and layer")
+        let fraction = Double(e.active.joined().reduce(0, +)) / Double(e.active.count * e.active[0].count * 96)
+        XCTAssertEqual(fraction, 0.25, accuracy: 0.05, "the calibrated threshold keeps about the target fraction")
+        // FLOPs are counted as the sparse path does them: fewer than dense.
+        XCTAssertTrue(stats.allSatisfy { $0.flops < $0.flopsDense })
+    }
+
+    /// Decode (one token at a time: predictor, gathered gate/up rows, transposed down
+    /// rows, M) gives the reference's logits and active sets at every position.
+    func testDecodeMatchesReference() throws {
+        let e = try expected()
+        let m = try load(e)
+        let state = m.model.makeState(capacity: 64)
+        let V = e.logits[0].count
+        var worst: Float = 0
+        for (p, id) in e.ids.enumerated() {
+            var stats: [TokenStats] = []
+            let logits = try m.model.forward([id], state: state, logitRows: [0], sparsity: .off, stats: &stats)
+            worst = max(worst, relativeError(logits[0..<V], e.logits[p]))
+            XCTAssertEqual(stats[0].ffnActivePerLayer, e.active[p], "position \(p)")
+        }
+        print("sparkify decode: max |Δlogit| / range \(worst)")
+        XCTAssertLessThanOrEqual(worst, 1e-3)  // the transposed down copy is F16
+    }
+
+    func testGreedyMatchesReference() throws {
+        let e = try expected()
+        let m = try load(e)
+        let state = m.model.makeState(capacity: 64)
+        var logits = try m.model.forward(e.greedyPrompt, state: state, logitRows: [e.greedyPrompt.count - 1],
+                                         sparsity: .off, stats: nil)
+        var out: [Int] = []
+        for _ in e.greedy {
+            let next = logits.indices.max { logits[$0] < logits[$1] }!
+            out.append(next)
+            logits = try m.model.forward([next], state: state, logitRows: [0], sparsity: .off, stats: nil)
+        }
+        XCTAssertEqual(out, e.greedy)
+    }
+
+    /// The overlay is listed by the catalog as its own model next to its base.
+    func testCatalogListsOverlay() throws {
+        let e = try expected()
+        let infos = ModelCatalog.scan(directory: Fixtures.url("sparkify"))
+        XCTAssertEqual(infos.map(\.name), [String(e.overlay.dropLast(".safetensors".count))])
+        XCTAssertEqual(infos.first?.architecture, "gemma3_text+sparkify")
+    }
+
+    // MARK: hostile overlays
+
+    /// Writes a safetensors file: header JSON then the data, tensors given as float32.
+    func writeSafetensors(_ url: URL, metadata: [String: String], tensors: [(String, [Int], [Float])]) throws {
+        var header: [String: Any] = ["__metadata__": metadata]
+        var data = Data()
+        for (name, shape, values) in tensors {
+            let begin = data.count
+            values.withUnsafeBufferPointer { data.append(UnsafeBufferPointer(start: $0.baseAddress, count: $0.count)) }
+            header[name] = ["dtype": "F32", "shape": shape, "data_offsets": [begin, data.count]]
+        }
+        var json = try JSONSerialization.data(withJSONObject: header)
+        while json.count % 8 != 0 { json.append(0x20) }
+        var out = Data()
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(json); out.append(data)
+        try out.write(to: url)
+    }
+
+    func loadError(metadata: [String: String], tensors: [(String, [Int], [Float])] = [],
+                   name: String = "bad.sparkify.safetensors") throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sparkify-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // The tiny checkpoint, linked in as the base.
+        try FileManager.default.createSymbolicLink(at: dir.appendingPathComponent("base"),
+                                                   withDestinationURL: Fixtures.url("family/gemma3"))
+        let url = dir.appendingPathComponent(name)
+        try writeSafetensors(url, metadata: metadata, tensors: tensors)
+        do {
+            _ = try LoadedModel.load(path: url.path)
+            return "loaded"
+        } catch {
+            let text = "\(error)"
+            XCTAssertFalse(text.contains("\n"), "one-line error: \(text)")
+            return text
+        }
+    }
+
+    func testHostileOverlaysGiveClearErrors() throws {
+        let ok = ["format": "sparkchat-sparkify", "version": "1", "base": "base", "fraction": "0.25", "rank": "8"]
+        func with(_ k: String, _ v: String?) -> [String: String] { var m = ok; m[k] = v; return m }
+        XCTAssertTrue(try loadError(metadata: with("format", "other")).contains("not a sparkify overlay"))
+        XCTAssertTrue(try loadError(metadata: with("version", "9")).contains("version 9"))
+        XCTAssertTrue(try loadError(metadata: with("base", "/etc")).contains("relative"))
+        XCTAssertTrue(try loadError(metadata: with("base", "missing")).contains("is not in"))
+        XCTAssertTrue(try loadError(metadata: with("fraction", "1.5")).contains("fraction"))
+        XCTAssertTrue(try loadError(metadata: with("rank", "-3")).contains("rank"))
+        XCTAssertTrue(try loadError(metadata: with("rank", "4096")).contains("exceeds the hidden size"))
+        XCTAssertTrue(try loadError(metadata: ok).contains("lacks tensor layers.0."))
+        // A tensor of the wrong shape is named with both shapes.
+        let wrong = try loadError(metadata: ok, tensors: [("layers.0.predictor_a", [96, 7], [Float](repeating: 0, count: 672))])
+        XCTAssertTrue(wrong.contains("expected [96, 8]"), wrong)
+        // Non-finite calibration values are refused, not propagated into logits.
+        var tensors: [(String, [Int], [Float])] = []
+        for li in 0..<12 {
+            tensors += [("layers.\(li).predictor_a", [96, 8], .init(repeating: 0, count: 768)),
+                        ("layers.\(li).predictor_b", [8, 48], .init(repeating: 0, count: 384)),
+                        ("layers.\(li).dropped_map", [48, 48], .init(repeating: 0, count: 2304)),
+                        ("layers.\(li).idle_activation", [96], .init(repeating: li == 3 ? .nan : 0, count: 96)),
+                        ("layers.\(li).up_scale", [96], .init(repeating: 1, count: 96)),
+                        ("layers.\(li).threshold_z", [1], [0.5])]
+        }
+        XCTAssertTrue(try loadError(metadata: ok, tensors: tensors).contains("non-finite"))
+        // Garbage bytes are a format error, not a crash.
+        let dir = FileManager.default.temporaryDirectory
+        let junk = dir.appendingPathComponent("junk-\(UUID().uuidString).sparkify.safetensors")
+        try Data([1, 2, 3, 4, 5]).write(to: junk)
+        defer { try? FileManager.default.removeItem(at: junk) }
+        XCTAssertThrowsError(try LoadedModel.load(path: junk.path))
+    }
+}
