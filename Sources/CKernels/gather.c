@@ -28,7 +28,30 @@ static void axpy_f16_avx2(float a, const ck_half *x, float *y, int64_t n) {
         _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))), _mm256_loadu_ps(y + i)));
     for (; i < n; i++) y[i] += a * ck_half_to_float(x[i]);
 }
+
+/// y += a · x for a Q8_0 row: one scale per 32 int8 values, widened 8 at a time.
+__attribute__((target("avx2,fma,f16c")))
+static void axpy_q8_0_avx2(float a, const blk_q8_0 *x, float *y, int64_t n) {
+    for (int64_t b = 0; b < n / 32; b++) {
+        const __m256 vd = _mm256_set1_ps(a * ck_half_to_float(x[b].d));
+        float *yb = y + b * 32;
+        for (int j = 0; j < 32; j += 8) {
+            const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].qs + j))));
+            _mm256_storeu_ps(yb + j, _mm256_fmadd_ps(vd, q, _mm256_loadu_ps(yb + j)));
+        }
+    }
+}
 #endif
+
+static void axpy_q8_0(float a, const blk_q8_0 *x, float *y, int64_t n) {
+#if defined(__x86_64__)
+    if (ck_cpu_level() >= 1) { axpy_q8_0_avx2(a, x, y, n); return; }
+#endif
+    for (int64_t b = 0; b < n / 32; b++) {
+        const float d = a * ck_half_to_float(x[b].d);
+        for (int j = 0; j < 32; j++) y[b * 32 + j] += d * (float)x[b].qs[j];
+    }
+}
 
 /// y += a · x for a row of halves (the transposed down copies are F16).
 static void axpy_f16(float a, const ck_half *x, float *y, int64_t n) {
@@ -53,7 +76,10 @@ static void axpy_task(void *ctx, int task, int n_tasks) {
     axpy_job *j = ctx;
     float *acc = j->scratch + (size_t)task * j->n;
     memset(acc, 0, (size_t)j->n * sizeof(float));
-    float row[8192];
+    // Generic types are dequantized a row at a time (on the heap past 8192 columns).
+    float stack_row[8192];
+    float *row = j->n <= 8192 ? stack_row : malloc((size_t)j->n * sizeof(float));
+    if (!row) return;
     const int64_t per = (j->count + n_tasks - 1) / n_tasks;
     const int64_t r0 = per * task, r1 = r0 + per < j->count ? r0 + per : j->count;
     for (int64_t r = r0; r < r1; r++) {
@@ -61,6 +87,8 @@ static void axpy_task(void *ctx, int task, int n_tasks) {
         if (c == 0) continue;
         if (j->type == CK_F16) {
             axpy_f16(c, (const ck_half *)(j->w + (size_t)j->idx[r] * j->row_bytes), acc, j->n);
+        } else if (j->type == CK_Q8_0 && j->n % 32 == 0) {
+            axpy_q8_0(c, (const blk_q8_0 *)(j->w + (size_t)j->idx[r] * j->row_bytes), acc, j->n);
         } else if (j->type == CK_F32) {
             ck_axpy_f32(c, (const float *)(j->w + (size_t)j->idx[r] * j->row_bytes), acc, j->n);
         } else {
@@ -68,11 +96,11 @@ static void axpy_task(void *ctx, int task, int n_tasks) {
             ck_axpy_f32(c, row, acc, j->n);
         }
     }
+    if (row != stack_row) free(row);
 }
 
 void ck_axpy_rows_par(ck_pool *pool, int type, const void *w, size_t row_bytes, int64_t n,
                       const int32_t *idx, const float *coef, int64_t count, float *y, float *scratch) {
-    if (n > 8192) { memset(y, 0, (size_t)n * sizeof(float)); return; }
     int tasks = ck_pool_threads(pool);
     if (count < 64) tasks = 1;
     axpy_job j = { .type = type, .w = w, .row_bytes = row_bytes, .n = n, .idx = idx, .coef = coef,

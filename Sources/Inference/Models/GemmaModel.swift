@@ -164,9 +164,8 @@ final class GemmaModel: HiddenStateModel {
             tick = profile.lap("norms+embedding", since: tick)
             var active = [Int](repeating: F, count: T)
             if let sp = sparkified {
-                if T == 1, ActiveNeuronFFN.supports(lw.down) {
-                    active[0] = sp.runToken(layer: li, x: xn, gate: lw.gate, up: lw.up,
-                                            downT: activeFFN.downTransposed(layer: li, lw.down), out: b.o)
+                if T == 1 {
+                    active[0] = sp.runToken(layer: li, x: xn, gate: lw.gate, up: lw.up, out: b.o)
                 } else {
                     linear.apply(lw.gate, xn, T, b.gate)
                     linear.apply(lw.up, xn, T, b.up)

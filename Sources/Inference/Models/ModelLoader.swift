@@ -61,7 +61,8 @@ enum ModelLoader {
             throw EngineError.unsupported("sparkify overlays apply to Gemma 1/2/3 models, not \(base.info.architecture)")
         }
         let blockQuantized = ![GGMLType.f32, .f16, .bf16].contains(gemma.weights.layers.first?.gate.type ?? .f32)
-        gemma.sparkified = try SparkifiedFFN(overlay: overlay, config: gemma.config, quantize: blockQuantized)
+        gemma.sparkified = try SparkifiedFFN(overlay: overlay, config: gemma.config,
+                                             downs: gemma.weights.layers.map(\.down), quantize: blockQuantized)
         let b = base.info
         let info = ModelInfo(name: URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent, path: path,
                              architecture: b.architecture + "+sparkify", format: b.format,

@@ -8,16 +8,18 @@ import Foundation
 ///   s = |gelu(ĝ) − γ| ⊙ σ,  θ = mean(s) + std(s)·z,  S = {i : sᵢ > θ}
 ///   y = Σ_{i∈S} (gelu(gateᵢ·x) − γᵢ)(upᵢ·x) downᵀᵢ  +  M x
 ///
-/// Decode reads only the gate and up rows of S and the down columns of S (rows of the
-/// transposed copy ActiveNeuronFFN keeps), plus A, B and M. Prefill computes the same
+/// Decode reads only the gate and up rows of S and the down columns of S (rows of a
+/// transposed copy made at load), plus A, B and M. Prefill computes the same
 /// function with dense matrix products and a mask (the FLOPs it reports are the sparse
-/// path's). With a block-quantized base, A, B and M are re-quantized to Q8_0 at load
-/// (their bytes are read every token); with a float base they stay float, so the result
-/// can be compared with the float reference.
+/// path's). With a block-quantized base, A, B, M and the transposed down are quantized
+/// to Q8_0 at load (fewer bytes per token); with a float base they stay float, so the
+/// result can be compared with the float reference.
 final class SparkifiedFFN {
     struct Layer {
         let a: WeightMatrix, b: WeightMatrix, m: WeightMatrix
         let idle: [Float], upScale: [Float], z: Float
+        /// The base's down projection transposed (F × D): neuron i's column as row i.
+        let downT: WeightMatrix
     }
     let layers: [Layer]
     let fraction: Double
@@ -29,7 +31,8 @@ final class SparkifiedFFN {
     private let scratch = ScratchBuffer()
     private var indices: [Int32] = []
 
-    init(overlay: SparkifyOverlay, config: ModelConfig, quantize: Bool) throws {
+    /// `downs`: the base model's down projections (D × F), one per layer.
+    init(overlay: SparkifyOverlay, config: ModelConfig, downs: [WeightMatrix], quantize: Bool) throws {
         fraction = overlay.fraction
         file = overlay.file
         rank = overlay.rank
@@ -46,17 +49,35 @@ final class SparkifiedFFN {
             }
             return WeightMatrix(type: .q8_0, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(p))
         }
-        layers = try overlay.layers(for: config).map {
-            Layer(a: stored($0.predictorA), b: stored($0.predictorB), m: stored($0.droppedMap),
-                  idle: $0.idleActivation, upScale: $0.upScale, z: $0.thresholdZ)
+        func transposed(_ w: WeightMatrix) -> WeightMatrix {
+            let D = w.rows, F = w.cols
+            var full = [Float](repeating: 0, count: D * F)
+            full.withUnsafeMutableBufferPointer { fp in for r in 0..<D { w.row(r, into: fp.baseAddress! + r * F) } }
+            let type: GGMLType = quantize && D % 32 == 0 ? .q8_0 : .f32
+            let rowBytes = type.rowBytes(D)!
+            let p = UnsafeMutableRawPointer.allocate(byteCount: F * rowBytes, alignment: 64)
+            storage.append(p)
+            var column = [Float](repeating: 0, count: D)
+            for i in 0..<F {
+                for r in 0..<D { column[r] = full[r * F + i] }
+                if type == .q8_0 {
+                    ck_quantize_q8_0(column, p + i * rowBytes, Int64(D))
+                } else {
+                    column.withUnsafeBytes { (p + i * rowBytes).copyMemory(from: $0.baseAddress!, byteCount: rowBytes) }
+                }
+            }
+            return WeightMatrix(type: type, rows: F, cols: D, data: UnsafeRawPointer(p))
+        }
+        guard downs.count == config.layerCount else { throw EngineError.format("sparkify: base has \(downs.count) FFN layers") }
+        layers = try zip(overlay.layers(for: config), downs).map { o, down in
+            Layer(a: stored(o.predictorA), b: stored(o.predictorB), m: stored(o.droppedMap),
+                  idle: o.idleActivation, upScale: o.upScale, z: o.thresholdZ, downT: transposed(down))
         }
         self.storage = storage
     }
 
     deinit { storage.forEach { $0.deallocate() } }
 
-    /// Bytes of overlay weights one decoded token reads (all layers).
-    var decodeBytes: Int { layers.reduce(0) { $0 + $1.a.byteCount + $1.b.byteCount + $1.m.byteCount } }
 
     /// FLOPs of one token in one layer with `active` neurons (2 × multiply-adds).
     func flops(layer li: Int, active: Int, hidden D: Int) -> Double {
@@ -126,11 +147,11 @@ final class SparkifiedFFN {
         return counts
     }
 
-    /// Decode: one input, only the active rows read. `downT` is the down projection
-    /// transposed (a neuron's column as a row). Returns the active count.
+    /// Decode: one input, only the active rows read (the down columns as rows of the
+    /// transposed copy, Q8_0 for a quantized base). Returns the active count.
     func runToken(layer li: Int, x: UnsafePointer<Float>, gate: WeightMatrix, up: WeightMatrix,
-                  downT: WeightMatrix, out: UnsafeMutablePointer<Float>) -> Int {
-        let l = layers[li], F = l.a.rows, D = downT.cols
+                  out: UnsafeMutablePointer<Float>) -> Int {
+        let l = layers[li], F = l.a.rows, downT = l.downT, D = downT.cols
         let mask = UnsafeMutablePointer<Float>.allocate(capacity: F)
         defer { mask.deallocate() }
         let n = select(layer: li, x: x, 1, mask: mask)[0]
