@@ -43,10 +43,12 @@ def stat_scores(s):
     return (s - mean) / std.clamp_min(1e-30)
 
 
+@torch.no_grad()
 def fit_layer(X, Wg, Wu, Wd, fraction, rank, rounds=3):
     """X: calibration FFN inputs (N × d), weights as in nn.Linear (out × in).
-    Returns the overlay tensors of one layer (float32)."""
-    X, Wg, Wu, Wd = (t.double() for t in (X, Wg, Wu, Wd))
+    Returns the overlay tensors of one layer (float32). No autograd: the weights are
+    parameters, and a graph kept alive by the results costs gigabytes per layer."""
+    X, Wg, Wu, Wd = (t.detach().double() for t in (X, Wg, Wu, Wd))
     N = X.shape[0]
     S = X.T @ X / N
     ev, Q = torch.linalg.eigh(S)

@@ -3,11 +3,12 @@ PyTorch, and write the overlay files that SparkChat loads on top of the GGUF.
 
   python sparkify_gemma.py MODELS_DIR CORPUS_DIR OUT.json [--write 0.5,0.25] [--rank 64] [--evaluate]
 
-Calibration: the first 6 chunks of 511 tokens of the held-out KJV text (made by
-scripts/train-tiny-spark's corpus step), 3066 tokens. Evaluation (with --evaluate):
-perplexity on held-out text never used in the fit — a later KJV chunk and the
-Declaration of Independence (Tests/Fixtures/perplexity/declaration.txt) — every
-position, one chunk of 512 each; the model is the GGUF dequantized to float32.
+Calibration: 6 chunks of 511 tokens spread evenly over the training split of the King
+James Bible (scripts/spark/kjv.py; CORPUS_DIR/kjv.jsonl from scripts/spark/fetch-kjv),
+3066 tokens. Evaluation (with --evaluate): perplexity on text never used in the fit —
+a chunk of the held-out KJV split and the end of the Declaration of Independence
+(Tests/Fixtures/perplexity/declaration.txt) — every position, one chunk of 512 each;
+the model is the GGUF dequantized to float32.
 Writes MODELS_DIR/gemma-3-270m-q4_k_m.sparkify-f<F>.safetensors per --write fraction.
 """
 import argparse
@@ -23,11 +24,12 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sparkify  # noqa: E402
+from kjv import load_text  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("models"); ap.add_argument("corpus"); ap.add_argument("out")
 ap.add_argument("--write", default="0.5,0.25")
-ap.add_argument("--rank", type=int, default=64)
+ap.add_argument("--rank", type=int, default=128)
 ap.add_argument("--evaluate", action="store_true")
 a = ap.parse_args()
 
@@ -42,10 +44,13 @@ model = AutoModelForCausalLM.from_pretrained(a.models, gguf_file=FILE, dtype=tor
 dense_forwards = [l.mlp.forward for l in model.model.layers]
 print("loaded in %.0f s" % (time.time() - t0), flush=True)
 
-kjv_ids = tok(open(os.path.join(a.corpus, "kjv-valid.txt")).read(), add_special_tokens=False).input_ids
+train_text, valid_text = load_text(a.corpus)
+train_ids = tok(train_text, add_special_tokens=False).input_ids
+kjv_ids = tok(valid_text, add_special_tokens=False).input_ids
 decl_ids = tok(open(os.path.join(ROOT, "Tests/Fixtures/perplexity/declaration.txt")).read(),
                add_special_tokens=False).input_ids
-calib = [[2] + kjv_ids[i * (CTX - 1):(i + 1) * (CTX - 1)] for i in range(6)]
+step = len(train_ids) // 6
+calib = [[2] + train_ids[i * step:i * step + CTX - 1] for i in range(6)]
 evals = [kjv_ids[8 * (CTX - 1):9 * (CTX - 1)], decl_ids[len(decl_ids) - CTX + 1:]]
 
 

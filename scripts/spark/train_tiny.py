@@ -21,6 +21,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from spark_model import SparkConfig, SparkLM  # noqa: E402
 import tokenizer  # noqa: E402
+from kjv import load_text  # noqa: E402
 
 CORPUS, MODELS = sys.argv[1], sys.argv[2]
 STEPS = int(sys.argv[3]) if len(sys.argv) > 3 else 500
@@ -30,23 +31,8 @@ torch.set_num_threads(int(os.environ.get("THREADS", "2")))
 ONLY = os.environ.get("ONLY")  # train just one twin: "spark" or "dense"
 
 
-def load_text():
-    verses = [json.loads(l) for l in open(os.path.join(CORPUS, "kjv.jsonl"))]
-    chapters, last = [], None
-    for v in verses:
-        key = (v["book"], v["chapter"])
-        if key != last:
-            chapters.append([v["book"], []])
-            last = key
-        chapters[-1][1].append(v["text"])
-    # Held out: the last 2% of chapters (end of Revelation and the epistles before it).
-    cut = int(len(chapters) * 0.98)
-    as_text = lambda cs: "".join(" ".join(t) + "\n\n" for _, t in cs)
-    return as_text(chapters[:cut]), as_text(chapters[cut:])
-
-
 def main():
-    train_text, valid_text = load_text()
+    train_text, valid_text = load_text(CORPUS)
     with open(os.path.join(CORPUS, "kjv-valid.txt"), "w") as f:
         f.write(valid_text)
     tok_dir = os.path.join(CORPUS, "tokenizer")
