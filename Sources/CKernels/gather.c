@@ -3,6 +3,7 @@
 // bytes of active neurons are read.
 #include "ckernels.h"
 #include "quant_blocks.h"
+#include "kernels_internal.h"
 #include <stdlib.h>
 
 void ck_quantize_q8_0(const float *x, void *dst, int64_t n) {
@@ -38,6 +39,23 @@ static void axpy_q8_0_avx2(float a, const blk_q8_0 *x, float *y, int64_t n) {
         for (int j = 0; j < 32; j += 8) {
             const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].qs + j))));
             _mm256_storeu_ps(yb + j, _mm256_fmadd_ps(vd, q, _mm256_loadu_ps(yb + j)));
+        }
+    }
+}
+
+/// y += a0·x0 + a1·x1 + a2·x2 + a3·x3 for four Q8_0 rows: y is loaded and stored once
+/// per four rows (one row at a time, the loads and stores of y are the bottleneck).
+__attribute__((target("avx2,fma,f16c")))
+static void axpy4_q8_0_avx2(const float *a, const blk_q8_0 *const *x, float *y, int64_t n) {
+    for (int64_t b = 0; b < n / 32; b++) {
+        __m256 d[4];
+        for (int k = 0; k < 4; k++) d[k] = _mm256_set1_ps(a[k] * ck_half_to_float(x[k][b].d));
+        float *yb = y + b * 32;
+        for (int j = 0; j < 32; j += 8) {
+            __m256 acc = _mm256_loadu_ps(yb + j);
+            for (int k = 0; k < 4; k++)
+                acc = _mm256_fmadd_ps(d[k], _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[k][b].qs + j)))), acc);
+            _mm256_storeu_ps(yb + j, acc);
         }
     }
 }
@@ -82,7 +100,23 @@ static void axpy_task(void *ctx, int task, int n_tasks) {
     if (!row) return;
     const int64_t per = (j->count + n_tasks - 1) / n_tasks;
     const int64_t r0 = per * task, r1 = r0 + per < j->count ? r0 + per : j->count;
-    for (int64_t r = r0; r < r1; r++) {
+    const int64_t ahead = ck_prefetch_rows_ahead(j->row_bytes);
+    for (int64_t r = r0; r < r1 && r < r0 + ahead; r++)
+        ck_prefetch_bytes(j->w + (size_t)j->idx[r] * j->row_bytes, j->row_bytes);
+    int64_t r = r0;
+#if defined(__x86_64__)
+    if (j->type == CK_Q8_0 && j->n % 32 == 0 && ck_cpu_level() >= 1) {
+        for (; r + 4 <= r1; r += 4) {
+            for (int64_t p = r + ahead; p < r + ahead + 4 && p < r1; p++)
+                ck_prefetch_bytes(j->w + (size_t)j->idx[p] * j->row_bytes, j->row_bytes);
+            const blk_q8_0 *rows4[4];
+            for (int k = 0; k < 4; k++) rows4[k] = (const blk_q8_0 *)(j->w + (size_t)j->idx[r + k] * j->row_bytes);
+            axpy4_q8_0_avx2(j->coef + r, rows4, acc, j->n);
+        }
+    }
+#endif
+    for (; r < r1; r++) {
+        if (r + ahead < r1) ck_prefetch_bytes(j->w + (size_t)j->idx[r + ahead] * j->row_bytes, j->row_bytes);
         const float c = j->coef[r];
         if (c == 0) continue;
         if (j->type == CK_F16) {

@@ -1,5 +1,6 @@
 // Signatures shared between the dispatcher and the per-ISA kernel files.
 #pragma once
+#include <stddef.h>
 #include <stdint.h>
 
 typedef float (*ck_dot_fn)(const void *row, const void *act, int64_t n);
@@ -37,3 +38,16 @@ void ck_dot_q8_0_x4_avx2(const void *row, const void *const acts[4], int64_t n, 
 void ck_dot_q5_0_x4_avx2(const void *row, const void *const acts[4], int64_t n, float out[4]);
 void ck_dot_q4_K_x4_avx2(const void *row, const void *const acts[4], int64_t n, float out[4]);
 void ck_dot_q6_K_x4_avx2(const void *row, const void *const acts[4], int64_t n, float out[4]);
+
+/// Requests every cache line of `bytes` at `p` (gathered rows are not contiguous, so the
+/// hardware prefetcher cannot run ahead of them: without this they run at memory latency).
+static inline void ck_prefetch_bytes(const void *p, size_t bytes) {
+    const char *c = (const char *)p;
+    for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(c + o);
+    if (bytes) __builtin_prefetch(c + bytes - 1);
+}
+
+/// How many gathered rows ahead to prefetch: about 4 KB in flight per thread.
+static inline int64_t ck_prefetch_rows_ahead(size_t row_bytes) {
+    return row_bytes >= 4096 ? 1 : (int64_t)(4096 / row_bytes) + 1;
+}

@@ -77,6 +77,10 @@ void ck_dequantize_rows_par(ck_pool *pool, int type, const void *w, size_t row_b
 /// Gathers and dots: y[i] = dot(row idx[i], act) for i in [0, count) (sparse FFN rows).
 void ck_matvec_rows_par(ck_pool *pool, int weight_type, const void *w, size_t row_bytes, int64_t n,
                         const void *act, const int32_t *idx, int64_t count, float *y);
+/// Two matrices of the same type and shape gathered at the same rows against one
+/// activation (the gate and up rows of active FFN neurons): y1[i] = w1[idx[i]]·x, y2 likewise.
+void ck_matvec_rows2_par(ck_pool *pool, int weight_type, const void *w1, const void *w2, size_t row_bytes, int64_t n,
+                         const void *act, const int32_t *idx, int64_t count, float *y1, float *y2);
 #ifdef __cplusplus
 }
 #endif

@@ -16,7 +16,9 @@ import Foundation
 /// result can be compared with the float reference.
 final class SparkifiedFFN {
     struct Layer {
-        let a: WeightMatrix, b: WeightMatrix, m: WeightMatrix
+        /// A (F × r), and [B; M] stacked ((r + D) × D): one pass over x gives the
+        /// predictor's projection B x and the dropped neurons' sum M x.
+        let a: WeightMatrix, bm: WeightMatrix
         let idle: [Float], upScale: [Float], z: Float
         /// The base's down projection transposed (F × D): neuron i's column as row i.
         let downT: WeightMatrix
@@ -25,10 +27,9 @@ final class SparkifiedFFN {
     let fraction: Double
     let rank: Int
     private var storage: [UnsafeMutableRawPointer] = []
-    /// Float overlay matrices point into this map: it lives as long as the FFN.
-    private let file: SafetensorsFile
     private let linear = LinearKernel()
     private let scratch = ScratchBuffer()
+    private let activation = ScratchBuffer()
     private var indices: [Int32] = []
     /// gelu(x) = ck_geglu_f32(x, ones): the vectorised GELU (scalar tanh costs ~20 ns).
     private let ones: [Float]
@@ -37,43 +38,37 @@ final class SparkifiedFFN {
     init(overlay: SparkifyOverlay, config: ModelConfig, downs: [WeightMatrix], quantize: Bool) throws {
         fraction = overlay.fraction
         ones = [Float](repeating: 1, count: config.intermediateSize)
-        file = overlay.file
         rank = overlay.rank
         var storage: [UnsafeMutableRawPointer] = []
-        func stored(_ w: WeightMatrix) -> WeightMatrix {
-            guard quantize, w.cols % 32 == 0 else { return w }
-            let rowBytes = GGMLType.q8_0.rowBytes(w.cols)!
-            let p = UnsafeMutableRawPointer.allocate(byteCount: w.rows * rowBytes, alignment: 64)
+        /// A rows × cols matrix filled a row at a time: Q8_0 for a quantized base, else F32.
+        func build(_ rows: Int, _ cols: Int, _ fill: (Int, UnsafeMutablePointer<Float>) -> Void) -> WeightMatrix {
+            let type: GGMLType = quantize && cols % 32 == 0 ? .q8_0 : .f32
+            let rowBytes = type.rowBytes(cols)!
+            let p = UnsafeMutableRawPointer.allocate(byteCount: rows * rowBytes, alignment: 64)
             storage.append(p)
-            var row = [Float](repeating: 0, count: w.cols)
-            for r in 0..<w.rows {
-                w.row(r, into: &row)
-                ck_quantize_q8_0(row, p + r * rowBytes, Int64(w.cols))
+            let row = UnsafeMutablePointer<Float>.allocate(capacity: cols)
+            defer { row.deallocate() }
+            for r in 0..<rows {
+                fill(r, row)
+                if type == .q8_0 {
+                    ck_quantize_q8_0(row, p + r * rowBytes, Int64(cols))
+                } else {
+                    (p + r * rowBytes).copyMemory(from: row, byteCount: rowBytes)
+                }
             }
-            return WeightMatrix(type: .q8_0, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(p))
+            return WeightMatrix(type: type, rows: rows, cols: cols, data: UnsafeRawPointer(p))
         }
         func transposed(_ w: WeightMatrix) -> WeightMatrix {
             let D = w.rows, F = w.cols
             var full = [Float](repeating: 0, count: D * F)
             full.withUnsafeMutableBufferPointer { fp in for r in 0..<D { w.row(r, into: fp.baseAddress! + r * F) } }
-            let type: GGMLType = quantize && D % 32 == 0 ? .q8_0 : .f32
-            let rowBytes = type.rowBytes(D)!
-            let p = UnsafeMutableRawPointer.allocate(byteCount: F * rowBytes, alignment: 64)
-            storage.append(p)
-            var column = [Float](repeating: 0, count: D)
-            for i in 0..<F {
-                for r in 0..<D { column[r] = full[r * F + i] }
-                if type == .q8_0 {
-                    ck_quantize_q8_0(column, p + i * rowBytes, Int64(D))
-                } else {
-                    column.withUnsafeBytes { (p + i * rowBytes).copyMemory(from: $0.baseAddress!, byteCount: rowBytes) }
-                }
-            }
-            return WeightMatrix(type: type, rows: F, cols: D, data: UnsafeRawPointer(p))
+            return build(F, D) { i, out in for r in 0..<D { out[r] = full[r * F + i] } }
         }
         guard downs.count == config.layerCount else { throw EngineError.format("sparkify: base has \(downs.count) FFN layers") }
+        let r = overlay.rank, D = config.hiddenSize
         layers = try zip(overlay.layers(for: config), downs).map { o, down in
-            Layer(a: stored(o.predictorA), b: stored(o.predictorB), m: stored(o.droppedMap),
+            Layer(a: build(o.predictorA.rows, r) { i, out in o.predictorA.row(i, into: out) },
+                  bm: build(r + D, D) { i, out in i < r ? o.predictorB.row(i, into: out) : o.droppedMap.row(i - r, into: out) },
                   idle: o.idleActivation, upScale: o.upScale, z: o.thresholdZ, downT: transposed(down))
         }
         self.storage = storage
@@ -85,22 +80,22 @@ final class SparkifiedFFN {
     /// FLOPs of one token in one layer with `active` neurons (2 × multiply-adds).
     func flops(layer li: Int, active: Int, hidden D: Int) -> Double {
         let l = layers[li]
-        return Double(2 * (l.b.rows * l.b.cols + l.a.rows * l.a.cols + D * D) + 2 * 3 * D * active)
+        return Double(2 * (l.bm.rows * l.bm.cols + l.a.rows * l.a.cols) + 2 * 3 * D * active)
     }
 
-    /// The active set of `T` inputs: mask[t·F + i] = 1 where neuron i is computed.
-    /// Returns the active count per input. The predictor runs through the same kernels
-    /// for one input or many, so decode and prefill choose the same neurons.
-    func select(layer li: Int, x: UnsafePointer<Float>, _ T: Int, mask: UnsafeMutablePointer<Float>) -> [Int] {
-        let l = layers[li], F = l.a.rows, r = l.b.rows
-        let p = scratch.floats(T * (r + F))
-        let predicted = p + T * r
-        for t in 0..<T {
-            // One input at a time: the int8 path for every T (sgemm's rounding would
-            // make prefill pick differently from decode near the threshold).
-            linear.apply(l.b, x + t * l.b.cols, 1, p + t * r)
-            linear.apply(l.a, p + t * r, 1, predicted + t * F)
-        }
+    /// [B x; M x] for `T` inputs (T × (r + D)), one input at a time: the int8 path for
+    /// every T, so prefill picks exactly the neurons decode would (sgemm's rounding
+    /// could flip a neuron at the threshold).
+    private func project(_ l: Layer, _ x: UnsafePointer<Float>, _ T: Int, into out: UnsafeMutablePointer<Float>) {
+        for t in 0..<T { linear.apply(l.bm, x + t * l.bm.cols, 1, out + t * l.bm.rows) }
+    }
+
+    /// The active set of `T` inputs from their projections (`project`): mask[t·F + i] = 1
+    /// where neuron i is computed. Returns the active count per input.
+    private func select(_ l: Layer, projected: UnsafePointer<Float>, _ T: Int, mask: UnsafeMutablePointer<Float>) -> [Int] {
+        let F = l.a.rows, width = l.bm.rows
+        let predicted = scratch.floats(T * F)
+        for t in 0..<T { linear.apply(l.a, projected + t * width, 1, predicted + t * F) }
         var counts = [Int](repeating: 0, count: T)
         l.idle.withUnsafeBufferPointer { idle in
             l.upScale.withUnsafeBufferPointer { scale in
@@ -133,10 +128,12 @@ final class SparkifiedFFN {
     /// holds the masked, idle-shifted activations and `out` (T × D) the layer's output.
     func runBatch(layer li: Int, x: UnsafePointer<Float>, _ T: Int, gate: UnsafeMutablePointer<Float>,
                   up: UnsafePointer<Float>, down: WeightMatrix, out: UnsafeMutablePointer<Float>) -> [Int] {
-        let l = layers[li], F = l.a.rows, D = down.rows
+        let l = layers[li], F = l.a.rows, D = down.rows, r = l.a.cols, width = l.bm.rows
         let mask = UnsafeMutablePointer<Float>.allocate(capacity: T * F)
-        defer { mask.deallocate() }
-        let counts = select(layer: li, x: x, T, mask: mask)
+        let projected = UnsafeMutablePointer<Float>.allocate(capacity: T * width)
+        defer { mask.deallocate(); projected.deallocate() }
+        project(l, x, T, into: projected)
+        let counts = select(l, projected: projected, T, mask: mask)
         ck_geglu_f32(gate, up, Int64(T * F))
         for t in 0..<T {
             for i in 0..<F {
@@ -145,10 +142,10 @@ final class SparkifiedFFN {
             }
         }
         linear.apply(down, gate, T, out)
-        let mx = UnsafeMutablePointer<Float>.allocate(capacity: T * D)
-        defer { mx.deallocate() }
-        linear.apply(l.m, x, T, mx)
-        for j in 0..<(T * D) { out[j] += mx[j] }
+        for t in 0..<T {
+            let mx = projected + t * width + r
+            for j in 0..<D { out[t * D + j] += mx[j] }
+        }
         return counts
     }
 
@@ -156,20 +153,32 @@ final class SparkifiedFFN {
     /// transposed copy, Q8_0 for a quantized base). Returns the active count.
     func runToken(layer li: Int, x: UnsafePointer<Float>, gate: WeightMatrix, up: WeightMatrix,
                   out: UnsafeMutablePointer<Float>) -> Int {
-        let l = layers[li], F = l.a.rows, downT = l.downT, D = downT.cols
+        let l = layers[li], F = l.a.rows, downT = l.downT, D = downT.cols, r = l.a.cols
+        let profile = DecodeProfile.shared
+        var tick = DecodeProfile.now()
         let mask = UnsafeMutablePointer<Float>.allocate(capacity: F)
-        defer { mask.deallocate() }
-        let n = select(layer: li, x: x, 1, mask: mask)[0]
+        let projected = UnsafeMutablePointer<Float>.allocate(capacity: l.bm.rows)
+        let values = UnsafeMutablePointer<Float>.allocate(capacity: 2 * F)
+        defer { mask.deallocate(); projected.deallocate(); values.deallocate() }
+        project(l, x, 1, into: projected)
+        let n = select(l, projected: projected, 1, mask: mask)[0]
+        tick = profile.lap("ffn: predictor, selection, M", since: tick)
         indices.removeAll(keepingCapacity: true)
         for i in 0..<F where mask[i] != 0 { indices.append(Int32(i)) }
-        let values = UnsafeMutablePointer<Float>.allocate(capacity: 2 * max(n, 1) + D)
-        defer { values.deallocate() }
-        let g = values, u = values + n, mx = values + 2 * n
-        linear.apply(l.m, x, 1, mx)
+        let g = values, u = values + F
         if n > 0 {
             indices.withUnsafeBufferPointer { ip in
-                linear.applyRows(gate, x, rows: ip.baseAddress!, count: n, g)
-                linear.applyRows(up, x, rows: ip.baseAddress!, count: n, u)
+                if gate.type == up.type, gate.rowBytes == up.rowBytes, gate.cols == up.cols {
+                    // Gate and up rows of a neuron in one pass, against one quantized x.
+                    let a = activation.ensure(gate.activationBytes)
+                    ck_quantize_activation(gate.ckType, x, a, Int64(gate.cols))
+                    ck_matvec_rows2_par(ComputePool.shared.pool, gate.ckType, gate.data, up.data, gate.rowBytes,
+                                        Int64(gate.cols), a, ip.baseAddress!, Int64(n), g, u)
+                } else {
+                    linear.applyRows(gate, x, rows: ip.baseAddress!, count: n, g)
+                    linear.applyRows(up, x, rows: ip.baseAddress!, count: n, u)
+                }
+                tick = profile.lap("ffn: active gate+up rows", since: tick)
                 ck_geglu_f32(g, u, Int64(n))
                 for k in 0..<n { g[k] -= l.idle[Int(ip[k])] * u[k] }
                 let s = scratch.floats(ComputePool.shared.threads * D)
@@ -179,7 +188,9 @@ final class SparkifiedFFN {
         } else {
             out.initialize(repeating: 0, count: D)
         }
+        let mx = projected + r
         for j in 0..<D { out[j] += mx[j] }
+        profile.lap("ffn: active down rows", since: tick)
         return n
     }
 }
