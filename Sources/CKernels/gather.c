@@ -84,49 +84,6 @@ void ck_convert_f32_to_f16(const float *x, void *dst, int64_t n) {
     for (int64_t i = 0; i < n; i++) { _Float16 h = (_Float16)x[i]; memcpy(&y[i], &h, 2); }
 }
 
-/// acc += Σ_k coef[k] · row_k (n columns) with row_k at base + idx[k]·stride + offset,
-/// for k in [k0, k1): Q8_0 four rows at a time, F16/F32 directly, other types through
-/// a dequantized row.
-static void axpy_row_list(int type, const uint8_t *base, size_t stride, size_t offset, size_t row_bytes,
-                          const int32_t *idx, const float *coef, int64_t k0, int64_t k1, float *acc, int64_t n) {
-    // Generic types are dequantized a row at a time (on the heap past 8192 columns).
-    float stack_row[8192];
-    float *row = NULL;
-    const int64_t ahead = ck_prefetch_rows_ahead(row_bytes);
-#define ROW(k) (base + (size_t)idx[k] * stride + offset)
-    for (int64_t r = k0; r < k1 && r < k0 + ahead; r++) ck_prefetch_bytes(ROW(r), row_bytes);
-    int64_t r = k0;
-#if defined(__x86_64__)
-    if (type == CK_Q8_0 && n % 32 == 0 && ck_cpu_level() >= 1) {
-        for (; r + 4 <= k1; r += 4) {
-            for (int64_t p = r + ahead; p < r + ahead + 4 && p < k1; p++) ck_prefetch_bytes(ROW(p), row_bytes);
-            const blk_q8_0 *rows4[4];
-            for (int k = 0; k < 4; k++) rows4[k] = (const blk_q8_0 *)ROW(r + k);
-            axpy4_q8_0_avx2(coef + r, rows4, acc, n);
-        }
-    }
-#endif
-    for (; r < k1; r++) {
-        if (r + ahead < k1) ck_prefetch_bytes(ROW(r + ahead), row_bytes);
-        const float c = coef[r];
-        if (c == 0) continue;
-        if (type == CK_F16) {
-            axpy_f16(c, (const ck_half *)ROW(r), acc, n);
-        } else if (type == CK_Q8_0 && n % 32 == 0) {
-            axpy_q8_0(c, (const blk_q8_0 *)ROW(r), acc, n);
-        } else if (type == CK_F32) {
-            ck_axpy_f32(c, (const float *)ROW(r), acc, n);
-        } else {
-            if (!row) row = n <= 8192 ? stack_row : malloc((size_t)n * sizeof(float));
-            if (!row) return;
-            ck_dequantize_row(type, ROW(r), row, n);
-            ck_axpy_f32(c, row, acc, n);
-        }
-    }
-#undef ROW
-    if (row && row != stack_row) free(row);
-}
-
 typedef struct {
     int type; const uint8_t *w; size_t row_bytes; int64_t n;
     const int32_t *idx; const float *coef; int64_t count;
@@ -137,10 +94,43 @@ static void axpy_task(void *ctx, int task, int n_tasks) {
     axpy_job *j = ctx;
     float *acc = j->scratch + (size_t)task * j->n;
     memset(acc, 0, (size_t)j->n * sizeof(float));
+    // Generic types are dequantized a row at a time (on the heap past 8192 columns).
+    float stack_row[8192];
+    float *row = j->n <= 8192 ? stack_row : malloc((size_t)j->n * sizeof(float));
+    if (!row) return;
     const int64_t per = (j->count + n_tasks - 1) / n_tasks;
-    const int64_t r0 = per * task < j->count ? per * task : j->count;
-    const int64_t r1 = r0 + per < j->count ? r0 + per : j->count;
-    axpy_row_list(j->type, j->w, j->row_bytes, 0, j->row_bytes, j->idx, j->coef, r0, r1, acc, j->n);
+    const int64_t r0 = per * task, r1 = r0 + per < j->count ? r0 + per : j->count;
+    const int64_t ahead = ck_prefetch_rows_ahead(j->row_bytes);
+    for (int64_t r = r0; r < r1 && r < r0 + ahead; r++)
+        ck_prefetch_bytes(j->w + (size_t)j->idx[r] * j->row_bytes, j->row_bytes);
+    int64_t r = r0;
+#if defined(__x86_64__)
+    if (j->type == CK_Q8_0 && j->n % 32 == 0 && ck_cpu_level() >= 1) {
+        for (; r + 4 <= r1; r += 4) {
+            for (int64_t p = r + ahead; p < r + ahead + 4 && p < r1; p++)
+                ck_prefetch_bytes(j->w + (size_t)j->idx[p] * j->row_bytes, j->row_bytes);
+            const blk_q8_0 *rows4[4];
+            for (int k = 0; k < 4; k++) rows4[k] = (const blk_q8_0 *)(j->w + (size_t)j->idx[r + k] * j->row_bytes);
+            axpy4_q8_0_avx2(j->coef + r, rows4, acc, j->n);
+        }
+    }
+#endif
+    for (; r < r1; r++) {
+        if (r + ahead < r1) ck_prefetch_bytes(j->w + (size_t)j->idx[r + ahead] * j->row_bytes, j->row_bytes);
+        const float c = j->coef[r];
+        if (c == 0) continue;
+        if (j->type == CK_F16) {
+            axpy_f16(c, (const ck_half *)(j->w + (size_t)j->idx[r] * j->row_bytes), acc, j->n);
+        } else if (j->type == CK_Q8_0 && j->n % 32 == 0) {
+            axpy_q8_0(c, (const blk_q8_0 *)(j->w + (size_t)j->idx[r] * j->row_bytes), acc, j->n);
+        } else if (j->type == CK_F32) {
+            ck_axpy_f32(c, (const float *)(j->w + (size_t)j->idx[r] * j->row_bytes), acc, j->n);
+        } else {
+            ck_dequantize_row(j->type, j->w + (size_t)j->idx[r] * j->row_bytes, row, j->n);
+            ck_axpy_f32(c, row, acc, j->n);
+        }
+    }
+    if (row != stack_row) free(row);
 }
 
 void ck_axpy_rows_par(ck_pool *pool, int type, const void *w, size_t row_bytes, int64_t n,
@@ -152,55 +142,4 @@ void ck_axpy_rows_par(ck_pool *pool, int type, const void *w, size_t row_bytes, 
     ck_pool_run(pool, axpy_task, &j, tasks);
     memcpy(y, scratch, (size_t)n * sizeof(float));
     for (int t = 1; t < tasks; t++) ck_axpy_f32(1.0f, scratch + (size_t)t * n, y, n);
-}
-
-typedef struct {
-    const uint8_t *records; size_t record_bytes;
-    int w_type; size_t w_row_bytes; int64_t n; const void *act;
-    int down_type; size_t down_row_bytes; int64_t d;
-    const int32_t *idx; int64_t count; const float *idle;
-    float *scratch; int64_t stride;
-} neuron_job;
-
-static void neuron_task(void *ctx, int task, int n_tasks) {
-    neuron_job *j = ctx;
-    float *acc = j->scratch + (size_t)task * j->stride;
-    memset(acc, 0, (size_t)j->d * sizeof(float));
-    const int64_t per = (j->count + n_tasks - 1) / n_tasks;
-    const int64_t r0 = per * task < j->count ? per * task : j->count;
-    const int64_t r1 = r0 + per < j->count ? r0 + per : j->count;
-    if (r0 >= r1) return;
-    float *g = acc + j->d, *u = g + per;
-    const int64_t ahead = ck_prefetch_rows_ahead(j->record_bytes);
-    for (int64_t r = r0; r < r1 && r < r0 + ahead; r++)
-        ck_prefetch_bytes(j->records + (size_t)j->idx[r] * j->record_bytes, j->record_bytes);
-    // Pass 1: the gate and up dots of each active neuron (its whole record is fetched,
-    // so pass 2's down rows are already in cache).
-    for (int64_t r = r0; r < r1; r++) {
-        if (r + ahead < r1) ck_prefetch_bytes(j->records + (size_t)j->idx[r + ahead] * j->record_bytes, j->record_bytes);
-        const uint8_t *rec = j->records + (size_t)j->idx[r] * j->record_bytes;
-        g[r - r0] = ck_vec_dot(j->w_type, rec, j->act, j->n);
-        u[r - r0] = ck_vec_dot(j->w_type, rec + j->w_row_bytes, j->act, j->n);
-    }
-    const int64_t m = r1 - r0;
-    ck_geglu_f32(g, u, m);
-    for (int64_t k = 0; k < m; k++) g[k] -= j->idle[j->idx[r0 + k]] * u[k];
-    // Pass 2: y += coefficient · down row.
-    axpy_row_list(j->down_type, j->records, j->record_bytes, 2 * j->w_row_bytes, j->down_row_bytes,
-                  j->idx + r0, g, 0, m, acc, j->d);
-}
-
-void ck_sparkified_ffn_par(ck_pool *pool, const void *records, size_t record_bytes,
-                           int w_type, size_t w_row_bytes, int64_t n, const void *act,
-                           int down_type, size_t down_row_bytes, int64_t d,
-                           const int32_t *idx, int64_t count, const float *idle, float *y, float *scratch) {
-    int tasks = ck_pool_threads(pool);
-    if (count < 64) tasks = 1;
-    const int64_t per = (count + tasks - 1) / tasks;
-    neuron_job j = { .records = records, .record_bytes = record_bytes, .w_type = w_type, .w_row_bytes = w_row_bytes,
-                     .n = n, .act = act, .down_type = down_type, .down_row_bytes = down_row_bytes, .d = d,
-                     .idx = idx, .count = count, .idle = idle, .scratch = scratch, .stride = d + 2 * per };
-    ck_pool_run(pool, neuron_task, &j, tasks);
-    memcpy(y, scratch, (size_t)d * sizeof(float));
-    for (int t = 1; t < tasks; t++) ck_axpy_f32(1.0f, scratch + (size_t)t * j.stride, y, d);
 }

@@ -94,14 +94,6 @@ extern "C" {
 /// `scratch` must hold n_threads × n floats.
 void ck_axpy_rows_par(ck_pool *pool, int type, const void *w, size_t row_bytes, int64_t n,
                       const int32_t *idx, const float *coef, int64_t count, float *y, float *scratch);
-/// The active neurons of a sparkified FFN in one pass over neuron-major records
-/// (record i = gate row i | up row i | down column i as a row): for each i in idx,
-/// c = (gelu(gate_i·x) − idle[i]) · (up_i·x), y = Σ c · down_i. `act` is x quantized for
-/// w_type. scratch: threads × (d + 2·⌈count/threads⌉) floats.
-void ck_sparkified_ffn_par(ck_pool *pool, const void *records, size_t record_bytes,
-                           int w_type, size_t w_row_bytes, int64_t n, const void *act,
-                           int down_type, size_t down_row_bytes, int64_t d,
-                           const int32_t *idx, int64_t count, const float *idle, float *y, float *scratch);
 /// Converts `n` floats to IEEE half precision.
 void ck_convert_f32_to_f16(const float *x, void *dst, int64_t n);
 /// Quantizes `n` floats into Q8_0 blocks (n a multiple of 32): for building transposed copies.

@@ -52,7 +52,7 @@ enum ModelLoader {
     static func loadSparkified(_ path: String) throws -> LoadedModel {
         let overlay = try SparkifyOverlay(path: path)
         var isDir: ObjCBool = false
-        _ = FileManager.default.fileExists(atPath: overlay.basePath, isDirectory: &isDir)
+        FileManager.default.fileExists(atPath: overlay.basePath, isDirectory: &isDir)
         if !isDir.boolValue, SparkifyOverlay.isOverlayName(URL(fileURLWithPath: overlay.basePath).lastPathComponent) {
             throw EngineError.format("\(URL(fileURLWithPath: path).lastPathComponent): its base is another overlay")
         }
@@ -62,8 +62,7 @@ enum ModelLoader {
         }
         let blockQuantized = ![GGMLType.f32, .f16, .bf16].contains(gemma.weights.layers.first?.gate.type ?? .f32)
         gemma.sparkified = try SparkifiedFFN(overlay: overlay, config: gemma.config,
-                                             ffns: gemma.weights.layers.map { ($0.gate, $0.up, $0.down) },
-                                             quantize: blockQuantized)
+                                             downs: gemma.weights.layers.map(\.down), quantize: blockQuantized)
         let b = base.info
         let info = ModelInfo(name: URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent, path: path,
                              architecture: b.architecture + "+sparkify", format: b.format,

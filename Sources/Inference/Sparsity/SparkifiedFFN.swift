@@ -22,10 +22,6 @@ final class SparkifiedFFN {
         let idle: [Float], upScale: [Float], z: Float
         /// The base's down projection transposed (F × D): neuron i's column as row i.
         let downT: WeightMatrix
-        /// Neuron-major records (gate row | up row | down column) when gate and up share
-        /// a type: decode reads each active neuron as one contiguous run.
-        let records: UnsafeRawPointer?
-        let recordBytes: Int
     }
     let layers: [Layer]
     let fraction: Double
@@ -38,9 +34,8 @@ final class SparkifiedFFN {
     /// gelu(x) = ck_geglu_f32(x, ones): the vectorised GELU (scalar tanh costs ~20 ns).
     private let ones: [Float]
 
-    /// `ffns`: the base model's gate, up (F × D) and down (D × F) projections per layer.
-    init(overlay: SparkifyOverlay, config: ModelConfig, ffns: [(gate: WeightMatrix, up: WeightMatrix, down: WeightMatrix)],
-         quantize: Bool) throws {
+    /// `downs`: the base model's down projections (D × F), one per layer.
+    init(overlay: SparkifyOverlay, config: ModelConfig, downs: [WeightMatrix], quantize: Bool) throws {
         fraction = overlay.fraction
         ones = [Float](repeating: 1, count: config.intermediateSize)
         rank = overlay.rank
@@ -69,28 +64,12 @@ final class SparkifiedFFN {
             full.withUnsafeMutableBufferPointer { fp in for r in 0..<D { w.row(r, into: fp.baseAddress! + r * F) } }
             return build(F, D) { i, out in for r in 0..<D { out[r] = full[r * F + i] } }
         }
-        func records(_ gate: WeightMatrix, _ up: WeightMatrix, _ downT: WeightMatrix) -> (UnsafeRawPointer?, Int) {
-            guard gate.type == up.type, gate.rowBytes == up.rowBytes, gate.rows == downT.rows else { return (nil, 0) }
-            let bytes = 2 * gate.rowBytes + downT.rowBytes
-            let p = UnsafeMutableRawPointer.allocate(byteCount: gate.rows * bytes, alignment: 64)
-            storage.append(p)
-            for i in 0..<gate.rows {
-                let rec = p + i * bytes
-                rec.copyMemory(from: gate.data + i * gate.rowBytes, byteCount: gate.rowBytes)
-                (rec + gate.rowBytes).copyMemory(from: up.data + i * up.rowBytes, byteCount: up.rowBytes)
-                (rec + 2 * gate.rowBytes).copyMemory(from: downT.data + i * downT.rowBytes, byteCount: downT.rowBytes)
-            }
-            return (UnsafeRawPointer(p), bytes)
-        }
-        guard ffns.count == config.layerCount else { throw EngineError.format("sparkify: base has \(ffns.count) FFN layers") }
+        guard downs.count == config.layerCount else { throw EngineError.format("sparkify: base has \(downs.count) FFN layers") }
         let r = overlay.rank, D = config.hiddenSize
-        layers = try zip(overlay.layers(for: config), ffns).map { o, ffn in
-            let downT = transposed(ffn.down)
-            let (rec, recBytes) = records(ffn.gate, ffn.up, downT)
-            return Layer(a: build(o.predictorA.rows, r) { i, out in o.predictorA.row(i, into: out) },
-                         bm: build(r + D, D) { i, out in i < r ? o.predictorB.row(i, into: out) : o.droppedMap.row(i - r, into: out) },
-                         idle: o.idleActivation, upScale: o.upScale, z: o.thresholdZ, downT: downT,
-                         records: rec, recordBytes: recBytes)
+        layers = try zip(overlay.layers(for: config), downs).map { o, down in
+            Layer(a: build(o.predictorA.rows, r) { i, out in o.predictorA.row(i, into: out) },
+                  bm: build(r + D, D) { i, out in i < r ? o.predictorB.row(i, into: out) : o.droppedMap.row(i - r, into: out) },
+                  idle: o.idleActivation, upScale: o.upScale, z: o.thresholdZ, downT: transposed(down))
         }
         self.storage = storage
     }
@@ -187,21 +166,7 @@ final class SparkifiedFFN {
         indices.removeAll(keepingCapacity: true)
         for i in 0..<F where mask[i] != 0 { indices.append(Int32(i)) }
         let g = values, u = values + F
-        if n > 0, let rec = l.records {
-            // One pass per active neuron over its contiguous record.
-            let a = activation.ensure(gate.activationBytes)
-            ck_quantize_activation(gate.ckType, x, a, Int64(gate.cols))
-            let threads = ComputePool.shared.threads
-            let s = scratch.floats(threads * (D + 2 * ((n + threads - 1) / threads)))
-            indices.withUnsafeBufferPointer { ip in
-                l.idle.withUnsafeBufferPointer { idle in
-                    ck_sparkified_ffn_par(ComputePool.shared.pool, rec, l.recordBytes, gate.ckType, gate.rowBytes,
-                                          Int64(gate.cols), a, downT.ckType, downT.rowBytes, Int64(D),
-                                          ip.baseAddress!, Int64(n), idle.baseAddress!, out, s)
-                }
-            }
-            tick = profile.lap("ffn: active neurons (records)", since: tick)
-        } else if n > 0 {
+        if n > 0 {
             indices.withUnsafeBufferPointer { ip in
                 if gate.type == up.type, gate.rowBytes == up.rowBytes, gate.cols == up.cols {
                     // Gate and up rows of a neuron in one pass, against one quantized x.
