@@ -28,7 +28,7 @@ extension ChatApp {
         }
         transcript.render(shown, streaming: streamingID, into: &canvas, rect: layout.transcript)
         if let r = layout.stats {
-            StatsPanel.render(live, model: modelInfo?.name ?? "–", sparsity: conversation.settings.sparsity,
+            StatsPanel.render(live, model: modelInfo?.name ?? "–", sparsity: sparsityLabel,
                               streaming: isStreaming, speculative: conversation.settings.speculative, loadMs: modelLoadMs,
                               into: &canvas, rect: r)
         }
@@ -36,7 +36,7 @@ extension ChatApp {
         if !layout.separator.isEmpty {
             let s = conversation.settings
             let spec = s.speculative.map { " · speculative \($0)" } ?? ""
-            let info = "─ temp \(s.temperature) · max \(s.maxTokens) · sparsity \(s.sparsity)\(spec) · ctx \(live.contextUsed)/\(live.contextLimit) "
+            let info = "─ temp \(s.temperature) · max \(s.maxTokens) · sparsity \(sparsityLabel)\(spec) · ctx \(live.contextUsed)/\(live.contextLimit) "
             canvas.put(info + String(repeating: "─", count: max(0, w)), x: 0, y: layout.separator.y, role: .border, clip: layout.separator)
         }
 

@@ -105,7 +105,15 @@ final class ChatApp {
     /// checkpoint directory's name), which tells apart two files of the same model.
     static func catalogName(_ path: String) -> String {
         let url = URL(fileURLWithPath: path)
-        return url.pathExtension.lowercased() == "gguf" ? url.deletingPathExtension().lastPathComponent : url.lastPathComponent
+        let bare = url.pathExtension.lowercased() == "gguf" || ModelCatalog.isSparkifyOverlay(url.lastPathComponent)
+        return bare ? url.deletingPathExtension().lastPathComponent : url.lastPathComponent
+    }
+
+    /// What the FFN runs: the session's run-time setting, or the overlay a sparkified
+    /// model carries (run-time sparsity does not apply to it).
+    var sparsityLabel: String {
+        guard let info = modelInfo, info.architecture.hasSuffix("+sparkify") else { return conversation.settings.sparsity }
+        return "sparkified " + (info.name.components(separatedBy: ".sparkify-").last ?? "")
     }
 
     static func defaultSettings(_ cfg: AppConfig) -> SamplingSettings {

@@ -76,6 +76,9 @@ public enum ModelCatalog {
             quantization: GGUFQuantization.describe(g), fileSize: g.file.count, contextLength: ctx)
     }
 
+    /// Is this file name a sparkify overlay (listed and loaded as its own model)?
+    public static func isSparkifyOverlay(_ fileName: String) -> Bool { SparkifyOverlay.isOverlayName(fileName) }
+
     /// A sparkify overlay: listed as its own model (the base with a sparse FFN).
     static func describeOverlay(_ path: String) throws -> ModelInfo {
         let overlay = try SparkifyOverlay(path: path)
