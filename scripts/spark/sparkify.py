@@ -17,6 +17,8 @@ Why each piece (measured on Gemma 3 270M, see docs/spark-checkpoint.md):
   activation is far from γ, weighted by the typical size σᵢ = rms(uᵢ) of their up
   output: ranking by that (not by the gate value, as Gemma 3n, which was trained
   for it) halves the perplexity loss.
+- Rank 0 means no predictor: the selection reads the exact gate (all of W_gate, then only
+  up rows and down columns of S): better quality for more bytes.
 - The predictor is a reduced-rank regression of the gate on x: with Σ = E[x xᵀ] the
   best rank-r map in E‖G x − A B x‖² is A = U_r, B = U_rᵀ G where U_r are the top
   left singular vectors of G Σ^{1/2}. Chosen over the generalized-eigenvector fit
@@ -50,13 +52,19 @@ def fit_layer(X, Wg, Wu, Wd, fraction, rank, rounds=3):
     parameters, and a graph kept alive by the results costs gigabytes per layer."""
     X, Wg, Wu, Wd = (t.detach().double() for t in (X, Wg, Wu, Wd))
     N = X.shape[0]
-    S = X.T @ X / N
-    ev, Q = torch.linalg.eigh(S)
-    half = Q @ torch.diag(ev.clamp_min(0).sqrt()) @ Q.T
-    Ur = torch.linalg.svd(Wg @ half, full_matrices=False).U[:, :rank]
-    A, B = Ur, Ur.T @ Wg
     G, U = X @ Wg.T, X @ Wu.T
-    act, act_hat = gelu(G), gelu(X @ B.T @ A.T)
+    out = {}
+    if rank > 0:
+        S = X.T @ X / N
+        ev, Q = torch.linalg.eigh(S)
+        half = Q @ torch.diag(ev.clamp_min(0).sqrt()) @ Q.T
+        Ur = torch.linalg.svd(Wg @ half, full_matrices=False).U[:, :rank]
+        A, B = Ur, Ur.T @ Wg
+        out = {"predictor_a": A.float(), "predictor_b": B.float()}
+        act_hat = gelu(X @ B.T @ A.T)
+    else:  # rank 0: no predictor, the selection reads the exact gate
+        act_hat = gelu(G)
+    act = gelu(G)
     sigma = U.pow(2).mean(0).sqrt()
     gamma = torch.zeros_like(sigma)
     for _ in range(rounds):
@@ -67,13 +75,13 @@ def fit_layer(X, Wg, Wu, Wd, fraction, rank, rounds=3):
     t = stat_scores((act_hat - gamma).abs() * sigma)
     z = torch.quantile(t.flatten().float(), 1 - fraction).double()
     M = Wd @ torch.diag(gamma) @ Wu
-    return {"predictor_a": A.float(), "predictor_b": B.float(), "idle_activation": gamma.float(),
-            "up_scale": sigma.float(), "threshold_z": z.float().reshape(1), "dropped_map": M.float()}
+    return {**out, "idle_activation": gamma.float(), "up_scale": sigma.float(), "threshold_z": z.float().reshape(1),
+            "dropped_map": M.float()}
 
 
 def sparkified_ffn(x, Wg, Wu, Wd, o, counter=None):
     """The sparkified FFN in float32 (x: ... × d); `o` is fit_layer's dict."""
-    gh = (x @ o["predictor_b"].T) @ o["predictor_a"].T
+    gh = (x @ o["predictor_b"].T) @ o["predictor_a"].T if "predictor_b" in o else x @ Wg.T
     s = (gelu(gh) - o["idle_activation"]).abs() * o["up_scale"]
     keep = stat_scores(s) > o["threshold_z"]
     h = (gelu(x @ Wg.T) - o["idle_activation"]) * (x @ Wu.T) * keep

@@ -1,7 +1,7 @@
 """Training-free "sparkified" Gemma 3 270M: fit (scripts/spark/sparkify.py), evaluate in
 PyTorch, and write the overlay files that SparkChat loads on top of the GGUF.
 
-  python sparkify_gemma.py MODELS_DIR CORPUS_DIR OUT.json [--write 0.5,0.25] [--rank 64] [--evaluate]
+  python sparkify_gemma.py MODELS_DIR CORPUS_DIR OUT.json [--write 0.5,0.25] [--rank 128 (0: exact gate)] [--evaluate]
 
 Calibration: 6 chunks of 511 tokens spread evenly over the training split of the King
 James Bible (scripts/spark/kjv.py; CORPUS_DIR/kjv.jsonl from scripts/spark/fetch-kjv),
@@ -9,7 +9,8 @@ James Bible (scripts/spark/kjv.py; CORPUS_DIR/kjv.jsonl from scripts/spark/fetch
 a chunk of the held-out KJV split and the end of the Declaration of Independence
 (Tests/Fixtures/perplexity/declaration.txt) — every position, one chunk of 512 each;
 the model is the GGUF dequantized to float32.
-Writes MODELS_DIR/gemma-3-270m-q4_k_m.sparkify-f<F>.safetensors per --write fraction.
+Writes MODELS_DIR/gemma-3-270m-q4_k_m.sparkify-f<F>.safetensors per --write fraction
+(-f<F>-gate.safetensors with --rank 0: no predictor, the selection reads the exact gate).
 """
 import argparse
 import json
@@ -94,11 +95,12 @@ for f in fractions:
     print("fitted f=%g in %.0f s" % (f, time.time() - t0), flush=True)
     if a.evaluate:
         evaluate("sparkified f=%g r=%d" % (f, a.rank), overlays)
-        if f == 0.25:
+        if f == 0.25 and a.rank:
             # The predictor's share of the loss: the same fit with the exact gate (rank = d).
             evaluate("sparkified f=%g exact gate" % f, sparkify.fit_model(model, calib, f, model.config.hidden_size))
     if "%g" % f in [("%g" % float(w)) for w in a.write.split(",") if w]:
-        path = os.path.join(a.models, FILE.replace(".gguf", ".sparkify-f%g.safetensors" % f))
+        # Rank 0 (selection from the exact gate) is told apart by a "-gate" suffix.
+        path = os.path.join(a.models, FILE.replace(".gguf", ".sparkify-f%g%s.safetensors" % (f, "" if a.rank else "-gate")))
         meta = sparkify.overlay_metadata(FILE, os.path.getsize(os.path.join(a.models, FILE)), f, a.rank,
                                          sum(len(c) for c in calib))
         save_file(sparkify.overlay_tensors(overlays), path + ".tmp", metadata=meta)

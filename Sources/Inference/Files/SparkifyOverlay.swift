@@ -9,15 +9,16 @@ import Foundation
 ///   __metadata__: format = "sparkchat-sparkify", version = "1", base, base_bytes,
 ///                 fraction, rank, calibration_tokens
 ///   layers.{i}.predictor_b   [r, d]   ĝ = A (B x): the low-rank gate predictor
-///   layers.{i}.predictor_a   [F, r]
+///   layers.{i}.predictor_a   [F, r]   (both absent at rank 0: the exact gate selects)
 ///   layers.{i}.idle_activation [F]    γ: the constant a dropped neuron's GELU is replaced by
 ///   layers.{i}.up_scale      [F]      σ: rms of the neuron's up output on calibration text
 ///   layers.{i}.threshold_z   [1]      θ = mean(s) + std(s)·z over s = |gelu(ĝ) − γ| ⊙ σ
 ///   layers.{i}.dropped_map   [d, d]   M = down · diag(γ) · up: the dropped neurons' sum
 struct SparkifyOverlay {
     struct Layer {
-        let predictorA: WeightMatrix
-        let predictorB: WeightMatrix
+        /// Absent at rank 0: the selection then reads the exact gate.
+        let predictorA: WeightMatrix?
+        let predictorB: WeightMatrix?
         let droppedMap: WeightMatrix
         let idleActivation: [Float]
         let upScale: [Float]
@@ -48,7 +49,7 @@ struct SparkifyOverlay {
             throw bad("metadata base must name the base checkpoint relative to the overlay's directory")
         }
         guard let f = m["fraction"].flatMap(Double.init), f > 0, f <= 1 else { throw bad("metadata fraction must be in (0, 1]") }
-        guard let r = m["rank"].flatMap(Int.init), r > 0 else { throw bad("metadata rank must be a positive integer") }
+        guard let r = m["rank"].flatMap(Int.init), r >= 0 else { throw bad("metadata rank must be a non-negative integer") }
         fraction = f
         rank = r
         let dir = URL(fileURLWithPath: path).deletingLastPathComponent()
@@ -87,7 +88,8 @@ struct SparkifyOverlay {
                 guard out.allSatisfy(\.isFinite) else { throw EngineError.format("overlay tensor layers.\(li).\(n) has non-finite values") }
                 return out
             }
-            return Layer(predictorA: try matrix("predictor_a", F, r), predictorB: try matrix("predictor_b", r, D),
+            return Layer(predictorA: r > 0 ? try matrix("predictor_a", F, r) : nil,
+                         predictorB: r > 0 ? try matrix("predictor_b", r, D) : nil,
                          droppedMap: try matrix("dropped_map", D, D),
                          idleActivation: try vector("idle_activation", F), upScale: try vector("up_scale", F),
                          thresholdZ: try vector("threshold_z", 1)[0])

@@ -17,8 +17,10 @@ import Foundation
 final class SparkifiedFFN {
     struct Layer {
         /// A (F × r), and [B; M] stacked ((r + D) × D): one pass over x gives the
-        /// predictor's projection B x and the dropped neurons' sum M x.
-        let a: WeightMatrix, bm: WeightMatrix
+        /// predictor's projection B x and the dropped neurons' sum M x. At rank 0 there
+        /// is no A and bm is M: the selection reads the exact gate instead.
+        let a: WeightMatrix?, bm: WeightMatrix, rank: Int
+        let neurons: Int
         let idle: [Float], upScale: [Float], z: Float
         /// The base's down projection transposed (F × D): neuron i's column as row i.
         let downT: WeightMatrix
@@ -67,9 +69,11 @@ final class SparkifiedFFN {
         guard downs.count == config.layerCount else { throw EngineError.format("sparkify: base has \(downs.count) FFN layers") }
         let r = overlay.rank, D = config.hiddenSize
         layers = try zip(overlay.layers(for: config), downs).map { o, down in
-            Layer(a: build(o.predictorA.rows, r) { i, out in o.predictorA.row(i, into: out) },
-                  bm: build(r + D, D) { i, out in i < r ? o.predictorB.row(i, into: out) : o.droppedMap.row(i - r, into: out) },
-                  idle: o.idleActivation, upScale: o.upScale, z: o.thresholdZ, downT: transposed(down))
+            let a = o.predictorA.map { pa in build(pa.rows, r) { i, out in pa.row(i, into: out) } }
+            return Layer(a: a,
+                         bm: build(r + D, D) { i, out in i < r ? o.predictorB!.row(i, into: out) : o.droppedMap.row(i - r, into: out) },
+                         rank: r, neurons: config.intermediateSize,
+                         idle: o.idleActivation, upScale: o.upScale, z: o.thresholdZ, downT: transposed(down))
         }
         self.storage = storage
     }
@@ -80,7 +84,8 @@ final class SparkifiedFFN {
     /// FLOPs of one token in one layer with `active` neurons (2 × multiply-adds).
     func flops(layer li: Int, active: Int, hidden D: Int) -> Double {
         let l = layers[li]
-        return Double(2 * (l.bm.rows * l.bm.cols + l.a.rows * l.a.cols) + 2 * 3 * D * active)
+        if let a = l.a { return Double(2 * (l.bm.rows * l.bm.cols + a.rows * a.cols) + 2 * 3 * D * active) }
+        return Double(2 * (l.bm.rows * l.bm.cols + D * l.neurons) + 2 * 2 * D * active)  // full gate, then up and down
     }
 
     /// [B x; M x] for `T` inputs (T × (r + D)), one input at a time: the int8 path for
@@ -90,12 +95,18 @@ final class SparkifiedFFN {
         for t in 0..<T { linear.apply(l.bm, x + t * l.bm.cols, 1, out + t * l.bm.rows) }
     }
 
-    /// The active set of `T` inputs from their projections (`project`): mask[t·F + i] = 1
-    /// where neuron i is computed. Returns the active count per input.
-    private func select(_ l: Layer, projected: UnsafePointer<Float>, _ T: Int, mask: UnsafeMutablePointer<Float>) -> [Int] {
-        let F = l.a.rows, width = l.bm.rows
+    /// The active set of `T` inputs: mask[t·F + i] = 1 where neuron i is computed. The
+    /// gate is predicted from the projections (`project`), or at rank 0 copied from
+    /// `exactGate` (T × F). Returns the active count per input.
+    private func select(_ l: Layer, projected: UnsafePointer<Float>, exactGate: UnsafePointer<Float>?, _ T: Int,
+                        mask: UnsafeMutablePointer<Float>) -> [Int] {
+        let F = l.neurons, width = l.bm.rows
         let predicted = scratch.floats(T * F)
-        for t in 0..<T { linear.apply(l.a, projected + t * width, 1, predicted + t * F) }
+        if let a = l.a {
+            for t in 0..<T { linear.apply(a, projected + t * width, 1, predicted + t * F) }
+        } else {
+            predicted.update(from: exactGate!, count: T * F)
+        }
         var counts = [Int](repeating: 0, count: T)
         l.idle.withUnsafeBufferPointer { idle in
             l.upScale.withUnsafeBufferPointer { scale in
@@ -128,12 +139,12 @@ final class SparkifiedFFN {
     /// holds the masked, idle-shifted activations and `out` (T × D) the layer's output.
     func runBatch(layer li: Int, x: UnsafePointer<Float>, _ T: Int, gate: UnsafeMutablePointer<Float>,
                   up: UnsafePointer<Float>, down: WeightMatrix, out: UnsafeMutablePointer<Float>) -> [Int] {
-        let l = layers[li], F = l.a.rows, D = down.rows, r = l.a.cols, width = l.bm.rows
+        let l = layers[li], F = l.neurons, D = down.rows, r = l.rank, width = l.bm.rows
         let mask = UnsafeMutablePointer<Float>.allocate(capacity: T * F)
         let projected = UnsafeMutablePointer<Float>.allocate(capacity: T * width)
         defer { mask.deallocate(); projected.deallocate() }
         project(l, x, T, into: projected)
-        let counts = select(l, projected: projected, T, mask: mask)
+        let counts = select(l, projected: projected, exactGate: gate, T, mask: mask)
         ck_geglu_f32(gate, up, Int64(T * F))
         for t in 0..<T {
             for i in 0..<F {
@@ -153,22 +164,28 @@ final class SparkifiedFFN {
     /// transposed copy, Q8_0 for a quantized base). Returns the active count.
     func runToken(layer li: Int, x: UnsafePointer<Float>, gate: WeightMatrix, up: WeightMatrix,
                   out: UnsafeMutablePointer<Float>) -> Int {
-        let l = layers[li], F = l.a.rows, downT = l.downT, D = downT.cols, r = l.a.cols
+        let l = layers[li], F = l.neurons, downT = l.downT, D = downT.cols, r = l.rank
         let profile = DecodeProfile.shared
         var tick = DecodeProfile.now()
         let mask = UnsafeMutablePointer<Float>.allocate(capacity: F)
         let projected = UnsafeMutablePointer<Float>.allocate(capacity: l.bm.rows)
-        let values = UnsafeMutablePointer<Float>.allocate(capacity: 2 * F)
+        let values = UnsafeMutablePointer<Float>.allocate(capacity: 3 * F)
         defer { mask.deallocate(); projected.deallocate(); values.deallocate() }
         project(l, x, 1, into: projected)
-        let n = select(l, projected: projected, 1, mask: mask)[0]
+        // Rank 0: the whole gate, streamed (its values of S are then not read again).
+        let fullGate: UnsafeMutablePointer<Float>? = l.a == nil ? values + 2 * F : nil
+        if let fg = fullGate { linear.apply(gate, x, 1, fg) }
+        let n = select(l, projected: projected, exactGate: fullGate, 1, mask: mask)[0]
         tick = profile.lap("ffn: predictor, selection, M", since: tick)
         indices.removeAll(keepingCapacity: true)
         for i in 0..<F where mask[i] != 0 { indices.append(Int32(i)) }
         let g = values, u = values + F
         if n > 0 {
             indices.withUnsafeBufferPointer { ip in
-                if gate.type == up.type, gate.rowBytes == up.rowBytes, gate.cols == up.cols {
+                if let fg = fullGate {
+                    for k in 0..<n { g[k] = fg[Int(ip[k])] }
+                    linear.applyRows(up, x, rows: ip.baseAddress!, count: n, u)
+                } else if gate.type == up.type, gate.rowBytes == up.rowBytes, gate.cols == up.cols {
                     // Gate and up rows of a neuron in one pass, against one quantized x.
                     let a = activation.ensure(gate.activationBytes)
                     ck_quantize_activation(gate.ckType, x, a, Int64(gate.cols))
