@@ -52,7 +52,7 @@ enum ModelLoader {
     static func loadSparkified(_ path: String) throws -> LoadedModel {
         let overlay = try SparkifyOverlay(path: path)
         var isDir: ObjCBool = false
-        FileManager.default.fileExists(atPath: overlay.basePath, isDirectory: &isDir)
+        _ = FileManager.default.fileExists(atPath: overlay.basePath, isDirectory: &isDir)
         if !isDir.boolValue, SparkifyOverlay.isOverlayName(URL(fileURLWithPath: overlay.basePath).lastPathComponent) {
             throw EngineError.format("\(URL(fileURLWithPath: path).lastPathComponent): its base is another overlay")
         }
