@@ -83,7 +83,7 @@ public enum ModelCatalog {
     static func describeOverlay(_ path: String) throws -> ModelInfo {
         let overlay = try SparkifyOverlay(path: path)
         var isDir: ObjCBool = false
-        FileManager.default.fileExists(atPath: overlay.basePath, isDirectory: &isDir)
+        _ = FileManager.default.fileExists(atPath: overlay.basePath, isDirectory: &isDir)
         var info = isDir.boolValue ? try describeDirectory(overlay.basePath) : try describeGGUF(overlay.basePath)
         info.name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         info.path = path
