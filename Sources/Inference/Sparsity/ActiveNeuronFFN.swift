@@ -29,18 +29,7 @@ final class ActiveNeuronFFN {
     func downTransposed(layer: Int, _ down: WeightMatrix) -> WeightMatrix {
         lock.lock(); defer { lock.unlock() }
         if let t = transposedDown[layer] { return t.matrix }
-        let D = down.rows, F = down.cols
-        let full = UnsafeMutablePointer<Float>.allocate(capacity: D * F)
-        defer { full.deallocate() }
-        for r in 0..<D { down.row(r, into: full + r * F) }
-        let rowBytes = GGMLType.f16.rowBytes(D)!
-        let storage = UnsafeMutableRawPointer.allocate(byteCount: F * rowBytes, alignment: 64)
-        var column = [Float](repeating: 0, count: D)
-        for i in 0..<F {
-            for r in 0..<D { column[r] = full[r * F + i] }
-            ck_convert_f32_to_f16(column, storage + i * rowBytes, Int64(D))
-        }
-        let m = WeightMatrix(type: .f16, rows: F, cols: D, data: UnsafeRawPointer(storage))
+        let (m, storage) = down.transposedCopy(as: .f16)
         transposedDown[layer] = (m, storage)
         return m
     }

@@ -19,18 +19,20 @@ final class SparkifiedFFN {
         /// A (F × r), and [B; M] stacked ((r + D) × D): one pass over x gives the
         /// predictor's projection B x and the dropped neurons' sum M x. At rank 0 there
         /// is no A and bm is M: the selection reads the exact gate instead.
-        let a: WeightMatrix?, bm: WeightMatrix, rank: Int
-        let neurons: Int
+        let a: WeightMatrix?, bm: WeightMatrix
         let idle: [Float], upScale: [Float], z: Float
         /// The base's down projection transposed (F × D): neuron i's column as row i.
         let downT: WeightMatrix
+        var rank: Int { bm.rows - bm.cols }
+        var neurons: Int { idle.count }
     }
     let layers: [Layer]
-    let fraction: Double
-    let rank: Int
-    private var storage: [UnsafeMutableRawPointer] = []
+    private let storage: [UnsafeMutableRawPointer]
     private let linear = LinearKernel()
+    /// The predicted gate and the down gather's per-thread sums.
     private let scratch = ScratchBuffer()
+    /// Per-call work (mask, projections, gathered values): decode never allocates.
+    private let work = ScratchBuffer()
     private let activation = ScratchBuffer()
     private var indices: [Int32] = []
     /// gelu(x) = ck_geglu_f32(x, ones): the vectorised GELU (scalar tanh costs ~20 ns).
@@ -38,48 +40,28 @@ final class SparkifiedFFN {
 
     /// `downs`: the base model's down projections (D × F), one per layer.
     init(overlay: SparkifyOverlay, config: ModelConfig, downs: [WeightMatrix], quantize: Bool) throws {
-        fraction = overlay.fraction
-        ones = [Float](repeating: 1, count: config.intermediateSize)
-        rank = overlay.rank
-        var storage: [UnsafeMutableRawPointer] = []
-        /// A rows × cols matrix filled a row at a time: Q8_0 for a quantized base, else F32.
-        func build(_ rows: Int, _ cols: Int, _ fill: (Int, UnsafeMutablePointer<Float>) -> Void) -> WeightMatrix {
-            let type: GGMLType = quantize && cols % 32 == 0 ? .q8_0 : .f32
-            let rowBytes = type.rowBytes(cols)!
-            let p = UnsafeMutableRawPointer.allocate(byteCount: rows * rowBytes, alignment: 64)
-            storage.append(p)
-            let row = UnsafeMutablePointer<Float>.allocate(capacity: cols)
-            defer { row.deallocate() }
-            for r in 0..<rows {
-                fill(r, row)
-                if type == .q8_0 {
-                    ck_quantize_q8_0(row, p + r * rowBytes, Int64(cols))
-                } else {
-                    (p + r * rowBytes).copyMemory(from: row, byteCount: rowBytes)
-                }
-            }
-            return WeightMatrix(type: type, rows: rows, cols: cols, data: UnsafeRawPointer(p))
-        }
-        func transposed(_ w: WeightMatrix) -> WeightMatrix {
-            let D = w.rows, F = w.cols
-            var full = [Float](repeating: 0, count: D * F)
-            full.withUnsafeMutableBufferPointer { fp in for r in 0..<D { w.row(r, into: fp.baseAddress! + r * F) } }
-            return build(F, D) { i, out in for r in 0..<D { out[r] = full[r * F + i] } }
-        }
         guard downs.count == config.layerCount else { throw EngineError.format("sparkify: base has \(downs.count) FFN layers") }
+        ones = [Float](repeating: 1, count: config.intermediateSize)
+        var storage: [UnsafeMutableRawPointer] = []
+        /// Q8_0 for a quantized base (fewer bytes per token), else F32 (exact).
+        func type(_ cols: Int) -> GGMLType { quantize && cols % 32 == 0 ? .q8_0 : .f32 }
+        func keep(_ built: (matrix: WeightMatrix, storage: UnsafeMutableRawPointer)) -> WeightMatrix {
+            storage.append(built.storage)
+            return built.matrix
+        }
         let r = overlay.rank, D = config.hiddenSize
         layers = try zip(overlay.layers(for: config), downs).map { o, down in
-            let a = o.predictorA.map { pa in build(pa.rows, r) { i, out in pa.row(i, into: out) } }
-            return Layer(a: a,
-                         bm: build(r + D, D) { i, out in i < r ? o.predictorB!.row(i, into: out) : o.droppedMap.row(i - r, into: out) },
-                         rank: r, neurons: config.intermediateSize,
-                         idle: o.idleActivation, upScale: o.upScale, z: o.thresholdZ, downT: transposed(down))
+            let a = o.predictorA.map { pa in keep(WeightMatrix.build(type: type(r), rows: pa.rows, cols: r) { i, out in pa.row(i, into: out) }) }
+            let bm = keep(WeightMatrix.build(type: type(D), rows: r + D, cols: D) { i, out in
+                i < r ? o.predictorB!.row(i, into: out) : o.droppedMap.row(i - r, into: out)
+            })
+            return Layer(a: a, bm: bm, idle: o.idleActivation, upScale: o.upScale, z: o.thresholdZ,
+                         downT: keep(down.transposedCopy(as: type(D))))
         }
         self.storage = storage
     }
 
     deinit { storage.forEach { $0.deallocate() } }
-
 
     /// FLOPs of one token in one layer with `active` neurons (2 × multiply-adds).
     func flops(layer li: Int, active: Int, hidden D: Int) -> Double {
@@ -113,15 +95,8 @@ final class SparkifiedFFN {
                 for t in 0..<T {
                     let s = predicted + t * F
                     ck_geglu_f32(s, ones, Int64(F))
-                    var sum = 0.0, sumSq = 0.0
-                    for i in 0..<F {
-                        let v = abs(s[i] - idle[i]) * scale[i]
-                        s[i] = v
-                        sum += Double(v); sumSq += Double(v) * Double(v)
-                    }
-                    let mean = sum / Double(F)
-                    let std = max(0, sumSq / Double(F) - mean * mean).squareRoot()
-                    let theta = Float(mean + std * Double(l.z))
+                    for i in 0..<F { s[i] = abs(s[i] - idle[i]) * scale[i] }
+                    let theta = StatisticalTopK.threshold(s, F, z: Double(l.z))
                     var n = 0
                     for i in 0..<F {
                         let keep = s[i] > theta
@@ -140,9 +115,7 @@ final class SparkifiedFFN {
     func runBatch(layer li: Int, x: UnsafePointer<Float>, _ T: Int, gate: UnsafeMutablePointer<Float>,
                   up: UnsafePointer<Float>, down: WeightMatrix, out: UnsafeMutablePointer<Float>) -> [Int] {
         let l = layers[li], F = l.neurons, D = down.rows, r = l.rank, width = l.bm.rows
-        let mask = UnsafeMutablePointer<Float>.allocate(capacity: T * F)
-        let projected = UnsafeMutablePointer<Float>.allocate(capacity: T * width)
-        defer { mask.deallocate(); projected.deallocate() }
+        let mask = work.floats(T * (F + width)), projected = mask + T * F
         project(l, x, T, into: projected)
         let counts = select(l, projected: projected, exactGate: gate, T, mask: mask)
         ck_geglu_f32(gate, up, Int64(T * F))
@@ -167,10 +140,7 @@ final class SparkifiedFFN {
         let l = layers[li], F = l.neurons, downT = l.downT, D = downT.cols, r = l.rank
         let profile = DecodeProfile.shared
         var tick = DecodeProfile.now()
-        let mask = UnsafeMutablePointer<Float>.allocate(capacity: F)
-        let projected = UnsafeMutablePointer<Float>.allocate(capacity: l.bm.rows)
-        let values = UnsafeMutablePointer<Float>.allocate(capacity: 3 * F)
-        defer { mask.deallocate(); projected.deallocate(); values.deallocate() }
+        let mask = work.floats(4 * F + l.bm.rows), values = mask + F, projected = values + 3 * F
         project(l, x, 1, into: projected)
         // Rank 0: the whole gate, streamed (its values of S are then not read again).
         let fullGate: UnsafeMutablePointer<Float>? = l.a == nil ? values + 2 * F : nil

@@ -29,11 +29,17 @@ public enum StatisticalTopK {
 
     /// mean + population std · Φ⁻¹(1 − fraction).
     public static func threshold(_ x: UnsafePointer<Float>, _ n: Int, fraction: Double) -> Float {
+        threshold(x, n, z: inverseNormalCDF(1 - fraction))
+    }
+
+    /// mean + population std · z (a sparkify overlay calibrates z per layer, since its
+    /// scores are not Gaussian).
+    public static func threshold(_ x: UnsafePointer<Float>, _ n: Int, z: Double) -> Float {
         var sum: Double = 0, sumSq: Double = 0
         for i in 0..<n { let v = Double(x[i]); sum += v; sumSq += v * v }
         let mean = sum / Double(n)
         let variance = max(0, sumSq / Double(n) - mean * mean)
-        return Float(mean + variance.squareRoot() * inverseNormalCDF(1 - fraction))
+        return Float(mean + variance.squareRoot() * z)
     }
 
     /// Φ⁻¹(p) by Acklam's rational approximation refined with one Halley step

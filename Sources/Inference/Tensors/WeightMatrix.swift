@@ -29,6 +29,39 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 }
 
+/// Matrices the engine makes at load (transposed and re-encoded copies for the sparse
+/// FFNs), in memory the caller owns: deallocate `storage` when the matrix is dropped.
+extension WeightMatrix {
+    /// A rows × cols matrix of `type` (F32, F16, or Q8_0 when cols is a multiple of 32),
+    /// filled a row at a time from floats.
+    static func build(type: GGMLType, rows: Int, cols: Int,
+                      _ fill: (Int, UnsafeMutablePointer<Float>) -> Void) -> (matrix: WeightMatrix, storage: UnsafeMutableRawPointer) {
+        precondition(type == .f32 || type == .f16 || (type == .q8_0 && cols % 32 == 0), "unsupported build type")
+        let rowBytes = type.rowBytes(cols)!
+        let p = UnsafeMutableRawPointer.allocate(byteCount: max(1, rows * rowBytes), alignment: 64)
+        let row = UnsafeMutablePointer<Float>.allocate(capacity: cols)
+        defer { row.deallocate() }
+        for r in 0..<rows {
+            fill(r, row)
+            switch type {
+            case .q8_0: ck_quantize_q8_0(row, p + r * rowBytes, Int64(cols))
+            case .f16: ck_convert_f32_to_f16(row, p + r * rowBytes, Int64(cols))
+            default: (p + r * rowBytes).copyMemory(from: row, byteCount: rowBytes)
+            }
+        }
+        return (WeightMatrix(type: type, rows: rows, cols: cols, data: UnsafeRawPointer(p)), p)
+    }
+
+    /// This matrix transposed (cols × rows) as `type`: a down projection's neuron
+    /// columns become rows, which the sparse FFNs gather.
+    func transposedCopy(as type: GGMLType) -> (matrix: WeightMatrix, storage: UnsafeMutableRawPointer) {
+        let R = rows, C = cols
+        var full = [Float](repeating: 0, count: R * C)
+        full.withUnsafeMutableBufferPointer { fp in for r in 0..<R { row(r, into: fp.baseAddress! + r * C) } }
+        return WeightMatrix.build(type: type, rows: C, cols: R) { i, out in for r in 0..<R { out[r] = full[r * C + i] } }
+    }
+}
+
 /// Scratch buffers reused across calls so the token loop never allocates.
 final class ScratchBuffer {
     private(set) var pointer: UnsafeMutableRawPointer
