@@ -82,15 +82,8 @@ public enum ModelCatalog {
     /// A sparkify overlay: listed as its own model (the base with a sparse FFN).
     static func describeOverlay(_ path: String) throws -> ModelInfo {
         let overlay = try SparkifyOverlay(path: path)
-        var isDir: ObjCBool = false
-        _ = FileManager.default.fileExists(atPath: overlay.basePath, isDirectory: &isDir)
-        var info = isDir.boolValue ? try describeDirectory(overlay.basePath) : try describeGGUF(overlay.basePath)
-        info.name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-        info.path = path
-        info.architecture += "+sparkify"
-        info.parameterCount += overlay.file.tensors.values.reduce(0) { $0 + $1.elementCount }
-        info.fileSize += overlay.file.file.count
-        return info
+        return overlay.describe(base: overlay.baseIsDirectory ? try describeDirectory(overlay.basePath)
+                                                              : try describeGGUF(overlay.basePath))
     }
 
     /// A Hugging Face checkpoint directory: architecture from config.json's model_type,

@@ -29,6 +29,8 @@ struct SparkifyOverlay {
     let path: String
     /// The base checkpoint's path, resolved against the overlay's directory.
     let basePath: String
+    /// A checkpoint directory (else a GGUF file).
+    let baseIsDirectory: Bool
     let fraction: Double
     let rank: Int
 
@@ -58,10 +60,23 @@ struct SparkifyOverlay {
         guard FileManager.default.fileExists(atPath: basePath, isDirectory: &isDir) else {
             throw EngineError.file("\(name): its base model \(base) is not in \(dir.path)")
         }
+        baseIsDirectory = isDir.boolValue
         if !isDir.boolValue, let expected = m["base_bytes"].flatMap(Int.init),
            let size = (try? FileManager.default.attributesOfItem(atPath: basePath))?[.size] as? Int, size != expected {
             throw bad("was fitted for a \(expected)-byte \(base), but that file has \(size) bytes")
         }
+    }
+
+    /// The catalog entry of the overlay: its base's, under the overlay's name, with the
+    /// overlay's tensors and bytes added.
+    func describe(base: ModelInfo) -> ModelInfo {
+        var info = base
+        info.name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        info.path = path
+        info.architecture += "+sparkify"
+        info.parameterCount += file.tensors.values.reduce(0) { $0 + $1.elementCount }
+        info.fileSize += file.file.count
+        return info
     }
 
     /// The per-layer tensors, checked against the base model's shapes.

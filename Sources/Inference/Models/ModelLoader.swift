@@ -51,25 +51,17 @@ enum ModelLoader {
     /// A sparkify overlay on top of its dense Gemma base (GGUF file or checkpoint directory).
     static func loadSparkified(_ path: String) throws -> LoadedModel {
         let overlay = try SparkifyOverlay(path: path)
-        var isDir: ObjCBool = false
-        _ = FileManager.default.fileExists(atPath: overlay.basePath, isDirectory: &isDir)
-        if !isDir.boolValue, SparkifyOverlay.isOverlayName(URL(fileURLWithPath: overlay.basePath).lastPathComponent) {
+        if !overlay.baseIsDirectory, SparkifyOverlay.isOverlayName(URL(fileURLWithPath: overlay.basePath).lastPathComponent) {
             throw EngineError.format("\(URL(fileURLWithPath: path).lastPathComponent): its base is another overlay")
         }
-        let base = isDir.boolValue ? try loadSafetensorsDirectory(overlay.basePath) : try loadGGUF(overlay.basePath)
+        let base = overlay.baseIsDirectory ? try loadSafetensorsDirectory(overlay.basePath) : try loadGGUF(overlay.basePath)
         guard let gemma = base.model as? GemmaModel else {
             throw EngineError.unsupported("sparkify overlays apply to Gemma 1/2/3 models, not \(base.info.architecture)")
         }
         let blockQuantized = ![GGMLType.f32, .f16, .bf16].contains(gemma.weights.layers.first?.gate.type ?? .f32)
         gemma.sparkified = try SparkifiedFFN(overlay: overlay, config: gemma.config,
                                              downs: gemma.weights.layers.map(\.down), quantize: blockQuantized)
-        let b = base.info
-        let info = ModelInfo(name: URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent, path: path,
-                             architecture: b.architecture + "+sparkify", format: b.format,
-                             parameterCount: b.parameterCount + overlay.file.tensors.values.reduce(0) { $0 + $1.elementCount },
-                             quantization: b.quantization, fileSize: b.fileSize + overlay.file.file.count,
-                             contextLength: b.contextLength)
-        return LoadedModel(info: info, tokenizer: base.tokenizer, model: gemma)
+        return LoadedModel(info: overlay.describe(base: base.info), tokenizer: base.tokenizer, model: gemma)
     }
 
     private static func checkpointInfo(_ ck: SafetensorsCheckpoint, _ dir: URL, _ modelType: String,
