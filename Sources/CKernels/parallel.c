@@ -8,7 +8,7 @@ typedef struct {
     int type; const uint8_t *w; size_t row_bytes; int64_t n;
     const uint8_t *acts; size_t act_stride; int64_t T;
     float *y; int64_t y_stride; int64_t rows;
-    const int32_t *idx; int64_t row0;
+    int64_t row0;
 } job;
 
 static inline void task_range(int64_t rows, int task, int n_tasks, int64_t *r0, int64_t *r1) {
@@ -104,50 +104,39 @@ void ck_dequantize_rows_par(ck_pool *pool, int type, const void *w, size_t row_b
     ck_pool_run(pool, dequant_task, &j, tasks_for(pool, count, 64));
 }
 
+/// Gathered rows idx[] of one matrix (w2 NULL) or of two of the same type and shape
+/// against one activation: y1[i] = w1[idx[i]]·x, y2[i] = w2[idx[i]]·x.
+typedef struct {
+    int type; const uint8_t *w1, *w2; size_t row_bytes; int64_t n;
+    const void *act; const int32_t *idx; int64_t rows; float *y1, *y2;
+} rows_job;
+
 static void rows_task(void *ctx, int task, int n_tasks) {
-    job *j = ctx; int64_t r0, r1;
+    rows_job *j = ctx; int64_t r0, r1;
     task_range(j->rows, task, n_tasks, &r0, &r1);
-    const int64_t ahead = ck_prefetch_rows_ahead(j->row_bytes);
-    for (int64_t i = r0; i < r1 && i < r0 + ahead; i++)
-        ck_prefetch_bytes(j->w + (size_t)j->idx[i] * j->row_bytes, j->row_bytes);
+    const int matrices = j->w2 ? 2 : 1;
+    const int64_t ahead = ck_prefetch_rows_ahead(matrices * j->row_bytes);
+#define PREFETCH_ROW(i) do { \
+        ck_prefetch_bytes(j->w1 + (size_t)j->idx[i] * j->row_bytes, j->row_bytes); \
+        if (j->w2) ck_prefetch_bytes(j->w2 + (size_t)j->idx[i] * j->row_bytes, j->row_bytes); \
+    } while (0)
+    for (int64_t i = r0; i < r1 && i < r0 + ahead; i++) PREFETCH_ROW(i);
     for (int64_t i = r0; i < r1; i++) {
-        if (i + ahead < r1) ck_prefetch_bytes(j->w + (size_t)j->idx[i + ahead] * j->row_bytes, j->row_bytes);
-        j->y[i] = ck_vec_dot(j->type, j->w + (size_t)j->idx[i] * j->row_bytes, j->acts, j->n);
+        if (i + ahead < r1) PREFETCH_ROW(i + ahead);
+        j->y1[i] = ck_vec_dot(j->type, j->w1 + (size_t)j->idx[i] * j->row_bytes, j->act, j->n);
+        if (j->w2) j->y2[i] = ck_vec_dot(j->type, j->w2 + (size_t)j->idx[i] * j->row_bytes, j->act, j->n);
     }
+#undef PREFETCH_ROW
 }
 
 void ck_matvec_rows_par(ck_pool *pool, int type, const void *w, size_t row_bytes, int64_t n,
                         const void *act, const int32_t *idx, int64_t count, float *y) {
-    job j = { .type = type, .w = w, .row_bytes = row_bytes, .n = n, .acts = act, .y = y, .rows = count, .idx = idx };
-    ck_pool_run(pool, rows_task, &j, tasks_for(pool, count, 32));
-}
-
-typedef struct {
-    int type; const uint8_t *w1, *w2; size_t row_bytes; int64_t n;
-    const void *act; const int32_t *idx; int64_t rows; float *y1, *y2;
-} rows2_job;
-
-static void rows2_task(void *ctx, int task, int n_tasks) {
-    rows2_job *j = ctx; int64_t r0, r1;
-    task_range(j->rows, task, n_tasks, &r0, &r1);
-    const int64_t ahead = ck_prefetch_rows_ahead(2 * j->row_bytes);
-    for (int64_t i = r0; i < r1 && i < r0 + ahead; i++) {
-        ck_prefetch_bytes(j->w1 + (size_t)j->idx[i] * j->row_bytes, j->row_bytes);
-        ck_prefetch_bytes(j->w2 + (size_t)j->idx[i] * j->row_bytes, j->row_bytes);
-    }
-    for (int64_t i = r0; i < r1; i++) {
-        if (i + ahead < r1) {
-            ck_prefetch_bytes(j->w1 + (size_t)j->idx[i + ahead] * j->row_bytes, j->row_bytes);
-            ck_prefetch_bytes(j->w2 + (size_t)j->idx[i + ahead] * j->row_bytes, j->row_bytes);
-        }
-        j->y1[i] = ck_vec_dot(j->type, j->w1 + (size_t)j->idx[i] * j->row_bytes, j->act, j->n);
-        j->y2[i] = ck_vec_dot(j->type, j->w2 + (size_t)j->idx[i] * j->row_bytes, j->act, j->n);
-    }
+    ck_matvec_rows2_par(pool, type, w, NULL, row_bytes, n, act, idx, count, y, NULL);
 }
 
 void ck_matvec_rows2_par(ck_pool *pool, int weight_type, const void *w1, const void *w2, size_t row_bytes, int64_t n,
                          const void *act, const int32_t *idx, int64_t count, float *y1, float *y2) {
-    rows2_job j = { .type = weight_type, .w1 = w1, .w2 = w2, .row_bytes = row_bytes, .n = n, .act = act,
-                    .idx = idx, .rows = count, .y1 = y1, .y2 = y2 };
-    ck_pool_run(pool, rows2_task, &j, tasks_for(pool, count, 32));
+    rows_job j = { .type = weight_type, .w1 = w1, .w2 = w2, .row_bytes = row_bytes, .n = n, .act = act,
+                   .idx = idx, .rows = count, .y1 = y1, .y2 = y2 };
+    ck_pool_run(pool, rows_task, &j, tasks_for(pool, count, 32));
 }
