@@ -95,8 +95,7 @@ extension ChatApp {
             say("temperature \(t)")
         case .sparsity(let s):
             conversation.settings.sparsity = s; persist(now: true)
-            let overlay = modelInfo?.architecture.hasSuffix("+sparkify") == true
-            say(overlay ? "sparsity \(s): applies to dense models; this sparkified model keeps its own" : "sparsity \(s)")
+            say(isSparkified ? "sparsity \(s): applies to dense models; this sparkified model keeps its own" : "sparsity \(s)")
         case .speculative(let mode):
             conversation.settings.speculative = mode; persist(now: true)
             say(mode.map { "speculative decoding with \($0): the next reply drafts and verifies" } ?? "speculative decoding off")

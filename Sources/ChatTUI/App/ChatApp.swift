@@ -112,9 +112,12 @@ final class ChatApp {
     /// What the FFN runs: the session's run-time setting, or the overlay a sparkified
     /// model carries (run-time sparsity does not apply to it).
     var sparsityLabel: String {
-        guard let info = modelInfo, info.architecture.hasSuffix("+sparkify") else { return conversation.settings.sparsity }
+        guard let info = modelInfo, isSparkified else { return conversation.settings.sparsity }
         return "sparkified " + (info.name.components(separatedBy: ".sparkify-").last ?? "")
     }
+
+    /// The loaded model is a sparkify overlay (ModelCatalog lists it as "<arch>+sparkify").
+    var isSparkified: Bool { modelInfo?.architecture.hasSuffix("+sparkify") == true }
 
     static func defaultSettings(_ cfg: AppConfig) -> SamplingSettings {
         var s = SamplingSettings()
