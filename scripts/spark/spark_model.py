@@ -219,6 +219,18 @@ class SparkLM(nn.Module):
         self.cfg = cfg
         self.model = Inner(cfg)
 
+    @classmethod
+    def initialized(cls, cfg: SparkConfig, seed=0):
+        """A fresh model with the scripts' initialisation: embeddings N(0, 0.02), every
+        other matrix N(0, 1/fan_in), from torch.manual_seed(seed)."""
+        torch.manual_seed(seed)
+        m = cls(cfg)
+        with torch.no_grad():
+            for pn, p in m.named_parameters():
+                if p.dim() == 2:
+                    p.normal_(0, 0.02 if pn.endswith("embed_tokens.weight") else 1 / math.sqrt(p.shape[1]))
+        return m
+
     def forward(self, ids, stats=None):
         """stats: optional dict filled with per-layer lists of [B, T] (FFN active) and
         [B, H, T] (attended keys) tensors."""

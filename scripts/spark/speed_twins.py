@@ -9,7 +9,6 @@ to time decoding and count FLOPs where Spark's sparsity should pay.
 Dense FFN width 2048 (Gemma 3 270M's); Spark width 3072 = 1.5x (same parameter
 count), r = 160 (d/4), 8% active, r_a = 64 (head_dim/4), at most 256 keys.
 """
-import math
 import os
 import shutil
 import sys
@@ -27,12 +26,7 @@ for name, cfg in [("dense-speed-270m-shape", SparkConfig(spark=False, intermedia
                   ("spark-speed-270m-shape", SparkConfig(spark=True, intermediate_size=3072, spark_ffn_rank=160,
                                                          spark_ffn_fraction=0.08, spark_attn_rank=64,
                                                          spark_attn_topk=256, **common))]:
-    torch.manual_seed(0)
-    m = SparkLM(cfg)
-    with torch.no_grad():
-        for pn, p in m.named_parameters():
-            if p.dim() == 2:
-                p.normal_(0, 0.02 if pn.endswith("embed_tokens.weight") else 1 / math.sqrt(p.shape[1]))
+    m = SparkLM.initialized(cfg)
     folder = os.path.join(out, name)
     m.save(folder, dtype=torch.float16)
     if tok:

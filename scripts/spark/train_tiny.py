@@ -52,12 +52,7 @@ def main():
     for name, cfg in twins:
         if ONLY and not name.startswith(ONLY):
             continue
-        torch.manual_seed(0)
-        m = SparkLM(cfg)
-        with torch.no_grad():
-            for pn, p in m.named_parameters():
-                if p.dim() == 2:
-                    p.normal_(0, 0.02 if pn.endswith("embed_tokens.weight") else 1 / math.sqrt(p.shape[1]))
+        m = SparkLM.initialized(cfg)
         nparams = sum(p.numel() for p in m.parameters())
         opt = torch.optim.AdamW(m.parameters(), lr=LR, betas=(0.9, 0.95), weight_decay=0.01)
         g = torch.Generator().manual_seed(1)   # same batches for both models
