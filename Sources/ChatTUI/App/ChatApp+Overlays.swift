@@ -13,16 +13,12 @@ extension ChatApp {
 
     func handlePicker(_ key: Key, _ p: inout ModelPicker) {
         switch key {
-        case .up, .ctrl("p"): p.move(-1)
-        case .down, .ctrl("n"): p.move(1)
-        case .pageUp: p.move(-10)
-        case .pageDown: p.move(10)
         case .enter:
             overlay = .none
             if let m = p.choice { switchModel(path: m.path, name: m.name) }
             return
         case .escape, .function(2), .ctrl("c"), .text("q"): overlay = .none; return
-        default: break
+        default: if let d = ListNavigation.step(key) { p.move(d) }
         }
         overlay = .picker(p)
     }
@@ -96,10 +92,6 @@ extension ChatApp {
             }
         case .browse:
             switch key {
-            case .up, .ctrl("p"): l.move(-1)
-            case .down, .ctrl("n"): l.move(1)
-            case .pageUp: l.move(-10)
-            case .pageDown: l.move(10)
             case .enter:
                 guard let s = l.choice else { return }
                 overlay = .none
@@ -114,7 +106,7 @@ extension ChatApp {
             case .text("d"), .delete:
                 if l.choice != nil { l.mode = .confirmDelete }
             case .escape, .function(4), .ctrl("c"), .text("q"): overlay = .none
-            default: break
+            default: if let d = ListNavigation.step(key) { l.move(d) }
             }
         }
     }

@@ -12,10 +12,7 @@ struct ModelPicker {
         selected = models.firstIndex { $0.name == current } ?? 0
     }
 
-    mutating func move(_ d: Int) {
-        guard !models.isEmpty else { return }
-        selected = max(0, min(models.count - 1, selected + d))
-    }
+    mutating func move(_ d: Int) { selected = ListNavigation.moved(selected, by: d, count: models.count) }
 
     var choice: ModelInfo? { models.indices.contains(selected) ? models[selected] : nil }
 

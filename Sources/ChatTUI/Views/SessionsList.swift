@@ -15,10 +15,7 @@ struct SessionsList {
         selected = sessions.firstIndex { $0.id == current } ?? 0
     }
 
-    mutating func move(_ d: Int) {
-        guard !sessions.isEmpty else { return }
-        selected = max(0, min(sessions.count - 1, selected + d))
-    }
+    mutating func move(_ d: Int) { selected = ListNavigation.moved(selected, by: d, count: sessions.count) }
 
     var choice: SessionSummary? { sessions.indices.contains(selected) ? sessions[selected] : nil }
 
