@@ -10,11 +10,22 @@ public struct ModelInfo: Sendable, Equatable {
     public var quantization: String    // e.g. "Q4_K_M", "F32", "BF16"
     public var fileSize: Int
     public var contextLength: Int
+    /// Instruction-tuned (with its markup) or pretrained (dialogue frame), from the files.
+    public var chatStyle: ChatStyle
     public init(name: String, path: String, architecture: String, format: String, parameterCount: Int,
-                quantization: String, fileSize: Int, contextLength: Int) {
+                quantization: String, fileSize: Int, contextLength: Int,
+                chatStyle: ChatStyle = .base(reason: "pretrained (no chat template stored)")) {
         self.name = name; self.path = path; self.architecture = architecture; self.format = format
         self.parameterCount = parameterCount; self.quantization = quantization
-        self.fileSize = fileSize; self.contextLength = contextLength
+        self.fileSize = fileSize; self.contextLength = contextLength; self.chatStyle = chatStyle
+    }
+
+    /// What the picker shows: the markup's name, or "dialogue" for a base model.
+    public var chatFormatLabel: String {
+        switch chatStyle {
+        case .instruct(let f, _): return f.name
+        case .base: return "dialogue"
+        }
     }
 }
 
@@ -25,9 +36,16 @@ public final class LoadedModel: @unchecked Sendable {
     public let tokenizer: TextTokenizer
     public let model: LanguageModel
     public var config: ModelConfig { model.config }
+    /// The format `chatPrompt` renders with. Set at load from the files (an
+    /// instruction-tuned model's markup); the app replaces it with the dialogue frame
+    /// for a base model, or with what the user chose (`--format`, config).
+    public var chatFormat: ChatFormat
 
     public init(info: ModelInfo, tokenizer: TextTokenizer, model: LanguageModel) {
         self.info = info; self.tokenizer = tokenizer; self.model = model
+        if case .instruct(let f, _) = info.chatStyle { chatFormat = f } else {
+            chatFormat = ChatStyle.familyFormat(info.architecture) ?? .gemma(trimContent: true)
+        }
     }
 
     /// Loads a GGUF file or a Hugging Face checkpoint directory.
@@ -49,8 +67,8 @@ public final class LoadedModel: @unchecked Sendable {
         return try ModelLoader.loadGGUF(path)
     }
 
-    /// Renders a conversation with the model's chat template.
+    /// Renders a conversation in the model's chat format (`chatFormat`).
     public func chatPrompt(_ messages: [ChatMessage], addGenerationPrompt: Bool = true) -> String {
-        ChatTemplate.gemma(messages, addGenerationPrompt: addGenerationPrompt)
+        chatFormat.render(messages, addGenerationPrompt: addGenerationPrompt)
     }
 }

@@ -73,7 +73,8 @@ public enum ModelCatalog {
             name: URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent,
             path: path, architecture: arch, format: "gguf",
             parameterCount: g.tensors.values.reduce(0) { $0 + $1.elementCount },
-            quantization: GGUFQuantization.describe(g), fileSize: g.file.count, contextLength: ctx)
+            quantization: GGUFQuantization.describe(g), fileSize: g.file.count, contextLength: ctx,
+            chatStyle: StoredChatTemplate.style(gguf: g, path: path, architecture: arch))
     }
 
     /// Is this file name a sparkify overlay (listed and loaded as its own model)?
@@ -102,6 +103,8 @@ public enum ModelCatalog {
         return ModelInfo(name: url.lastPathComponent, path: path,
                          architecture: (try? top.string("model_type")) ?? "?", format: "safetensors",
                          parameterCount: params, quantization: bytes.max { $0.value < $1.value }?.key.rawValue ?? "?",
-                         fileSize: ck.files.reduce(0) { $0 + $1.file.count }, contextLength: ctx ?? 0)
+                         fileSize: ck.files.reduce(0) { $0 + $1.file.count }, contextLength: ctx ?? 0,
+                         chatStyle: StoredChatTemplate.style(directory: url, config: ck.config,
+                                                             architecture: (try? top.string("model_type")) ?? "?"))
     }
 }

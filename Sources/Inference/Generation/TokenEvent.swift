@@ -38,6 +38,13 @@ public struct TokenEvent: Sendable {
 
 public enum StopReason: String, Sendable, Codable {
     case endOfTurn = "end_of_turn", eos, maxTokens = "max_tokens", cancelled, contextFull = "context_full"
+    /// A stop string (the next turn's marker, or `--stop`) ended the reply.
+    case stopString = "stop_string"
+    /// The loop guard ended a reply that was repeating itself verbatim.
+    case loop
+
+    /// Did the reply end by itself (not cut by a limit, a stop or the loop guard)?
+    public var endedByItself: Bool { self == .endOfTurn || self == .eos || self == .stopString }
 }
 
 /// Summary once generation ends.

@@ -22,7 +22,8 @@ enum ModelLoader {
             path: path, architecture: arch, format: "gguf",
             parameterCount: g.tensors.values.reduce(0) { $0 + $1.elementCount },
             quantization: GGUFQuantization.describe(g),
-            fileSize: g.file.count, contextLength: model.config.contextLength)
+            fileSize: g.file.count, contextLength: model.config.contextLength,
+            chatStyle: StoredChatTemplate.style(gguf: g, path: path, architecture: arch))
         return LoadedModel(info: info, tokenizer: tokenizer, model: model)
     }
 
@@ -73,7 +74,8 @@ enum ModelLoader {
             name: dir.lastPathComponent, path: path, architecture: modelType, format: "safetensors",
             parameterCount: ck.files.reduce(0) { $0 + $1.tensors.values.reduce(0) { $0 + $1.elementCount } },
             quantization: dtypes.max { $0.value < $1.value }?.key.rawValue ?? "?",
-            fileSize: ck.files.reduce(0) { $0 + $1.file.count }, contextLength: config.contextLength)
+            fileSize: ck.files.reduce(0) { $0 + $1.file.count }, contextLength: config.contextLength,
+            chatStyle: StoredChatTemplate.style(directory: dir, config: ck.config, architecture: modelType))
         return info
     }
 }
