@@ -69,4 +69,47 @@ final class InputEditorTests: XCTestCase {
         var c = Canvas(width: 40, height: 5)
         XCTAssertNotNil(e.render(into: &c, rect: Rect(x: 0, y: 2, width: 40, height: 3), placeholder: ""))
     }
+
+    func testAltWordMotionsStepOverPunctuation() {
+        var e = InputEditor(text: "say hello, wörld-wide 42")
+        e.wordLeft(); XCTAssertEqual(e.cursor, 22)         // start of "42"
+        e.wordLeft(); XCTAssertEqual(e.cursor, 17)         // start of "wide": "-" separates words
+        e.wordLeft(); e.wordLeft(); XCTAssertEqual(e.cursor, 4)   // over ", " to "hello"
+        e.wordRight(); XCTAssertEqual(e.cursor, 9)         // end of "hello", before ","
+        e.wordRight(); XCTAssertEqual(e.cursor, 16)        // end of "wörld" (ö is a letter)
+        e.moveToLineStart(); e.wordLeft(); XCTAssertEqual(e.cursor, 0)
+        e.moveToLineEnd(); e.wordRight(); XCTAssertEqual(e.cursor, e.chars.count)
+    }
+
+    func testAltWordDeletes() {
+        var e = InputEditor(text: "alpha beta.gamma")
+        e.deleteWordBefore()                               // Alt-Backspace: "gamma"
+        XCTAssertEqual(e.text, "alpha beta.")
+        e.deleteWordBefore()                               // the "." goes with "beta"
+        XCTAssertEqual(e.text, "alpha ")
+        e.moveToLineStart()
+        e.deleteWordAfter()                                // Alt-d: "alpha"
+        XCTAssertEqual(e.text, " ")
+        XCTAssertEqual(e.cursor, 0)
+        var m = InputEditor(text: "one\ntwo")
+        m.moveToLineStart()
+        m.deleteWordBefore()                               // across the newline into "one"
+        XCTAssertEqual(m.text, "two")
+    }
+
+    func testSavedHistoryAndReplace() {
+        var e = InputEditor()
+        e.setHistory(["old one", "multi\nline"])
+        e.up(); XCTAssertEqual(e.text, "multi\nline")
+        e.up(); XCTAssertEqual(e.text, "multi\nline", "Up inside a multi-line entry moves a line first")
+        XCTAssertEqual(e.cursor, 4, "same column (4) on the line above")
+        e.up(); XCTAssertEqual(e.text, "old one")
+        e.replace(with: "edited")
+        XCTAssertEqual(e.cursor, 6)
+        XCTAssertEqual(e.take(), "edited")
+        XCTAssertEqual(e.history, ["old one", "multi\nline", "edited"])
+        e.setHistory((0..<1500).map { "entry \($0)" })
+        XCTAssertEqual(e.history.count, InputHistory.limit)
+        XCTAssertEqual(e.history.first, "entry 500")
+    }
 }

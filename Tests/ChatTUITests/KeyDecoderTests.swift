@@ -2,11 +2,12 @@ import XCTest
 @testable import ChatTUI
 
 final class KeyDecoderTests: XCTestCase {
+    /// Feeds the chunks at once, then (`idle`) reports a quiet second, past any escape window.
     func decode(_ chunks: [[UInt8]], idle: Bool = true) -> [Key] {
         var d = KeyDecoder()
         var keys: [Key] = []
-        for c in chunks { keys += d.feed(c) }
-        if idle { keys += d.idle() }
+        for c in chunks { keys += d.feed(c, now: 0) }
+        if idle { keys += d.idle(now: 1) }
         return keys
     }
     func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
@@ -22,7 +23,7 @@ final class KeyDecoderTests: XCTestCase {
             ("\u{1b}[11~", .function(1)), ("\u{1b}[14~", .function(4)), ("\u{1b}[[B", .function(2)), ("\u{1b}[1;2P", .function(1)),
             ("\u{1b}[5~", .pageUp), ("\u{1b}[6~", .pageDown), ("\u{1b}[H", .home), ("\u{1b}[F", .end),
             ("\u{1b}[1~", .home), ("\u{1b}[4~", .end), ("\u{1b}OH", .home), ("\u{1b}[3~", .delete),
-            ("\u{1b}[A", .up), ("\u{1b}OB", .down), ("\u{1b}[1;5C", .right), ("\u{1b}[D", .left),
+            ("\u{1b}[A", .up), ("\u{1b}OB", .down), ("\u{1b}[1;5C", .ctrlRight), ("\u{1b}[D", .left),
             ("\u{1b}\r", .newline), ("\u{1b}[<64;10;5M", .wheelUp), ("\u{1b}[<65;1;1M", .wheelDown),
             ("\u{1b}[M`!!", .wheelUp), ("\u{1b}[Ma!!", .wheelDown),
         ]
@@ -36,11 +37,54 @@ final class KeyDecoderTests: XCTestCase {
         XCTAssertEqual(d.feed(bytes("6~x")), [.pageDown, .text("x")])
     }
 
-    func testLoneEscapeIsEscOnIdle() {
+    func testLoneEscapeIsEscOnceTheWindowPasses() {
+        let w = KeyDecoder.escapeWindow
         var d = KeyDecoder()
-        XCTAssertEqual(d.feed([0x1b]), [])
-        XCTAssertEqual(d.idle(), [.escape])
-        XCTAssertEqual(d.feed(bytes("\u{1b}q")), [.escape, .text("q")])
+        XCTAssertEqual(d.feed([0x1b], now: 10), [])
+        XCTAssertEqual(d.idle(now: 10 + w * 0.4), [], "still inside the window: it may be Alt+key")
+        XCTAssertEqual(d.idle(now: 10 + w * 1.01), [.escape])
+        // A key typed after the window is itself, not Alt+key.
+        XCTAssertEqual(d.feed(bytes("b"), now: 10 + w * 2), [.text("b")])
+    }
+
+    func testEscapeThenKeyWithinTheWindowIsAltKey() {
+        let w = KeyDecoder.escapeWindow
+        // One read (how a local terminal sends Alt-b).
+        XCTAssertEqual(decode([bytes("\u{1b}b")]), [.alt("b")])
+        // Split across two reads inside the window, with a quiet poll between them.
+        var d = KeyDecoder()
+        XCTAssertEqual(d.feed([0x1b], now: 5), [])
+        XCTAssertEqual(d.idle(now: 5 + w * 0.5), [])
+        XCTAssertEqual(d.feed(bytes("f"), now: 5 + w * 0.8), [.alt("f")])
+        XCTAssertEqual(d.idle(now: 6), [], "nothing left over to become Esc")
+        // Alt-Backspace, Alt-d, Alt with a non-ASCII key split inside its UTF-8 bytes.
+        XCTAssertEqual(decode([[0x1b, 0x7f], bytes("\u{1b}d")]), [.altBackspace, .alt("d")])
+        let e = bytes("é")
+        XCTAssertEqual(decode([[0x1b, e[0]], [e[1]]]), [.alt("é")])
+        // ESC before a control byte is not Esc either: the control key stays itself.
+        XCTAssertEqual(decode([[0x1b, 0x01]]), [.ctrl("a")])
+        // Esc, then (after the window) Alt-b: one Esc only.
+        var d2 = KeyDecoder()
+        XCTAssertEqual(d2.feed([0x1b], now: 0) + d2.idle(now: 1) + d2.feed(bytes("\u{1b}b"), now: 2), [.escape, .alt("b")])
+    }
+
+    func testWaitForInputShrinksWhileALoneEscapeIsPending() {
+        var d = KeyDecoder()
+        XCTAssertEqual(d.inputWaitMs(longest: 30, now: 0), 30)
+        _ = d.feed([0x1b], now: 1)
+        XCTAssertEqual(d.inputWaitMs(longest: 30, now: 1), Int32((KeyDecoder.escapeWindow * 1000).rounded(.up)))
+        XCTAssertEqual(d.inputWaitMs(longest: 30, now: 1 + KeyDecoder.escapeWindow / 2), Int32((KeyDecoder.escapeWindow * 500).rounded(.up)))
+        XCTAssertEqual(d.inputWaitMs(longest: 30, now: 2), 0)
+        XCTAssertEqual(d.idle(now: 2), [.escape])
+        XCTAssertEqual(d.inputWaitMs(longest: 30, now: 2), 30)
+    }
+
+    func testWordMoveArrowsOfSeveralTerminals() {
+        let cases: [(String, Key)] = [
+            ("\u{1b}[1;5D", .ctrlLeft), ("\u{1b}[1;5C", .ctrlRight), ("\u{1b}[1;3D", .ctrlLeft), ("\u{1b}[1;3C", .ctrlRight),
+            ("\u{1b}Od", .ctrlLeft), ("\u{1b}Oc", .ctrlRight), ("\u{1b}[1;2C", .right), ("\u{1b}[1;2D", .left),
+        ]
+        for (seq, key) in cases { XCTAssertEqual(decode([bytes(seq)]), [key], "sequence \(seq.debugDescription)") }
     }
 
     func testUTF8SplitAcrossReadsAndInvalidBytes() {

@@ -356,6 +356,139 @@ final class TmuxEndToEndTests: XCTestCase {
         XCTAssertTrue(acceptance >= 0 && acceptance <= 1, "\(acceptance)")
     }
 
+    /// The binary the habits tests run: SPARKCHAT_TEST_BINARY names another build (a
+    /// debug one while working), else the release binary every other test runs.
+    var habitsBinary: String { ProcessInfo.processInfo.environment["SPARKCHAT_TEST_BINARY"] ?? HeadlessCommandTests.binary }
+
+    /// Starts `command` (run in root/work, the binary as $APP) in a tmux window with the
+    /// test's data, config, models and state folders.
+    func startHabits(_ command: String, width: Int = 120, height: Int = 40) throws {
+        let env = ["XDG_DATA_HOME=\(root.appendingPathComponent("data").path)", "XDG_CONFIG_HOME=\(root.appendingPathComponent("config").path)",
+                   "XDG_STATE_HOME=\(root.appendingPathComponent("state").path)",
+                   "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8", "NO_COLOR=", "APP=\(habitsBinary)"]
+        let cmd = "cd \(root.appendingPathComponent("work").path) && \(command); echo EXIT=$?; sleep 60"
+        try tmux(["new-session", "-d", "-s", "chat", "-x", "\(width)", "-y", "\(height)"] + env.flatMap { ["-e", $0] } + [cmd])
+    }
+
+    /// Alt-b / Alt-f / Alt-Backspace / Alt-d as tmux sends them (ESC + key in one write)
+    /// edit by words, and while a reply streams they do not stop it; a lone Esc does.
+    func testAltWordKeysEditAndDoNotStopTheReply() throws {
+        try startHabits("$APP --model alpha --max-tokens 300")
+        waitFor("model alpha ready")
+        try type("hello brave new world")
+        try keys("M-b"); try keys("M-b"); try type("X")
+        waitFor("Alt-b twice, then X") { $0.contains("› hello brave Xnew world") }
+        try keys("M-f"); try type("Y")
+        waitFor("Alt-f to the end of the word") { $0.contains("› hello brave XnewY world") }
+        try keys("M-BSpace")
+        waitFor("Alt-Backspace deletes the word") { $0.contains("› hello brave  world") }
+        try keys("C-a"); try keys("M-d")
+        waitFor("Alt-d deletes the next word") { $0.contains("›  brave  world") }
+        try keys("C-Right"); try type("Z")
+        waitFor("Ctrl-Right moves a word too") { $0.contains("›  braveZ  world") }
+        try keys("C-u")
+
+        try type("Write a long story about a dragon."); try keys("Enter")
+        waitFor("a few tokens") { s in
+            guard let r = s.range(of: "● generating ") else { return false }
+            return (Int(s[r.upperBound...].prefix { $0.isNumber }) ?? 0) >= 3
+        }
+        try type("one two"); try keys("M-b"); try keys("M-b"); try keys("M-f"); try type("!")
+        let s = waitFor("Alt keys while streaming") { $0.contains("› one! two") }
+        XCTAssertTrue(s.contains("● generating"), "Alt-b/Alt-f stopped the reply\n\(s)")
+        XCTAssertFalse(s.contains("stopping the reply"), s)
+        try keys("Escape")
+        waitFor("a lone Esc stops it") { $0.contains("[interrupted]") && !$0.contains("● generating") }
+        try keys("C-c"); try keys("C-c")
+        waitFor("EXIT=0")
+    }
+
+    /// The input history outlives the chat: two runs share $XDG_STATE_HOME/sparkchat/history,
+    /// Up recalls the last run's inputs (a multi-line one whole), Ctrl-R finds an older one.
+    func testInputHistoryAcrossRunsAndCtrlR() throws {
+        try startHabits("$APP --model alpha; echo RUN1=$?; $APP --model alpha")
+        waitFor("model alpha ready")
+        try type("/temp 0.25"); try keys("Enter")
+        waitFor("temperature 0.25")
+        try type("/system be terse"); try keys("C-j"); try type("and kind"); try keys("Enter")
+        waitFor("system prompt set")
+        try type("/quit"); try keys("Enter")
+        waitFor("RUN1=0")
+        let file = root.appendingPathComponent("state/sparkchat/history")
+        let lines = try String(contentsOf: file, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines, [#""/temp 0.25""#, #""/system be terse\nand kind""#, #""/quit""#])
+
+        waitFor("second run ready") { $0.contains("model alpha ready") && !$0.contains("RUN1=0") }
+        try keys("Up")
+        waitFor("Up: the last input of the first run") { $0.contains("› /quit") }
+        try keys("Up")
+        waitFor("Up: the multi-line entry, whole") { $0.contains("› /system be terse") && $0.contains("  and kind") }
+        try keys("C-u"); try keys("BSpace"); try keys("C-u")
+        waitFor("input empty") { $0.contains("Type a message") }
+        try keys("C-r")
+        waitFor("search mode") { $0.contains("search history: type to search") }
+        try type("temp")   // not "tem": "/system" holds that
+        waitFor("found /temp") { $0.contains("› /temp 0.25") && $0.contains("search history: “temp”") }
+        try type("q")
+        waitFor("no match") { $0.contains("no match for “tempq”") }
+        try keys("BSpace"); try keys("Enter")
+        waitFor("accepted into the editor") { $0.contains("› /temp 0.25") && !$0.contains("search history") }
+        try keys("C-u"); try keys("C-r"); try type("quit"); try keys("Escape")
+        waitFor("cancelled: input as it was") { $0.contains("Type a message") && !$0.contains("search history") }
+        try type("/temp 0.5"); try keys("Enter")
+        waitFor("temperature 0.5")
+        try type("/quit"); try keys("Enter")
+        waitFor("EXIT=0")
+        XCTAssertEqual(try String(contentsOf: file, encoding: .utf8).split(separator: "\n").suffix(2), [#""/temp 0.5""#, #""/quit""#])
+    }
+
+    /// /retry replaces the last reply, /edit puts the last message back and sending it
+    /// replaces it and its reply; both refuse while a reply streams or with nothing to act on.
+    func testRetryAndEditRewriteTheLastTurn() throws {
+        try startHabits("$APP --model alpha --max-tokens 40")
+        waitFor("model alpha ready")
+        try type("/retry"); try keys("Enter")
+        waitFor("no reply to retry yet")
+        try type("/edit"); try keys("Enter")
+        waitFor("no message of yours to edit yet")
+
+        try type("Hello there"); try keys("Enter")
+        waitFor("streaming") { $0.contains("● generating") }
+        try type("/retry"); try keys("Enter")
+        waitFor("/retry: a reply is still coming")
+        waitFor("first reply done") { !$0.contains("● generating") && $0.contains("▌ alpha · ") && $0.contains(" tok/s") }
+        try type("/retry"); try keys("Enter")
+        waitFor("generating the last reply again")
+        waitFor("second reply done") { !$0.contains("● generating") && $0.contains(" tok/s") }
+        var s = screen()
+        XCTAssertEqual(s.components(separatedBy: "▌ alpha · ").count - 1, 1, "the old reply was replaced\n\(s)")
+
+        let store = try SessionStore(directory: root.appendingPathComponent("data/sparkchat/sessions"))
+        func saved() throws -> Conversation { try store.load(id: try XCTUnwrap(store.list().sessions.first).id) }
+        XCTAssertEqual(try saved().messages.map(\.role), [.user, .assistant])
+
+        try type("/edit"); try keys("Enter")
+        waitFor("editing") { $0.contains("› Hello there") && $0.contains("editing your last message") }
+        try keys("Escape")
+        waitFor("edit cancelled") { $0.contains("edit cancelled") && $0.contains("Type a message") }
+        try type("/edit"); try keys("Enter")
+        waitFor("editing again") { $0.contains("› Hello there") }
+        try keys("C-u"); try type("Name a colour"); try keys("Enter")
+        // The cut and the new reply's start are one step: once "Hello there" is gone, the
+        // reply is streaming, and "generating" going away means it is done.
+        waitFor("edited turn answered") { !$0.contains("Hello there") && !$0.contains("● generating") && !$0.contains("› Name") && $0.contains(" tok/s") }
+        s = screen()
+        XCTAssertFalse(s.contains("Hello there"), "the edited message replaced the old one\n\(s)")
+        XCTAssertEqual(s.components(separatedBy: "▌ you · ").count - 1, 1, s)
+        let c = try saved()
+        XCTAssertEqual(c.messages.map(\.role), [.user, .assistant])
+        XCTAssertEqual(c.messages.first?.text, "Name a colour")
+        XCTAssertEqual(c.title, "Name a colour", "the derived title follows the edit")
+        XCTAssertFalse(c.messages.last?.text.isEmpty ?? true)
+        try type("/quit"); try keys("Enter")
+        waitFor("EXIT=0")
+    }
+
     func contextUsed(_ s: String) -> Int {
         guard let r = s.range(of: "context   ") else { return -1 }
         return Int(s[r.upperBound...].prefix { $0.isNumber }) ?? -1

@@ -7,7 +7,11 @@ extension ChatApp {
     func handle(_ key: Key) {
         switch overlay {
         case .help:
-            overlay = .none
+            if let d = HelpOverlay.scrollStep(key) {
+                helpScroll = max(0, min(helpScroll + d, HelpOverlay.maxScroll(screen: Rect(x: 0, y: 0, width: terminal.width, height: terminal.height))))
+            } else {
+                overlay = .none
+            }
             return
         case .picker(var p):
             handlePicker(key, &p)
@@ -18,6 +22,7 @@ extension ChatApp {
         case .none:
             break
         }
+        if historySearch != nil { handleHistorySearch(key); return }
         let action = Keymap.chat(key, inputEmpty: editor.isEmpty)
         switch action {
         case .send: submitInput()
@@ -35,17 +40,22 @@ extension ChatApp {
         case .killToEnd: editor.killToLineEnd()
         case .killToStart: editor.killToLineStart()
         case .deleteWord: editor.deleteWordBackward()
+        case .wordLeft: editor.wordLeft()
+        case .wordRight: editor.wordRight()
+        case .deleteWordBack: editor.deleteWordBefore()
+        case .deleteWordForward: editor.deleteWordAfter()
+        case .historySearch: historySearch = HistorySearch(entries: editor.history)
         case .scroll(let n): transcript.scroll(by: n)
         case .pageUp: transcript.pageUp()
         case .pageDown: transcript.pageDown()
         case .top: transcript.toTop()
         case .bottom: transcript.toBottom()
-        case .help: overlay = .help
+        case .help: openHelp()
         case .picker: openPicker()
         case .toggleStats: showStats.toggle()
         case .sessions: openSessions()
         case .stop:
-            if isStreaming { worker.stop(); say("stopping the reply…") } else { notice = nil }
+            if isStreaming { worker.stop(); say("stopping the reply…") } else if editingMessageID != nil { cancelEdit() } else { notice = nil }
         case .interrupt:
             if let l = lastInterrupt, Date().timeIntervalSince(l) < 2 { quitting = true; return }
             lastInterrupt = Date()
@@ -56,11 +66,14 @@ extension ChatApp {
         }
     }
 
+    func openHelp() { overlay = .help; helpScroll = 0 }
+
     private func submitInput() {
         let text = editor.text
         guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return }
         if let parsed = SlashCommands.parse(text) {
-            _ = editor.take()
+            _ = takeInput()
+            editingMessageID = nil   // the edited text was replaced by a command
             switch parsed {
             case .success(let c): execute(c)
             case .failure(let e): say(e.description, error: true)
@@ -69,8 +82,9 @@ extension ChatApp {
         }
         if isStreaming { say("a reply is still coming (Esc stops it)", error: true); return }
         if loadingModel != nil || modelInfo == nil { say("the model is still loading", error: true); return }
-        var t = editor.take()
+        var t = takeInput()
         if t.hasPrefix("//") { t.removeFirst() }
+        if editingMessageID != nil { cutForEdit() }
         send(t)
     }
 
@@ -112,14 +126,12 @@ extension ChatApp {
             } catch {
                 say("export failed: \(error)", error: true)
             }
-        case .copy:
-            guard let last = conversation.messages.last(where: { $0.role == .assistant && !$0.text.isEmpty }) else {
-                say("no reply to copy yet", error: true); return
-            }
-            terminal.writeRaw(Clipboard.osc52(last.text))
-            say("copied the last reply (\(last.text.count) characters)")
+        case .copy: copyLastReply()
+        case .copyCode(let n): copyCodeBlock(n)
+        case .retry: retryLastReply()
+        case .edit: editLastUserMessage()
         case .sessions: openSessions()
-        case .help: overlay = .help
+        case .help: openHelp()
         case .quit: quitting = true
         }
     }

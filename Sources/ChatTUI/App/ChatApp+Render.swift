@@ -9,7 +9,7 @@ extension ChatApp {
         let w = terminal.width, h = terminal.height
         guard w > 0, h > 0 else { return }
         var canvas = Canvas(width: w, height: h)
-        let layout = Layout.compute(width: w, height: h, inputLines: editor.preferredRows(width: w), showStats: showStats)
+        let layout = Layout.compute(width: w, height: h, inputLines: shownEditor.preferredRows(width: w), showStats: showStats)
         let modelLabel = loadingModel.map { "loading \($0)…" } ?? modelInfo?.name ?? "no model"
 
         canvas.fill(layout.title, role: .status)
@@ -40,13 +40,16 @@ extension ChatApp {
             canvas.put(info + String(repeating: "─", count: max(0, w)), x: 0, y: layout.separator.y, role: .border, clip: layout.separator)
         }
 
-        var cursor = editor.render(into: &canvas, rect: layout.input, placeholder: "Type a message · Enter sends · F1 help")
+        var cursor = shownEditor.render(into: &canvas, rect: layout.input, placeholder: "Type a message · Enter sends · F1 help")
 
         canvas.fill(layout.status, role: .dim)
-        if let n = notice {
+        if let s = historySearch {
+            canvas.put(s.statusLine, x: 0, y: layout.status.y, role: s.failing ? .error : .notice, clip: layout.status)
+        } else if let n = notice {
             canvas.put(" " + n.text, x: 0, y: layout.status.y, role: n.error ? .error : .notice, clip: layout.status)
         } else {
             let hint = isStreaming ? " Esc stop · PgUp/PgDn scroll · F3 stats · Ctrl-C twice quit"
+                     : editingMessageID != nil ? " editing your last message · Enter sends it in its place · Esc cancels"
                                    : " F1 help · F2 model · F3 stats · F4 sessions · Ctrl-C twice quit"
             canvas.put(hint, x: 0, y: layout.status.y, role: .dim, clip: layout.status)
         }
@@ -54,7 +57,7 @@ extension ChatApp {
         let screen = canvas.bounds
         switch overlay {
         case .none: break
-        case .help: HelpOverlay.render(into: &canvas, screen: screen); cursor = nil
+        case .help: HelpOverlay.render(into: &canvas, screen: screen, scroll: helpScroll); cursor = nil
         case .picker(let p): p.render(into: &canvas, screen: screen); cursor = nil
         case .sessions(let l): cursor = l.render(into: &canvas, screen: screen)
         }

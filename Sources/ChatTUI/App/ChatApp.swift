@@ -45,6 +45,13 @@ final class ChatApp {
     var notice: (text: String, error: Bool, at: Date)?
     var lastInterrupt: Date?
     var quitting = false
+    /// The input history saved across runs (ChatApp+Input) and a Ctrl-R search in progress.
+    var inputHistory: InputHistory?
+    var historySearch: HistorySearch?
+    /// The user message /edit put back in the editor: sending the input replaces it.
+    var editingMessageID: UUID?
+    /// First line of the help overlay shown (it scrolls when the window is short).
+    var helpScroll = 0
 
     /// Validates everything that can fail before the screen is taken over, so those
     /// errors print as one line on a normal terminal.
@@ -98,6 +105,7 @@ final class ChatApp {
         Signals.install()   // after curses start-up, which installs handlers of its own
         loadingModel = ChatApp.catalogName(path)
         worker.submit(.load(path: path))
+        if let n = loadInputHistory() { notices.append(n) }
         if let n = notices.last { say(n, error: true) }
     }
 
@@ -158,7 +166,8 @@ final class ChatApp {
             if !events.isEmpty { dirty = true }
             if let n = notice, Date().timeIntervalSince(n.at) > 8 { notice = nil; dirty = true }
             if dirty { render(); dirty = false }
-            guard let bytes = terminal.readInput(timeoutMs: 30) else { break }   // input closed
+            // Shorter than 30 ms while a lone ESC waits to be told apart from Alt+key.
+            guard let bytes = terminal.readInput(timeoutMs: decoder.inputWaitMs(longest: 30)) else { break }   // input closed
             let keys = bytes.isEmpty ? decoder.idle() : decoder.feed(bytes)
             for k in keys where !quitting { handle(k) }
             if !keys.isEmpty { dirty = true }
@@ -250,6 +259,12 @@ final class ChatApp {
     func send(_ text: String) {
         guard let info = modelInfo, loadingModel == nil else { say("the model is still loading", error: true); return }
         conversation.append(Message(role: .user, text: text))
+        startReply(info)
+    }
+
+    /// Streams the reply to the conversation as it stands (after a new user message,
+    /// or after /retry took the old reply away).
+    func startReply(_ info: ModelInfo) {
         conversation.model = info.name
         persist(now: true)
         let messages = promptMessages()

@@ -3,6 +3,8 @@ enum ChatAction: Equatable {
     case send, newline, insert(String), paste(String)
     case backspace, deleteForward, left, right, up, down
     case lineStart, lineEnd, killToEnd, killToStart, deleteWord
+    case wordLeft, wordRight, deleteWordBack, deleteWordForward
+    case historySearch
     case scroll(Int), pageUp, pageDown, top, bottom
     case help, picker, toggleStats, sessions
     case stop, interrupt, redraw, none
@@ -36,6 +38,16 @@ enum Keymap {
         case .function(4): return .sessions
         case .function: return .none
         case .escape: return .stop
+        case .ctrlLeft: return .wordLeft
+        case .ctrlRight: return .wordRight
+        case .altBackspace: return .deleteWordBack
+        case .alt(let c):
+            switch c {
+            case "b", "B": return .wordLeft
+            case "f", "F": return .wordRight
+            case "d", "D": return .deleteWordForward
+            default: return .none
+            }
         case .ctrl(let c):
             switch c {
             case "a": return .lineStart
@@ -50,6 +62,7 @@ enum Keymap {
             case "n": return .down
             case "c": return .interrupt
             case "l": return .redraw
+            case "r": return .historySearch
             default: return .none
             }
         }
@@ -62,7 +75,10 @@ enum Keymap {
         ("Up / Down", "move between lines, or input history"),
         ("Ctrl-A / Ctrl-E", "start / end of line"),
         ("Ctrl-K / Ctrl-U", "delete to end / start of line"),
-        ("Ctrl-W", "delete the previous word"),
+        ("Ctrl-W", "delete back to the previous space"),
+        ("Alt-B / Alt-F", "word left / right (also Ctrl-Left/Right)"),
+        ("Alt-Backspace / Alt-D", "delete the word before / after"),
+        ("Ctrl-R", "search the input history (again: older)"),
         ("PgUp / PgDn, wheel", "scroll the transcript"),
         ("Home / End", "top / bottom (End follows new output)"),
         ("F1 or ? (empty input)", "this help"),

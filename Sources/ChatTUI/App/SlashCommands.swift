@@ -11,6 +11,9 @@ enum SlashCommand: Equatable {
     case clear
     case export(ExportFormat, String?)
     case copy
+    case copyCode(Int?)            // the N-th fenced code block of the last reply (from 1; nil: the last one)
+    case retry                     // generate the last reply again, in place of the old one
+    case edit                      // the last user message back in the editor; sending it replaces it
     case sessions
     case help
     case quit
@@ -25,7 +28,10 @@ enum SlashCommands {
         ("/speculative off|MODE", "drafter: slice, lookup, sparse:F, model:M, off"),
         ("/clear", "start a new session"),
         ("/export md|txt|html|json [PATH]", "write the conversation to a file"),
-        ("/copy", "copy the last reply (OSC 52)"),
+        ("/copy", "copy the last reply (clipboard tool and OSC 52)"),
+        ("/copy code [N]", "copy code block N of the last reply (default: the last)"),
+        ("/retry", "generate the last reply again (replaces it)"),
+        ("/edit", "edit your last message; Enter resends it"),
         ("/sessions", "list saved sessions"),
         ("/help", "keys and commands"),
         ("/quit", "leave"),
@@ -64,7 +70,18 @@ enum SlashCommands {
             guard let format = ExportFormat(rawValue: fmt.lowercased()) else { return fail("/export: unknown format \(fmt) (md, txt, html, json)") }
             let path = r.dropFirst(fmt.count).trimmingCharacters(in: .whitespaces)
             return .success(.export(format, path.isEmpty ? nil : path))
-        case "copy": return .success(.copy)
+        case "copy":
+            let words = rest?.split(whereSeparator: \.isWhitespace).map { $0.lowercased() } ?? []
+            let usage = "/copy takes nothing (the last reply) or code [N] (its N-th code block, from 1)"
+            if words.isEmpty { return .success(.copy) }
+            guard words[0] == "code", words.count <= 2 else { return fail(usage) }
+            guard words.count == 2 else { return .success(.copyCode(nil)) }
+            guard let n = Int(words[1]), n >= 1 else { return fail("/copy code N: N counts the code blocks from 1") }
+            return .success(.copyCode(n))
+        case "retry", "regenerate", "regen":
+            return rest == nil ? .success(.retry) : fail("/retry takes no argument")
+        case "edit":
+            return rest == nil ? .success(.edit) : fail("/edit takes no argument (it edits your last message)")
         case "sessions": return .success(.sessions)
         case "help", "?": return .success(.help)
         case "quit", "exit", "q": return .success(.quit)

@@ -72,6 +72,40 @@ struct InputEditor {
         chars.removeSubrange(start..<cursor); cursor = start
     }
 
+    /// Word motions as in readline (Alt-B, Alt-F): a word is a run of letters and
+    /// digits, so punctuation and spaces between words are stepped over.
+    private func isWordCharacter(_ c: Character) -> Bool { c.isLetter || c.isNumber }
+
+    /// Where Alt-B goes: the start of this word, or of the previous one.
+    private var previousWordStart: Int {
+        var i = cursor
+        while i > 0 && !isWordCharacter(chars[i - 1]) { i -= 1 }
+        while i > 0 && isWordCharacter(chars[i - 1]) { i -= 1 }
+        return i
+    }
+
+    /// Where Alt-F goes: the end of this word, or of the next one.
+    private var nextWordEnd: Int {
+        var i = cursor
+        while i < chars.count && !isWordCharacter(chars[i]) { i += 1 }
+        while i < chars.count && isWordCharacter(chars[i]) { i += 1 }
+        return i
+    }
+
+    mutating func wordLeft() { cursor = previousWordStart }
+    mutating func wordRight() { cursor = nextWordEnd }
+
+    /// Alt-Backspace: delete from the start of the word (as Alt-B) to the cursor.
+    mutating func deleteWordBefore() {
+        let start = previousWordStart
+        chars.removeSubrange(start..<cursor); cursor = start
+    }
+
+    /// Alt-D: delete from the cursor to the end of the word (as Alt-F).
+    mutating func deleteWordAfter() {
+        chars.removeSubrange(cursor..<nextWordEnd)
+    }
+
     /// Ctrl-W: delete the word before the cursor (and the spaces after it).
     mutating func deleteWordBackward() {
         var i = cursor
@@ -123,9 +157,19 @@ struct InputEditor {
     mutating func take() -> String {
         let t = text
         if !t.isEmpty && history.last != t { history.append(t) }
-        if history.count > 500 { history.removeFirst(history.count - 500) }
+        if history.count > InputHistory.limit { history.removeFirst(history.count - InputHistory.limit) }
         chars = []; cursor = 0; historyIndex = nil; draft = []
         return t
+    }
+
+    /// Starts the history from entries saved by earlier runs (oldest first).
+    mutating func setHistory(_ entries: [String]) {
+        history = Array(entries.suffix(InputHistory.limit)); historyIndex = nil
+    }
+
+    /// Puts `text` in the editor, cursor at the end (/edit, an accepted history search).
+    mutating func replace(with text: String) {
+        chars = Array(text); cursor = chars.count; historyIndex = nil
     }
 
     mutating func clear() { chars = []; cursor = 0; historyIndex = nil }
