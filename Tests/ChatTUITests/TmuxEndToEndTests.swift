@@ -489,6 +489,38 @@ final class TmuxEndToEndTests: XCTestCase {
         waitFor("EXIT=0")
     }
 
+    /// /copy runs the desktop's clipboard program (a stand-in xclip here, with DISPLAY
+    /// set) and says it did; /copy code N copies the N-th fenced block of the last reply.
+    func testCopyUsesTheClipboardToolAndCopiesCodeBlocks() throws {
+        let bin = root.appendingPathComponent("bin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        let got = root.appendingPathComponent("clipboard.txt")
+        try Data("#!/bin/sh\n[ \"$1 $2\" = \"-selection clipboard\" ] || exit 9\n/bin/cat > '\(got.path)'\n".utf8)
+            .write(to: bin.appendingPathComponent("xclip"))
+        chmod(bin.appendingPathComponent("xclip").path, 0o755)
+        let store = try SessionStore(directory: root.appendingPathComponent("data/sparkchat/sessions"))
+        var c = Conversation(model: "alpha")
+        c.append(Message(role: .user, text: "two snippets please"))
+        let reply = "First:\n```python\nprint(1)\n```\nSecond:\n```sh\necho two\necho 2\n```\nDone."
+        c.append(Message(role: .assistant, text: reply, model: "alpha"))
+        try store.save(c)
+        try startHabits("DISPLAY=:0 PATH=\(bin.path):$PATH $APP --model alpha --session \(c.id)")
+        waitFor("model alpha ready")
+        try type("/copy"); try keys("Enter")
+        waitFor("copied the last reply (\(reply.count) characters) with xclip")
+        XCTAssertEqual(try String(contentsOf: got, encoding: .utf8), reply)
+        try type("/copy code 1"); try keys("Enter")
+        waitFor("copied code block 1 of 2 (python) with xclip")
+        XCTAssertEqual(try String(contentsOf: got, encoding: .utf8), "print(1)")
+        try type("/copy code"); try keys("Enter")
+        waitFor("copied code block 2 of 2 (sh) with xclip")
+        XCTAssertEqual(try String(contentsOf: got, encoding: .utf8), "echo two\necho 2")
+        try type("/copy code 3"); try keys("Enter")
+        waitFor("the last reply has 2 code blocks, no block 3")
+        try type("/quit"); try keys("Enter")
+        waitFor("EXIT=0")
+    }
+
     func contextUsed(_ s: String) -> Int {
         guard let r = s.range(of: "context   ") else { return -1 }
         return Int(s[r.upperBound...].prefix { $0.isNumber }) ?? -1
