@@ -74,8 +74,12 @@ enum Clipboard {
         let path = environment["PATH"] ?? "/usr/bin:/bin"
         for tool in candidates(environment: environment) {
             guard let exe = which(tool.name, path: path) else { continue }
+            let started = KeyDecoder.now()
             if let problem = run(exe, tool.arguments, input: Data(text.utf8), environment: environment, timeout: timeout) {
                 out.failures.append("\(tool.name) \(problem)")
+                // A program that hung points at a display that hangs: the next one would
+                // too, and the chat would freeze once per program.
+                if KeyDecoder.now() - started >= timeout { return out }
             } else {
                 out.copiedWith = tool.name
                 return out
