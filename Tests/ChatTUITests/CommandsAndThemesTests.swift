@@ -75,7 +75,7 @@ final class CommandsAndThemesTests: XCTestCase {
     func testModelPickerColumns() {
         let m = ModelInfo(name: "alpha", path: "/m/alpha.gguf", architecture: "gemma3", format: "gguf",
                           parameterCount: 268_098_176, quantization: "Q4_K_M", fileSize: 253_105_696, contextLength: 32768)
-        XCTAssertEqual(ModelPicker.columns(m), ["alpha", "gemma3", "268M", "Q4_K_M", "241 MB", "32768"])
+        XCTAssertEqual(ModelPicker.columns(m), ["alpha", "gemma3", "268M", "Q4_K_M", "241 MB", "32768", "dialogue"])
         XCTAssertEqual(ModelPicker.count(2_506_172_416), "2.5B")
         XCTAssertEqual(ModelPicker.bytes(5 << 30), "5.0 GB")
         var p = ModelPicker(models: [m, m, m].enumerated().map { var x = $1; x.name = "m\($0)"; return x }, current: "m1")

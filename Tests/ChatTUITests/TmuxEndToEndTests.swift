@@ -182,7 +182,7 @@ final class TmuxEndToEndTests: XCTestCase {
         let md = try String(contentsOfFile: export, encoding: .utf8)
         XCTAssertTrue(md.contains("Hello there") && md.contains("second pasted line"), md)
         try type("/copy"); try keys("Enter")
-        waitFor("copied the last reply")
+        waitFor("/copy notice") { $0.contains("sent the last reply") || $0.contains("copied the last reply") }
 
         // 6. Scrollback in a short window: PgUp, the mouse wheel and End.
         try tmux(["resize-window", "-t", "chat", "-x", "80", "-y", "12"])

@@ -1,4 +1,5 @@
 import Foundation
+import Inference
 
 /// Settings from `$XDG_CONFIG_HOME/sparkchat/config.json` (default ~/.config):
 /// `{"theme": "dark", "model": "NAME", "temperature": 0.7, "max_tokens": 1024,
@@ -16,10 +17,22 @@ struct AppConfig: Codable, Equatable {
     var sparsity: String?
     var speculative: String?
     var systemPrompt: String?
+    /// Chat format per model (catalog name → auto|template|gemma|chatml|llama3|dialogue|frame file),
+    /// and `"*"` for every model not named.
+    var formats: [String: String]?
+    /// Extra texts that end a chat reply.
+    var stop: [String]?
 
     enum CodingKeys: String, CodingKey {
-        case theme, model, temperature, seed, sparsity, speculative
+        case theme, model, temperature, seed, sparsity, speculative, formats, stop
         case maxTokens = "max_tokens", topK = "top_k", topP = "top_p", systemPrompt = "system_prompt"
+    }
+
+    /// The configured chat format of a model (by catalog or file name), nil: decide from its files.
+    func format(for info: ModelInfo) -> String? {
+        guard let f = formats else { return nil }
+        let file = URL(fileURLWithPath: info.path).deletingPathExtension().lastPathComponent
+        return f[info.name] ?? f[file] ?? f["*"]
     }
 
     init() {}

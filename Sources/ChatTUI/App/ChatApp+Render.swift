@@ -30,6 +30,7 @@ extension ChatApp {
         if let r = layout.stats {
             StatsPanel.render(live, model: modelInfo?.name ?? "–", sparsity: sparsityLabel,
                               streaming: isStreaming, speculative: conversation.settings.speculative, loadMs: modelLoadMs,
+                              format: chatFormatName,
                               into: &canvas, rect: r)
         }
 

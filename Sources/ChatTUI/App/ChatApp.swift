@@ -12,6 +12,7 @@ struct ChatOptions {
     var sparsity: String?
     var seed: UInt64?
     var speculative: String?
+    var format: String?
 }
 
 /// The chat: owns the state and runs the event loop on the main thread. Each turn
@@ -34,6 +35,8 @@ final class ChatApp {
     var overlay = Overlay.none
     var showStats = true
     var modelInfo: ModelInfo?
+    /// The chat format the model runs with ("dialogue (base model)", "gemma").
+    var chatFormatName: String?
     var loadingModel: String?
     /// How long the current model took to load (mmap, metadata, tokenizer), in ms.
     var modelLoadMs: Double?
@@ -104,6 +107,8 @@ final class ChatApp {
         terminal = try Terminal(theme: theme, useColor: !noColor)
         Signals.install()   // after curses start-up, which installs handlers of its own
         loadingModel = ChatApp.catalogName(path)
+        worker.formatOverride = options.format
+        worker.config = cfg
         worker.submit(.load(path: path))
         if let n = loadInputHistory() { notices.append(n) }
         if let n = notices.last { say(n, error: true) }
@@ -203,6 +208,9 @@ final class ChatApp {
             if !conversation.messages.isEmpty { persist(now: true) }
             let loaded = String(format: "loaded %@ in %.0f ms", info.name, seconds * 1000)
             say(switched ? "\(loaded): switched to \(info.name), the next reply comes from it" : "\(loaded): model \(info.name) ready")
+        case .format(let name, let formatNotice):
+            chatFormatName = name
+            if let n = formatNotice { say(n, error: true) }
         case .loadFailed(let msg):
             loadingModel = nil
             say("cannot load model: \(msg)", error: true)
@@ -224,6 +232,7 @@ final class ChatApp {
                 conversation.messages[i].stats = live.messageStats
                 conversation.messages[i].interrupted = summary.stopReason == .cancelled
                 if summary.stopReason == .contextFull { say("the context is full", error: true) }
+                if summary.stopReason == .loop { say("stopped the reply: it was repeating itself (/retry for another)", error: true) }
             }
             streamingID = nil
             persist(now: true)
@@ -276,7 +285,9 @@ final class ChatApp {
         let s = conversation.settings
         let speculative = s.speculative.flatMap { SpeculativeMode(argument: $0) } ?? .off
         requestSpeculative = speculative == .off ? nil : speculative.description
-        var p = SamplingParameters()
+        // The chat's defaults (repetition control, loop guard), then the session's settings.
+        var p = ChatDefaults.parameters()
+        p.stop = config.stop ?? []
         p.temperature = s.temperature; p.topK = s.topK; p.topP = s.topP; p.minP = s.minP
         p.repetitionPenalty = s.repetitionPenalty; p.seed = s.seed; p.maxTokens = max(1, s.maxTokens)
         worker.submit(.generate(.init(messages: messages, parameters: p, sparsity: SparsityMode(argument: s.sparsity) ?? .off,

@@ -28,6 +28,8 @@ final class GenerationWorker: @unchecked Sendable {
         /// `seconds`: wall time of the load (map the file, read metadata and tokenizer).
         case loaded(ModelInfo, contextLimit: Int, seconds: Double)
         case loadFailed(String)
+        /// The chat format the loaded model runs with, and a notice when the chosen one could not be used.
+        case format(String, notice: String?)
         case started(promptTokens: Int, contextLimit: Int, droppedMessages: Int)
         case token(TokenEvent)
         /// Running speculative-decoding counts of the reply, after each token while a drafter is on.
@@ -43,6 +45,9 @@ final class GenerationWorker: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private var jobs: [Job] = []
     private var generator: Generator?
+    /// `--format` (wins), else config.json's `formats` entry for the model, else the model's files decide.
+    var formatOverride: String?
+    var config = AppConfig()
 
     init() {
         let t = Thread { [self] in self.loop() }
@@ -88,6 +93,11 @@ final class GenerationWorker: @unchecked Sendable {
                     let m = try LoadedModel.load(path: path)
                     generator = Generator(model: m)
                     events.push(.loaded(m.info, contextLimit: m.config.contextLength, seconds: Date().timeIntervalSince(t0)))
+                    var formatNotice: String? = nil
+                    do { try ChatFormats.apply(formatOverride ?? config.format(for: m.info), to: m) } catch {
+                        formatNotice = "\(error); using \(m.chatFormat.name)"
+                    }
+                    events.push(.format(m.chatFormat.name + (m.chatFormat.isDialogueFrame ? " (base model)" : ""), notice: formatNotice))
                 } catch {
                     events.push(.loadFailed("\(error)"))
                 }
@@ -112,12 +122,14 @@ final class GenerationWorker: @unchecked Sendable {
             messages.remove(at: i); dropped += 1
             tokens = model.tokenizer.encode(model.chatPrompt(messages), addBOS: true)
         }
+        var parameters = request.parameters
+        parameters.stop = ChatFormats.stops(model.chatFormat, extra: request.parameters.stop)
         g.sparsity = request.sparsity
         g.speculative = request.speculative
         let speculating = request.speculative != .off
         events.push(.started(promptTokens: tokens.count, contextLimit: limit, droppedMessages: dropped))
         do {
-            try g.generate(tokens: tokens, parameters: request.parameters, cancel: cancel) { event in
+            try g.generate(tokens: tokens, parameters: parameters, cancel: cancel) { event in
                 switch event {
                 case .token(let t):
                     events.push(.token(t))

@@ -13,6 +13,7 @@ struct ChatCommand: ParsableCommand {
     @Option(name: .long, help: "off or stat-topk:F (fraction of FFN neurons kept).") var sparsity: String?
     @Option(name: .long, help: "Speculative decoding: off, slice[:V], lookup[:N], sparse:F or model:PATH (optionally @γ).") var speculative: String?
     @Option(name: .long, help: "Random seed.") var seed: UInt64?
+    @Option(name: .long, help: "Chat format: \(ChatFormats.usage) (default: auto, from the model's files).") var format: String?
     @Option(name: .long, help: "Worker threads (default: all CPUs).") var threads: Int?
 
     func validate() throws {
@@ -29,7 +30,8 @@ struct ChatCommand: ParsableCommand {
     func run() throws {
         if let t = threads { ComputePool.shared.setThreads(t) }
         let app = try ChatApp(options: ChatOptions(model: model, session: session, theme: theme, temperature: temperature,
-                                                   maxTokens: maxTokens, sparsity: sparsity, seed: seed, speculative: speculative))
+                                                   maxTokens: maxTokens, sparsity: sparsity, seed: seed, speculative: speculative,
+                                                   format: format))
         app.run()
     }
 }

@@ -15,14 +15,15 @@ struct ModelsCommand: ParsableCommand {
                 emit(JSON.object([("name", JSON.string(m.name)), ("path", JSON.string(m.path)),
                                   ("architecture", JSON.string(m.architecture)), ("format", JSON.string(m.format)),
                                   ("parameters", String(m.parameterCount)), ("quantization", JSON.string(m.quantization)),
-                                  ("size", String(m.fileSize)), ("context_length", String(m.contextLength))]))
+                                  ("size", String(m.fileSize)), ("context_length", String(m.contextLength)),
+                                  ("chat_format", JSON.string(m.chatFormatLabel)), ("chat_style", JSON.string(m.chatStyle.reason))]))
             }
         } else if models.isEmpty {
             emit("no models in \(dir.path)")
         } else {
-            let rows = [["NAME", "ARCH", "FORMAT", "PARAMS", "QUANT", "SIZE", "CONTEXT"]] + models.map {
+            let rows = [["NAME", "ARCH", "FORMAT", "PARAMS", "QUANT", "SIZE", "CONTEXT", "CHAT"]] + models.map {
                 [$0.name, $0.architecture, $0.format, Format.count($0.parameterCount), $0.quantization,
-                 Format.bytes($0.fileSize), String($0.contextLength)]
+                 Format.bytes($0.fileSize), String($0.contextLength), $0.chatFormatLabel]
             }
             let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max()! }
             for r in rows {

@@ -23,19 +23,21 @@ struct ModelPicker {
         n >= 1 << 30 ? String(format: "%.1f GB", Double(n) / Double(1 << 30)) : String(format: "%.0f MB", Double(n) / Double(1 << 20))
     }
 
-    static let header = ["name", "arch", "params", "quant", "size", "context"]
+    static let header = ["name", "arch", "params", "quant", "size", "context", "format"]
 
+    /// "format": the chat format its files call for (markup name, or "dialogue" for a base model).
     static func columns(_ m: ModelInfo) -> [String] {
-        [m.name, m.architecture, count(m.parameterCount), m.quantization, bytes(m.fileSize), String(m.contextLength)]
+        [m.name, m.architecture, count(m.parameterCount), m.quantization, bytes(m.fileSize), String(m.contextLength),
+         m.chatFormatLabel]
     }
 
     func render(into canvas: inout Canvas, screen: Rect) {
-        let box = Layout.overlay(width: screen.width, height: screen.height, maxWidth: 100, maxHeight: models.count + 6)
+        let box = Layout.overlay(width: screen.width, height: screen.height, maxWidth: 110, maxHeight: models.count + 6)
         guard !box.isEmpty else { return }
         canvas.box(box, title: "models — Enter switch, Esc close")
         let inner = box.inset(1)
         guard !inner.isEmpty else { return }
-        let widths = [max(12, inner.width - 2 - 10 - 8 - 9 - 9 - 8), 10, 8, 9, 9, 8]
+        let widths = [max(12, inner.width - 2 - 10 - 8 - 9 - 9 - 8 - 10), 10, 8, 9, 9, 8, 10]
         func line(_ cols: [String]) -> String {
             zip(cols, widths).map { TextWidth.pad($0, to: $1 - 1) + " " }.joined()
         }

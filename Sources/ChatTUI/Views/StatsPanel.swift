@@ -33,10 +33,11 @@ enum StatsPanel {
     /// `speculative`: the session's drafter setting (nil: off); `loadMs`: how long the
     /// model took to load.
     static func rows(_ live: LiveStats, model: String, sparsity: String, streaming: Bool,
-                     speculative: String? = nil, loadMs: Double? = nil) -> [(String, StyleRole)] {
+                     speculative: String? = nil, loadMs: Double? = nil, format: String? = nil) -> [(String, StyleRole)] {
         var r: [(String, StyleRole)] = []
         r.append(("model     \(model)", .normal))
         if let ms = loadMs { r.append(("          " + String(format: "loaded in %.0f ms", ms), .dim)) }
+        if let f = format { r.append(("format    \(f)", .normal)) }
         r.append(("sparsity  \(sparsity)", .normal))
         r.append(("speculate \(speculative ?? "off")", .normal))
         r.append(("", .normal))
@@ -74,13 +75,13 @@ enum StatsPanel {
     }
 
     static func render(_ live: LiveStats, model: String, sparsity: String, streaming: Bool, speculative: String?, loadMs: Double?,
-                       into canvas: inout Canvas, rect: Rect) {
+                       format: String? = nil, into canvas: inout Canvas, rect: Rect) {
         guard !rect.isEmpty else { return }
         canvas.box(rect, title: "stats (F3)")
         let inner = rect.inset(1)
         guard !inner.isEmpty else { return }
         let clip = Rect(x: inner.x + 1, y: inner.y, width: inner.width - 1, height: inner.height)
-        let all = rows(live, model: model, sparsity: sparsity, streaming: streaming, speculative: speculative, loadMs: loadMs)
+        let all = rows(live, model: model, sparsity: sparsity, streaming: streaming, speculative: speculative, loadMs: loadMs, format: format)
         for (i, row) in all.enumerated() where i < inner.height {
             canvas.put(row.0, x: inner.x + 1, y: inner.y + i, role: row.1, clip: clip)
             // The per-layer cells, coloured by how much of the layer ran.
