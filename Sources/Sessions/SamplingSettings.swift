@@ -1,7 +1,7 @@
 import Foundation
 
 /// The sampling settings a conversation was using, stored so that reopening it
-/// continues with the same behaviour. Strings use the CLI syntax of DESIGN.md §2.
+/// continues with the same behaviour. Strings use the CLI syntax of docs/ARCHITECTURE.md §2.
 public struct SamplingSettings: Codable, Equatable, Sendable {
     public var temperature: Double = 0.7
     public var topK: Int = 64

@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 
 /// Runs the built `sparkchat` binary the way scripts and outside checks do, and checks
-/// the command-line contract of DESIGN.md §2: outputs, JSON shapes, one-line errors.
+/// the command-line contract of docs/ARCHITECTURE.md §2: outputs, JSON shapes, one-line errors.
 final class HeadlessCommandTests: XCTestCase {
     static var repoRoot: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

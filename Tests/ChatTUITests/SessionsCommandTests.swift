@@ -3,7 +3,7 @@ import Sessions
 import XCTest
 
 /// Runs the built `sparkchat sessions ...` against a temporary XDG_DATA_HOME, as a user
-/// or a script would, and checks its output and one-line errors (DESIGN.md §2).
+/// or a script would, and checks its output and one-line errors (docs/ARCHITECTURE.md §2).
 final class SessionsCommandTests: XCTestCase {
     var dataHome: URL!
     var store: SessionStore!

@@ -54,7 +54,7 @@ final class Gemma3ReferenceTests: XCTestCase {
     }
 
     /// The default (int8 activation) kernels, as decode runs them: within 1.0 of the
-    /// reference (llama.cpp's own int8 path differs by up to ~0.7, DESIGN.md §7).
+    /// reference (llama.cpp's own int8 path differs by up to ~0.7, docs/ARCHITECTURE.md §7).
     func testLogitsMatchWithQuantizedActivations() throws {
         let m = try RealModel.load()
         let saved = LinearKernel.sgemmThreshold
@@ -126,7 +126,7 @@ final class Gemma3ReferenceTests: XCTestCase {
     }
 
     /// The default decode path quantizes activations to int8 like llama.cpp, whose logits
-    /// differ from a float32 reference by up to ~0.7 (DESIGN.md §7): greedy output agrees
+    /// differ from a float32 reference by up to ~0.7 (docs/ARCHITECTURE.md §7): greedy output agrees
     /// up to the first reference step with a top-2 margin under 0.5.
     func testGreedyContinuationsMatchWithQuantizedActivations() throws {
         let m = try RealModel.load()

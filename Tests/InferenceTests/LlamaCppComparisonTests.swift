@@ -1,7 +1,7 @@
 import XCTest
 @testable import Inference
 
-/// The real model against llama.cpp on the same GGUF (DESIGN.md §3): figures from
+/// The real model against llama.cpp on the same GGUF (docs/ARCHITECTURE.md §3): figures from
 /// Tests/Fixtures/gemma3-270m/llamacpp_reference.json, made by
 /// scripts/fixtures/llamacpp_reference.py (llama-perplexity and llama-simple).
 final class LlamaCppComparisonTests: XCTestCase {
@@ -15,7 +15,7 @@ final class LlamaCppComparisonTests: XCTestCase {
     /// 768 scored tokens, int8 rounding moves these by ~1% with any change of summation
     /// order (seen at ctx 512: 9.11 to 9.24 across this session's kernel changes), and
     /// llama.cpp also rounds the KV cache, GELU and attention to fp16; so the bound is
-    /// 1.5%, not DESIGN's 1% — a tighter one would fail on noise, not on a bug (the
+    /// 1.5%, not a tighter 1% — a tighter one would fail on noise, not on a bug (the
     /// float32 figure, 8.955, is 2.8% off and fails it).
     func testQuantizedPerplexityMatchesLlamaCpp() throws {
         let m = try RealModel.load()
@@ -29,7 +29,7 @@ final class LlamaCppComparisonTests: XCTestCase {
     }
 
     /// Greedy text identical to llama-simple's until the first step where the reference's
-    /// top-2 margin is under 0.5 (DESIGN.md §7: there either engine may break the tie).
+    /// top-2 margin is under 0.5 (docs/ARCHITECTURE.md §7: there either engine may break the tie).
     func testGreedyTextFollowsLlamaCppUntilANearTie() throws {
         let m = try RealModel.load()
         let hf = try XCTUnwrap(try Fixtures.json("gemma3-270m/hf_reference.json") as? [String: Any])

@@ -46,7 +46,7 @@ final class TokenizerReferenceTests: XCTestCase {
         print("tokenizer: \(matched)/\(cases.count) strings identical to the reference")
     }
 
-    /// Where Hugging Face's GGUF-built tokenizer disagrees (long whitespace runs, DESIGN
+    /// Where Hugging Face's GGUF-built tokenizer disagrees (long whitespace runs, docs/ARCHITECTURE.md
     /// §7) the fixture records it; we follow llama.cpp, so we must differ from HF there.
     func testKnownHuggingFaceDifferencesFollowLlamaCpp() throws {
         let tok = try Self.tokenizer()
