@@ -20,11 +20,12 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CNcursesw", path: "Sources/CNcursesw"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        .systemLibrary(name: "CCmarkGFM", path: "Sources/CCmarkGFM"),
         .target(name: "CKernels", path: "Sources/CKernels", cSettings: cOptimize,
                 linkerSettings: [.linkedLibrary("pthread"), .linkedLibrary("m")]),
         .target(name: "Inference", dependencies: ["CKernels", "COpenBLAS"], path: "Sources/Inference",
                 swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
-        .target(name: "Sessions", path: "Sources/Sessions"),
+        .target(name: "Sessions", dependencies: ["CCmarkGFM"], path: "Sources/Sessions"),
         .executableTarget(
             name: "ChatTUI",
             dependencies: [

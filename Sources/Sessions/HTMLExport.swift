@@ -1,9 +1,11 @@
+import CCmarkGFM
 import Foundation
 
 /// A single self-contained HTML page: inline CSS, no scripts, no external resources, and a
 /// Content-Security-Policy that forbids loading or running anything, so a transcript
 /// holding hostile text is safe to open. Every piece of session text goes through
-/// `escape`, attribute values included.
+/// `escape`, attribute values included, except message bodies: those are Markdown, made
+/// into markup by `MarkdownHTML`, which lets no HTML of their own through.
 enum HTMLExport {
     static func render(_ c: Conversation) -> String {
         let title = escape(DisplayText.singleLine(c.title))
@@ -43,55 +45,10 @@ enum HTMLExport {
         return out
     }
 
-    /// Prose keeps its line breaks (CSS `pre-wrap`); fenced code becomes `<pre><code>`.
+    /// A message's Markdown as HTML (cmark-gfm), in a `<div class="md">`.
     static func body(_ text: String) -> String {
-        var out = ""
-        for block in TextBlock.split(text) {
-            switch block {
-            case .prose(let p):
-                let trimmed = p.trimmingCharacters(in: .newlines)
-                if !trimmed.isEmpty { out += "<div class=\"text\">\(inlineCode(trimmed))</div>\n" }
-            case .code(let language, let code, _, _):
-                let lang = language.unicodeScalars.filter {
-                    ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "+#_.-".unicodeScalars.contains($0)
-                }
-                let cls = lang.isEmpty ? "" : " class=\"language-\(String(String.UnicodeScalarView(lang)))\""
-                let label = lang.isEmpty ? "" : "<span class=\"lang\">\(String(String.UnicodeScalarView(lang)))</span>"
-                out += "<pre>\(label)<code\(cls)>\(escape(code))</code></pre>\n"
-            }
-        }
-        return out
-    }
-
-    /// Prose with Markdown code spans (`x`, ``a`b``) shown as `<code>`; everything escaped.
-    static func inlineCode(_ text: String) -> String {
-        let chars = Array(text)
-        var out = ""
-        var plain = ""
-        var i = 0
-        while i < chars.count {
-            guard chars[i] == "`" else { plain.append(chars[i]); i += 1; continue }
-            var n = 0
-            while i + n < chars.count, chars[i + n] == "`" { n += 1 }
-            // Find a closing run of exactly n backticks.
-            var j = i + n
-            var close: Int?
-            while j < chars.count {
-                if chars[j] == "`" {
-                    var m = 0
-                    while j + m < chars.count, chars[j + m] == "`" { m += 1 }
-                    if m == n { close = j; break }
-                    j += m
-                } else {
-                    j += 1
-                }
-            }
-            guard let end = close else { plain += String(chars[i..<(i + n)]); i += n; continue }
-            out += escape(plain) + "<code>" + escape(String(chars[(i + n)..<end])) + "</code>"
-            plain = ""
-            i = end + n
-        }
-        return out + escape(plain)
+        if text.isEmpty { return "" }
+        return "<div class=\"md\">\n" + MarkdownHTML.render(text) + "</div>\n"
     }
 
     /// Escapes the five HTML-significant characters; control characters other than
@@ -139,13 +96,100 @@ enum HTMLExport {
     article > header { font-size: .85rem; color: var(--muted); margin-bottom: .4rem; }
     .who { font-weight: 600; color: var(--fg); }
     .interrupted { color: #c0392b; font-style: italic; }
-    .text { white-space: pre-wrap; overflow-wrap: anywhere; margin: .4rem 0; }
+    .md { overflow-wrap: anywhere; margin: .4rem 0; }
+    .md > :first-child { margin-top: 0; }
+    .md > :last-child { margin-bottom: 0; }
+    .md p, .md ul, .md ol, .md blockquote, .md table, .md pre { margin: .5rem 0; }
+    .md h1, .md h2, .md h3, .md h4, .md h5, .md h6 { margin: 1rem 0 .4rem; line-height: 1.3; }
+    .md h1 { font-size: 1.4rem; } .md h2 { font-size: 1.2rem; } .md h3 { font-size: 1.05rem; }
+    .md h4, .md h5, .md h6 { font-size: 1rem; }
+    .md ul, .md ol { padding-left: 1.6rem; }
+    .md blockquote { margin-left: 0; padding-left: .9rem; border-left: 3px solid var(--border); color: var(--muted); }
+    .md hr { border: 0; border-top: 1px solid var(--border); margin: 1rem 0; }
+    .md a { color: inherit; }
+    .md table { border-collapse: collapse; display: block; max-width: 100%; overflow-x: auto; }
+    .md th, .md td { border: 1px solid var(--border); padding: .25rem .6rem; vertical-align: top; }
+    .md th { background: var(--code); font-weight: 600; }
+    .md del { color: var(--muted); }
     pre { background: var(--code); border: 1px solid var(--border); border-radius: 6px; padding: .6rem .8rem;
-          overflow-x: auto; position: relative; }
-    pre .lang { position: absolute; top: .2rem; right: .5rem; font-size: .75rem; color: var(--muted); }
+          overflow-x: auto; }
     code { font: .9rem/1.45 ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
-    .text code { background: var(--code); border-radius: 4px; padding: 0 .25rem; }
+    .md :not(pre) > code { background: var(--code); border-radius: 4px; padding: 0 .25rem; }
     footer.stats { font-size: .8rem; color: var(--muted); margin-top: .4rem; }
 
     """
+}
+
+/// Markdown to HTML through cmark-gfm, with GitHub's tables, strikethrough (`~~`) and
+/// autolinks. Nothing in the text can add markup of its own: raw HTML (tags, comments,
+/// processing instructions) is turned into text before rendering, so it shows escaped
+/// instead of being lost; images become links (the page loads nothing); and cmark's safe
+/// mode (no CMARK_OPT_UNSAFE) blanks `javascript:`-style link targets. Line breaks are
+/// kept as written, as chat text means them. Linear in the text: one cmark parse, one
+/// walk over its nodes, one render.
+enum MarkdownHTML {
+    private static let options = CMARK_OPT_HARDBREAKS | CMARK_OPT_STRIKETHROUGH_DOUBLE_TILDE
+    private static let extensionNames = ["table", "strikethrough", "autolink"]
+    private static let registered: Void = cmark_gfm_core_extensions_ensure_registered()
+
+    static func render(_ text: String) -> String {
+        _ = registered
+        guard let parser = cmark_parser_new(options) else { return "<p>" + HTMLExport.escape(text) + "</p>\n" }
+        defer { cmark_parser_free(parser) }
+        for name in extensionNames {
+            if let ext = cmark_find_syntax_extension(name) { cmark_parser_attach_syntax_extension(parser, ext) }
+        }
+        // Control characters (an escape sequence in a hostile session) never reach the page.
+        var clean = DisplayText.forTerminal(text)
+        clean.withUTF8 { b in
+            b.withMemoryRebound(to: CChar.self) { c in if let base = c.baseAddress { cmark_parser_feed(parser, base, c.count) } }
+        }
+        guard let doc = cmark_parser_finish(parser) else { return "<p>" + HTMLExport.escape(text) + "</p>\n" }
+        defer { cmark_node_free(doc) }
+        defuse(doc)
+        guard let html = cmark_render_html(doc, options, cmark_parser_get_syntax_extensions(parser)) else {
+            return "<p>" + HTMLExport.escape(text) + "</p>\n"
+        }
+        defer { free(html) }
+        return String(cString: html)
+    }
+
+    /// Raw HTML becomes text (a block of it, a paragraph of text) and images become links
+    /// to their source, their alt text kept. Nodes are collected first and replaced after
+    /// the walk, so the iterator never sees a changed tree.
+    private static func defuse(_ doc: OpaquePointer) {
+        var found: [OpaquePointer] = []
+        guard let iter = cmark_iter_new(doc) else { return }
+        while case let ev = cmark_iter_next(iter), ev != CMARK_EVENT_DONE {
+            guard ev == CMARK_EVENT_ENTER, let node = cmark_iter_get_node(iter) else { continue }
+            let type = cmark_node_get_type(node)
+            if type == CMARK_NODE_HTML_INLINE || type == CMARK_NODE_HTML_BLOCK || type == CMARK_NODE_IMAGE { found.append(node) }
+        }
+        cmark_iter_free(iter)
+        for node in found {
+            let type = cmark_node_get_type(node)
+            if type == CMARK_NODE_IMAGE {
+                guard let link = cmark_node_new(CMARK_NODE_LINK) else { continue }
+                cmark_node_set_url(link, cmark_node_get_url(node))
+                while let child = cmark_node_first_child(node) { cmark_node_unlink(child); cmark_node_append_child(link, child) }
+                cmark_node_replace(node, link)
+                cmark_node_free(node)
+                continue
+            }
+            var literal = cmark_node_get_literal(node).map { String(cString: $0) } ?? ""
+            guard let replacement = cmark_node_new(type == CMARK_NODE_HTML_BLOCK ? CMARK_NODE_PARAGRAPH : CMARK_NODE_TEXT) else { continue }
+            if type == CMARK_NODE_HTML_BLOCK {
+                while literal.hasSuffix("\n") { literal.removeLast() }
+                // One text node per line with hard breaks between, so the block keeps its lines.
+                for (i, line) in literal.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                    if i > 0, let br = cmark_node_new(CMARK_NODE_LINEBREAK) { cmark_node_append_child(replacement, br) }
+                    if let t = cmark_node_new(CMARK_NODE_TEXT) { cmark_node_set_literal(t, String(line)); cmark_node_append_child(replacement, t) }
+                }
+            } else {
+                cmark_node_set_literal(replacement, literal)
+            }
+            cmark_node_replace(node, replacement)
+            cmark_node_free(node)
+        }
+    }
 }

@@ -61,8 +61,10 @@ final class ExporterTests: XCTestCase {
         XCTAssertTrue(html.contains("<style>") && html.contains("prefers-color-scheme: dark"))
         XCTAssertEqual(html.components(separatedBy: "<article class=\"message ").count, 5)
         XCTAssertTrue(html.contains("<span class=\"who\">Assistant (gemma-3-270m)</span> <time datetime=\"2026-11-27T05:03:14Z\">2026-11-27 05:03:14 UTC</time>"), html)
-        XCTAssertTrue(html.contains("<pre><span class=\"lang\">python</span><code class=\"language-python\">print(2 + 2)  # 4 &lt; 5 &amp; &quot;ok&quot;</code></pre>"))
-        XCTAssertTrue(html.contains("<div class=\"text\">Done. 日本語 ✓</div>"))
+        XCTAssertTrue(html.contains("<p>It is <strong>4</strong>.</p>"), html)
+        XCTAssertTrue(html.contains("<pre><code class=\"language-python\">print(2 + 2)  # 4 &lt; 5 &amp; &quot;ok&quot;\n</code></pre>"), html)
+        XCTAssertTrue(html.contains("<p>Done. 日本語 ✓</p>"), html)
+        XCTAssertTrue(html.contains("<p>Héllo wörld 👋🏽 — what's 2+2?<br />\nSecond line «quoted»</p>"), "typed line breaks are kept: \(html)")
         XCTAssertTrue(html.contains("<span class=\"interrupted\">interrupted</span>"))
         XCTAssertTrue(html.contains("<footer class=\"stats\">17 tokens · prompt 21"))
         XCTAssertTrue(html.hasSuffix("</main>\n</body>\n</html>\n"))
@@ -94,12 +96,14 @@ final class ExporterTests: XCTestCase {
         }
         XCTAssertFalse(html.contains("\u{1B}") || html.contains("\u{0}") || html.contains("\u{7}"))
         XCTAssertTrue(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"))
-        XCTAssertTrue(html.contains("Tom &amp; Jerry &amp;amp; &amp;lt;b&amp;gt; &amp;#60;"))
+        // Entities in a message mean what they mean in Markdown (the characters), shown escaped.
+        XCTAssertTrue(html.contains("<p>Tom &amp; Jerry &amp; &lt;b&gt; &lt;</p>"), html)
         XCTAssertTrue(html.contains("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"))
         XCTAssertTrue(html.contains("<title>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;</title>"))
         // The only elements are the ones the exporter writes: count tags in the page.
         let allowed: Set<String> = ["!doctype", "html", "head", "meta", "title", "style", "body", "main", "header", "h1",
-                                    "h2", "dl", "dt", "dd", "section", "article", "span", "time", "div", "pre", "code", "footer"]
+                                    "h2", "dl", "dt", "dd", "section", "article", "span", "time", "div", "pre", "code", "footer",
+                                    "p", "br"]
         var tags = Set<String>()
         var rest = Substring(html)
         while let lt = rest.firstIndex(of: "<") {
@@ -114,12 +118,72 @@ final class ExporterTests: XCTestCase {
         XCTAssertTrue(html.contains("<span class=\"who\">Assistant (m&quot;&gt;&lt;script&gt;)</span>"))
     }
 
-    func testHTMLShowsInlineCodeSpans() {
-        XCTAssertEqual(HTMLExport.inlineCode("use `xs[::-1]` or ``a`b`` <not> `open"),
-                       "use <code>xs[::-1]</code> or <code>a`b</code> &lt;not&gt; `open")
-        XCTAssertEqual(HTMLExport.inlineCode("`<script>alert(1)</script>`"), "<code>&lt;script&gt;alert(1)&lt;/script&gt;</code>")
-        XCTAssertEqual(HTMLExport.inlineCode("no code"), "no code")
-        XCTAssertEqual(HTMLExport.inlineCode("``"), "``")
+    func html(of text: String) throws -> String {
+        var c = Conversation(id: "md")
+        c.append(Message(role: .assistant, text: text, model: "m"))
+        let page = try Exporter.render(c, as: .html)
+        // The message body: between the article's header and its end.
+        let start = try XCTUnwrap(page.range(of: "<div class=\"md\">\n"))
+        let end = try XCTUnwrap(page.range(of: "</div>\n</article>"))
+        return String(page[start.upperBound..<end.lowerBound])
+    }
+
+    func testHTMLRendersMarkdown() throws {
+        XCTAssertEqual(try html(of: "use `xs[::-1]` or ``a`b`` <not> `open"),
+                       "<p>use <code>xs[::-1]</code> or <code>a`b</code> &lt;not&gt; `open</p>\n")
+        XCTAssertEqual(try html(of: "**bold**, *it*, ~~gone~~"), "<p><strong>bold</strong>, <em>it</em>, <del>gone</del></p>\n")
+        XCTAssertEqual(try html(of: "## Title\n\n- a\n- b\n  1. c"),
+                       "<h2>Title</h2>\n<ul>\n<li>a</li>\n<li>b\n<ol>\n<li>c</li>\n</ol>\n</li>\n</ul>\n")
+        XCTAssertEqual(try html(of: "> quoted\n\n---"), "<blockquote>\n<p>quoted</p>\n</blockquote>\n<hr />\n")
+        let table = try html(of: "| Name | Age |\n|:-----|----:|\n| Ann | 31 |\n| <b>Bo</b> | 4 |")
+        XCTAssertTrue(table.hasPrefix("<table>\n<thead>\n<tr>\n<th align=\"left\">Name</th>\n<th align=\"right\">Age</th>"), table)
+        XCTAssertTrue(table.contains("<td align=\"left\">Ann</td>\n<td align=\"right\">31</td>"), table)
+        XCTAssertTrue(table.contains("<td align=\"left\">&lt;b&gt;Bo&lt;/b&gt;</td>"), "raw HTML in a cell is text: \(table)")
+        XCTAssertEqual(try html(of: "```swift\nlet a = \"<x>\"\n```"), "<pre><code class=\"language-swift\">let a = &quot;&lt;x&gt;&quot;\n</code></pre>\n")
+        XCTAssertEqual(try html(of: "```\nopen, cut off"), "<pre><code>open, cut off\n</code></pre>\n")
+        XCTAssertEqual(try html(of: "see https://example.org now"), "<p>see <a href=\"https://example.org\">https://example.org</a> now</p>\n")
+    }
+
+    func testHTMLLetsNoMarkupOfTheMessageThrough() throws {
+        // Raw HTML shows as text (not dropped: the reader sees what was written).
+        XCTAssertEqual(try html(of: "<script>alert(1)</script>"), "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>\n")
+        XCTAssertEqual(try html(of: "hi <img src=x onerror=alert(2)> there"), "<p>hi &lt;img src=x onerror=alert(2)&gt; there</p>\n")
+        XCTAssertEqual(try html(of: "<div onclick=\"x()\">\nblock\n</div>"),
+                       "<p>&lt;div onclick=&quot;x()&quot;&gt;<br />\nblock<br />\n&lt;/div&gt;</p>\n")
+        // Script URLs lose their target; images become plain links (the page loads nothing).
+        XCTAssertEqual(try html(of: "[x](javascript:alert(3))"), "<p><a href=\"\">x</a></p>\n")
+        XCTAssertEqual(try html(of: "![a cat](https://example.org/cat.png)"), "<p><a href=\"https://example.org/cat.png\">a cat</a></p>\n")
+        XCTAssertEqual(try html(of: "bell\u{7} esc\u{1B}[2J"), "<p>bell\u{FFFD} esc\u{FFFD}[2J</p>\n")
+        // The page keeps its policy whatever the messages hold.
+        var c = Conversation(id: "csp")
+        c.append(Message(role: .assistant, text: "<meta http-equiv=\"refresh\" content=\"0;url=https://evil\">\n<script>x</script>", model: "m"))
+        let page = try Exporter.render(c, as: .html)
+        XCTAssertTrue(page.contains("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"))
+        XCTAssertEqual(page.components(separatedBy: "<meta http-equiv").count, 2, page)
+        XCTAssertFalse(page.contains("<script"), page)
+    }
+
+    /// A 50 MB reply (Markdown of the usual kinds) exports in well under the time a
+    /// quadratic step would take; the lower bound on speed is kept loose for debug builds
+    /// on a shared machine.
+    func testHugeMarkdownMessageExportsLinearly() throws {
+        let unit = "## Part\n\nSome **bold** and *italic* text with `code` and a [link](https://example.org).\n\n"
+            + "- item one\n- item two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```swift\nlet x = 1 < 2\n```\n\n"
+        let small = String(repeating: unit, count: 5_000)
+        let big = String(repeating: unit, count: 50_000_000 / unit.utf8.count)
+        func seconds(_ text: String) throws -> Double {
+            var c = Conversation(id: "big")
+            c.append(Message(role: .assistant, text: text, model: "m"))
+            let t = Date()
+            let html = try Exporter.render(c, as: .html)
+            XCTAssertTrue(html.hasSuffix("</html>\n"))
+            return Date().timeIntervalSince(t)
+        }
+        let tSmall = try seconds(small), tBig = try seconds(big)
+        let ratio = Double(big.utf8.count) / Double(small.utf8.count)
+        print("markdown html export: \(small.utf8.count / 1_000_000) MB in \(tSmall) s, \(big.utf8.count / 1_000_000) MB in \(tBig) s")
+        XCTAssertLessThan(tBig, tSmall * ratio * 3 + 1, "export time grows faster than the text")
+        XCTAssertLessThan(tBig, 30, "50 MB took \(tBig) s")
     }
 
     func testWriteIsAtomicAndRefusesDirectories() throws {

@@ -4,6 +4,8 @@ enum StyleRole: String, CaseIterable, Codable, Sendable {
     case user, assistant, system, meta, code, interrupted
     case border, selected, input, cursorLine
     case barHigh, barMid, barLow, accent
+    // Markdown in replies (a theme without them gets a look derived from older roles).
+    case heading, strong, emphasis, inlineCode, quote, link
 }
 
 /// One screen cell: a grapheme cluster (`""` marks the right half of a wide one).

@@ -16,7 +16,20 @@ struct Theme: Sendable, Equatable {
     var name: String
     var styles: [StyleRole: Style]
 
-    func style(_ role: StyleRole) -> Style { styles[role] ?? styles[.normal] ?? Style() }
+    func style(_ role: StyleRole) -> Style {
+        if let s = styles[role] { return s }
+        // The Markdown roles came after theme files did: derive them, so older files still look right.
+        var s = styles[.normal] ?? Style()
+        switch role {
+        case .heading: s = styles[.title] ?? s; s.bold = true
+        case .strong: s.bold = true
+        case .emphasis, .link: s.underline = true
+        case .inlineCode: s = styles[.code] ?? Style(reverse: true)
+        case .quote: s = styles[.meta] ?? s
+        default: break
+        }
+        return s
+    }
 
     static let basicColors = ["default": -1, "black": 0, "red": 1, "green": 2, "yellow": 3,
                               "blue": 4, "magenta": 5, "cyan": 6, "white": 7]

@@ -1,11 +1,23 @@
 import Foundation
 import Sessions
 
-/// One drawn row of the transcript.
+/// One drawn row of the transcript. `text` is the row's words (what a reader would
+/// copy); `runs`, when present, is what is drawn from `indent` on instead: the words in
+/// their inline styles plus decoration (bullets, quote bars, code-box edges).
 struct TranscriptLine: Equatable {
     var text: String
     var role: StyleRole
     var indent: Int = 0
+    var runs: [StyledRun] = []
+
+    /// The row as drawn (without the indent).
+    var drawn: String { runs.isEmpty ? text : runs.map(\.text).joined() }
+}
+
+/// Part of a row in one style.
+struct StyledRun: Equatable {
+    var text: String
+    var role: StyleRole
 }
 
 /// The conversation as word-wrapped rows with a scrollback position. The position is
@@ -44,7 +56,7 @@ final class TranscriptView {
     }()
 
     /// A message as rows: a header (who, which model, when, reply stats), the body
-    /// with fenced code blocks set apart, and a blank row.
+    /// (a reply's Markdown rendered; what people type stays as typed), and a blank row.
     static func layout(_ m: Message, width: Int, streaming: Bool) -> [TranscriptLine] {
         var out: [TranscriptLine] = []
         let time = timeFormatter.string(from: m.time)
@@ -61,27 +73,16 @@ final class TranscriptView {
             if streaming { h += " · writing…" }
             out.append(TranscriptLine(text: h, role: .assistant))
         }
-        var inCode = false
         let textWidth = max(1, width - 2)
-        let codeWidth = max(1, width - 4)
         let body = m.text.isEmpty && streaming ? "…" : m.text
-        for raw in body.split(separator: "\n", omittingEmptySubsequences: false) {
-            let line = String(raw)
-            if line.trimmingCharacters(in: .whitespaces).hasPrefix("```") {
-                inCode.toggle()
-                let lang = line.trimmingCharacters(in: .whitespaces).dropFirst(3)
-                let label = inCode ? "┌─ code" + (lang.isEmpty ? "" : " (\(lang))") : "└─"
-                out.append(TranscriptLine(text: label, role: .meta, indent: 2))
-                continue
+        if m.role == .assistant {
+            for var l in MarkdownLayout.lines(body, width: textWidth) {
+                l.indent += 2
+                out.append(l)
             }
-            if inCode {
-                for r in TextWrap.wrap(line, width: codeWidth, wordBreak: false) {
-                    out.append(TranscriptLine(text: r, role: .code, indent: 4))
-                }
-            } else {
-                for r in TextWrap.wrap(line, width: textWidth) {
-                    out.append(TranscriptLine(text: r, role: m.role == .system ? .system : .normal, indent: 2))
-                }
+        } else {
+            for r in TextWrap.wrap(body, width: textWidth) {
+                out.append(TranscriptLine(text: r, role: m.role == .system ? .system : .normal, indent: 2))
             }
         }
         if m.interrupted { out.append(TranscriptLine(text: "[interrupted]", role: .interrupted, indent: 2)) }
@@ -103,8 +104,14 @@ final class TranscriptView {
         let start = max(0, end - rect.height)
         canvas.fill(rect, role: .normal)
         for (i, l) in all[start..<end].enumerated() {
-            if l.role == .code { canvas.fill(Rect(x: rect.x + l.indent, y: rect.y + i, width: rect.width - l.indent, height: 1), role: .code) }
-            canvas.put(l.text, x: rect.x + l.indent, y: rect.y + i, role: l.role, clip: rect)
+            if l.runs.isEmpty {
+                // Code too narrow for its box keeps its background across the row.
+                if l.role == .code { canvas.fill(Rect(x: rect.x + l.indent, y: rect.y + i, width: rect.width - l.indent, height: 1), role: .code) }
+                canvas.put(l.text, x: rect.x + l.indent, y: rect.y + i, role: l.role, clip: rect)
+            } else {
+                var x = rect.x + l.indent
+                for r in l.runs { x = canvas.put(r.text, x: x, y: rect.y + i, role: r.role, clip: rect) }
+            }
         }
         if scrollFromBottom > 0 && rect.height > 0 {
             let tag = " ↓ \(scrollFromBottom) more (End) "

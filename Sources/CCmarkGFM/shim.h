@@ -1,0 +1,5 @@
+// GitHub's CommonMark library and its extensions (tables, strikethrough, autolinks)
+// (Debian: libcmark-gfm-dev, libcmark-gfm-extensions-dev).
+#include <cmark-gfm.h>
+#include <cmark-gfm-extension_api.h>
+#include <cmark-gfm-core-extensions.h>
