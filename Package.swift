@@ -4,11 +4,14 @@ import PackageDescription
 // Hot kernels live in the C target CKernels, compiled for the baseline x86-64 and
 // dispatching at run time to AVX2/FMA/F16C (or AVX-512) variants: never pass
 // -march=native here, CI and users run on different CPUs.
+//
+// Linux only: the terminal goes through ncursesw's wide-character API and Linux's
+// /proc, OpenBLAS and cmark-gfm come from Debian's -dev packages (scripts/setup), so no
+// Apple platform is declared.
 let cOptimize: [CSetting] = [.unsafeFlags(["-O3", "-fno-math-errno"])]
 
 let package = Package(
     name: "SparkChat",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "sparkchat", targets: ["ChatTUI"]),
         .library(name: "Inference", targets: ["Inference"]),
