@@ -521,6 +521,68 @@ final class TmuxEndToEndTests: XCTestCase {
         waitFor("EXIT=0")
     }
 
+    /// A saved reply written in Markdown (so the model need not produce any) is drawn
+    /// rendered: no markers, bullets and nesting, an aligned table with wide characters, a
+    /// boxed code block with its language, bold in the bold attribute; the user's own
+    /// text stays as typed. A narrow window re-wraps it all without overflowing.
+    func testMarkdownReplyRendersInTheTerminal() throws {
+        let store = try SessionStore(directory: root.appendingPathComponent("data/sparkchat/sessions"))
+        var c = Conversation(model: "alpha")
+        c.append(Message(role: .user, text: "show me **not bold** please"))
+        c.append(Message(role: .assistant, text: """
+            ## Shopping plan
+            This is **Important** and *nice*, with `inline code`.
+
+            - apples
+              - green ones
+            1. pay
+
+            | Item | Qty |
+            |------|----:|
+            | pears | 12 |
+            | 日本茶 | 3 |
+
+            > quoted words
+
+            ```python
+            print("hi")
+            ```
+            ---
+            The end.
+            """, model: "alpha"))
+        try store.save(c)
+        try startHabits("$APP --model alpha --session \(c.id)", width: 100, height: 45)
+        waitFor("model alpha ready")
+        if screen().contains("stats (F3)") { try keys("F3") }   // the rows to compare run to the window's edge
+        let s = waitFor("the rendered reply, stats hidden") { $0.contains("The end.") && !$0.contains("stats (F3)") }
+        let rows = s.split(separator: "\n", omittingEmptySubsequences: false).map { String($0.reversed().drop { $0 == " " }.reversed()) }
+        for expected in ["  Shopping plan", "  This is Important and nice, with inline code.", "  • apples", "    ◦ green ones",
+                         "  1. pay", "  Item   │ Qty", "  ───────┼────", "  pears  │  12", "  日本茶 │   3", "  │ quoted words",
+                         "  ┌─ python ────┐", "  │ print(\"hi\") │", "  └─────────────┘", "  The end."] {
+            XCTAssertTrue(rows.contains(expected), "missing row \"\(expected)\" in\n\(s)")
+        }
+        XCTAssertTrue(rows.contains("  show me **not bold** please"), "the user's text is shown as typed\n\(s)")
+        XCTAssertFalse(s.contains("## ") || s.contains("```") || s.contains("|---"), s)
+        XCTAssertEqual(rows.dropFirst().joined(separator: "\n").components(separatedBy: "**").count, 3,
+                       "below the title (the session's name), only the user's markers remain\n\(s)")
+        // The strong text is drawn bold: an SGR sequence with attribute 1 right before it.
+        let coloured = try tmux(["capture-pane", "-p", "-e", "-t", "chat"])
+        XCTAssertNotNil(coloured.range(of: #"\x1b\[([0-9;]*;)?1(;[0-9;]*)?m(\x1b\[[0-9;]*m)*Important"#, options: .regularExpression),
+                        "Important is not bold: \(coloured.debugDescription)")
+        XCTAssertNil(coloured.range(of: #"\x1b\[([0-9;]*;)?1(;[0-9;]*)?m(\x1b\[[0-9;]*m)*nice"#, options: .regularExpression),
+                     "the italic word is underlined, not bold")
+        XCTAssertNotNil(coloured.range(of: #"\x1b\[([0-9;]*;)?4(;[0-9;]*)?m(\x1b\[[0-9;]*m)*nice"#, options: .regularExpression),
+                        "nice is not underlined: \(coloured.debugDescription)")
+
+        // Narrow: everything re-wraps inside 34 columns, the box and table included.
+        try tmux(["resize-window", "-t", "chat", "-x", "34", "-y", "45"])
+        let narrow = waitFor("narrow redraw") { $0.contains("  This is Important and nice,") }
+        XCTAssertTrue(narrow.contains("  │ print(\"hi\") │"), narrow)
+        XCTAssertTrue(narrow.contains("  日本茶 │   3"), narrow)
+        try keys("C-c"); try keys("C-c")
+        waitFor("EXIT=0")
+    }
+
     func contextUsed(_ s: String) -> Int {
         guard let r = s.range(of: "context   ") else { return -1 }
         return Int(s[r.upperBound...].prefix { $0.isNumber }) ?? -1
