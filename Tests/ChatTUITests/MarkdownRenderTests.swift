@@ -215,13 +215,68 @@ final class MarkdownRenderTests: XCTestCase {
         XCTAssertTrue((0..<12).map { c.row($0).trimmingTrailingSpaces() }.contains("  done"))
     }
 
+    func testStreamedLayoutEqualsTheWholeLayoutAtEveryStep() {
+        let reply = """
+        # Plan
+        Intro with **bold**
+        and a second line.
+
+        - one
+          - two
+
+        continued para after the list
+        1. first
+
+           more of first
+        2. second
+
+        ```python
+        x = 1
+
+        y = 2
+        ```
+
+        > quote
+        > more
+
+        | a | b |
+        |---|---|
+        | 1 | 2 |
+
+        ---
+        The end with `code`.
+        """
+        let stream = MarkdownStreamLayout()
+        var text = ""
+        for ch in reply {
+            text.append(ch)
+            XCTAssertEqual(stream.lines(text, width: 30), MarkdownLayout.lines(text, width: 30), "after \(text.count) characters")
+        }
+        // A new width or a rewritten text starts over.
+        XCTAssertEqual(stream.lines(text, width: 12), MarkdownLayout.lines(text, width: 12))
+        XCTAssertEqual(stream.lines("other", width: 12), MarkdownLayout.lines("other", width: 12))
+        XCTAssertNotNil(MarkdownStreamLayout.lastSplit(in: "a\n\nb\n"[...]))
+        XCTAssertNil(MarkdownStreamLayout.lastSplit(in: "```\n\nb\n"[...]), "inside a fence")
+        XCTAssertNil(MarkdownStreamLayout.lastSplit(in: "a\n\n- b\n"[...]), "a list item may nest under the one before")
+        XCTAssertNil(MarkdownStreamLayout.lastSplit(in: "a\n\n1"[...]), "an unfinished line may still become a list item")
+    }
+
     func testStreamingLayoutStaysFast() {
-        // A long reply re-laid out on every token must cost little per token.
-        let unit = "Some **bold** text and `code` in a paragraph that wraps a few times over.\n- a list item\n| a | b |\n"
-        let text = String(repeating: unit, count: 200)   // ~20 KB
+        // A long reply re-laid out on every token must cost little per token, however long it is.
+        let unit = "Some **bold** text and `code` in a paragraph that wraps a few times over.\n- a list item\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+        let text = String(repeating: unit, count: 400)   // ~40 KB
+        let whole = Date()
+        _ = MarkdownLayout.lines(text, width: 100)
+        let wholeTime = Date().timeIntervalSince(whole)
+        let stream = MarkdownStreamLayout()
+        _ = stream.lines(text, width: 100)
         let start = Date()
-        for _ in 0..<20 { _ = MarkdownLayout.lines(text, width: 100) }
-        let perLayout = Date().timeIntervalSince(start) / 20
-        XCTAssertLessThan(perLayout, 0.25, "a 20 KB reply took \(perLayout) s to lay out")
+        var grown = text
+        for token in 0..<50 {
+            grown += token % 10 == 9 ? "\n\n" : "word "
+            _ = stream.lines(grown, width: 100)
+        }
+        let perToken = Date().timeIntervalSince(start) / 50
+        XCTAssertLessThan(perToken, wholeTime / 3, "a token cost \(perToken) s, a whole layout \(wholeTime) s")
     }
 }

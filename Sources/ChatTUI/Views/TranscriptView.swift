@@ -29,6 +29,8 @@ final class TranscriptView {
     private var lastTotal = 0
     private var lastWidth = 0
     private var cache: [UUID: (key: Int, lines: [TranscriptLine])] = [:]
+    /// The streaming reply changes on every token: only its unfinished end is laid out again.
+    private let streamLayout = MarkdownStreamLayout()
     private(set) var pageHeight = 1
 
     /// Rows for all messages at `width` (cached per message until its text changes).
@@ -43,7 +45,9 @@ final class TranscriptView {
             h.combine(m.stats?.generatedTokens); h.combine(streaming == m.id)
             let key = h.finalize()
             if let c = cache[m.id], c.key == key { out += c.lines; continue }
-            let ls = TranscriptView.layout(m, width: width, streaming: streaming == m.id)
+            let ls = streaming == m.id
+                ? TranscriptView.layout(m, width: width, streaming: true, markdown: streamLayout.lines)
+                : TranscriptView.layout(m, width: width, streaming: false)
             cache[m.id] = (key, ls)
             out += ls
         }
@@ -57,7 +61,8 @@ final class TranscriptView {
 
     /// A message as rows: a header (who, which model, when, reply stats), the body
     /// (a reply's Markdown rendered; what people type stays as typed), and a blank row.
-    static func layout(_ m: Message, width: Int, streaming: Bool) -> [TranscriptLine] {
+    static func layout(_ m: Message, width: Int, streaming: Bool,
+                       markdown: (String, Int) -> [TranscriptLine] = { MarkdownLayout.lines($0, width: $1) }) -> [TranscriptLine] {
         var out: [TranscriptLine] = []
         let time = timeFormatter.string(from: m.time)
         switch m.role {
@@ -76,7 +81,7 @@ final class TranscriptView {
         let textWidth = max(1, width - 2)
         let body = m.text.isEmpty && streaming ? "…" : m.text
         if m.role == .assistant {
-            for var l in MarkdownLayout.lines(body, width: textWidth) {
+            for var l in markdown(body, textWidth) {
                 l.indent += 2
                 out.append(l)
             }
