@@ -261,6 +261,27 @@ final class MarkdownRenderTests: XCTestCase {
         XCTAssertNil(MarkdownStreamLayout.lastSplit(in: "a\n\n1"[...]), "an unfinished line may still become a list item")
     }
 
+    func testRandomMarkdownNeverCrashesOrOverflows() {
+        // Markdown-significant pieces in random order, laid out at every small width.
+        let pieces = ["*", "**", "_", "`", "```", "~~", "[", "](", ")", "<", ">", "#", "- ", "1. ", "  ", "\n", "\n\n",
+                      "|", "---", "\\", "日本", "😀", "e\u{301}", "\t", "word", "http://x.y", ":-", "\u{1b}"]
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<300 {
+            let text = (0..<Int.random(in: 1...40, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()
+            for width in [1, 2, 5, 9, 17, 40] {
+                let lines = MarkdownLayout.lines(text, width: width)
+                // Tables too wide even at three columns per cell, and bullets and quote bars
+                // in a window narrower than they are, are cut by the canvas instead.
+                guard !text.contains("|"), width >= 17 else { continue }
+                for l in lines {
+                    XCTAssertLessThanOrEqual(l.indent + TextWidth.of(l.drawn), width, "\(text.debugDescription) at \(width): \(l.drawn)")
+                }
+            }
+            var c = Canvas(width: 20, height: 8)
+            TranscriptView().render([Message(role: .assistant, text: text, model: "m")], streaming: nil, into: &c, rect: c.bounds)
+        }
+    }
+
     func testStreamingLayoutStaysFast() {
         // A long reply re-laid out on every token must cost little per token, however long it is.
         let unit = "Some **bold** text and `code` in a paragraph that wraps a few times over.\n- a list item\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
