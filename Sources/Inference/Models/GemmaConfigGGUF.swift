@@ -5,13 +5,8 @@ extension ModelConfig {
     /// `gemma2.*`, `gemma3.*`), with llama.cpp's defaults where a key is absent.
     static func fromGGUF(_ g: GGUFFile) throws -> ModelConfig {
         let arch = try g.string("general.architecture")
-        let kind: Architecture
-        switch arch {
-        case "gemma": kind = .gemma
-        case "gemma2": kind = .gemma2
-        case "gemma3": kind = .gemma3
-        default: throw EngineError.unsupported("architecture \(arch)")
-        }
+        guard let family = GemmaFamilyRules.gguf(arch) else { throw EngineError.unsupported("architecture \(arch)") }
+        let kind = family.architecture
         func key(_ k: String) -> String { "\(arch).\(k)" }
         func positive(_ k: String, _ v: Int?, max: Int = 1 << 24) throws -> Int {
             guard let v else { throw EngineError.format("missing metadata \(key(k))") }
@@ -31,20 +26,12 @@ extension ModelConfig {
         }
         let vocab = emb.dims[1]
 
-        let kinds: [LayerKind]
-        let window: Int?
-        switch kind {
-        case .gemma:
-            kinds = Array(repeating: .global, count: layers); window = nil
-        case .gemma2:
-            window = try g.optionalInt(key("attention.sliding_window")) ?? 4096
-            kinds = (0..<layers).map { $0 % 2 == 0 ? .local : .global }
-        default:
-            window = try g.optionalInt(key("attention.sliding_window")) ?? 512
-            let period = try g.optionalInt(key("attention.sliding_window_pattern")) ?? 6
-            guard period > 0 else { throw EngineError.format("sliding_window_pattern must be positive") }
-            kinds = ModelConfig.gemma3LayerKinds(layers, period: period)
-        }
+        let period = family.layerPattern == .periodic ? try g.optionalInt(key("attention.sliding_window_pattern")) ?? 6 : 1
+        guard period > 0 else { throw EngineError.format("sliding_window_pattern must be positive") }
+        let kinds = family.layerKinds(layers, period: period)
+        // llama.cpp's window defaults: Gemma 2 4096, Gemma 3 512.
+        let window: Int? = family.layerPattern == .allGlobal
+            ? nil : try g.optionalInt(key("attention.sliding_window")) ?? (kind == .gemma2 ? 4096 : 512)
         if let w = window, w <= 0 { throw EngineError.format("sliding_window \(w) must be positive") }
 
         // Query scale as llama.cpp sets it: 1/sqrt(head_dim), except the 27B models
@@ -63,18 +50,15 @@ extension ModelConfig {
         c.rmsNormEps = Float(try g.optionalDouble(key("attention.layer_norm_rms_epsilon")) ?? 1e-6)
         c.ropeBaseGlobal = Float(try g.optionalDouble(key("rope.freq_base")) ?? 10_000)
         // llama.cpp fixes the local-layer base of Gemma 3 at 10 000; newer files may say it.
-        c.ropeBaseLocal = Float(try g.optionalDouble(key("rope.freq_base_swa")) ?? (kind == .gemma3 ? 10_000 : Double(c.ropeBaseGlobal)))
+        c.ropeBaseLocal = Float(try g.optionalDouble(key("rope.freq_base_swa")) ?? family.defaultLocalRopeBase ?? Double(c.ropeBaseGlobal))
         if (try? g.string(key("rope.scaling.type"))) == "linear", let f = try g.optionalDouble(key("rope.scaling.factor")), f > 0 {
             c.ropeScalingGlobal = Float(f)
         }
         if let cap = try g.optionalDouble(key("attn_logit_softcapping")), cap > 0 { c.attentionSoftcap = Float(cap) }
         if let cap = try g.optionalDouble(key("final_logit_softcapping")), cap > 0 { c.finalSoftcap = Float(cap) }
-        if kind == .gemma2 {
-            c.attentionSoftcap = c.attentionSoftcap ?? 50
-            c.finalSoftcap = c.finalSoftcap ?? 30
-        }
-        c.usesQKNorm = kind == .gemma3
-        c.usesPostNorms = kind != .gemma
+        c.attentionSoftcap = c.attentionSoftcap ?? family.defaultAttentionSoftcap
+        c.finalSoftcap = c.finalSoftcap ?? family.defaultFinalSoftcap
+        family.apply(to: &c)
         c.normWeightsIncludeOne = true
         return c
     }

@@ -63,14 +63,11 @@ extension ModelConfig {
     /// the published `rope_theta` / `rope_local_base_freq` / `rope_scaling`.
     static func fromHF(_ json: [String: Any]) throws -> ModelConfig {
         let (modelType, text) = try hfTextConfig(json)
-        let kind: Architecture
-        switch modelType {
-        case "gemma": kind = .gemma
-        case "gemma2": kind = .gemma2
-        case "gemma3", "gemma3_text": kind = .gemma3
-        case "recurrent_gemma": return try fromHFRecurrentGemma(text)
-        default: throw EngineError.unsupported("model_type \(modelType.isEmpty ? "(empty)" : modelType)")
+        if modelType == "recurrent_gemma" { return try fromHFRecurrentGemma(text) }
+        guard let family = GemmaFamilyRules.hf(modelType) else {
+            throw EngineError.unsupported("model_type \(modelType.isEmpty ? "(empty)" : modelType)")
         }
+        let kind = family.architecture
         let r = HFConfigReader(json: text)
         // The FFN here is GeGLU with tanh-GELU; refuse a config that asks for another activation
         // rather than compute something else (published Gemma 1 configs say hidden_act "gelu"
@@ -108,11 +105,8 @@ extension ModelConfig {
                 }
             }
         } else {
-            switch kind {
-            case .gemma: kinds = Array(repeating: .global, count: layers)
-            case .gemma2: kinds = (0..<layers).map { $0 % 2 == 0 ? .local : .global }
-            default: kinds = ModelConfig.gemma3LayerKinds(layers, period: try r.positive("sliding_window_pattern", default: 6))
-            }
+            let period = family.layerPattern == .periodic ? try r.positive("sliding_window_pattern", default: 6) : 1
+            kinds = family.layerKinds(layers, period: period)
         }
         var window: Int? = nil
         // An explicit `"sliding_window": null` makes every layer attend to the whole context.
@@ -130,26 +124,26 @@ extension ModelConfig {
                             embeddingScale: Float(Double(hidden).squareRoot()))
         c.slidingWindow = window
         c.rmsNormEps = Float(try r.double("rms_norm_eps") ?? 1e-6)
-        try c.readRoPE(r, kind: kind)
-        if kind != .gemma {
+        try c.readRoPE(r, family)
+        if kind != .gemma {   // transformers' Gemma 1 has no soft-cap keys
             // An explicit null switches a soft-cap off; only an absent key takes the default.
-            let defaults: (Double?, Double?) = kind == .gemma2 ? (50, 30) : (nil, nil)
-            let attn = text.keys.contains("attn_logit_softcapping") ? try r.double("attn_logit_softcapping") : defaults.0
-            let final = text.keys.contains("final_logit_softcapping") ? try r.double("final_logit_softcapping") : defaults.1
+            let attn = text.keys.contains("attn_logit_softcapping")
+                ? try r.double("attn_logit_softcapping") : family.defaultAttentionSoftcap.map(Double.init)
+            let final = text.keys.contains("final_logit_softcapping")
+                ? try r.double("final_logit_softcapping") : family.defaultFinalSoftcap.map(Double.init)
             if let a = attn, a > 0 { c.attentionSoftcap = Float(a) }
             if let f = final, f > 0 { c.finalSoftcap = Float(f) }
         }
-        c.usesQKNorm = kind == .gemma3
-        c.usesPostNorms = kind != .gemma
+        family.apply(to: &c)
         c.normWeightsIncludeOne = false
         return c
     }
 
     /// RoPE bases and linear scaling, from either spelling.
-    private mutating func readRoPE(_ r: HFConfigReader, kind: Architecture) throws {
-        let defaultGlobal: Double = kind == .gemma3 ? 1_000_000 : 10_000
+    private mutating func readRoPE(_ r: HFConfigReader, _ family: GemmaFamilyRules) throws {
+        let defaultGlobal: Double = family.architecture == .gemma3 ? 1_000_000 : 10_000   // transformers' defaults
         var global = try r.double("rope_theta") ?? defaultGlobal
-        var local = try r.double("rope_local_base_freq") ?? (kind == .gemma3 ? 10_000 : global)
+        var local = try r.double("rope_local_base_freq") ?? family.defaultLocalRopeBase ?? global
         var scaling = try r.object("rope_scaling")
         if let p = try r.object("rope_parameters") {
             if p["full_attention"] != nil || p["sliding_attention"] != nil {
@@ -159,7 +153,7 @@ extension ModelConfig {
                 if let t = try HFConfigReader(json: slide).double("rope_theta") { local = t }
                 scaling = full
             } else {
-                if let t = try HFConfigReader(json: p).double("rope_theta") { global = t; if kind != .gemma3 { local = t } }
+                if let t = try HFConfigReader(json: p).double("rope_theta") { global = t; if family.defaultLocalRopeBase == nil { local = t } }
                 scaling = p
             }
         }
