@@ -6,8 +6,9 @@ import XCTest
 /// the per-token stats follow the target fraction.
 final class ActiveNeuronFFNTests: XCTestCase {
     func decode(_ m: LoadedModel, _ ids: [Int], fraction: Double, gathered: Bool) throws -> (logits: [Float], stats: [TokenStats]) {
-        ActiveNeuronFFN.enabled = gathered
-        defer { ActiveNeuronFFN.enabled = true }
+        let saved = m.model.options
+        m.model.options.gatherActiveNeurons = gathered
+        defer { m.model.options = saved }
         let s = m.model.makeState(capacity: 64)
         _ = try m.model.forward(Array(ids.dropLast()), state: s, logitRows: [], sparsity: .statTopK(fraction: fraction), stats: nil)
         var stats: [TokenStats] = []

@@ -19,10 +19,10 @@ final class Gemma3ReferenceTests: XCTestCase {
 
     /// Runs `body` with every matrix product in float32 (dequantized tiles + sgemm),
     /// the arithmetic of the reference, instead of the int8-activation decode kernels.
-    func withFloatActivations<T>(_ body: () throws -> T) rethrows -> T {
-        let saved = LinearKernel.sgemmThreshold
-        LinearKernel.sgemmThreshold = 1
-        defer { LinearKernel.sgemmThreshold = saved }
+    func withFloatActivations<T>(_ m: LoadedModel, _ body: () throws -> T) rethrows -> T {
+        let saved = m.model.options
+        m.model.options.sgemmMinimumRows = 1
+        defer { m.model.options = saved }
         return try body()
     }
 
@@ -39,7 +39,7 @@ final class Gemma3ReferenceTests: XCTestCase {
         let m = try RealModel.load()
         var worst: Float = 0
         for c in try reference().cases {
-            let logits = try withFloatActivations {
+            let logits = try withFloatActivations(m) {
                 try m.model.forward(c.ids, state: m.model.makeState(capacity: c.ids.count), logitRows: [c.ids.count - 1],
                                     sparsity: .off, stats: nil)
             }
@@ -57,9 +57,9 @@ final class Gemma3ReferenceTests: XCTestCase {
     /// reference (llama.cpp's own int8 path differs by up to ~0.7, docs/ARCHITECTURE.md §7).
     func testLogitsMatchWithQuantizedActivations() throws {
         let m = try RealModel.load()
-        let saved = LinearKernel.sgemmThreshold
-        LinearKernel.sgemmThreshold = .max
-        defer { LinearKernel.sgemmThreshold = saved }
+        let saved = m.model.options
+        m.model.options.sgemmMinimumRows = .max
+        defer { m.model.options = saved }
         var worst: Float = 0
         for c in try reference().cases {
             let logits = try m.model.forward(c.ids, state: m.model.makeState(capacity: c.ids.count),
@@ -110,7 +110,7 @@ final class Gemma3ReferenceTests: XCTestCase {
         for c in try reference().cases {
             let seq = c.ids + c.greedy.dropLast()
             let rows = Array((c.ids.count - 1)..<seq.count)
-            let logits = try withFloatActivations {
+            let logits = try withFloatActivations(m) {
                 try m.model.forward(seq, state: m.model.makeState(capacity: seq.count), logitRows: rows, sparsity: .off, stats: nil)
             }
             let V = m.config.vocabularySize
@@ -144,7 +144,7 @@ final class Gemma3ReferenceTests: XCTestCase {
         let ids = long["ids"] as! [Int]
         let positions = long["positions"] as! [String: [[NSNumber]]]
         let rows = positions.keys.map { Int($0)! }.sorted()
-        let logits = try withFloatActivations {
+        let logits = try withFloatActivations(m) {
             try m.model.forward(ids, state: m.model.makeState(capacity: ids.count), logitRows: rows, sparsity: .off, stats: nil)
         }
         let V = m.config.vocabularySize

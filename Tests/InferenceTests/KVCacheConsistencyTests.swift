@@ -11,9 +11,9 @@ final class KVCacheConsistencyTests: XCTestCase {
     }
 
     func run(_ m: LoadedModel, prefix: Int, total: Int) throws {
-        let saved = LinearKernel.sgemmThreshold
-        LinearKernel.sgemmThreshold = .max
-        defer { LinearKernel.sgemmThreshold = saved }
+        let saved = m.model.options
+        m.model.options.sgemmMinimumRows = .max
+        defer { m.model.options = saved }
         let seq = ids(total, seed: UInt64(total))
         let full = m.model.makeState(capacity: total)
         let lastRows = Array((prefix - 1)..<total)
@@ -41,10 +41,10 @@ final class KVCacheConsistencyTests: XCTestCase {
     func testTruncateAndRecomputeGivesSameLogits() throws {
         // Both passes in float32 (dequantized tiles + sgemm whatever their length), so
         // the only difference left is the truncated-and-refilled cache.
-        let saved = LinearKernel.sgemmThreshold
-        LinearKernel.sgemmThreshold = 1
-        defer { LinearKernel.sgemmThreshold = saved }
         let m = try RealModel.load()
+        let saved = m.model.options
+        m.model.options.sgemmMinimumRows = 1
+        defer { m.model.options = saved }
         let seq = ids(40, seed: 5)
         let s = m.model.makeState(capacity: 64)
         _ = try m.model.forward(seq, state: s, logitRows: [], sparsity: .off, stats: nil)

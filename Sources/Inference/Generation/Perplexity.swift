@@ -23,10 +23,11 @@ public enum Perplexity {
         // per-query loop, not the prefill sgemm), so the figure does not depend on which
         // BLAS kernels this CPU gets: int8 rounding turns any change of summation order
         // into ±1% of perplexity.
-        let savedThreshold = LinearKernel.sgemmThreshold, savedAttention = GemmaModel.batchedAttentionMinimum
-        LinearKernel.sgemmThreshold = arithmetic == .quantized ? Int.max : max(1, min(savedThreshold, ctx))
-        if arithmetic == .quantized { GemmaModel.batchedAttentionMinimum = Int.max }
-        defer { LinearKernel.sgemmThreshold = savedThreshold; GemmaModel.batchedAttentionMinimum = savedAttention }
+        let saved = model.model.options
+        var options = saved
+        options.sgemmMinimumRows = max(1, min(saved.sgemmMinimumRows, ctx))
+        model.model.options = arithmetic == .quantized ? saved.decodeArithmetic : options
+        defer { model.model.options = saved }
         let tokens = model.tokenizer.encode(text, addBOS: true)
         var nChunks = tokens.count / ctx
         if maxChunks > 0 { nChunks = min(nChunks, maxChunks) }

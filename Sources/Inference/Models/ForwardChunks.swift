@@ -24,6 +24,16 @@ enum ForwardChunks {
     }
 }
 
+extension ForwardChunks {
+    /// `run` for a transformer whose state is a KV cache.
+    static func run(_ tokens: [Int], rows logitRows: [Int], _ config: ModelConfig, state: ModelState,
+                    _ chunk: (_ tokens: [Int], _ cache: KVCache, _ rows: [Int]) -> [Float]) throws -> [Float] {
+        guard let cache = state as? KVCache else { throw EngineError.input("state does not belong to this model") }
+        return try run(tokens, rows: logitRows, vocabularySize: config.vocabularySize, length: cache.length,
+                       capacity: cache.capacity) { chunk($0, cache, $1) }
+    }
+}
+
 extension Array where Element == TokenStats {
     /// The LM head's share of each token of a chunk starting at position `p0`: a dense
     /// model would run it for every token, the chunk ran it only for `logitRows`.

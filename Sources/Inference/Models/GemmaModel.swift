@@ -10,28 +10,37 @@ import Foundation
 ///   logits = norm(x) · embeddingᵀ            [Gemma 2: soft-cap 30]
 /// Attention: GQA with RoPE; Gemma 3 normalises q and k per head (QK-norm); local
 /// layers see the last `slidingWindow` positions; Gemma 2 soft-caps scores at 50.
+/// How the arithmetic runs (sgemm or quantized kernels, batched attention, gathered
+/// sparse FFN) is this instance's `options`.
 final class GemmaModel: HiddenStateModel {
-    /// Chunks of at least this many tokens run attention through sgemm (prefill).
-    nonisolated(unsafe) static var batchedAttentionMinimum = 32
     let config: ModelConfig
     let weights: GemmaWeights
-    private let invFreqLocal: [Float]
-    private let invFreqGlobal: [Float]
+    /// Rotary embeddings of local and global layers (their bases differ from Gemma 3 on).
+    private let ropeLocal: [RoPEPart]
+    private let ropeGlobal: [RoPEPart]
     private let linear = LinearKernel()
     private let buffers = ForwardBuffers()
     private let activeFFN = ActiveNeuronFFN()
+    var options = RuntimeOptions() { didSet { applyOptions() } }
     /// Set when the model was opened through a sparkify overlay: its FFN is then
     /// always the sparkified one (the base file, opened alone, is the dense twin).
-    var sparkified: SparkifiedFFN?
+    var sparkified: SparkifiedFFN? { didSet { applyOptions() } }
+    /// Called with (layer, pre-FFN-normed rows, row count) in every forward: the tap the
+    /// sparkify fit (SparkifyFit) collects its calibration inputs through.
+    var ffnInputObserver: ((Int, UnsafePointer<Float>, Int) -> Void)?
     /// Prompt chunk size: bounds scratch memory and keeps local-layer rings valid.
     static let chunk = 512
 
     init(config: ModelConfig, weights: GemmaWeights) {
         self.config = config
         self.weights = weights
-        invFreqLocal = Layers.ropeInverseFrequencies(base: config.ropeBaseLocal, rotDim: config.headDim)
-        invFreqGlobal = Layers.ropeInverseFrequencies(base: config.ropeBaseGlobal, rotDim: config.headDim,
-                                                      scaling: config.ropeScalingGlobal)
+        ropeLocal = [RoPEPart(dims: config.headDim, base: config.ropeBaseLocal)]
+        ropeGlobal = [RoPEPart(dims: config.headDim, base: config.ropeBaseGlobal, scaling: config.ropeScalingGlobal)]
+    }
+
+    private func applyOptions() {
+        linear.sgemmMinimumRows = options.sgemmMinimumRows
+        sparkified?.sgemmMinimumRows = options.sgemmMinimumRows
     }
 
     var decodeWeightBytes: Int {
@@ -49,190 +58,129 @@ final class GemmaModel: HiddenStateModel {
 
     func forwardHidden(_ tokens: [Int], state: ModelState, rows logitRows: [Int], sparsity: SparsityMode,
                        stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float] {
-        guard let cache = state as? KVCache else { throw EngineError.input("state does not belong to this model") }
-        return try ForwardChunks.run(tokens, rows: logitRows, vocabularySize: config.vocabularySize,
-                                     length: cache.length, capacity: cache.capacity) { chunk, rows in
-            forwardChunk(chunk, cache, rows, sparsity, stats)
-        }
+        try ForwardChunks.run(tokens, rows: logitRows, config, state: state) { forwardChunk($0, $1, $2, sparsity, stats) }
     }
 
+    /// The equations of the type comment, one chunk of tokens at a time.
     private func forwardChunk(_ tokens: [Int], _ cache: KVCache, _ logitRows: [Int], _ sparsity: SparsityMode,
                               _ stats: UnsafeMutablePointer<[TokenStats]>?) -> [Float] {
-        let c = config, T = tokens.count, D = c.hiddenSize, F = c.intermediateSize
-        let H = c.headCount, KV = c.kvHeadCount, hd = c.headDim
-        let qd = H * hd, kvd = KV * hd
-        let p0 = cache.length
-        let b = buffers
-        b.prepare(T: T, D: D, F: F, qd: qd, kvd: kvd, heads: H, maxKeys: p0 + T)
-        var tokenStats = [TokenStats](repeating: TokenStats(), count: stats == nil ? 0 : T)
-        let x = b.x, xn = b.xn
-
-        let profile = DecodeProfile.shared
-        var tick = DecodeProfile.now()
-        for t in 0..<T {
-            weights.embedding.row(tokens[t], into: x + t * D)
-            for i in 0..<D { x[t * D + i] *= c.embeddingScale }
-        }
-
+        let s = ChunkShape(config, tokens: tokens.count, start: cache.length), b = buffers, eps = config.rmsNormEps
+        b.prepare(s)
+        let ffnPath = feedForwardPath(tokens: s.tokens, sparsity)
+        var tokenStats = [TokenStats](repeating: TokenStats(), count: stats == nil ? 0 : s.tokens)
+        var timer = SectionTimer()
+        TransformerSteps.embed(tokens, weights.embedding, scale: config.embeddingScale, into: b.x)
         for (li, lw) in weights.layers.enumerated() {
-            let local = c.layerKinds[li] == .local
-            let window = local ? c.slidingWindow : nil
-            // --- attention ---
-            for t in 0..<T { Layers.rmsNorm(x + t * D, lw.attnNorm, xn + t * D, D, eps: c.rmsNormEps) }
-            tick = profile.lap("norms+embedding", since: tick)
-            linear.apply(lw.q, xn, T, b.q)
-            linear.apply(lw.k, xn, T, b.k)
-            linear.apply(lw.v, xn, T, b.v)
-            tick = profile.lap("attention q/k/v", since: tick)
-            let invFreq = local ? invFreqLocal : invFreqGlobal
-            for t in 0..<T {
-                let q = b.q + t * qd, k = b.k + t * kvd
-                if let qn = lw.qNorm, let kn = lw.kNorm {
-                    for h in 0..<H { Layers.rmsNorm(q + h * hd, qn, q + h * hd, hd, eps: c.rmsNormEps) }
-                    for h in 0..<KV { Layers.rmsNorm(k + h * hd, kn, k + h * hd, hd, eps: c.rmsNormEps) }
-                }
-                Layers.rope(q, heads: H, headDim: hd, rotDim: hd, position: p0 + t, invFreq: invFreq)
-                Layers.rope(k, heads: KV, headDim: hd, rotDim: hd, position: p0 + t, invFreq: invFreq)
-                for i in 0..<qd { q[i] *= c.queryScale }
-            }
-            cache.reserve(li, upTo: p0 + T)
-            for t in 0..<T {
-                let s = cache.slot(li, p0 + t)
-                cache.keys(li, slot: s).update(from: b.k + t * kvd, count: kvd)
-                cache.values(li, slot: s).update(from: b.v + t * kvd, count: kvd)
-            }
-            let group = H / KV
-            let softcap = c.attentionSoftcap
-            let scoresStride = p0 + T
-            if T >= GemmaModel.batchedAttentionMinimum && cache.isContiguous(li, upTo: p0 + T) {
-                // Prefill: the chunk's attention as two sgemms per head, scores = Q Kᵀ over
-                // every cached position, then the causal/window mask, soft-cap and softmax
-                // row by row, then out = P V (masked entries are zero). Measured here: 0.72 ms
-                // of a 1.64 ms prompt token went to the per-query dot/axpy loop below.
-                let nk = p0 + T
-                let keys0 = cache.keys(li, slot: 0), values0 = cache.values(li, slot: 0)
-                for h in 0..<H {
-                    let kvOff = (h / group) * hd
-                    let S = b.scores + h * T * scoresStride
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(nk), Int32(hd), 1,
-                                b.q + h * hd, Int32(qd), keys0 + kvOff, Int32(kvd), 0, S, Int32(scoresStride))
-                    parallelFor(T) { t in
-                        let pos = p0 + t
-                        let lo = window.map { max(0, pos - $0 + 1) } ?? 0
-                        let row = S + t * scoresStride
-                        if let cap = softcap { for j in lo...pos { row[j] = Layers.softcap(row[j], cap) } }
-                        Layers.softmax(row + lo, pos - lo + 1)
-                        for j in 0..<lo { row[j] = 0 }
-                        for j in (pos + 1)..<nk { row[j] = 0 }
-                    }
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hd), Int32(nk), 1,
-                                S, Int32(scoresStride), values0 + kvOff, Int32(kvd), 0, b.attn + h * hd, Int32(qd))
-                }
-            } else {
-                parallelFor(T * H) { job in
-                    let t = job / H, h = job % H
-                    let pos = p0 + t
-                    let lo = window.map { max(0, pos - $0 + 1) } ?? 0
-                    let n = pos - lo + 1
-                    let q = b.q + t * qd + h * hd
-                    let kvOff = (h / group) * hd
-                    let scores = b.scores + job * scoresStride
-                    for j in 0..<n {
-                        let s = cache.slot(li, lo + j)
-                        var v = ck_dot_f32(q, cache.keys(li, slot: s) + kvOff, Int64(hd))
-                        if let cap = softcap { v = Layers.softcap(v, cap) }
-                        scores[j] = v
-                    }
-                    Layers.softmax(scores, n)
-                    let out = b.attn + t * qd + h * hd
-                    out.initialize(repeating: 0, count: hd)
-                    for j in 0..<n {
-                        ck_axpy_f32(scores[j], cache.values(li, slot: cache.slot(li, lo + j)) + kvOff, out, Int64(hd))
-                    }
-                }
-            }
-            tick = profile.lap("attention scores", since: tick)
-            linear.apply(lw.o, b.attn, T, b.o)
-            tick = profile.lap("attention output", since: tick)
-            for t in 0..<T {
-                let o = b.o + t * D
-                if let pn = lw.postAttnNorm { Layers.rmsNorm(o, pn, o, D, eps: c.rmsNormEps) }
-                for i in 0..<D { x[t * D + i] += o[i] }
-            }
-            // --- feed-forward (GeGLU) ---
-            for t in 0..<T { Layers.rmsNorm(x + t * D, lw.ffnNorm, xn + t * D, D, eps: c.rmsNormEps) }
-            tick = profile.lap("norms+embedding", since: tick)
-            var active = [Int](repeating: F, count: T)
-            if let sp = sparkified {
-                if T == 1 {
-                    active[0] = sp.runToken(layer: li, x: xn, gate: lw.gate, up: lw.up, out: b.o)
-                } else {
-                    linear.apply(lw.gate, xn, T, b.gate)
-                    linear.apply(lw.up, xn, T, b.up)
-                    active = sp.runBatch(layer: li, x: xn, T, gate: b.gate, up: b.up, down: lw.down, out: b.o)
-                }
-            } else {
-                linear.apply(lw.gate, xn, T, b.gate)
-                var gathered = false
-                if T == 1, case .statTopK(let fraction) = sparsity, fraction < 1, ActiveNeuronFFN.supports(lw.down) {
-                    // Decode: read only the up rows and down columns of active neurons.
-                    active[0] = activeFFN.run(layer: li, gate: b.gate, x: xn, up: lw.up, down: lw.down,
-                                              fraction: fraction, out: b.o)
-                    gathered = true
-                } else if case .statTopK(let fraction) = sparsity, fraction < 1 {
-                    // Statistical top-k on the gate pre-activation: neurons below
-                    // mean + std·Φ⁻¹(1−f) are zeroed before the GELU, the others keep their value
-                    // (hard mask: a dense checkpoint was not trained with Spark's shift by θ).
-                    for t in 0..<T { active[t] = StatisticalTopK.applyMask(b.gate + t * F, F, fraction: fraction) }
-                }
-                if !gathered {
-                    linear.apply(lw.up, xn, T, b.up)
-                    ck_geglu_f32(b.gate, b.up, Int64(T * F))
-                    linear.apply(lw.down, b.gate, T, b.o)
-                }
-            }
-            tick = profile.lap("ffn", since: tick)
-            for t in 0..<T {
-                let o = b.o + t * D
-                if let pn = lw.postFfnNorm { Layers.rmsNorm(o, pn, o, D, eps: c.rmsNormEps) }
-                for i in 0..<D { x[t * D + i] += o[i] }
-            }
-            if stats != nil {
-                let attnMats = lw.q.rows * lw.q.cols + lw.k.rows * lw.k.cols + lw.v.rows * lw.v.cols + lw.o.rows * lw.o.cols
-                for t in 0..<T {
-                    let pos = p0 + t
-                    let attended = window.map { min($0, pos + 1) } ?? (pos + 1)
-                    let attnFlops = Double(2 * attnMats + 4 * H * hd * attended)
-                    let ffnDense = Double(2 * 3 * D * F)
-                    // Run-time stat-top-k: the gate is always computed; up and down rows of
-                    // inactive neurons contribute nothing (skipped by the sparse path,
-                    // zero-multiplied in prefill: we count the work the sparse kernels do).
-                    // Sparkified: predictor and M, then gate, up and down of active neurons.
-                    let ffnActual = sparkified?.flops(layer: li, active: active[t], hidden: D)
-                        ?? Double(2 * D * F + 2 * 2 * D * active[t])
-                    tokenStats[t].ffnActivePerLayer.append(active[t])
-                    tokenStats[t].ffnTotalPerLayer.append(F)
-                    tokenStats[t].attendedPerLayer.append(attended)
-                    tokenStats[t].flops += attnFlops + ffnActual
-                    tokenStats[t].flopsDense += attnFlops + ffnDense
-                }
-            }
+            attention(li, lw, s, cache, &timer)                                       // o = attention(norm(x))
+            TransformerSteps.addResidual(b.o, postNorm: lw.postAttnNorm, to: b.x, s, eps: eps)
+            let active = feedForward(li, lw, ffnPath, s, &timer)                      // o = ffn(norm(x))
+            TransformerSteps.addResidual(b.o, postNorm: lw.postFfnNorm, to: b.x, s, eps: eps)
+            if stats != nil { recordStats(layer: li, lw, active: active, s, into: &tokenStats) }
         }
-        cache.advance(by: T)
-        tick = profile.lap("norms+embedding", since: tick)
-
-        // --- output: final norm of the rows whose logits are wanted ---
-        var hidden = [Float](repeating: 0, count: logitRows.count * D)
-        hidden.withUnsafeMutableBufferPointer { hp in
-            for (i, r) in logitRows.enumerated() {
-                Layers.rmsNorm(x + r * D, weights.finalNorm, hp.baseAddress! + i * D, D, eps: c.rmsNormEps)
-            }
-        }
-        if let stats {
-            tokenStats.addHead(vocabularySize: c.vocabularySize, hiddenSize: D, p0: p0, logitRows: logitRows)
-            stats.pointee += tokenStats
-        }
+        cache.advance(by: s.tokens)
+        timer.lap(.normsAndEmbedding)
+        let hidden = TransformerSteps.finalNorm(b.x, rows: logitRows, weight: weights.finalNorm, eps: eps)
+        TransformerSteps.report(tokenStats, to: stats, config, s, logitRows: logitRows)
         return hidden
+    }
+
+    /// o = o_proj(attention(norm(x))) for one layer; the chunk's keys and values join the cache.
+    private func attention(_ li: Int, _ lw: GemmaLayerWeights, _ s: ChunkShape, _ cache: KVCache,
+                           _ timer: inout SectionTimer) {
+        let b = buffers, c = config, T = s.tokens
+        let local = c.layerKinds[li] == .local
+        TransformerSteps.normRows(b.x, lw.attnNorm, into: b.xn, rows: T, eps: c.rmsNormEps)
+        timer.lap(.normsAndEmbedding)
+        linear.apply(lw.q, b.xn, T, b.q)
+        linear.apply(lw.k, b.xn, T, b.k)
+        linear.apply(lw.v, b.xn, T, b.v)
+        timer.lap(.queryKeyValue)
+        let qkNorm = lw.qNorm.flatMap { qn in lw.kNorm.map { (q: qn, k: $0) } }
+        TransformerSteps.positionQueriesAndKeys(q: b.q, k: b.k, s, qkNorm: qkNorm, eps: c.rmsNormEps,
+                                                rope: local ? ropeLocal : ropeGlobal, queryScale: c.queryScale)
+        TransformerSteps.writeKV(cache, layer: li, keys: b.k, values: b.v, s)
+        TransformerSteps.attend(queries: b.q, into: b.attn, cache, layer: li, s, window: config.attentionWindow(layer: li),
+                                softcap: c.attentionSoftcap, scores: b.scores, batchedMinimum: options.batchedAttentionMinimum)
+        timer.lap(.attentionScores)
+        linear.apply(lw.o, b.attn, T, b.o)
+        timer.lap(.attentionOutput)
+    }
+
+    /// How a chunk's feed-forward runs, chosen once per chunk.
+    enum FFNPath {
+        /// down(gelu(gate·x) ⊙ up·x)
+        case dense
+        /// The same with run-time statistical top-k on the gate pre-activation: neurons
+        /// below mean + std·Φ⁻¹(1−f) are zeroed before the GELU, the others keep their value
+        /// (hard mask: a dense checkpoint was not trained with Spark's shift by θ).
+        case masked(fraction: Double)
+        /// Decode with that mask, reading only the active neurons' up rows and down columns.
+        case activeNeurons(fraction: Double)
+        /// The sparkify overlay's FFN: one token gathered, or a batch through masked products.
+        case sparkifiedToken(SparkifiedFFN), sparkifiedBatch(SparkifiedFFN)
+    }
+
+    func feedForwardPath(tokens T: Int, _ sparsity: SparsityMode) -> FFNPath {
+        if let sp = sparkified { return T == 1 ? .sparkifiedToken(sp) : .sparkifiedBatch(sp) }
+        guard case .statTopK(let f) = sparsity, f < 1 else { return .dense }
+        let gather = T == 1 && options.gatherActiveNeurons && ActiveNeuronFFN.supports(hiddenSize: config.hiddenSize)
+        return gather ? .activeNeurons(fraction: f) : .masked(fraction: f)
+    }
+
+    /// o = ffn(norm(x)) for one layer. Returns each token's count of active neurons.
+    private func feedForward(_ li: Int, _ lw: GemmaLayerWeights, _ path: FFNPath, _ s: ChunkShape,
+                             _ timer: inout SectionTimer) -> [Int] {
+        let b = buffers, T = s.tokens, F = s.ffn
+        TransformerSteps.normRows(b.x, lw.ffnNorm, into: b.xn, rows: T, eps: config.rmsNormEps)
+        ffnInputObserver?(li, b.xn, T)
+        timer.lap(.normsAndEmbedding)
+        var active = [Int](repeating: F, count: T)
+        switch path {
+        case .sparkifiedToken(let sp):
+            active[0] = sp.runToken(layer: li, x: b.xn, gate: lw.gate, up: lw.up, out: b.o)
+        case .sparkifiedBatch(let sp):
+            linear.apply(lw.gate, b.xn, T, b.gate)
+            linear.apply(lw.up, b.xn, T, b.up)
+            active = sp.runBatch(layer: li, x: b.xn, T, gate: b.gate, up: b.up, down: lw.down, out: b.o)
+        case .activeNeurons(let fraction):
+            linear.apply(lw.gate, b.xn, T, b.gate)
+            active[0] = activeFFN.run(layer: li, gate: b.gate, x: b.xn, up: lw.up, down: lw.down,
+                                      fraction: fraction, out: b.o)
+        case .masked(let fraction):
+            linear.apply(lw.gate, b.xn, T, b.gate)
+            for t in 0..<T { active[t] = StatisticalTopK.applyMask(b.gate + t * F, F, fraction: fraction) }
+            gatedUpDown(lw, T: T, F: F)
+        case .dense:
+            linear.apply(lw.gate, b.xn, T, b.gate)
+            gatedUpDown(lw, T: T, F: F)
+        }
+        timer.lap(.ffn)
+        return active
+    }
+
+    /// o = down(gelu(gate) ⊙ up·xn), the gate already in `buffers.gate`.
+    private func gatedUpDown(_ lw: GemmaLayerWeights, T: Int, F: Int) {
+        let b = buffers
+        linear.apply(lw.up, b.xn, T, b.up)
+        ck_geglu_f32(b.gate, b.up, Int64(T * F))
+        linear.apply(lw.down, b.gate, T, b.o)
+    }
+
+    /// One layer's per-token statistics. Run-time stat-top-k: the gate is always computed;
+    /// up and down rows of inactive neurons contribute nothing (skipped by the sparse path,
+    /// zero-multiplied in prefill: we count the work the sparse kernels do). Sparkified:
+    /// predictor and M, then gate, up and down of active neurons.
+    private func recordStats(layer li: Int, _ lw: GemmaLayerWeights, active: [Int], _ s: ChunkShape,
+                       into stats: inout [TokenStats]) {
+        let D = s.hidden, F = s.ffn, window = config.attentionWindow(layer: li)
+        for t in 0..<s.tokens {
+            let attended = TransformerSteps.visibleKeys(s.start + t, window: window)
+            let attnFlops = TransformerSteps.attentionFlops([lw.q, lw.k, lw.v, lw.o], heads: s.heads, headDim: s.headDim,
+                                                            attended: attended)
+            let ffnFlops = sparkified?.flops(layer: li, active: active[t], hidden: D) ?? Double(2 * D * F + 2 * 2 * D * active[t])
+            stats[t].addLayer(active: active[t], of: F, attended: attended, flops: attnFlops + ffnFlops,
+                              denseFlops: attnFlops + Double(2 * 3 * D * F))
+        }
     }
 
     /// Logits of final-normed hidden rows: all of the vocabulary, or only `vocabulary`
@@ -243,26 +191,5 @@ final class GemmaModel: HiddenStateModel {
             for i in out.indices { out[i] = Layers.softcap(out[i], cap) }
         }
         return out
-    }
-}
-
-/// Activations of one forward chunk, grown on demand and reused across calls.
-final class ForwardBuffers {
-    private var storage: [ScratchBuffer] = (0..<10).map { _ in ScratchBuffer() }
-    private static let empty = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-    private(set) var x = empty, xn = empty, q = empty, k = empty, v = empty, attn = empty
-    private(set) var o = empty, gate = empty, up = empty, scores = empty
-
-    func prepare(T: Int, D: Int, F: Int, qd: Int, kvd: Int, heads: Int, maxKeys: Int) {
-        x = storage[0].floats(T * D)
-        xn = storage[1].floats(T * max(D, 1))
-        q = storage[2].floats(T * qd)
-        k = storage[3].floats(T * kvd)
-        v = storage[4].floats(T * kvd)
-        attn = storage[5].floats(T * qd)
-        o = storage[6].floats(T * D)
-        gate = storage[7].floats(T * F)
-        up = storage[8].floats(T * F)
-        scores = storage[9].floats(T * heads * maxKeys)
     }
 }

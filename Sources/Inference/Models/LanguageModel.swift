@@ -23,10 +23,18 @@ public protocol LanguageModel: AnyObject {
     /// Weight bytes one dense decoded token reads (every layer matrix and the LM head):
     /// with the machine's bandwidth, the physical limit of decode speed.
     var decodeWeightBytes: Int { get }
+    /// How this instance runs its arithmetic (sgemm or quantized kernels, batched
+    /// attention, gathered sparse FFN): per model, so two users of two models never race.
+    var options: RuntimeOptions { get set }
 }
 
 extension LanguageModel {
     public var decodeWeightBytes: Int { 0 }
+    /// A model without kernel choices (a test's toy model) has only the defaults.
+    public var options: RuntimeOptions {
+        get { RuntimeOptions() }
+        set {}
+    }
 }
 
 /// A model whose forward pass can stop before the LM head. Self-speculative decoding

@@ -43,6 +43,10 @@ public struct ModelConfig: Sendable, Equatable {
         self.layerKinds = layerKinds; self.queryScale = queryScale; self.embeddingScale = embeddingScale
     }
 
+    /// The positions a layer's queries see back from their own: the sliding window for a
+    /// local layer, nil (the whole context) for a global one.
+    func attentionWindow(layer: Int) -> Int? { layerKinds[layer] == .local ? slidingWindow : nil }
+
     /// Gemma 3's pattern: layer i is global iff (i+1) % 6 == 0.
     public static func gemma3LayerKinds(_ n: Int, period: Int = 6) -> [LayerKind] {
         (0..<n).map { ($0 + 1) % period == 0 ? .global : .local }

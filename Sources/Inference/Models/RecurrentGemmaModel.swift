@@ -52,8 +52,10 @@ final class RecurrentGemmaModel: LanguageModel {
     let finalNorm: [Float]
     let layers: [Layer]
     private let storage: AnyObject
-    private let invFreq: [Float]
+    /// RoPE on the first `ropeDim` dims of each head.
+    private let rope: [RoPEPart]
     private let linear = LinearKernel()
+    var options = RuntimeOptions() { didSet { linear.sgemmMinimumRows = options.sgemmMinimumRows } }
 
     init(config c: ModelConfig, checkpoint ck: SafetensorsCheckpoint) throws {
         config = c
@@ -109,7 +111,7 @@ final class RecurrentGemmaModel: LanguageModel {
                 down: try ck.matrix(m + "down_proj.weight", rows: d, cols: f), downBias: try ck.vector(m + "down_proj.bias", count: d)))
         }
         self.layers = layers
-        invFreq = Layers.ropeInverseFrequencies(base: c.ropeBaseLocal, rotDim: c.ropeDim ?? c.headDim)
+        rope = [RoPEPart(dims: c.ropeDim ?? c.headDim, base: c.ropeBaseLocal)]
     }
 
     var decodeWeightBytes: Int {
@@ -123,11 +125,10 @@ final class RecurrentGemmaModel: LanguageModel {
         }
     }
 
-    static func rmsNormRows(_ x: [Float], _ w: [Float], _ out: inout [Float], _ T: Int, _ D: Int, _ eps: Float) {
+    /// out[t] = rmsNorm(x[t]) · w for T rows.
+    static func rmsNormRows(_ x: [Float], _ w: [Float], _ out: inout [Float], _ T: Int, _ eps: Float) {
         x.withUnsafeBufferPointer { xp in
-            out.withUnsafeMutableBufferPointer { op in
-                for t in 0..<T { Layers.rmsNorm(xp.baseAddress! + t * D, w, op.baseAddress! + t * D, D, eps: eps) }
-            }
+            out.withUnsafeMutableBufferPointer { TransformerSteps.normRows(xp.baseAddress!, w, into: $0.baseAddress!, rows: T, eps: eps) }
         }
     }
 
@@ -147,74 +148,65 @@ final class RecurrentGemmaModel: LanguageModel {
         }
     }
 
-    private func forwardChunk(_ tokens: [Int], _ s: GriffinState, _ logitRows: [Int],
+    /// The equations of the type comment, one chunk of tokens at a time.
+    private func forwardChunk(_ tokens: [Int], _ state: GriffinState, _ logitRows: [Int],
                               _ stats: UnsafeMutablePointer<[TokenStats]>?) -> [Float] {
-        let c = config, T = tokens.count, D = c.hiddenSize, F = c.intermediateSize
-        let p0 = s.length
+        let c = config, s = ChunkShape(c, tokens: tokens.count, start: state.length), T = s.tokens, D = c.hiddenSize
         var x = [Float](repeating: 0, count: T * D)
         var xn = [Float](repeating: 0, count: T * D)
         var o = [Float](repeating: 0, count: T * D)
-        x.withUnsafeMutableBufferPointer { xp in
-            for t in 0..<T {
-                embedding.row(tokens[t], into: xp.baseAddress! + t * D)
-                for i in 0..<D { xp[t * D + i] *= c.embeddingScale }
-            }
-        }
+        x.withUnsafeMutableBufferPointer { TransformerSteps.embed(tokens, embedding, scale: c.embeddingScale, into: $0.baseAddress!) }
         var tokenStats = [TokenStats](repeating: TokenStats(), count: stats == nil ? 0 : T)
         for (li, l) in layers.enumerated() {
-            RecurrentGemmaModel.rmsNormRows(x, l.temporalNorm, &xn, T, D, c.rmsNormEps)
+            RecurrentGemmaModel.rmsNormRows(x, l.temporalNorm, &xn, T, c.rmsNormEps)
             switch l.temporal {
-            case .recurrent(let w): recurrentBlock(w, li, xn, T, s, &o)
-            case .attention(let w): attentionBlock(w, li, xn, T, s, &o)
+            case .recurrent(let w): recurrentBlock(w, li, xn, T, state, &o)
+            case .attention(let w): attentionBlock(w, li, xn, s, state, &o)
             }
             for i in 0..<(T * D) { x[i] += o[i] }
-            // MLP: down(gelu(gate(x) + b) ⊙ (up(x) + b)) + b, width intermediate_size / 2.
-            RecurrentGemmaModel.rmsNormRows(x, l.channelNorm, &xn, T, D, c.rmsNormEps)
-            var g = apply(l.gate, xn, T, bias: l.gateBias)
-            let u = apply(l.up, xn, T, bias: l.upBias)
-            for i in 0..<(T * F) { g[i] = Layers.geluTanh(g[i]) * u[i] }
-            o = apply(l.down, g, T, bias: l.downBias)
+            RecurrentGemmaModel.rmsNormRows(x, l.channelNorm, &xn, T, c.rmsNormEps)
+            o = mlp(l, xn, T)
             for i in 0..<(T * D) { x[i] += o[i] }
-            if stats != nil {
-                for t in 0..<T {
-                    let attended: Int
-                    var flops = Double(2 * 3 * D * F)
-                    switch l.temporal {
-                    case .recurrent(let w):
-                        attended = 0
-                        let lru = c.lruWidth, bw = lru / c.headCount
-                        flops += Double(2 * (w.linearX.rows * w.linearX.cols * 2 + w.linearOut.rows * w.linearOut.cols)
-                                        + 2 * 2 * lru * bw + 2 * lru * c.convWidth)
-                    case .attention(let w):
-                        attended = min(c.slidingWindow ?? Int.max, p0 + t + 1)
-                        flops += Double(2 * (w.q.rows * w.q.cols + w.k.rows * w.k.cols + w.v.rows * w.v.cols + w.o.rows * w.o.cols)
-                                        + 4 * c.headCount * c.headDim * attended)
-                    }
-                    tokenStats[t].ffnActivePerLayer.append(F)
-                    tokenStats[t].ffnTotalPerLayer.append(F)
-                    tokenStats[t].attendedPerLayer.append(attended)
-                    tokenStats[t].flops += flops
-                    tokenStats[t].flopsDense += flops
-                }
-            }
+            if stats != nil { recordStats(l, s, into: &tokenStats) }
         }
-        s.kv.advance(by: T)
+        state.kv.advance(by: T)
         // Final norm and the tied, soft-capped LM head for the requested rows.
-        var hidden = [Float](repeating: 0, count: logitRows.count * D)
-        for (i, r) in logitRows.enumerated() {
-            x.withUnsafeBufferPointer { xp in
-                hidden.withUnsafeMutableBufferPointer { hp in
-                    Layers.rmsNorm(xp.baseAddress! + r * D, finalNorm, hp.baseAddress! + i * D, D, eps: c.rmsNormEps)
-                }
-            }
+        let hidden = x.withUnsafeBufferPointer {
+            TransformerSteps.finalNorm($0.baseAddress!, rows: logitRows, weight: finalNorm, eps: c.rmsNormEps)
         }
         var logits = apply(lmHead, hidden, logitRows.count, bias: nil)
         if let cap = c.finalSoftcap { for i in 0..<logits.count { logits[i] = Layers.softcap(logits[i], cap) } }
-        if let stats {
-            tokenStats.addHead(vocabularySize: c.vocabularySize, hiddenSize: D, p0: p0, logitRows: logitRows)
-            stats.pointee += tokenStats
-        }
+        TransformerSteps.report(tokenStats, to: stats, c, s, logitRows: logitRows)
         return logits
+    }
+
+    /// MLP: down(gelu(gate(x) + b) ⊙ (up(x) + b)) + b, width intermediate_size / 2.
+    private func mlp(_ l: Layer, _ xn: [Float], _ T: Int) -> [Float] {
+        var g = apply(l.gate, xn, T, bias: l.gateBias)
+        let u = apply(l.up, xn, T, bias: l.upBias)
+        for i in 0..<(T * config.intermediateSize) { g[i] = Layers.geluTanh(g[i]) * u[i] }
+        return apply(l.down, g, T, bias: l.downBias)
+    }
+
+    /// One layer's per-token statistics (always dense: every neuron is computed).
+    private func recordStats(_ l: Layer, _ s: ChunkShape, into stats: inout [TokenStats]) {
+        let c = config, D = c.hiddenSize, F = c.intermediateSize
+        for t in 0..<s.tokens {
+            let attended: Int, temporalFlops: Double
+            switch l.temporal {
+            case .recurrent(let w):
+                attended = 0
+                let lru = c.lruWidth, bw = lru / c.headCount
+                temporalFlops = Double(2 * (w.linearX.rows * w.linearX.cols * 2 + w.linearOut.rows * w.linearOut.cols)
+                                       + 2 * 2 * lru * bw + 2 * lru * c.convWidth)
+            case .attention(let w):
+                attended = TransformerSteps.visibleKeys(s.start + t, window: c.slidingWindow)
+                temporalFlops = TransformerSteps.attentionFlops([w.q, w.k, w.v, w.o], heads: c.headCount, headDim: c.headDim,
+                                                                attended: attended)
+            }
+            let flops = Double(2 * 3 * D * F) + temporalFlops
+            stats[t].addLayer(active: F, of: F, attended: attended, flops: flops, denseFlops: flops)
+        }
     }
 
     /// y = x Wᵀ (+ b) for T rows.
@@ -283,46 +275,27 @@ final class RecurrentGemmaModel: LanguageModel {
         out = apply(w.linearOut, u, T, bias: w.biasOut)
     }
 
-    private func attentionBlock(_ w: AttentionWeights, _ li: Int, _ xn: [Float], _ T: Int, _ s: GriffinState, _ out: inout [Float]) {
-        let c = config, H = c.headCount, KV = c.kvHeadCount, hd = c.headDim
-        let qd = H * hd, kvd = KV * hd, p0 = s.length, cache = s.kv
+    /// Local MQA attention over the cached window, with biases.
+    private func attentionBlock(_ w: AttentionWeights, _ li: Int, _ xn: [Float], _ s: ChunkShape, _ state: GriffinState,
+                                _ out: inout [Float]) {
+        let c = config, T = s.tokens
         var q = apply(w.q, xn, T, bias: w.qBias)
         var k = apply(w.k, xn, T, bias: w.kBias)
         let v = apply(w.v, xn, T, bias: w.vBias)
-        let rot = c.ropeDim ?? hd
+        var attn = [Float](repeating: 0, count: T * s.queryWidth)
+        // A query sees at most the window: its scores need no more room than that.
+        let stride = min(c.slidingWindow ?? s.keys, s.keys)
+        var scores = [Float](repeating: 0, count: T * s.heads * stride)
         q.withUnsafeMutableBufferPointer { qp in
             k.withUnsafeMutableBufferPointer { kp in
-                for t in 0..<T {
-                    Layers.rope(qp.baseAddress! + t * qd, heads: H, headDim: hd, rotDim: rot, position: p0 + t, invFreq: invFreq)
-                    Layers.rope(kp.baseAddress! + t * kvd, heads: KV, headDim: hd, rotDim: rot, position: p0 + t, invFreq: invFreq)
-                }
+                TransformerSteps.positionQueriesAndKeys(q: qp.baseAddress!, k: kp.baseAddress!, s, qkNorm: nil, eps: c.rmsNormEps,
+                                                        rope: rope, queryScale: c.queryScale)
+                v.withUnsafeBufferPointer { TransformerSteps.writeKV(state.kv, layer: li, keys: kp.baseAddress!, values: $0.baseAddress!, s) }
             }
-        }
-        for i in 0..<q.count { q[i] *= c.queryScale }
-        cache.reserve(li, upTo: p0 + T)
-        for t in 0..<T {
-            let slot = cache.slot(li, p0 + t)
-            k.withUnsafeBufferPointer { cache.keys(li, slot: slot).update(from: $0.baseAddress! + t * kvd, count: kvd) }
-            v.withUnsafeBufferPointer { cache.values(li, slot: slot).update(from: $0.baseAddress! + t * kvd, count: kvd) }
-        }
-        let group = H / KV
-        var attn = [Float](repeating: 0, count: T * qd)
-        var scores = [Float](repeating: 0, count: p0 + T)
-        q.withUnsafeBufferPointer { qp in
             attn.withUnsafeMutableBufferPointer { ap in
                 scores.withUnsafeMutableBufferPointer { sp in
-                    for t in 0..<T {
-                        let pos = p0 + t
-                        let lo = c.slidingWindow.map { max(0, pos - $0 + 1) } ?? 0
-                        let n = pos - lo + 1
-                        for h in 0..<H {
-                            let qh = qp.baseAddress! + t * qd + h * hd, kvOff = (h / group) * hd
-                            for j in 0..<n { sp[j] = ck_dot_f32(qh, cache.keys(li, slot: cache.slot(li, lo + j)) + kvOff, Int64(hd)) }
-                            Layers.softmax(sp.baseAddress!, n)
-                            let o = ap.baseAddress! + t * qd + h * hd
-                            for j in 0..<n { ck_axpy_f32(sp[j], cache.values(li, slot: cache.slot(li, lo + j)) + kvOff, o, Int64(hd)) }
-                        }
-                    }
+                    TransformerSteps.attendPerQuery(queries: qp.baseAddress!, into: ap.baseAddress!, state.kv, layer: li, s,
+                                                    window: c.slidingWindow, softcap: nil, scores: sp.baseAddress!, scoresStride: stride)
                 }
             }
         }

@@ -65,11 +65,12 @@ final class SparkModel: HiddenStateModel {
     private let storage: [AnyObject]
     /// Φ⁻¹(1 − k/n), computed once.
     private let zScore: Double
-    /// RoPE inverse frequencies of the two parts of a head, per layer kind.
-    private let rope: [ModelConfig.LayerKind: (part1: [Float], part2: [Float])]
+    /// RoPE of the two parts of a head (each part rotated alone), per layer kind.
+    private let rope: [ModelConfig.LayerKind: [RoPEPart]]
     private let linear = LinearKernel()
     private let buffers = ForwardBuffers()
     private let scratch = (0..<8).map { _ in ScratchBuffer() }
+    var options = RuntimeOptions() { didSet { linear.sgemmMinimumRows = options.sgemmMinimumRows } }
     /// How the FFN reads up and down: `gather` reads only the active neurons' rows and
     /// columns (decode: fewest bytes); `denseMasked` multiplies all of them with the same
     /// stat-top-k mask in one sgemm per matrix (prefill: compute-bound, where a batched
@@ -83,12 +84,8 @@ final class SparkModel: HiddenStateModel {
         self.layers = layers; self.storage = storage
         zScore = StatisticalTopK.inverseNormalCDF(1 - spark.ffnFraction)
         let ra = spark.attnRank, rb = config.headDim - spark.attnRank
-        rope = [
-            .local: (Layers.ropeInverseFrequencies(base: config.ropeBaseLocal, rotDim: ra),
-                     Layers.ropeInverseFrequencies(base: config.ropeBaseLocal, rotDim: rb)),
-            .global: (Layers.ropeInverseFrequencies(base: config.ropeBaseGlobal, rotDim: ra),
-                      Layers.ropeInverseFrequencies(base: config.ropeBaseGlobal, rotDim: rb)),
-        ]
+        func parts(_ base: Float) -> [RoPEPart] { [RoPEPart(dims: ra, base: base), RoPEPart(offset: ra, dims: rb, base: base)] }
+        rope = [.local: parts(config.ropeBaseLocal), .global: parts(config.ropeBaseGlobal)]
     }
 
     func makeState(capacity: Int) -> ModelState { KVCache(config: config, capacity: capacity) }
@@ -96,164 +93,129 @@ final class SparkModel: HiddenStateModel {
     /// `sparsity` is ignored: a Spark model's sparsity is part of its definition.
     func forwardHidden(_ tokens: [Int], state: ModelState, rows logitRows: [Int], sparsity: SparsityMode,
                        stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float] {
-        guard let cache = state as? KVCache else { throw EngineError.input("state does not belong to this model") }
-        return try ForwardChunks.run(tokens, rows: logitRows, vocabularySize: config.vocabularySize,
-                                     length: cache.length, capacity: cache.capacity) { chunk, rows in
-            forwardChunk(chunk, cache, rows, stats)
-        }
+        try ForwardChunks.run(tokens, rows: logitRows, config, state: state) { forwardChunk($0, $1, $2, stats) }
     }
 
+    /// The equations of the type comment, one chunk of tokens at a time.
     private func forwardChunk(_ tokens: [Int], _ cache: KVCache, _ logitRows: [Int],
                               _ stats: UnsafeMutablePointer<[TokenStats]>?) -> [Float] {
-        let c = config, T = tokens.count, D = c.hiddenSize, F = c.intermediateSize
-        let H = c.headCount, KV = c.kvHeadCount, hd = c.headDim
-        let qd = H * hd, kvd = KV * hd, r = spark.ffnRank, ra = spark.attnRank
-        let p0 = cache.length, maxKeys = p0 + T
-        let b = buffers
-        b.prepare(T: T, D: D, F: F, qd: qd, kvd: kvd, heads: H, maxKeys: maxKeys)
-        let x = b.x, xn = b.xn
-        // Spark scratch: per (token, head) job n scores, indices and softmax weights; per
-        // token the FFN's split input, active indices and coefficients.
-        let attnIdx = scratch[0].ensure(T * H * maxKeys * 4).assumingMemoryBound(to: Int32.self)
-        let attnTmp = scratch[1].floats(T * H * maxKeys)
+        let s = ChunkShape(config, tokens: tokens.count, start: cache.length), b = buffers, eps = config.rmsNormEps
+        b.prepare(s)
+        let gather = ffnPath == .gather || (ffnPath == .auto && s.tokens < options.sgemmMinimumRows)
+        var tokenStats = [TokenStats](repeating: TokenStats(), count: stats == nil ? 0 : s.tokens)
+        TransformerSteps.embed(tokens, embedding, scale: config.embeddingScale, into: b.x)
+        for (li, lw) in layers.enumerated() {
+            let attended = attention(li, lw, s, cache)                   // o = SparkAttention(norm(x))
+            TransformerSteps.addResidual(b.o, postNorm: lw.postAttnNorm, to: b.x, s, eps: eps)
+            let active = feedForward(lw, gather: gather, s)              // o = SparkFFN(norm(x))
+            TransformerSteps.addResidual(b.o, postNorm: lw.postFfnNorm, to: b.x, s, eps: eps)
+            if stats != nil { recordStats(layer: li, lw, attended: attended, active: active, gather: gather, s, into: &tokenStats) }
+        }
+        cache.advance(by: s.tokens)
+        let hidden = TransformerSteps.finalNorm(b.x, rows: logitRows, weight: finalNorm, eps: eps)
+        TransformerSteps.report(tokenStats, to: stats, config, s, logitRows: logitRows)
+        return hidden
+    }
+
+    /// o = o_proj(SparkAttention(norm(x))) for one layer; the chunk's keys and values join
+    /// the cache. Returns the keys each (token, head) attended (tokens × heads).
+    private func attention(_ li: Int, _ lw: LayerWeights, _ s: ChunkShape, _ cache: KVCache) -> UnsafeMutablePointer<Int> {
+        let b = buffers, c = config, T = s.tokens, H = s.heads, hd = s.headDim, qd = s.queryWidth, maxKeys = s.keys
+        let ra = spark.attnRank, topK = spark.attnTopK, window = config.attentionWindow(layer: li)
+        TransformerSteps.normRows(b.x, lw.attnNorm, into: b.xn, rows: T, eps: c.rmsNormEps)
+        linear.apply(lw.q, b.xn, T, b.q)
+        linear.apply(lw.k, b.xn, T, b.k)
+        linear.apply(lw.v, b.xn, T, b.v)
+        // RoPE inside each part, so both partial dot products see relative positions only.
+        TransformerSteps.positionQueriesAndKeys(q: b.q, k: b.k, s, qkNorm: (q: lw.qNorm, k: lw.kNorm), eps: c.rmsNormEps,
+                                                rope: rope[c.layerKinds[li]] ?? rope[.global]!, queryScale: c.queryScale)
+        TransformerSteps.writeKV(cache, layer: li, keys: b.k, values: b.v, s)
+        // Per (token, head) job: maxKeys scores, indices and softmax weights.
+        let indices = scratch[0].ensure(T * H * maxKeys * 4).assumingMemoryBound(to: Int32.self)
+        let weights = scratch[1].floats(T * H * maxKeys)
         let attended = scratch[2].ensure(T * H * 8).assumingMemoryBound(to: Int.self)
+        let ring = cache.layers[li].ringSize, kvd = s.kvWidth
+        let keys0 = cache.keys(li, slot: 0), values0 = cache.values(li, slot: 0)
+        parallelFor(T * H) { job in
+            let t = job / H, h = job % H, position = s.start + t
+            let lo = TransformerSteps.firstVisible(position, window: window)
+            let kvOff = (h / s.group) * hd, o = job * maxKeys
+            attended[job] = Int(ck_spark_attend(b.q + t * qd + h * hd, keys0 + kvOff, values0 + kvOff, Int64(kvd), Int64(ring),
+                                                Int64(lo), Int64(position - lo + 1), Int64(hd), Int64(ra), Int64(topK),
+                                                b.scores + o, indices + o, weights + o, b.attn + t * qd + h * hd))
+        }
+        linear.apply(lw.o, b.attn, T, b.o)
+        return attended
+    }
+
+    /// o = SparkFFN(norm(x)) for one layer; returns each token's count of active neurons.
+    /// `gather` (decode) reads only the active neurons; otherwise up and down run over every
+    /// neuron with the inactive ones zeroed.
+    private func feedForward(_ lw: LayerWeights, gather: Bool, _ s: ChunkShape) -> [Int] {
+        let b = buffers, T = s.tokens, D = s.hidden, F = s.ffn, r = spark.ffnRank
+        // Per token the FFN's split input x = [x₁; x₂], active indices and coefficients.
         let x1 = scratch[3].floats(T * r), x2 = scratch[4].floats(T * (D - r))
         let active = scratch[5].ensure(F * 4).assumingMemoryBound(to: Int32.self)
         let coef = scratch[6].floats(2 * F + ComputePool.shared.threads * D)
         let upValues = coef + F, axpyScratch = coef + 2 * F
-        var tokenStats = [TokenStats](repeating: TokenStats(), count: stats == nil ? 0 : T)
-
+        TransformerSteps.normRows(b.x, lw.ffnNorm, into: b.xn, rows: T, eps: config.rmsNormEps)
         for t in 0..<T {
-            embedding.row(tokens[t], into: x + t * D)
-            for i in 0..<D { x[t * D + i] *= c.embeddingScale }
+            (x1 + t * r).update(from: b.xn + t * D, count: r)
+            (x2 + t * (D - r)).update(from: b.xn + t * D + r, count: D - r)
         }
-        for (li, lw) in layers.enumerated() {
-            let kind = c.layerKinds[li]
-            let window = kind == .local ? c.slidingWindow : nil
-            let (inv1, inv2) = rope[kind] ?? rope[.global]!
-            // --- Spark attention ---
-            for t in 0..<T { Layers.rmsNorm(x + t * D, lw.attnNorm, xn + t * D, D, eps: c.rmsNormEps) }
-            linear.apply(lw.q, xn, T, b.q)
-            linear.apply(lw.k, xn, T, b.k)
-            linear.apply(lw.v, xn, T, b.v)
-            for t in 0..<T {
-                let q = b.q + t * qd, k = b.k + t * kvd, pos = p0 + t
-                for h in 0..<H { Layers.rmsNorm(q + h * hd, lw.qNorm, q + h * hd, hd, eps: c.rmsNormEps) }
-                for h in 0..<KV { Layers.rmsNorm(k + h * hd, lw.kNorm, k + h * hd, hd, eps: c.rmsNormEps) }
-                // RoPE inside each part, so both partial dot products see relative positions only.
-                Layers.rope(q, heads: H, headDim: hd, rotDim: ra, position: pos, invFreq: inv1)
-                Layers.rope(q + ra, heads: H, headDim: hd, rotDim: hd - ra, position: pos, invFreq: inv2)
-                Layers.rope(k, heads: KV, headDim: hd, rotDim: ra, position: pos, invFreq: inv1)
-                Layers.rope(k + ra, heads: KV, headDim: hd, rotDim: hd - ra, position: pos, invFreq: inv2)
-                for i in 0..<qd { q[i] *= c.queryScale }
+        linear.apply(lw.predictor, x1, T, b.gate)          // K₁ᵀx₁ for every neuron
+        var activeCounts = [Int](repeating: 0, count: T)
+        if !gather { linear.apply(lw.up, x2, T, b.up) }   // K₂ᵀx₂ for every neuron and token
+        for t in 0..<T {
+            let z = b.gate + t * F
+            let n = Int(ck_stat_topk(z, Int64(F), zScore, nil, active, coef))
+            activeCounts[t] = n
+            for i in 0..<n { coef[i] = Layers.geluTanh(coef[i]) }
+            if gather {
+                // (K₂ᵀx₂)ᵢ for i ∈ A only, then y = Σ coefᵢ · Vᵢ over the rows of Vᵀ.
+                let out = b.o + t * D
+                if n == 0 { out.initialize(repeating: 0, count: D); continue }
+                linear.applyRows(lw.up, x2 + t * (D - r), rows: active, count: n, upValues)
+                for i in 0..<n { coef[i] *= upValues[i] }
+                ck_axpy_rows_par(ComputePool.shared.pool, Int32(lw.downByNeuron.type.rawValue), lw.downByNeuron.data,
+                                 lw.downByNeuron.rowBytes, Int64(D), active, coef, Int64(n), out, axpyScratch)
+            } else {
+                // h = mask ⊙ gelu(a) ⊙ K₂ᵀx₂, written over z (already read).
+                let up = b.up + t * F
+                z.initialize(repeating: 0, count: F)
+                for i in 0..<n { let j = Int(active[i]); z[j] = coef[i] * up[j] }
             }
-            cache.reserve(li, upTo: p0 + T)
-            for t in 0..<T {
-                let s = cache.slot(li, p0 + t)
-                cache.keys(li, slot: s).update(from: b.k + t * kvd, count: kvd)
-                cache.values(li, slot: s).update(from: b.v + t * kvd, count: kvd)
-            }
-            let ring = cache.layers[li].ringSize
-            let keys0 = cache.keys(li, slot: 0), values0 = cache.values(li, slot: 0)
-            let group = H / KV, topK = spark.attnTopK
-            parallelFor(T * H) { job in
-                let t = job / H, h = job % H, pos = p0 + t
-                let lo = window.map { max(0, pos - $0 + 1) } ?? 0
-                let kvOff = (h / group) * hd
-                let o = job * maxKeys
-                attended[job] = Int(ck_spark_attend(b.q + t * qd + h * hd, keys0 + kvOff, values0 + kvOff, Int64(kvd), Int64(ring),
-                                                    Int64(lo), Int64(pos - lo + 1), Int64(hd), Int64(ra), Int64(topK),
-                                                    b.scores + o, attnIdx + o, attnTmp + o, b.attn + t * qd + h * hd))
-            }
-            linear.apply(lw.o, b.attn, T, b.o)
-            for t in 0..<T {
-                let o = b.o + t * D
-                Layers.rmsNorm(o, lw.postAttnNorm, o, D, eps: c.rmsNormEps)
-                for i in 0..<D { x[t * D + i] += o[i] }
-            }
+        }
+        if !gather { linear.apply(lw.down, b.gate, T, b.o) }
+        return activeCounts
+    }
 
-            // --- Spark FFN ---
-            for t in 0..<T {
-                Layers.rmsNorm(x + t * D, lw.ffnNorm, xn + t * D, D, eps: c.rmsNormEps)
-                (x1 + t * r).update(from: xn + t * D, count: r)
-                (x2 + t * (D - r)).update(from: xn + t * D + r, count: D - r)
+    /// One layer's per-token statistics: the work Spark attention and the Spark FFN did
+    /// (the batched prefill FFN is counted as done: it multiplies every neuron), and a
+    /// dense model's.
+    private func recordStats(layer li: Int, _ lw: LayerWeights, attended: UnsafePointer<Int>, active: [Int], gather: Bool,
+                             _ s: ChunkShape, into stats: inout [TokenStats]) {
+        let H = s.heads, hd = s.headDim, D = s.hidden, F = s.ffn, r = spark.ffnRank, ra = spark.attnRank
+        let projections = [lw.q, lw.k, lw.v, lw.o]
+        let proj = TransformerSteps.attentionFlops(projections, heads: H, headDim: hd, attended: 0)
+        for t in 0..<s.tokens {
+            let visible = TransformerSteps.visibleKeys(s.start + t, window: config.attentionWindow(layer: li))
+            let picked = (0..<H).map { attended[t * H + $0] }.max() ?? 0
+            let a = active[t]
+            let attnFlops = (0..<H).reduce(0.0) { sum, h in
+                sum + Double(2 * ra * visible + 2 * (hd - ra) * attended[t * H + h] + 2 * hd * attended[t * H + h])
             }
-            linear.apply(lw.predictor, x1, T, b.gate)          // K₁ᵀx₁ for every neuron
-            var activeCounts = [Int](repeating: 0, count: T)
-            let gather = ffnPath == .gather || (ffnPath == .auto && T < LinearKernel.sgemmThreshold)
-            if !gather { linear.apply(lw.up, x2, T, b.up) }   // K₂ᵀx₂ for every neuron and token
-            for t in 0..<T {
-                let z = b.gate + t * F
-                let n = Int(ck_stat_topk(z, Int64(F), zScore, nil, active, coef))
-                activeCounts[t] = n
-                for i in 0..<n { coef[i] = Layers.geluTanh(coef[i]) }
-                if gather {
-                    // (K₂ᵀx₂)ᵢ for i ∈ A only, then y = Σ coefᵢ · Vᵢ over the rows of Vᵀ.
-                    let out = b.o + t * D
-                    if n == 0 { out.initialize(repeating: 0, count: D); continue }
-                    linear.applyRows(lw.up, x2 + t * (D - r), rows: active, count: n, upValues)
-                    for i in 0..<n { coef[i] *= upValues[i] }
-                    ck_axpy_rows_par(ComputePool.shared.pool, Int32(lw.downByNeuron.type.rawValue), lw.downByNeuron.data,
-                                     lw.downByNeuron.rowBytes, Int64(D), active, coef, Int64(n), out, axpyScratch)
-                } else {
-                    // h = mask ⊙ gelu(a) ⊙ K₂ᵀx₂, written over z (already read).
-                    let up = b.up + t * F
-                    z.initialize(repeating: 0, count: F)
-                    for i in 0..<n { let j = Int(active[i]); z[j] = coef[i] * up[j] }
-                }
-            }
-            if !gather { linear.apply(lw.down, b.gate, T, b.o) }
-            for t in 0..<T {
-                let o = b.o + t * D
-                Layers.rmsNorm(o, lw.postFfnNorm, o, D, eps: c.rmsNormEps)
-                for i in 0..<D { x[t * D + i] += o[i] }
-            }
-            if stats != nil {
-                let proj = Double(2 * (lw.q.rows * lw.q.cols + lw.k.rows * lw.k.cols + lw.v.rows * lw.v.cols + lw.o.rows * lw.o.cols))
-                for t in 0..<T {
-                    let pos = p0 + t
-                    let visible = window.map { min($0, pos + 1) } ?? (pos + 1)
-                    let picked = (0..<H).map { attended[t * H + $0] }.max() ?? 0
-                    let a = activeCounts[t]
-                    let attnFlops = (0..<H).reduce(0.0) { s, h in
-                        s + Double(2 * ra * visible + 2 * (hd - ra) * attended[t * H + h] + 2 * hd * attended[t * H + h])
-                    }
-                    // Counted as done: the batched prefill path multiplies every neuron.
-                    let ffnFlops = Double(2 * r * F + (gather ? 2 * (D - r) * a + 2 * D * a : 2 * (D - r) * F + 2 * D * F))
-                    tokenStats[t].ffnActivePerLayer.append(a)
-                    tokenStats[t].ffnTotalPerLayer.append(F)
-                    tokenStats[t].attendedPerLayer.append(picked)
-                    tokenStats[t].flops += proj + attnFlops + ffnFlops
-                    tokenStats[t].flopsDense += proj + Double(4 * H * hd * visible) + Double(4 * D * F)
-                }
-            }
+            let ffnFlops = Double(2 * r * F + (gather ? 2 * (D - r) * a + 2 * D * a : 2 * (D - r) * F + 2 * D * F))
+            stats[t].addLayer(active: a, of: F, attended: picked, flops: proj + attnFlops + ffnFlops,
+                              denseFlops: TransformerSteps.attentionFlops(projections, heads: H, headDim: hd, attended: visible)
+                                  + Double(4 * D * F))
         }
-        cache.advance(by: T)
-
-        var hidden = [Float](repeating: 0, count: logitRows.count * D)
-        hidden.withUnsafeMutableBufferPointer { hp in
-            for (i, row) in logitRows.enumerated() {
-                Layers.rmsNorm(x + row * D, finalNorm, hp.baseAddress! + i * D, D, eps: c.rmsNormEps)
-            }
-        }
-        if let stats {
-            tokenStats.addHead(vocabularySize: c.vocabularySize, hiddenSize: D, p0: p0, logitRows: logitRows)
-            stats.pointee += tokenStats
-        }
-        return hidden
     }
 
     /// Logits of final-normed hidden rows over the tied embedding (or a slice of it).
     func logits(hidden: [Float], count: Int, vocabulary: [Int32]?) -> [Float] {
         linear.logits(embedding, hidden: hidden, count: count, vocabulary: vocabulary)
     }
-}
-
-/// Float storage owned by a model (the neuron-major copies of down_proj).
-final class OwnedFloats {
-    let pointer: UnsafeMutablePointer<Float>
-    init(count: Int) { pointer = .allocate(capacity: max(count, 1)) }
-    deinit { pointer.deallocate() }
 }
 
 extension SparkModel {

@@ -21,10 +21,9 @@ final class ActiveNeuronFFN {
 
     deinit { for (_, v) in transposedDown { v.storage.deallocate() } }
 
-    /// Can this layer's down projection be transposed into Q8_0 rows?
-    /// Off forces the dense-masked path (same mask, all bytes read): for comparison.
-    nonisolated(unsafe) static var enabled = true
-    static func supports(_ down: WeightMatrix) -> Bool { enabled && down.rows <= 8192 }
+    /// Can a down projection of this many rows (the hidden width) be kept transposed?
+    /// (Whether to gather at all is the model's `RuntimeOptions.gatherActiveNeurons`.)
+    static func supports(hiddenSize: Int) -> Bool { hiddenSize <= 8192 }
 
     func downTransposed(layer: Int, _ down: WeightMatrix) -> WeightMatrix {
         lock.lock(); defer { lock.unlock() }

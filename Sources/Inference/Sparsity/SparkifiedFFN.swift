@@ -63,6 +63,12 @@ final class SparkifiedFFN {
 
     deinit { storage.forEach { $0.deallocate() } }
 
+    /// The owning model's `RuntimeOptions.sgemmMinimumRows`, for the prefill products.
+    var sgemmMinimumRows: Int {
+        get { linear.sgemmMinimumRows }
+        set { linear.sgemmMinimumRows = newValue }
+    }
+
     /// FLOPs of one token in one layer with `active` neurons (2 × multiply-adds).
     func flops(layer li: Int, active: Int, hidden D: Int) -> Double {
         let l = layers[li]
@@ -138,15 +144,14 @@ final class SparkifiedFFN {
     func runToken(layer li: Int, x: UnsafePointer<Float>, gate: WeightMatrix, up: WeightMatrix,
                   out: UnsafeMutablePointer<Float>) -> Int {
         let l = layers[li], F = l.neurons, downT = l.downT, D = downT.cols, r = l.rank
-        let profile = DecodeProfile.shared
-        var tick = DecodeProfile.now()
+        var timer = SectionTimer()
         let mask = work.floats(4 * F + l.bm.rows), values = mask + F, projected = values + 3 * F
         project(l, x, 1, into: projected)
         // Rank 0: the whole gate, streamed (its values of S are then not read again).
         let fullGate: UnsafeMutablePointer<Float>? = l.a == nil ? values + 2 * F : nil
         if let fg = fullGate { linear.apply(gate, x, 1, fg) }
         let n = select(l, projected: projected, exactGate: fullGate, 1, mask: mask)[0]
-        tick = profile.lap("ffn: predictor, selection, M", since: tick)
+        timer.lap(.ffnSelection)
         indices.removeAll(keepingCapacity: true)
         for i in 0..<F where mask[i] != 0 { indices.append(Int32(i)) }
         let g = values, u = values + F
@@ -165,7 +170,7 @@ final class SparkifiedFFN {
                     linear.applyRows(gate, x, rows: ip.baseAddress!, count: n, g)
                     linear.applyRows(up, x, rows: ip.baseAddress!, count: n, u)
                 }
-                tick = profile.lap("ffn: active gate+up rows", since: tick)
+                timer.lap(.ffnActiveGateUp)
                 ck_geglu_f32(g, u, Int64(n))
                 for k in 0..<n { g[k] -= l.idle[Int(ip[k])] * u[k] }
                 let s = scratch.floats(ComputePool.shared.threads * D)
@@ -177,7 +182,7 @@ final class SparkifiedFFN {
         }
         let mx = projected + r
         for j in 0..<D { out[j] += mx[j] }
-        profile.lap("ffn: active down rows", since: tick)
+        timer.lap(.ffnActiveDown)
         return n
     }
 }

@@ -84,24 +84,16 @@ final class ScratchBuffer {
 
 /// y = x Wᵀ for T input rows: the one place weights are multiplied.
 final class LinearKernel {
-    /// Above this many rows prefill dequantizes tiles and calls sgemm; below, the
-    /// quantized kernels read each weight row once for all T inputs. Dequantizing costs
-    /// a write of 4 bytes per weight whatever T is, so short batches (chat turns,
-    /// speculative verification of up to 13 positions over the 262k-row head) stay on
-    /// the quantized path: measured here, a 17-token prefill ran at 150 tok/s through
-    /// sgemm and 180 tok/s quantized, a 64-token one at 350 vs 180.
-    /// SPARKCHAT_SGEMM_THRESHOLD overrides it (for measuring the crossover on a machine).
-    nonisolated(unsafe) static var sgemmThreshold: Int = {
-        if let s = ProcessInfo.processInfo.environment["SPARKCHAT_SGEMM_THRESHOLD"], let n = Int(s), n >= 1 { return n }
-        return 32
-    }()
+    /// Products of at least this many rows go through dequantized tiles and sgemm
+    /// (`RuntimeOptions.sgemmMinimumRows`, set by the owning model).
+    var sgemmMinimumRows = RuntimeOptions().sgemmMinimumRows
     private let act = ScratchBuffer()
     private let tile = ScratchBuffer()
 
     /// x: T x cols (row-major), y: T x rows.
     func apply(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ T: Int, _ y: UnsafeMutablePointer<Float>) {
         let pool = ComputePool.shared.pool
-        if T < LinearKernel.sgemmThreshold {
+        if T < sgemmMinimumRows {
             let ab = w.activationBytes
             let a = act.ensure(ab * T)
             for t in 0..<T { ck_quantize_activation(w.ckType, x + t * w.cols, a + t * ab, Int64(w.cols)) }
@@ -143,9 +135,9 @@ final class LinearKernel {
                         }
                     }
                 } else {
-                    let t0 = DecodeProfile.now()
+                    var timer = SectionTimer()
                     apply(head, hp.baseAddress!, count, op.baseAddress!)
-                    DecodeProfile.shared.lap("lm head", since: t0)
+                    timer.lap(.lmHead)
                 }
             }
         }

@@ -1,0 +1,38 @@
+import Foundation
+
+/// How a model instance runs its arithmetic: per model, never process-wide, so a
+/// perplexity run, a server and a chat can each set their own without racing (the
+/// role of gemma.cpp's RuntimeConfig). None changes what is computed, only the kernels
+/// that compute it, and so the rounding.
+public struct RuntimeOptions: Sendable, Equatable {
+    /// Products of at least this many rows dequantize weight tiles and call sgemm; below
+    /// it the quantized kernels read each weight row once for all rows. Dequantizing
+    /// costs a write of 4 bytes per weight whatever the row count, so short batches (chat
+    /// turns, speculative verification of up to 13 positions over the 262k-row head) stay
+    /// quantized: measured here, a 17-token prefill ran at 150 tok/s through sgemm and 180
+    /// tok/s quantized, a 64-token one at 350 vs 180. SPARKCHAT_SGEMM_THRESHOLD sets the
+    /// default (for measuring the crossover on a machine).
+    public var sgemmMinimumRows: Int = RuntimeOptions.environmentSgemmMinimum ?? 32
+    /// Chunks of at least this many tokens run attention as two sgemms per head (prefill);
+    /// shorter ones use the per-query dot/axpy loop that decode uses.
+    public var batchedAttentionMinimum = 32
+    /// Decode with statistical top-k reads only the active neurons' up rows and down
+    /// columns. Off runs the dense masked path (same mask, every byte read): for comparison.
+    public var gatherActiveNeurons = true
+
+    public init() {}
+
+    /// These options with every product and attention as decode computes them (int8
+    /// activations, the per-query attention loop), whatever the chunk length.
+    public var decodeArithmetic: RuntimeOptions {
+        var o = self
+        o.sgemmMinimumRows = .max
+        o.batchedAttentionMinimum = .max
+        return o
+    }
+
+    private static let environmentSgemmMinimum: Int? = {
+        guard let s = ProcessInfo.processInfo.environment["SPARKCHAT_SGEMM_THRESHOLD"], let n = Int(s), n >= 1 else { return nil }
+        return n
+    }()
+}
