@@ -45,7 +45,10 @@ final class GenerationWorkerTests: XCTestCase {
         defer { w.shutdown() }
         w.submit(.load(path: HeadlessCommandTests.modelPath))
         let loaded = collect(w) { if case .loaded = $0 { return true }; if case .loadFailed = $0 { return true }; return false }
-        guard case .loaded(let info, let limit, let seconds)? = loaded.last else { return XCTFail("\(loaded)") }
+        // The .format event may follow .loaded in the same batch.
+        let loadEvent = loaded.last { if case .loaded = $0 { return true }; return false }
+        guard case .loaded(let info, let limit, let seconds)? = loadEvent else { return XCTFail("\(loaded)") }
+        if case .format(let name, let notice)? = loaded.last { XCTAssertEqual(name, "dialogue (base model)"); XCTAssertNil(notice) }
         XCTAssertGreaterThan(limit, 0)
         XCTAssertGreaterThan(seconds, 0); XCTAssertLessThan(seconds, 30)
         XCTAssertEqual(info.path, HeadlessCommandTests.modelPath)
