@@ -3,6 +3,8 @@ public struct SessionError: Error, CustomStringConvertible {
     public let description: String
     /// The session file does not exist (so a listing that raced with a delete can skip it).
     public internal(set) var isMissing = false
+    /// The file is there but nothing of it can be read as a session (it is left where it is).
+    public internal(set) var isCorrupt = false
     public init(_ description: String) { self.description = description }
 }
 

@@ -25,7 +25,7 @@ enum SessionFile {
             let c = try decoder.singleValueContainer()
             let s = try c.decode(String.self)
             guard let date = ISODate.parse(s) else {
-                throw DecodingError.dataCorruptedError(in: c, debugDescription: "not an ISO-8601 date")
+                throw DecodingError.dataCorruptedError(in: c, debugDescription: "expected a date")
             }
             return date
         }
@@ -50,32 +50,39 @@ enum SessionFile {
         } catch let e as DecodingError {
             throw SessionError(describe(e))
         } catch {
-            throw SessionError("not valid JSON")
+            throw SessionError("a value out of range")
         }
     }
 
+    /// "messages[3].time: expected a date": the field's path and what it should hold.
     static func describe(_ error: DecodingError) -> String {
-        func path(_ keys: [CodingKey]) -> String {
-            var s = ""
-            for k in keys {
-                if let i = k.intValue { s += "[\(i)]" } else { s += (s.isEmpty ? "" : ".") + k.stringValue }
-            }
-            return s
-        }
         switch error {
         case .keyNotFound(let key, let ctx):
-            return "missing field '\(path(ctx.codingPath + [key]))'"
+            return "\(ProblemLog.path(ctx.codingPath + [key])): missing"
         case .typeMismatch(_, let ctx) where ctx.codingPath.isEmpty, .valueNotFound(_, let ctx) where ctx.codingPath.isEmpty:
             return "not a JSON object"
-        case .typeMismatch(_, let ctx):
-            return "field '\(path(ctx.codingPath))' has the wrong type"
-        case .valueNotFound(_, let ctx):
-            return "field '\(path(ctx.codingPath))' is null"
+        case .typeMismatch(let type, let ctx):
+            return "\(ProblemLog.path(ctx.codingPath)): expected \(expectation(type))"
+        case .valueNotFound(let type, let ctx):
+            return "\(ProblemLog.path(ctx.codingPath)): expected \(expectation(type)), found null"
         case .dataCorrupted(let ctx):
             if ctx.codingPath.isEmpty { return "not valid JSON: truncated or damaged" }
-            return "field '\(path(ctx.codingPath))': \(ctx.debugDescription)"
+            return "\(ProblemLog.path(ctx.codingPath)): \(ctx.debugDescription)"
         @unknown default:
             return "not a session file"
+        }
+    }
+
+    /// What a value of `type` looks like, in words.
+    static func expectation(_ type: Any.Type) -> String {
+        switch type {
+        case is Int.Type, is UInt64.Type, is Int64.Type: return "an integer"
+        case is Double.Type, is Float.Type: return "a number"
+        case is String.Type: return "text"
+        case is Bool.Type: return "true or false"
+        case is Date.Type: return "a date"
+        case is UUID.Type: return "a UUID"
+        default: return "a \(type)".replacingOccurrences(of: "Swift.", with: "")
         }
     }
 }

@@ -25,14 +25,18 @@ public struct SessionSummary: Sendable, Equatable {
     }
 }
 
-/// A directory of `<id>.json` files, one per conversation (DESIGN.md §6). Every method
-/// touches only the file it names, writes are atomic, and a file that fails to parse is
-/// moved aside so the rest keeps working. Safe to use from several threads and processes.
+/// A directory of `<id>.json` files, one per conversation. Every method touches only the
+/// file it names and writes are atomic. Reading never changes a file: one that fails to
+/// parse is salvaged as far as it goes (or reported), and is moved aside only when this
+/// store is about to write over it. Safe to use from several threads and processes; a chat
+/// window holds its session's `<id>.lock` so that a second window cannot overwrite it.
 public final class SessionStore: @unchecked Sendable {
     public let directory: URL
-    /// Ids whose file this store has read or written itself: no need to check the version
-    /// on disk before overwriting them (saves of a long chat stay cheap).
+    /// Ids whose file this store has read or written itself: no need to check the file on
+    /// disk before overwriting them (saves of a long chat stay cheap).
     private var knownIDs = Set<String>()
+    /// The session locks this store holds (see `lock(id:)`).
+    private var locks: [String: SessionLock] = [:]
     private let knownLock = NSLock()
 
     /// Creates the directory (private to the user: chats are personal) if needed.
@@ -72,12 +76,23 @@ public final class SessionStore: @unchecked Sendable {
             || ("0"..."9").contains($0) || $0 == "-" || $0 == "_" || $0 == "." }
     }
 
+    /// Whether a listing treats `<id>.json` as a session: a valid id that starts with the
+    /// creation stamp every id gets (`YYYYMMDD-HHMMSS-`, see Conversation.newID). Other JSON
+    /// files (a `package.json` in a folder passed to `--dir`) are not sessions and are never
+    /// read, reported or touched; an explicit id (`sessions show ID`) may still name one.
+    public static func isSessionID(_ id: String) -> Bool {
+        let b = Array(id.utf8)
+        guard b.count > 16, isValidID(id), b[8] == UInt8(ascii: "-"), b[15] == UInt8(ascii: "-") else { return false }
+        return (b[0..<8] + b[9..<15]).allSatisfy { (48...57).contains($0) }
+    }
+
     public func fileURL(id: String) -> URL { directory.appendingPathComponent(id + ".json") }
+    public func lockURL(id: String) -> URL { directory.appendingPathComponent(id + ".lock") }
 
     // MARK: Listing
 
-    /// Every readable conversation, newest first, plus one line per file that was skipped
-    /// (moved aside as corrupt, or written by a newer version and left untouched).
+    /// Every readable conversation, newest first, plus one line per session file that is
+    /// damaged (salvaged or unreadable) or was written by a newer version.
     public func list() -> (sessions: [SessionSummary], notices: [String]) {
         let names: [String]
         do {
@@ -89,14 +104,19 @@ public final class SessionStore: @unchecked Sendable {
         var notices: [String] = []
         for name in names.sorted() {
             if name.hasPrefix(".") {
-                if name.contains(AtomicFile.tempMarker) { removeIfStale(name) }
+                if let r = name.range(of: AtomicFile.tempMarker),
+                   SessionStore.isSessionID(String(name[name.index(after: name.startIndex)..<r.lowerBound].dropLast(5))) {
+                    removeIfStale(name)
+                }
                 continue
             }
             guard name.hasSuffix(".json") else { continue }
             let id = String(name.dropLast(5))
-            guard SessionStore.isValidID(id) else { continue }
+            guard SessionStore.isSessionID(id) else { continue }
             do {
-                sessions.append(SessionSummary(try load(id: id)))
+                let (c, notice) = try open(id: id)
+                sessions.append(SessionSummary(c))
+                if let notice { notices.append(notice) }
             } catch let e as SessionError where e.isMissing {
                 continue   // deleted by another process since the directory was read
             } catch {
@@ -118,9 +138,15 @@ public final class SessionStore: @unchecked Sendable {
 
     // MARK: Reading and writing
 
-    /// Reads `<id>.json`. A file that does not parse is moved aside and reported; one from a
-    /// newer version is reported and left alone.
+    /// Reads `<id>.json` (see `open(id:)`), dropping the salvage notice.
     public func load(id: String) throws -> Conversation {
+        try open(id: id).conversation
+    }
+
+    /// Reads `<id>.json` without changing it. A damaged file gives what can be salvaged plus
+    /// a one-line notice of what was repaired or skipped; one with nothing readable throws
+    /// a one-line error (`isCorrupt`), as does one from a newer version.
+    public func open(id: String) throws -> (conversation: Conversation, notice: String?) {
         try checkID(id)
         let url = fileURL(id: id)
         let data: Data
@@ -133,26 +159,46 @@ public final class SessionStore: @unchecked Sendable {
         } catch BoundedFileRead.Failure.unreadable(let why) {
             throw SessionError("cannot read session \(id): \(why)")
         } catch BoundedFileRead.Failure.unusable(let why) {
-            throw corrupt(id: id, url: url, reason: why)
+            throw corrupt(id, why)
         }
         do {
             var c = try SessionFile.decode(data)
             c.id = id   // the file name is the identity: a copied file becomes its own session
             knownLock.withLock { _ = knownIDs.insert(id) }
-            return c
+            return (c, nil)
         } catch let e as FutureVersionError {
             throw SessionError("session \(id) skipped: \(e)")
-        } catch {
-            throw corrupt(id: id, url: url, reason: "\(error)")
+        } catch let strict {
+            let salvaged: SessionSalvage.Result
+            do {
+                salvaged = try SessionSalvage.decode(data)
+            } catch let e as FutureVersionError {
+                throw SessionError("session \(id) skipped: \(e)")
+            } catch {
+                throw corrupt(id, "\(strict)")
+            }
+            var c = salvaged.conversation
+            c.id = id
+            // Not marked known: the first save moves the damaged original aside (see save).
+            return (c, SessionStore.salvageNotice(id: id, salvaged))
         }
     }
 
-    /// Moves a broken file out of the way and says so in one line.
-    private func corrupt(id: String, url: URL, reason: String) -> SessionError {
-        if let aside = moveAside(url) {
-            return SessionError("session \(id) is corrupt (\(reason)); moved it aside to \(aside)")
-        }
-        return SessionError("session \(id) is corrupt (\(reason))")
+    /// "session X is damaged (…); showing N messages, M skipped; the damaged file is kept
+    /// as X.json.corrupt-… when the session is next saved".
+    private static func salvageNotice(id: String, _ r: SessionSalvage.Result) -> String {
+        var problems = r.problems.prefix(3).joined(separator: "; ")
+        if r.problems.count > 3 { problems += "; and \(r.problems.count - 3) more" }
+        let kept = "\(r.conversation.messages.count) message\(r.conversation.messages.count == 1 ? "" : "s") read"
+            + (r.messagesSkipped > 0 ? ", \(r.messagesSkipped) skipped" : "")
+        return "session \(id) is damaged (\(DisplayText.truncate(DisplayText.singleLine(problems), to: 300))); \(kept); "
+            + "the file is left as it is until the session is saved again, which first moves it aside to \(id).json.corrupt-<time>"
+    }
+
+    private func corrupt(_ id: String, _ reason: String) -> SessionError {
+        var e = SessionError("session \(id) is corrupt (\(DisplayText.truncate(DisplayText.singleLine(reason), to: 300))); left as it is")
+        e.isCorrupt = true
+        return e
     }
 
     /// Renames a broken file to `<id>.json.corrupt-<UTC time>`; returns the new name.
@@ -172,14 +218,16 @@ public final class SessionStore: @unchecked Sendable {
 
     /// Writes the conversation atomically. A failure (disk full, read-only directory) throws
     /// a one-line error and leaves the previous file as it was. A file on disk from a newer
-    /// version is never overwritten.
+    /// version is never overwritten; a damaged one is moved aside first (`movedAside`
+    /// says where); a session another window holds locked is refused.
     public func save(_ c: Conversation) throws {
         try checkID(c.id)
         let url = fileURL(id: c.id)
-        if !knownLock.withLock({ knownIDs.contains(c.id) }), let version = onDiskVersion(url),
-           version > Conversation.currentVersion {
-            throw SessionError("not saving session \(c.id): the file on disk is from a newer SparkChat (version \(version))")
+        let (known, held) = knownLock.withLock { (knownIDs.contains(c.id), locks[c.id] != nil) }
+        if !held, SessionLock.isHeld(lockURL(id: c.id)) {
+            throw SessionError("not saving session \(c.id): it is open in another window")
         }
+        if !known { try prepareToReplace(id: c.id, url: url) }
         let data: Data
         do {
             data = try SessionFile.encode(c)
@@ -194,22 +242,73 @@ public final class SessionStore: @unchecked Sendable {
         }
     }
 
-    /// The `version` of an existing file, if it has a readable one. Only the version is
-    /// decoded, so this stays cheap on every save.
-    private func onDiskVersion(_ url: URL) -> Int? {
-        struct Probe: Decodable { var version: Int }
-        guard let data = try? BoundedFileRead.read(url.path, limit: SessionFile.maxBytes) else { return nil }
-        return (try? JSONDecoder().decode(Probe.self, from: data))?.version
+    /// Where the last damaged file this store moved aside went (for a notice), if any.
+    public private(set) var movedAside: String?
+
+    /// Before the first write of an id this store has not read cleanly: refuse a newer
+    /// version's file, and move a damaged file (or a non-file) out of the way so the write
+    /// does not destroy what could not be read.
+    private func prepareToReplace(id: String, url: URL) throws {
+        let data: Data
+        do {
+            data = try BoundedFileRead.read(url.path, limit: SessionFile.maxBytes)
+        } catch BoundedFileRead.Failure.missing {
+            return
+        } catch BoundedFileRead.Failure.unreadable {
+            return   // the write will fail with the real reason, or succeed
+        } catch {
+            if let aside = moveAside(url) { knownLock.withLock { movedAside = aside } }
+            return
+        }
+        do {
+            _ = try SessionFile.decode(data)
+        } catch let e as FutureVersionError {
+            throw SessionError("not saving session \(id): the file on disk is from a newer SparkChat (version \(e.version))")
+        } catch {
+            do { _ = try SessionSalvage.decode(data) } catch let e as FutureVersionError {
+                throw SessionError("not saving session \(id): the file on disk is from a newer SparkChat (version \(e.version))")
+            } catch {}
+            if let aside = moveAside(url) { knownLock.withLock { movedAside = aside } } else {
+                throw SessionError("not saving session \(id): cannot move the damaged file aside")
+            }
+        }
+    }
+
+    // MARK: Locks
+
+    /// Takes the write lock of `id` for this store (a chat window about to edit it).
+    /// False when another window (another process, or another store) holds it.
+    public func lock(id: String) throws -> Bool {
+        try checkID(id)
+        if knownLock.withLock({ locks[id] != nil }) { return true }
+        guard let l = try SessionLock.acquire(lockURL(id: id)) else { return false }
+        knownLock.withLock { locks[id] = l }
+        return true
+    }
+
+    /// Releases the lock of `id` if this store holds it.
+    public func unlock(id: String) {
+        let l = knownLock.withLock { locks.removeValue(forKey: id) }
+        l?.release()
+    }
+
+    /// Another window holds `id` (this store's own locks do not count).
+    public func isOpenElsewhere(id: String) -> Bool {
+        if knownLock.withLock({ locks[id] != nil }) { return false }
+        return SessionLock.isHeld(lockURL(id: id))
     }
 
     public func delete(id: String) throws {
         try checkID(id)
+        if isOpenElsewhere(id: id) { throw SessionError("session \(id) is open in another window; close it there first") }
         let url = fileURL(id: id)
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw SessionError("no session '\(id)' in \(directory.path)")
         }
         guard unlink(url.path) == 0 else { throw AtomicFile.failure("cannot delete session \(id)") }
         knownLock.withLock { _ = knownIDs.remove(id) }
+        unlock(id: id)
+        unlink(lockURL(id: id).path)
         AtomicFile.syncDirectory(directory)
     }
 

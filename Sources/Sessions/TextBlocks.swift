@@ -9,43 +9,54 @@ enum TextBlock: Equatable {
     /// reply cut off mid-code).
     case code(language: String, body: String, fence: String, closed: Bool)
 
+    /// Works on UTF-8 bytes (fences, indents and newlines are ASCII), so a 50 MB reply
+    /// splits at memory speed; prose and code are slices of `text`, joined once per block.
     static func split(_ text: String) -> [TextBlock] {
         var blocks: [TextBlock] = []
-        var prose: [Substring] = []
-        var code: [Substring] = []
-        var fence: (char: Character, count: Int, language: String)?
+        let utf8 = text.utf8
+        var proseStart: String.Index?      // first line of the prose run in progress
+        var proseEnd = text.startIndex     // end of its last line (before the newline)
+        var codeStart: String.Index?       // first line of the open code block's body
+        var codeEnd = text.startIndex
+        var fence: (char: UInt8, count: Int, language: String)?
         func flushProse() {
-            if !prose.isEmpty { blocks.append(.prose(prose.joined(separator: "\n"))); prose = [] }
+            if let s = proseStart { blocks.append(.prose(String(text[s..<proseEnd]))); proseStart = nil }
         }
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            let trimmed = line.drop { $0 == " " }
-            let indent = line.count - trimmed.count
+        var lineStart = text.startIndex
+        while true {
+            let lineEnd = utf8[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? text.endIndex
+            let line = utf8[lineStart..<lineEnd]
+            let indent = line.prefix { $0 == UInt8(ascii: " ") }.count
+            let trimmed = line.dropFirst(indent)
             if let open = fence {
-                let run = trimmed.prefix { $0 == open.char }
-                if indent <= 3, run.count >= open.count, trimmed.dropFirst(run.count).allSatisfy(\.isWhitespace) {
-                    blocks.append(.code(language: open.language, body: code.joined(separator: "\n"),
-                                        fence: String(repeating: open.char, count: open.count), closed: true))
-                    code = []
+                let run = trimmed.prefix { $0 == open.char }.count
+                if indent <= 3, run >= open.count, trimmed.dropFirst(run).allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) {
+                    let body = codeStart.map { String(text[$0..<codeEnd]) } ?? ""
+                    blocks.append(.code(language: open.language, body: body,
+                                        fence: String(repeating: Character(Unicode.Scalar(open.char)), count: open.count), closed: true))
+                    codeStart = nil
                     fence = nil
                 } else {
-                    code.append(line)
+                    if codeStart == nil { codeStart = lineStart }
+                    codeEnd = lineEnd
                 }
-                continue
+            } else if indent <= 3, let ch = trimmed.first, ch == UInt8(ascii: "`") || ch == UInt8(ascii: "~"),
+                      case let run = trimmed.prefix(while: { $0 == ch }).count, run >= 3,
+                      case let info = String(Substring(trimmed.dropFirst(run))).trimmingCharacters(in: .whitespaces),
+                      !(ch == UInt8(ascii: "`") && info.contains("`")) {
+                flushProse()
+                fence = (ch, run, String(info.split(separator: " ").first ?? ""))
+            } else {
+                if proseStart == nil { proseStart = lineStart }
+                proseEnd = lineEnd
             }
-            if indent <= 3, let ch = trimmed.first, ch == "`" || ch == "~" {
-                let run = trimmed.prefix { $0 == ch }
-                let info = trimmed.dropFirst(run.count).trimmingCharacters(in: .whitespaces)
-                if run.count >= 3, !(ch == "`" && info.contains("`")) {
-                    flushProse()
-                    fence = (ch, run.count, String(info.split(separator: " ").first ?? ""))
-                    continue
-                }
-            }
-            prose.append(line)
+            guard lineEnd < text.endIndex else { break }
+            lineStart = utf8.index(after: lineEnd)
         }
         if let open = fence {
-            blocks.append(.code(language: open.language, body: code.joined(separator: "\n"),
-                                fence: String(repeating: open.char, count: open.count), closed: false))
+            let body = codeStart.map { String(text[$0..<codeEnd]) } ?? ""
+            blocks.append(.code(language: open.language, body: body,
+                                fence: String(repeating: Character(Unicode.Scalar(open.char)), count: open.count), closed: false))
         }
         flushProse()
         return blocks

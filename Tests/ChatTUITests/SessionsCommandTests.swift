@@ -21,7 +21,7 @@ final class SessionsCommandTests: XCTestCase {
     struct Output { var status: Int32; var stdout: String; var stderr: String }
 
     func sparkchat(_ args: String...) throws -> Output {
-        let binary = HeadlessCommandTests.binary
+        let binary = ProcessInfo.processInfo.environment["SPARKCHAT_BINARY"] ?? HeadlessCommandTests.binary
         guard FileManager.default.isExecutableFile(atPath: binary) else { throw XCTSkip("release binary not built at \(binary)") }
         let out = dataHome.appendingPathComponent("stdout"), err = dataHome.appendingPathComponent("stderr")
         _ = FileManager.default.createFile(atPath: out.path, contents: nil)
@@ -183,28 +183,49 @@ final class SessionsCommandTests: XCTestCase {
         assertOneLineError(try sparkchat("sessions", "show"), "Missing expected argument")
     }
 
-    func testCorruptFileIsReportedAndTheRestStillLists() throws {
+    /// A corrupt session is reported in one line and left where it is (reads never rename);
+    /// other JSON files in the folder are not sessions and are not touched.
+    func testCorruptFileIsReportedLeftInPlaceAndOtherFilesIgnored() throws {
         let (older, newer) = try makeSessions()
-        try Data("{\"version\": 1, \"id\": \"trunc".utf8).write(to: store.fileURL(id: "broken"))
-        let o = try sparkchat("sessions", "list")
-        XCTAssertEqual(o.status, 0)
-        XCTAssertTrue(o.stdout.contains(older.id) && o.stdout.contains(newer.id))
-        XCTAssertFalse(o.stdout.contains("broken"))
-        XCTAssertTrue(o.stderr.hasPrefix("sparkchat: session broken is corrupt (not valid JSON: truncated or damaged); moved it aside to broken.json.corrupt-"), o.stderr)
-        XCTAssertEqual(o.stderr.filter { $0 == "\n" }.count, 1)
-        XCTAssertEqual(try sparkchat("sessions", "list").stderr, "", "reported once, then out of the way")
+        let broken = store.fileURL(id: "20261127-070000-dead")
+        try Data("{\"version\": 1, \"id\": \"trunc".utf8).write(to: broken)
+        let package = store.directory.appendingPathComponent("package.json")
+        try Data("{\"name\": \"app\"}".utf8).write(to: package)
+        for _ in 0..<2 {
+            let o = try sparkchat("sessions", "list")
+            XCTAssertEqual(o.status, 0)
+            XCTAssertTrue(o.stdout.contains(older.id) && o.stdout.contains(newer.id))
+            XCTAssertFalse(o.stdout.contains("dead") || o.stdout.contains("package"))
+            XCTAssertTrue(o.stderr.hasPrefix("sparkchat: session 20261127-070000-dead is corrupt ("), o.stderr)
+            XCTAssertEqual(o.stderr.filter { $0 == "\n" }.count, 1)
+        }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: broken.path))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: package.path))
+        XCTAssertNotEqual(try sparkchat("sessions", "show", "20261127-070000-dead").status, 0)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: broken.path), "show renamed it")
+    }
+
+    /// Markdown and text on stdout carry no escape sequences from a hostile session.
+    func testExportToStdoutStripsControlCharacters() throws {
+        let (_, newer) = try makeSessions()
+        for format in ["md", "txt"] {
+            let o = try sparkchat("sessions", "export", newer.id, "--format", format)
+            XCTAssertEqual(o.status, 0, o.stderr)
+            XCTAssertFalse(o.stdout.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\n" && $0 != "\t") || $0.value == 0x7F }, format)
+            XCTAssertTrue(o.stdout.contains("I won't \u{FFFD}[2Jclear your screen."), format)
+        }
     }
 
     func testDirOptionOverridesXDG() throws {
         let other = dataHome.appendingPathComponent("elsewhere")
         let otherStore = try SessionStore(directory: other)
-        var c = Conversation(id: "only-here")
+        var c = Conversation(id: "20261127-080000-here")
         c.append(Message(role: .user, text: "in another directory"))
         try otherStore.save(c)
         _ = try makeSessions()
         let o = try sparkchat("sessions", "list", "--dir", other.path)
         XCTAssertEqual(o.stdout.split(separator: "\n").count, 2)
-        XCTAssertTrue(o.stdout.contains("only-here"))
-        XCTAssertTrue(try sparkchat("sessions", "show", "only-here", "--dir", other.path).stdout.contains("in another directory"))
+        XCTAssertTrue(o.stdout.contains("20261127-080000-here"))
+        XCTAssertTrue(try sparkchat("sessions", "show", "20261127-080000-here", "--dir", other.path).stdout.contains("in another directory"))
     }
 }

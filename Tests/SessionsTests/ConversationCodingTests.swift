@@ -114,17 +114,17 @@ final class ConversationCodingTests: XCTestCase {
         }
         XCTAssertEqual(reason(""), "empty file")
         XCTAssertEqual(reason("{\"version\": 1, \"id\": \"x\", \"created\": \"2026"), "not valid JSON: truncated or damaged")
-        XCTAssertEqual(reason("{\"id\": \"x\"}"), "missing field 'version'")
+        XCTAssertEqual(reason("{\"id\": \"x\"}"), "version: missing")
         XCTAssertEqual(reason("[1, 2, 3]"), "not a JSON object")
         XCTAssertEqual(reason("null"), "not a JSON object")
         XCTAssertEqual(reason("{\"version\": 1, \"id\": \"x\", \"created\": \"2026-11-27T05:00:00Z\", \"messages\": [null]}"),
-                       "field 'messages[0]' is null")
-        XCTAssertEqual(reason("{\"version\": \"one\"}"), "field 'version' has the wrong type")
+                       "messages[0]: expected a Dictionary<String, Any>, found null")
+        XCTAssertEqual(reason("{\"version\": \"one\"}"), "version: expected an integer")
         XCTAssertTrue(reason("{\"version\": 0}").contains("unknown version 0"))
         XCTAssertTrue(reason("{\"version\": 1, \"id\": \"x\", \"created\": \"2026-11-27T05:00:00Z\", \"messages\": [{\"role\": \"robot\", \"text\": \"\", \"time\": \"2026-11-27T05:00:00Z\"}]}")
-                        .hasPrefix("field 'messages[0].role'"))
+                        .hasPrefix("messages[0].role: "))
         XCTAssertEqual(reason("{\"version\": 1, \"id\": \"x\", \"created\": \"noon\", \"messages\": []}"),
-                       "field 'created': not an ISO-8601 date")
+                       "created: expected a date")
         XCTAssertTrue(reason("{\"version\": 2, \"id\": \"x\"}").contains("newer SparkChat (file version 2"))
         for json in ["", "[", "{\"version\": 1}", "null", "\u{0}\u{1}"] {
             XCTAssertFalse(reason(json).contains("\n"))

@@ -10,7 +10,7 @@ import XCTest
 /// Without the variable the same loop runs a bounded number of rounds as a test of its own.
 final class CrashSafetyTests: XCTestCase {
     static let loopDirVariable = "SPARKCHAT_SAVE_LOOP_DIR"
-    static let ids = ["crash-a", "crash-b", "crash-c"]
+    static let ids = ["20261127-050312-crash-a", "20261127-050312-crash-b", "20261127-050312-crash-c"]
 
     func testKill9DuringSavesNeverLeavesABrokenFile() throws {
         #if !os(Linux)

@@ -58,60 +58,97 @@ final class SessionStoreTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["s"], "nothing written outside")
     }
 
-    func testCorruptFilesAreMovedAsideAndTheRestStillLists() throws {
+    /// Reading (list, load) never renames or changes a file; a corrupt session is reported
+    /// in one line and moved aside only when this store is about to write that id.
+    func testCorruptFilesAreReportedLeftInPlaceAndMovedAsideOnlyBeforeAWrite() throws {
         let dir = try makeTemporaryDirectory(self)
         let store = try SessionStore(directory: dir)
-        let good = sampleConversation(id: "good")
+        let good = sampleConversation(id: "20261127-050312-good")
         try store.save(good)
-        let full = try SessionFile.encode(sampleConversation(id: "truncated"))
         let broken: [String: Data] = [
-            "garbage": Data((0..<500).map { UInt8(truncatingIfNeeded: $0 &* 37) }),
-            "truncated": full.prefix(full.count / 2),
-            "empty": Data(),
-            "version-zero": Data(#"{"version": 0, "id": "version-zero", "created": "2026-11-27T05:00:00Z", "messages": []}"#.utf8),
-            "version-string": Data(#"{"version": "1", "id": "x", "created": "2026-11-27T05:00:00Z", "messages": []}"#.utf8),
-            "not-an-object": Data("[1, 2, 3]".utf8),
-            "bad-date": Data(#"{"version": 1, "id": "x", "created": "soon", "messages": []}"#.utf8),
+            "20261127-050312-garbage": Data((0..<500).map { UInt8(truncatingIfNeeded: $0 &* 37) }),
+            "20261127-050312-empty": Data(),
+            "20261127-050312-notobject": Data("[1, 2, 3]".utf8),
+            "20261127-050312-string": Data(#""just text""#.utf8),
         ]
         for (id, data) in broken { try data.write(to: store.fileURL(id: id)) }
         // A file from a newer SparkChat is refused but left exactly where it is.
         let future = Data(#"{"version": 99, "id": "future", "shape": "unknown"}"#.utf8)
-        try future.write(to: store.fileURL(id: "future"))
+        let futureID = "20261127-050312-future"
+        try future.write(to: store.fileURL(id: futureID))
+        let before = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
 
-        let (sessions, notices) = store.list()
-        XCTAssertEqual(sessions.map(\.id), ["good"])
-        XCTAssertEqual(notices.count, broken.count + 1, "\(notices)")
-        for n in notices { XCTAssertFalse(n.contains("\n"), n) }
-
-        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path)
-        for (id, data) in broken {
-            XCTAssertFalse(names.contains("\(id).json"), "\(id) not moved aside")
-            let aside = try XCTUnwrap(names.first { $0.hasPrefix("\(id).json.corrupt-") }, "\(id): \(names)")
-            XCTAssertTrue(aside.range(of: #"^.+\.json\.corrupt-\d{8}T\d{6}Z$"#, options: .regularExpression) != nil, aside)
-            XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent(aside)), data, "moved, not altered")
-            XCTAssertTrue(notices.contains { $0.hasPrefix("session \(id) is corrupt") && $0.hasSuffix(aside) }, "\(notices)")
+        for _ in 0..<2 {
+            let (sessions, notices) = store.list()
+            XCTAssertEqual(sessions.map(\.id), [good.id])
+            XCTAssertEqual(notices.count, broken.count + 1, "\(notices)")
+            for n in notices { XCTAssertFalse(n.contains("\n"), n) }
+            for id in broken.keys {
+                XCTAssertTrue(notices.contains { $0.hasPrefix("session \(id) is corrupt (") && $0.hasSuffix("); left as it is") }, "\(notices)")
+                XCTAssertThrowsError(try store.load(id: id)) { XCTAssertTrue(($0 as? SessionError)?.isCorrupt == true, "\($0)") }
+            }
+            XCTAssertTrue(notices.contains { $0.hasPrefix("session \(futureID) skipped: written by a newer SparkChat (file version 99") })
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), before, "a read renamed something")
         }
-        XCTAssertTrue(notices.contains { $0.hasPrefix("session future skipped: written by a newer SparkChat (file version 99") })
-        XCTAssertEqual(try Data(contentsOf: store.fileURL(id: "future")), future)
-        XCTAssertThrowsError(try store.save(Conversation(id: "future"))) { XCTAssertTrue("\($0)".contains("newer SparkChat")) }
-        XCTAssertEqual(try Data(contentsOf: store.fileURL(id: "future")), future, "never overwritten")
+        for (id, data) in broken { XCTAssertEqual(try Data(contentsOf: store.fileURL(id: id)), data, "\(id) changed by a read") }
 
-        // The next listing is quiet apart from the future file, and the good session is intact.
-        XCTAssertEqual(store.list().notices.count, 1)
-        XCTAssertEqual(try store.load(id: "good"), good)
+        // Writing one of them moves the damaged file aside first, byte for byte.
+        let id = "20261127-050312-garbage"
+        var fresh = Conversation(id: id)
+        fresh.append(Message(role: .user, text: "a new start"))
+        try store.save(fresh)
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path)
+        let aside = try XCTUnwrap(names.first { $0.hasPrefix("\(id).json.corrupt-") }, "\(names)")
+        XCTAssertTrue(aside.range(of: #"^.+\.json\.corrupt-\d{8}T\d{6}Z$"#, options: .regularExpression) != nil, aside)
+        XCTAssertEqual(store.movedAside, aside)
+        XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent(aside)), broken[id])
+        XCTAssertEqual(try store.load(id: id), fresh)
+
+        XCTAssertThrowsError(try store.save(Conversation(id: futureID))) { XCTAssertTrue("\($0)".contains("newer SparkChat")) }
+        XCTAssertEqual(try Data(contentsOf: store.fileURL(id: futureID)), future, "never overwritten")
+        XCTAssertEqual(try store.load(id: good.id), good)
     }
 
-    func testLoadingACorruptFileDirectlyMovesItAsideToo() throws {
+    /// `sessions list --dir` on a project folder: its JSON files are not sessions and are
+    /// neither read, reported, nor renamed. Only `YYYYMMDD-HHMMSS-…` names are listed.
+    func testListingIgnoresFilesNotNamedLikeSessions() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let package = Data(#"{"name": "my-app", "version": "1.0.0"}"#.utf8)
+        try package.write(to: dir.appendingPathComponent("package.json"))
+        try Data("{ broken".utf8).write(to: dir.appendingPathComponent("tsconfig.json"))
+        try Data("{".utf8).write(to: dir.appendingPathComponent(".eslintrc.json.tmp-1-a"))
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-600)],
+                                              ofItemAtPath: dir.appendingPathComponent(".eslintrc.json.tmp-1-a").path)
+        let store = try SessionStore(directory: dir)
+        try store.save(sampleConversation(id: "20261127-050312-a1b2"))
+        let (sessions, notices) = store.list()
+        XCTAssertEqual(sessions.map(\.id), ["20261127-050312-a1b2"])
+        XCTAssertEqual(notices, [])
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: dir.path)),
+                       ["package.json", "tsconfig.json", ".eslintrc.json.tmp-1-a", "20261127-050312-a1b2.json"])
+        XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("package.json")), package)
+        // Named explicitly, it is read (and refused) but still not renamed.
+        XCTAssertThrowsError(try store.load(id: "tsconfig")) { XCTAssertTrue("\($0)".hasPrefix("session tsconfig is corrupt"), "\($0)") }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("tsconfig.json").path))
+        XCTAssertTrue(SessionStore.isSessionID(Conversation.newID()))
+        for id in ["package", "2026112-050312-a", "20261127-050312-", "20261127x050312-ab", "../20261127-050312-ab"] {
+            XCTAssertFalse(SessionStore.isSessionID(id), id)
+        }
+    }
+
+    func testLoadingACorruptFileDirectlyLeavesItAndASaveMovesItAside() throws {
         let dir = try makeTemporaryDirectory(self)
         let store = try SessionStore(directory: dir)
         try Data("{\"version\": 1, \"id\":".utf8).write(to: store.fileURL(id: "half"))
         XCTAssertThrowsError(try store.load(id: "half")) {
-            XCTAssertTrue("\($0)".hasPrefix("session half is corrupt (not valid JSON: truncated or damaged); moved it aside to half.json.corrupt-"), "\($0)")
+            XCTAssertTrue("\($0)".hasPrefix("session half is corrupt ("), "\($0)")
         }
-        XCTAssertFalse(FileManager.default.fileExists(atPath: store.fileURL(id: "half").path))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: store.fileURL(id: "half").path))
+        try store.save(Conversation(id: "half"))
         // A second corrupt file of the same id in the same second gets its own name.
         try Data("junk".utf8).write(to: store.fileURL(id: "half"))
-        XCTAssertThrowsError(try store.load(id: "half"))
+        let other = try SessionStore(directory: dir)   // a store that has not written "half" itself
+        try other.save(Conversation(id: "half"))
         let asides = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("half.json.corrupt-") }
         XCTAssertEqual(asides.count, 2, "\(asides)")
     }
@@ -121,27 +158,27 @@ final class SessionStoreTests: XCTestCase {
     func testSpecialFilesNeverHangOrCrashTheListing() throws {
         let dir = try makeTemporaryDirectory(self)
         let store = try SessionStore(directory: dir)
-        try store.save(sampleConversation(id: "good"))
-        XCTAssertEqual(mkfifo(store.fileURL(id: "fifo").path, 0o600), 0)
-        try FileManager.default.createSymbolicLink(atPath: store.fileURL(id: "zero").path, withDestinationPath: "/dev/zero")
-        try FileManager.default.createDirectory(at: store.fileURL(id: "folder"), withIntermediateDirectories: false)
+        try store.save(sampleConversation(id: "20261127-050312-good"))
+        XCTAssertEqual(mkfifo(store.fileURL(id: "20261127-050312-fifo").path, 0o600), 0)
+        try FileManager.default.createSymbolicLink(atPath: store.fileURL(id: "20261127-050312-zero").path, withDestinationPath: "/dev/zero")
+        try FileManager.default.createDirectory(at: store.fileURL(id: "20261127-050312-folder"), withIntermediateDirectories: false)
         let start = Date()
         let (sessions, notices) = store.list()
         XCTAssertLessThan(Date().timeIntervalSince(start), 2)
-        XCTAssertEqual(sessions.map(\.id), ["good"])
+        XCTAssertEqual(sessions.map(\.id), ["20261127-050312-good"])
         XCTAssertEqual(notices.count, 3, "\(notices)")
-        XCTAssertTrue(notices.contains { $0.hasPrefix("session fifo is corrupt (not a regular file); moved it aside") }, "\(notices)")
-        XCTAssertTrue(notices.contains { $0.hasPrefix("session zero is corrupt (not a regular file); moved it aside") }, "\(notices)")
-        XCTAssertTrue(notices.contains { $0.hasPrefix("session folder is corrupt (not a regular file)") }, "\(notices)")
+        for kind in ["fifo", "zero", "folder"] {
+            XCTAssertTrue(notices.contains { $0 == "session 20261127-050312-\(kind) is corrupt (not a regular file); left as it is" }, "\(notices)")
+        }
     }
 
     func testAFileCopiedUnderAnotherNameIsItsOwnSession() throws {
         let dir = try makeTemporaryDirectory(self)
         let store = try SessionStore(directory: dir)
-        try store.save(sampleConversation(id: "original"))
-        try FileManager.default.copyItem(at: store.fileURL(id: "original"), to: store.fileURL(id: "copy"))
-        XCTAssertEqual(try store.load(id: "copy").id, "copy")
-        XCTAssertEqual(Set(store.list().sessions.map(\.id)), ["original", "copy"])
+        try store.save(sampleConversation(id: "20261127-050312-orig"))
+        try FileManager.default.copyItem(at: store.fileURL(id: "20261127-050312-orig"), to: store.fileURL(id: "20261127-050312-copy"))
+        XCTAssertEqual(try store.load(id: "20261127-050312-copy").id, "20261127-050312-copy")
+        XCTAssertEqual(Set(store.list().sessions.map(\.id)), ["20261127-050312-orig", "20261127-050312-copy"])
     }
 
     /// A write that fails part-way (here: the file-size limit, the same failure a full disk
@@ -179,8 +216,8 @@ final class SessionStoreTests: XCTestCase {
     func testStaleTemporaryFilesAreCleanedButFreshOnesKept() throws {
         let dir = try makeTemporaryDirectory(self)
         let store = try SessionStore(directory: dir)
-        let stale = dir.appendingPathComponent(".x.json.tmp-123-abc")
-        let fresh = dir.appendingPathComponent(".y.json.tmp-456-def")
+        let stale = dir.appendingPathComponent(".20261127-050312-x.json.tmp-123-abc")
+        let fresh = dir.appendingPathComponent(".20261127-050312-y.json.tmp-456-def")
         try Data("{".utf8).write(to: stale)
         try Data("{".utf8).write(to: fresh)
         try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-600)], ofItemAtPath: stale.path)

@@ -43,14 +43,19 @@ struct AppConfig: Codable, Equatable {
         return URL(fileURLWithPath: base).appendingPathComponent("sparkchat")
     }
 
-    /// The config, or defaults plus a one-line notice when the file is unreadable.
+    /// The config, or defaults plus a one-line notice when the file is unreadable. Every
+    /// sampling value is checked (SettingsValidation); a bad one is dropped and named in
+    /// the notice, so the default applies instead.
     static func load(from dir: URL = directory()) -> (AppConfig, String?) {
         let url = dir.appendingPathComponent("config.json")
         guard let data = FileManager.default.contents(atPath: url.path) else { return (AppConfig(), nil) }
+        var config: AppConfig
         do {
-            return (try JSONDecoder().decode(AppConfig.self, from: data), nil)
+            config = try JSONDecoder().decode(AppConfig.self, from: data)
         } catch {
             return (AppConfig(), "ignoring \(url.path): not a valid config file")
         }
+        let notices = SettingsValidation.sanitize(&config, source: "config.json")
+        return (config, notices.isEmpty ? nil : notices.joined(separator: "; "))
     }
 }

@@ -20,9 +20,15 @@ struct SessionDirectoryOptions: ParsableArguments {
     }
 }
 
-/// One line per skipped file, on stderr, so stdout stays a clean table.
+/// One line per skipped or damaged file, on stderr, so stdout stays a clean table.
 private func report(_ notices: [String]) {
-    for n in notices { FileHandle.standardError.write("sparkchat: \(DisplayText.singleLine(n))\n".data(using: .utf8)!) }
+    for n in notices { FileHandle.standardError.write(Data("sparkchat: \(DisplayText.singleLine(n))\n".utf8)) }
+}
+
+/// Writes a whole transcript to stdout in one go (`Data(s.utf8)` copies the bytes once;
+/// `emit`'s `data(using:)` goes through NSString, slow for a 50 MB transcript).
+private func write(_ s: String) {
+    FileHandle.standardOutput.write(Data(s.utf8))
 }
 
 extension SessionsCommand {
@@ -67,9 +73,10 @@ extension SessionsCommand {
         @Argument(help: "Session id (from `sparkchat sessions list`).") var id: String
 
         func run() throws {
-            let c = try location.store().load(id: id)
+            let (c, notice) = try location.store().open(id: id)
+            report(notice.map { [$0] } ?? [])
             // Session text is untrusted: no escape sequences reach the terminal.
-            emit(DisplayText.forTerminal(try Exporter.render(c, as: .txt)), newline: false)
+            write(DisplayText.forTerminal(try Exporter.render(c, as: .txt)))
         }
     }
 
@@ -94,13 +101,20 @@ extension SessionsCommand {
             return ExportFormat(rawValue: ext == "markdown" ? "md" : ext == "htm" ? "html" : ext == "text" ? "txt" : ext) ?? .md
         }
 
+        /// A file gets the transcript exactly as stored. Standard output gets Markdown and
+        /// plain text with control characters other than newline and tab replaced (U+FFFD),
+        /// whether or not it is a terminal: session text is untrusted, and an escape sequence
+        /// must not reach a terminal through `| less -R` or a later `cat` either. HTML and
+        /// JSON escape control characters themselves.
         func run() throws {
-            let c = try location.store().load(id: id)
+            let (c, notice) = try location.store().open(id: id)
+            report(notice.map { [$0] } ?? [])
             if let output {
                 try Exporter.write(c, as: chosenFormat, to: URL(fileURLWithPath: output))
-                FileHandle.standardError.write("exported \(c.id) to \(output)\n".data(using: .utf8)!)
+                FileHandle.standardError.write(Data("exported \(c.id) to \(output)\n".utf8))
             } else {
-                emit(try Exporter.render(c, as: chosenFormat), newline: false)
+                let text = try Exporter.render(c, as: chosenFormat)
+                write(chosenFormat == .md || chosenFormat == .txt ? DisplayText.forTerminal(text) : text)
             }
         }
     }
