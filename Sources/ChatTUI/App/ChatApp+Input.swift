@@ -81,7 +81,10 @@ extension ChatApp {
             return
         }
         if isStreaming { say("a reply is still coming (Esc stops it)", error: true); return }
-        if loadingModel != nil || modelInfo == nil { say("the model is still loading", error: true); return }
+        if loadingModel != nil { say("the model is still loading", error: true); return }
+        if modelInfo == nil {
+            say("no model: \(loadFailure ?? "none loaded"); pick another with F2 or /model NAME", error: true); return
+        }
         var t = takeInput()
         if t.hasPrefix("//") { t.removeFirst() }
         if editingMessageID != nil { cutForEdit() }

@@ -48,6 +48,8 @@ final class ChatApp {
     var notice: (text: String, error: Bool, at: Date)?
     var lastInterrupt: Date?
     var quitting = false
+    /// Why the last model load failed (nil once a model loads): sending says so.
+    var loadFailure: String?
     /// The input history saved across runs (ChatApp+Input) and a Ctrl-R search in progress.
     var inputHistory: InputHistory?
     var historySearch: HistorySearch?
@@ -201,6 +203,7 @@ final class ChatApp {
             let switched = modelInfo != nil
             info.name = ChatApp.catalogName(info.path)
             modelInfo = info
+            loadFailure = nil
             modelLoadMs = seconds * 1000
             loadingModel = nil
             live.contextLimit = limit
@@ -212,8 +215,9 @@ final class ChatApp {
             chatFormatName = name
             if let n = formatNotice { say(n, error: true) }
         case .loadFailed(let msg):
+            loadFailure = "loading \(loadingModel ?? "the model") failed: \(msg)"
             loadingModel = nil
-            say("cannot load model: \(msg)", error: true)
+            say("cannot load model: \(msg); pick another with F2 or /model NAME", error: true)
         case .started(let promptTokens, let limit, let dropped):
             live = LiveStats(promptTokens: promptTokens, contextLimit: limit, started: requestStarted)
             live.speculative = requestSpeculative
@@ -222,7 +226,11 @@ final class ChatApp {
             live.add(t)
             if let id = streamingID, let i = index(of: id) {
                 conversation.messages[i].text += t.text
-                autosaver?.update(conversation)
+                // On disk a reply stays marked interrupted until it completes, so one cut by
+                // a crash (kill -9) says so; .done saves the final flag.
+                var saved = conversation
+                saved.messages[i].interrupted = true
+                autosaver?.update(saved)
             }
         case .speculation(let proposed, let accepted, let passes):
             live.speculativeProposed = proposed; live.speculativeAccepted = accepted; live.targetPasses = passes
