@@ -37,6 +37,60 @@ final class SpeculativeDecodingTests: XCTestCase {
         }
     }
 
+    /// Repetition control on (DRY from the prompt and the reply, presence, frequency and
+    /// the multiplicative penalty): drafting, verification and plain decoding must see the
+    /// same history, so every drafter still reproduces plain greedy decoding.
+    func testGreedyOutputIdenticalWithPenaltiesOnTheRealModel() throws {
+        let m = try RealModel.load()
+        var p = SamplingParameters.greedy
+        p.maxTokens = 40
+        let unpenalized = p
+        p.dryMultiplier = 0.8; p.presencePenalty = 0.4; p.frequencyPenalty = 0.1; p.repetitionPenalty = 1.1
+        // "The capital of France is", and a prompt that repeats a phrase so DRY acts from the prompt on.
+        let repeated = m.tokenizer.encode("You are here! You are here! You are here! You are", addBOS: true)
+        for prompt in [[2, 818, 5279, 529, 7001, 563], repeated] {
+            let plain = try generate(Generator(model: m), prompt, p).ids
+            XCTAssertEqual(plain.count, 40)
+            XCTAssertNotEqual(plain, try generate(Generator(model: m), prompt, unpenalized).ids, "the penalties changed nothing")
+            for mode in ["slice:4096@4", "lookup:3@4", "sparse:0.5@3"] {
+                let g = Generator(model: m)
+                g.speculative = SpeculativeMode(argument: mode)!
+                let (spec, s) = try generate(g, prompt, p)
+                XCTAssertEqual(spec, plain, "speculative \(mode) changed the penalized greedy output")
+                if mode.hasPrefix("slice") { XCTAssertLessThan(s.targetPasses, 40, "\(mode) should verify several tokens per pass") }
+            }
+        }
+    }
+
+    /// DRY reads `dryWindow` tokens even when the other penalties read fewer: the
+    /// generator must keep that much history in plain and speculative decoding alike.
+    /// The expected output is the definition stepped by hand with the whole history.
+    func testGreedyDRYSeesItsWholeWindowAndStaysLossless() throws {
+        let V = 6
+        let target = LoadedModel(info: .tiny, tokenizer: TinyTokenizer(V), model: BigramModel(V: V, seed: 5))
+        let draft = LoadedModel(info: .tiny, tokenizer: TinyTokenizer(V), model: BigramModel(V: V, seed: 99))
+        var p = SamplingParameters.greedy
+        p.maxTokens = 40; p.dryMultiplier = 0.5; p.dryBase = 1.3; p.dryAllowedLength = 2; p.repetitionWindow = 4
+        let table = (target.model as! BigramModel).table
+        func reference(window: Int) -> [Int] {
+            var history = [0]
+            for _ in 0..<p.maxTokens {
+                var s = Sampler(p)
+                history.append(s.sample(table[history.last!], recent: Array(history.suffix(window))))
+            }
+            return Array(history.dropFirst())
+        }
+        let expected = reference(window: p.dryWindow)
+        XCTAssertNotEqual(expected, reference(window: p.repetitionWindow), "the test cannot tell a short history from the whole")
+        XCTAssertEqual(try generate(Generator(model: target), [0], p).ids, expected, "plain decoding")
+        for mode in [SpeculativeMode.model(path: "draft", draft: 3), .lookup(ngram: 2, draft: 4)] {
+            let g = Generator(model: target)
+            g.speculative = mode
+            g.setDraftModel(draft, for: mode)
+            XCTAssertEqual(try generate(g, [0], p).ids, expected, "speculative \(mode)")
+        }
+    }
+
     func testModeParsing() {
         XCTAssertEqual(SpeculativeMode(argument: "slice"), .slice(vocabulary: 16384, draft: 4))
         XCTAssertEqual(SpeculativeMode(argument: "slice:2048@6"), .slice(vocabulary: 2048, draft: 6))
@@ -103,6 +157,59 @@ final class SpeculativeDecodingTests: XCTestCase {
             chi2Draft += (o - expected) * (o - expected) / expected
         }}}
         XCTAssertGreaterThan(chi2Draft, 10 * chi2, "the test could not tell the draft from the target")
+    }
+}
+
+extension SpeculativeDecodingTests {
+    /// Sampled speculative decoding with every penalty on: the penalties depend on the
+    /// tokens drawn so far, including drafts accepted earlier in the same pass, so the
+    /// target distribution of each 4-token sequence is the product of the sampler's
+    /// penalized distributions along it. Chi-square against that, and the test must
+    /// reject the unpenalized distribution.
+    func testSampledDistributionIsPreservedWithPenalties() throws {
+        let V = 4
+        let target = LoadedModel(info: .tiny, tokenizer: TinyTokenizer(V), model: BigramModel(V: V, seed: 1))
+        let draft = LoadedModel(info: .tiny, tokenizer: TinyTokenizer(V), model: BigramModel(V: V, seed: 99))
+        var p = SamplingParameters()
+        p.temperature = 1; p.topK = 0; p.topP = 1; p.maxTokens = 4
+        p.dryMultiplier = 1; p.dryBase = 2; p.dryAllowedLength = 1
+        p.presencePenalty = 0.5; p.frequencyPenalty = 0.3; p.repetitionPenalty = 1.2
+        let mode = SpeculativeMode.model(path: "draft", draft: 2)
+        let g = Generator(model: target)
+        var counts: [[Int]: Int] = [:]
+        let n = 12000
+        var seeds = SplitMix64(seed: 77)
+        for _ in 0..<n {
+            p.seed = seeds.next()
+            g.reset()
+            g.setDraftModel(draft, for: mode)
+            g.speculative = mode
+            counts[try generate(g, [0], p).ids, default: 0] += 1
+        }
+        let table = (target.model as! BigramModel).table
+        func probability(_ seq: [Int], _ params: SamplingParameters) -> Double {
+            var history = [0], prob = 1.0
+            for t in seq {
+                prob *= Sampler(params).distribution(table[history.last!], recent: history).first { $0.id == t }?.p ?? 0
+                history.append(t)
+            }
+            return prob
+        }
+        var plain = p
+        plain.dryMultiplier = 0; plain.presencePenalty = 0; plain.frequencyPenalty = 0; plain.repetitionPenalty = 1
+        var chi2 = 0.0, chi2Plain = 0.0, cells = 0
+        for code in 0..<81 {
+            let seq = [code / 27 % 3 + 1, code / 9 % 3 + 1, code / 3 % 3 + 1, code % 3 + 1]
+            let o = Double(counts[seq] ?? 0)
+            let expected = probability(seq, p) * Double(n)
+            if expected >= 5 { chi2 += (o - expected) * (o - expected) / expected; cells += 1 }
+            let expectedPlain = probability(seq, plain) * Double(n)
+            if expectedPlain >= 5 { chi2Plain += (o - expectedPlain) * (o - expectedPlain) / expectedPlain }
+        }
+        XCTAssertGreaterThan(cells, 20)
+        let dof = Double(cells - 1)
+        XCTAssertLessThan(chi2, dof + 3.1 * (2 * dof).squareRoot() + 10, "chi2 \(chi2) over \(cells) cells")
+        XCTAssertGreaterThan(chi2Plain, 10 * chi2, "the test could not tell penalized from unpenalized sampling")
     }
 }
 

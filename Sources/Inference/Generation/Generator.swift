@@ -24,6 +24,8 @@ public final class Generator: @unchecked Sendable {
     var draftModel: (path: String, model: LoadedModel, state: ModelState?, tokens: [Int])?
     var state: ModelState?
     var cachedTokens: [Int] = []
+    /// DRY sequence-breaker ids of `model`'s tokenizer for one breaker list (see `sequenceBreakerIds`).
+    var sequenceBreakerCache: (breakers: [String], ids: Set<Int>)?
 
     /// Prompt tokens run per forward call during prefill: the first chunk's size, and
     /// the unit of every later one. The stop flag is read between calls, so the chunk
@@ -118,9 +120,9 @@ public final class Generator: @unchecked Sendable {
 
         try withoutActuallyEscaping(onEvent) { onEvent in
             var emitter = TokenEmitter(tokenizer: model.tokenizer, parameters: parameters, cancel: cancel,
-                                       start: t0, recent: Array(prompt.suffix(parameters.repetitionWindow)), onEvent: onEvent)
+                                       start: t0, recent: Array(prompt.suffix(parameters.historyWindow)), onEvent: onEvent)
             emitter.lastStats = prefillStats.last ?? TokenStats()
-            var sampler = Sampler(parameters)
+            var sampler = Sampler(parameters, sequenceBreakers: sequenceBreakerIds(for: parameters))
             let tDecode = Date()
             // The first token comes from the prefill's logits; after that, either one
             // token per forward pass or a speculative cycle per pass.
@@ -187,11 +189,16 @@ struct TokenEmitter {
     var timeToFirstToken: Double = 0
     var lastStats = TokenStats()
     var tokenStart: Date
+    /// Cuts the text at a stop string (nil: no stop strings, the text passes as is).
+    var stopFilter: StopStringFilter?
+    var loopGuard: LoopGuard?
 
     init(tokenizer: TextTokenizer, parameters: SamplingParameters, cancel: CancellationFlag?, start: Date,
          recent: [Int], onEvent: @escaping (GenerationEvent) -> Void) {
         self.tokenizer = tokenizer; self.parameters = parameters; self.cancel = cancel
         self.start = start; self.recent = recent; self.onEvent = onEvent; self.tokenStart = start
+        if !parameters.stop.isEmpty { stopFilter = StopStringFilter(stops: parameters.stop) }
+        if parameters.loopGuard { loopGuard = LoopGuard() }
     }
 
     /// Emits `id` (unless it is a stop token); false when generation is over.
@@ -203,19 +210,23 @@ struct TokenEmitter {
         if generated >= parameters.maxTokens { stopReason = .maxTokens; return false }
         generated += 1
         recent.append(id)
-        if recent.count > parameters.repetitionWindow { recent.removeFirst() }
-        let text = decoder.push(tokenizer.pieceBytes(id))
+        if recent.count > parameters.historyWindow { recent.removeFirst() }
+        var text = decoder.push(tokenizer.pieceBytes(id))
+        if stopFilter != nil { text = stopFilter!.push(text) }
         let now = Date()
         if generated == 1 { timeToFirstToken = now.timeIntervalSince(start) }
         onEvent(.token(TokenEvent(id: id, text: text, logprob: logprob, ms: now.timeIntervalSince(tokenStart) * 1000, stats: lastStats)))
         tokenStart = now
+        if stopFilter?.stopped == true { stopReason = .stopString; return false }
+        if loopGuard?.push(id) == true { stopReason = .loop; return false }
         if generated >= parameters.maxTokens { stopReason = .maxTokens; return false }
         if cancel?.isCancelled == true { stopReason = .cancelled; return false }
         return true
     }
 
     mutating func finish() {
-        let tail = decoder.flush()
+        var tail = decoder.flush()
+        if stopFilter != nil { tail = stopFilter!.push(tail) + stopFilter!.flush() }
         if !tail.isEmpty { onEvent(.token(TokenEvent(id: -1, text: tail, logprob: 0, ms: 0, stats: lastStats))) }
     }
 }

@@ -1,22 +1,42 @@
 import CKernels
 import Foundation
 
-/// Picks the next token from logits: repetition penalty, temperature, top-k, top-p,
-/// min-p, then a draw from a seeded generator. Temperature 0 is argmax.
+/// Picks the next token from logits: repetition penalties (LogitPenalties), temperature,
+/// top-k, top-p, min-p, then a draw from a seeded generator. Temperature 0 is argmax.
 public struct Sampler: Sendable {
     public var parameters: SamplingParameters
+    /// Token ids that end a DRY match (see `DRYPenalty.sequenceBreakerIds`); only DRY reads them.
+    public let sequenceBreakers: Set<Int>
     private var rng: SplitMix64
 
-    public init(_ parameters: SamplingParameters) {
+    public init(_ parameters: SamplingParameters, sequenceBreakers: Set<Int> = []) {
         self.parameters = parameters
+        self.sequenceBreakers = sequenceBreakers
         self.rng = SplitMix64(seed: parameters.seed ?? UInt64.random(in: 0...UInt64.max))
+    }
+
+    /// The penalties for the position after `recent` (prompt and reply tokens, oldest
+    /// first; each penalty reads its own window of it, so a longer `recent` is fine).
+    public func penalties(recent: [Int]) -> LogitPenalties {
+        LogitPenalties(parameters: parameters, history: recent, sequenceBreakers: sequenceBreakers)
+    }
+
+    /// `logits` after the repetition penalties.
+    public func penalized(_ logits: [Float], recent: [Int]) -> [Float] {
+        var l = logits
+        let pen = penalties(recent: recent)
+        if !pen.isEmpty { pen.apply(to: &l) }
+        return l
     }
 
     /// Probabilities after every filter, as (id, p) sorted by descending p; the
     /// distribution the draw is made from. Exposed for tests and speculative decoding.
     public func distribution(_ logits: [Float], recent: [Int] = []) -> [(id: Int, p: Double)] {
-        var l = logits
-        applyPenalty(&l, recent: recent)
+        distribution(penalized: penalized(logits, recent: recent))
+    }
+
+    /// The distribution of logits the penalties were already applied to (ids are indices of `l`).
+    public func distribution(penalized l: [Float]) -> [(id: Int, p: Double)] {
         let t = max(parameters.temperature, 1e-6)
         var idx = Array(0..<l.count)
         if parameters.topK > 0 && parameters.topK < l.count {
@@ -43,11 +63,7 @@ public struct Sampler: Sendable {
     }
 
     public mutating func sample(_ logits: [Float], recent: [Int] = []) -> Int {
-        if parameters.temperature <= 0 {
-            var l = logits
-            applyPenalty(&l, recent: recent)
-            return Sampler.argmax(l)
-        }
+        if parameters.temperature <= 0 { return Sampler.argmax(penalized(logits, recent: recent)) }
         let d = distribution(logits, recent: recent)
         return draw(d)
     }
@@ -61,14 +77,6 @@ public struct Sampler: Sendable {
     }
 
     public mutating func uniform() -> Double { Double(rng.next() >> 11) * (1.0 / 9007199254740992.0) }
-
-    private func applyPenalty(_ l: inout [Float], recent: [Int]) {
-        let rp = Float(parameters.repetitionPenalty)
-        guard rp != 1 else { return }
-        for id in Set(recent.suffix(parameters.repetitionWindow)) where id >= 0 && id < l.count {
-            l[id] = l[id] > 0 ? l[id] / rp : l[id] * rp
-        }
-    }
 
     public static func argmax(_ l: [Float]) -> Int {
         var best = 0

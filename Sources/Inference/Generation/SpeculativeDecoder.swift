@@ -175,15 +175,14 @@ extension Generator {
                 let h = try hm.forwardHidden([tok], state: state, rows: [0], sparsity: .off, stats: nil)
                 draft.hidden! += h
                 if i == gamma { break }
-                let l = hm.logits(hidden: h, count: 1, vocabulary: slice)
-                // Draft over the slice: pick/sample among the slice's ids.
+                var l = hm.logits(hidden: h, count: 1, vocabulary: slice)
+                // Draft over the slice with the sampler's own penalties: pick/sample among the slice's ids.
+                sampler.penalties(recent: rec).apply(to: &l, ids: slice)
                 let d: Int
                 if greedy {
-                    var full = [Float](repeating: -.infinity, count: 0)
-                    full = l
-                    d = Int(slice[Sampler.argmax(applyPenalty(full, slice: slice, recent: rec, sampler.parameters))])
+                    d = Int(slice[Sampler.argmax(l)])
                 } else {
-                    let dist = sampler.distribution(l, recent: rec.compactMap { id in slice.firstIndex(of: Int32(id)) })
+                    let dist = sampler.distribution(penalized: l)
                     let mapped = dist.map { (id: Int(slice[$0.id]), p: $0.p) }
                     d = sampler.draw(mapped)
                     draft.distributions!.append(Dictionary(uniqueKeysWithValues: mapped.map { ($0.id, $0.p) }))
@@ -204,15 +203,6 @@ extension Generator {
             return try proposeWithDraftModel(sparsity: .off, pending: pending, gamma: gamma,
                                              sampler: &sampler, recent: recent)
         }
-    }
-
-    private func applyPenalty(_ l: [Float], slice: [Int32], recent: [Int], _ p: SamplingParameters) -> [Float] {
-        guard p.repetitionPenalty != 1 else { return l }
-        var out = l
-        let rp = Float(p.repetitionPenalty)
-        let seen = Set(recent.suffix(p.repetitionWindow))
-        for (i, id) in slice.enumerated() where seen.contains(Int(id)) { out[i] = out[i] > 0 ? out[i] / rp : out[i] * rp }
-        return out
     }
 
     /// A separate drafter with its own state, kept in sync with the accepted tokens
