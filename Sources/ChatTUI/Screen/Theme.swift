@@ -54,20 +54,9 @@ struct Theme: Sendable, Equatable {
         return Theme(name: file.name ?? name, styles: styles)
     }
 
-    /// Where theme files are looked for: the user's config dir, then `themes/` beside
-    /// the executable or up to four folders above it (the repository when run from
-    /// `.build/release`), then the current directory's `themes/`.
+    /// Where theme files are looked for (see DataDirectories).
     static func searchDirectories(configDirectory: URL) -> [URL] {
-        var dirs = [configDirectory.appendingPathComponent("themes")]
-        // /proc/self/exe is the real binary even when it was started through PATH or a symlink.
-        let selfExe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments.first ?? "."
-        var exe = URL(fileURLWithPath: selfExe).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<5 {
-            dirs.append(exe.appendingPathComponent("themes"))
-            exe = exe.deletingLastPathComponent()
-        }
-        dirs.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("themes"))
-        return dirs
+        DataDirectories.search("themes", configDirectory: configDirectory)
     }
 
     /// Loads the named theme (a name from themes/ or a path to a .json file).

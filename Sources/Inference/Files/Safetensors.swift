@@ -77,44 +77,46 @@ public final class SafetensorsFile: @unchecked Sendable {
             if key == "__metadata__" {
                 guard let m = value as? [String: Any] else { throw bad("__metadata__ is not an object") }
                 for (k, v) in m {
-                    guard let s = v as? String else { throw bad("__metadata__.\(k) is not a string") }
+                    guard let s = v as? String else { throw bad("__metadata__.\(GGUFFile.label(k)) is not a string") }
                     meta[k] = s
                 }
                 continue
             }
-            guard let entry = value as? [String: Any] else { throw bad("tensor \(key) is not an object") }
-            guard let ds = entry["dtype"] as? String else { throw bad("tensor \(key) has no dtype") }
-            guard let dtype = SafetensorsDType(rawValue: ds) else { throw bad("tensor \(key) has unknown dtype \(ds)") }
+            // Names come from the file: messages quote them escaped and shortened (one line).
+            let label = GGUFFile.label(key)
+            guard let entry = value as? [String: Any] else { throw bad("tensor \(label) is not an object") }
+            guard let ds = entry["dtype"] as? String else { throw bad("tensor \(label) has no dtype") }
+            guard let dtype = SafetensorsDType(rawValue: ds) else { throw bad("tensor \(label) has unknown dtype \(GGUFFile.label(ds))") }
             guard let shapeAny = entry["shape"] as? [Any], shapeAny.count <= 8 else {
-                throw bad("tensor \(key) has no shape or more than 8 dims")
+                throw bad("tensor \(label) has no shape or more than 8 dims")
             }
             var shape: [Int] = []
             var elements = 1
             for d in shapeAny {
-                guard let v = SafetensorsFile.integer(d), v >= 0 else { throw bad("tensor \(key) has invalid dimension \(d)") }
+                guard let v = SafetensorsFile.integer(d), v >= 0 else { throw bad("tensor \(label) has invalid dimension \(GGUFFile.label("\(d)"))") }
                 let (p, o) = elements.multipliedReportingOverflow(by: v)
-                guard !o else { throw bad("tensor \(key) shape \(shapeAny) overflows") }
+                guard !o else { throw bad("tensor \(label) shape \(shapeAny) overflows") }
                 shape.append(v); elements = p
             }
             let (bytes, o) = elements.multipliedReportingOverflow(by: dtype.size)
-            guard !o else { throw bad("tensor \(key) byte size overflows") }
+            guard !o else { throw bad("tensor \(label) byte size overflows") }
             guard let offs = entry["data_offsets"] as? [Any], offs.count == 2,
                   let begin = SafetensorsFile.integer(offs[0]), let end = SafetensorsFile.integer(offs[1]) else {
-                throw bad("tensor \(key) has invalid data_offsets")
+                throw bad("tensor \(label) has invalid data_offsets")
             }
             guard begin >= 0, begin <= end, end <= dataSize else {
-                throw bad("tensor \(key) data_offsets [\(begin), \(end)] lie outside the data (\(dataSize) bytes)")
+                throw bad("tensor \(label) data_offsets [\(begin), \(end)] lie outside the data (\(dataSize) bytes)")
             }
             guard end - begin == bytes else {
-                throw bad("tensor \(key) has \(end - begin) bytes, expected \(bytes) for \(dtype.rawValue) \(shape)")
+                throw bad("tensor \(label) has \(end - begin) bytes, expected \(bytes) for \(dtype.rawValue) \(shape)")
             }
-            guard (dataStart + begin) % dtype.size == 0 else { throw bad("tensor \(key) data is not aligned to \(dtype.size) bytes") }
+            guard (dataStart + begin) % dtype.size == 0 else { throw bad("tensor \(label) data is not aligned to \(dtype.size) bytes") }
             infos[key] = SafetensorsTensorInfo(name: key, dtype: dtype, shape: shape, offset: dataStart + begin, byteCount: bytes)
         }
         // No two tensors may share bytes (a hostile file could alias one tensor onto another).
         let sorted = infos.values.filter { $0.byteCount > 0 }.sorted { $0.offset < $1.offset }
         for (a, b) in zip(sorted, sorted.dropFirst()) where a.offset + a.byteCount > b.offset {
-            throw bad("tensors \(a.name) and \(b.name) overlap")
+            throw bad("tensors \(GGUFFile.label(a.name)) and \(GGUFFile.label(b.name)) overlap")
         }
         tensors = infos
         tensorNames = infos.keys.sorted()
@@ -157,19 +159,19 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
             for shard in Set(map.values.compactMap { $0 as? String }).sorted() {
                 // Shard names are plain file names inside the checkpoint directory.
                 guard !shard.contains("/"), !shard.hasPrefix("."), shard.hasSuffix(".safetensors") else {
-                    throw EngineError.format("model.safetensors.index.json names an invalid shard \(shard)")
+                    throw EngineError.format("model.safetensors.index.json names an invalid shard \(GGUFFile.label(shard))")
                 }
                 let p = directory.appendingPathComponent(shard).path
-                guard fm.fileExists(atPath: p) else { throw EngineError.file("missing shard \(shard) in \(directory.path)") }
+                guard fm.fileExists(atPath: p) else { throw EngineError.file("missing shard \(GGUFFile.label(shard)) in \(directory.path)") }
                 shardIndex[shard] = files.count
                 files.append(try SafetensorsFile(path: p))
             }
             for (name, v) in map {
                 guard let shard = v as? String, let fi = shardIndex[shard] else {
-                    throw EngineError.format("model.safetensors.index.json: weight_map[\(name)] is not a shard name")
+                    throw EngineError.format("model.safetensors.index.json: weight_map[\(GGUFFile.label(name))] is not a shard name")
                 }
                 guard let info = files[fi].tensors[name] else {
-                    throw EngineError.format("tensor \(name) is not in shard \(shard) as the index says")
+                    throw EngineError.format("tensor \(GGUFFile.label(name)) is not in shard \(GGUFFile.label(shard)) as the index says")
                 }
                 location[name] = (fi, info)
             }
