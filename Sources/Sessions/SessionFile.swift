@@ -56,6 +56,10 @@ enum SessionFile {
 
     /// "messages[3].time: expected a date": the field's path and what it should hold.
     static func describe(_ error: DecodingError) -> String {
+        ProblemLog.oneLine(describeRaw(error))
+    }
+
+    private static func describeRaw(_ error: DecodingError) -> String {
         switch error {
         case .keyNotFound(let key, let ctx):
             return "\(ProblemLog.path(ctx.codingPath + [key])): missing"

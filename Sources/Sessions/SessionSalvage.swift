@@ -149,6 +149,24 @@ final class ProblemLog: @unchecked Sendable {
     var messagePath: String?
     func add(_ p: String) { problems.append(p) }
 
+    /// `s` as one short line: control characters escaped, at most 200 characters. Decoding
+    /// errors quote the file's own text (an invalid enum value, a key), and a message
+    /// shown in a status line or on stderr must stay one line.
+    static func oneLine(_ s: String) -> String {
+        var out = ""
+        var count = 0
+        for u in s.unicodeScalars {
+            if count >= 200 { return out + "…" }
+            count += 1
+            if u.properties.generalCategory == .control || u == "\u{2028}" || u == "\u{2029}" {
+                out += u.escaped(asASCII: true)
+            } else {
+                out.unicodeScalars.append(u)
+            }
+        }
+        return out
+    }
+
     static func path(_ keys: [CodingKey]) -> String {
         var s = ""
         for k in keys {
@@ -308,8 +326,8 @@ func describeValueError(_ error: Error, under root: String) -> String {
     case .typeMismatch(let type, let ctx), .valueNotFound(let type, let ctx):
         let p = ProblemLog.path(ctx.codingPath.drop { $0.stringValue != root }.dropFirst().map { $0 })
         return (p.isEmpty ? "" : p + ": ") + "expected " + SessionFile.expectation(type)
-    case .keyNotFound(let key, _): return "\(key.stringValue): missing"
-    case .dataCorrupted(let ctx): return ctx.debugDescription
+    case .keyNotFound(let key, _): return "\(ProblemLog.oneLine(key.stringValue)): missing"
+    case .dataCorrupted(let ctx): return ProblemLog.oneLine(ctx.debugDescription)
     @unknown default: return "unreadable"
     }
 }

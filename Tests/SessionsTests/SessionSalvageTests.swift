@@ -126,4 +126,15 @@ final class SessionSalvageTests: XCTestCase {
         let badDate = Data(#"{"version": 1, "id": "x", "created": "soon", "messages": []}"#.utf8)
         XCTAssertThrowsError(try SessionFile.decode(badDate)) { XCTAssertEqual("\($0)", "created: expected a date") }
     }
+
+    /// Found by the session fuzzer: an invalid role is quoted in the error, newlines and all.
+    func testAnErrorQuotingTheFileStaysOneLine() throws {
+        let role = "syst\\ngons" + String(repeating: "\\r", count: 3000)
+        let bad = Data(#"{"version": 1, "id": "x", "created": "2026-11-27T05:00:00Z", "messages": [{"role": "\#(role)", "text": "hi", "time": "2026-11-27T05:00:00Z"}]}"#.utf8)
+        XCTAssertThrowsError(try SessionFile.decode(bad)) { e in
+            XCTAssertFalse("\(e)".contains("\n") || "\(e)".contains("\r"), "\(e)")
+            XCTAssertLessThan("\(e)".count, 400)
+            XCTAssertTrue("\(e)".hasPrefix("messages[0].role"), "\(e)")
+        }
+    }
 }

@@ -34,6 +34,15 @@ struct Theme: Sendable, Equatable {
     static let basicColors = ["default": -1, "black": 0, "red": 1, "green": 2, "yellow": 3,
                               "blue": 4, "magenta": 5, "cyan": 6, "white": 7]
 
+    /// Text from a theme file as it appears in an error: one short line, control
+    /// characters escaped (the error is shown in the status line).
+    static func quote(_ s: String) -> String {
+        let escaped = s.unicodeScalars.prefix(80).map { u in
+            u.properties.generalCategory == .control ? u.escaped(asASCII: true) : String(u)
+        }.joined()
+        return s.unicodeScalars.count > 80 ? escaped + "…" : escaped
+    }
+
     /// Parses a theme file; errors are one line naming the problem.
     static func parse(_ data: Data, name: String) throws -> Theme {
         let file: File
@@ -44,10 +53,10 @@ struct Theme: Sendable, Equatable {
         for (key, style) in file.roles {
             guard let role = StyleRole(rawValue: key) else { continue }   // newer roles: ignore
             for c in [style.fg, style.bg].compactMap({ $0 }) where c < -1 || c > 255 {
-                throw ChatError(description: "theme \(name): role \(key): colour \(c) is not in -1...255")
+                throw ChatError(description: "theme \(name): role \(Theme.quote(key)): colour \(c) is not in -1...255")
             }
             for c in [style.fg8, style.bg8].compactMap({ $0 }) where basicColors[c] == nil {
-                throw ChatError(description: "theme \(name): role \(key): unknown colour name \(c)")
+                throw ChatError(description: "theme \(name): role \(Theme.quote(key)): unknown colour name \(Theme.quote(c))")
             }
             styles[role] = style
         }

@@ -96,7 +96,7 @@ extension SentencePieceTokenizer {
         let json = try OrderedJSON.parse(data, what: "tokenizer.json")
         guard let model = json["model"], model.pairs != nil else { throw EngineError.format("tokenizer.json: missing model") }
         let type = model["type"]?.string ?? "?"
-        guard type == "BPE" else { throw EngineError.unsupported("tokenizer.json model type \(type) (only BPE, as Gemma uses)") }
+        guard type == "BPE" else { throw EngineError.unsupported("tokenizer.json model type \(GGUFFile.label(type)) (only BPE, as Gemma uses)") }
         guard let vocab = model["vocab"]?.pairs else { throw EngineError.format("tokenizer.json: model.vocab is not an object") }
         var added: [(id: Int, content: String, special: Bool)] = []
         for a in json["added_tokens"]?.array ?? [] {

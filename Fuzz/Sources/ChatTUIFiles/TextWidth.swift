@@ -1,0 +1,1 @@
+../../../Sources/ChatTUI/Screen/TextWidth.swift

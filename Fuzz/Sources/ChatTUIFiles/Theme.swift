@@ -1,0 +1,1 @@
+../../../Sources/ChatTUI/Screen/Theme.swift
