@@ -406,7 +406,9 @@ final class TmuxEndToEndTests: XCTestCase {
     /// The input history outlives the chat: two runs share $XDG_STATE_HOME/sparkchat/history,
     /// Up recalls the last run's inputs (a multi-line one whole), Ctrl-R finds an older one.
     func testInputHistoryAcrossRunsAndCtrlR() throws {
-        try startHabits("$APP --model alpha; echo RUN1=$?; $APP --model alpha")
+        // The shell waits for a line between the runs: otherwise the second run can take
+        // the screen before a poll sees RUN1 (it did, on a loaded machine).
+        try startHabits("$APP --model alpha; echo RUN1=$?; read -r _; $APP --model alpha")
         waitFor("model alpha ready")
         try type("/temp 0.25"); try keys("Enter")
         waitFor("temperature 0.25")
@@ -418,6 +420,7 @@ final class TmuxEndToEndTests: XCTestCase {
         let lines = try String(contentsOf: file, encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines, [#""/temp 0.25""#, #""/system be terse\nand kind""#, #""/quit""#])
 
+        try keys("Enter")
         waitFor("second run ready") { $0.contains("model alpha ready") && !$0.contains("RUN1=0") }
         try keys("Up")
         waitFor("Up: the last input of the first run") { $0.contains("› /quit") }
