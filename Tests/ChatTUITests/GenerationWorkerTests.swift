@@ -106,7 +106,9 @@ final class GenerationWorkerTests: XCTestCase {
         w.submit(.generate(.init(messages: messages, parameters: p, sparsity: .off, speculative: .slice(vocabulary: 16384, draft: 4))))
         let spec = collect(w) { if case .done = $0 { return true }; if case .failed = $0 { return true }; return false }
         XCTAssertEqual(tokens(spec), tokens(plain), "speculative decoding changed the greedy reply")
-        XCTAssertEqual(tokens(spec).count, 24)
+        // The reply ends by itself (the frame's stop text) or at the cap.
+        let n = tokens(spec).count
+        XCTAssertTrue((5...24).contains(n), "\(n) tokens")
         var last = (proposed: 0, accepted: 0, passes: 0), updates = 0
         for e in spec {
             if case .speculation(let pr, let ac, let pa) = e {
@@ -115,7 +117,7 @@ final class GenerationWorkerTests: XCTestCase {
                 last = (pr, ac, pa); updates += 1
             }
         }
-        XCTAssertEqual(updates, 24, "one update per token")
+        XCTAssertEqual(updates, n, "one update per token")
         guard case .done(let s, _)? = spec.last else { return XCTFail("no done: \(spec.last.map { "\($0)" } ?? "")") }
         XCTAssertGreaterThan(s.speculativeProposed, 0)
         XCTAssertLessThan(s.targetPasses, 24, "several tokens per target pass")
