@@ -147,6 +147,26 @@ final class HeadlessCommandTests: XCTestCase {
         XCTAssertGreaterThan(j?["decode_tps"] as? Double ?? 0, 0)
     }
 
+    /// `--depth N` starts each test with N tokens in the context (as llama-bench -d): the
+    /// fill is measured too, and a depth beyond the model's context is one line.
+    func testBenchAtDepth() throws {
+        try requireModel()
+        let o = try run("bench", "--model", HeadlessCommandTests.modelPath, "--prompt-tokens", "16", "--gen-tokens", "4",
+                        "--repetitions", "2", "--threads", "2", "--depth", "600", "--json")
+        XCTAssertEqual(o.status, 0, o.stderr)
+        let j = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(o.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(j["depth"] as? Int, 600)
+        XCTAssertGreaterThan(j["depth_prefill_tps"] as? Double ?? 0, 0)
+        XCTAssertGreaterThan(j["decode_tps"] as? Double ?? 0, 0)
+        let text = try run("bench", "--model", HeadlessCommandTests.modelPath, "--prompt-tokens", "8", "--gen-tokens", "2",
+                           "--repetitions", "1", "--depth", "40")
+        XCTAssertTrue(text.stdout.contains("context fill (40 tokens)") && text.stdout.contains("decode  (tg2 @ d40)"), text.stdout)
+        let tooDeep = try run("bench", "--model", HeadlessCommandTests.modelPath, "--depth", "40000")
+        XCTAssertNotEqual(tooDeep.status, 0)
+        XCTAssertTrue(tooDeep.stderr.contains("exceed the model's context of 32768"), tooDeep.stderr)
+        XCTAssertEqual(tooDeep.stderr.split(separator: "\n").count, 1, tooDeep.stderr)
+    }
+
     func testModelsListsTheDefaultModel() throws {
         try requireModel()
         let dir = URL(fileURLWithPath: HeadlessCommandTests.modelPath).deletingLastPathComponent().path

@@ -3,14 +3,16 @@ import Foundation
 import Inference
 
 /// Prefill and decode throughput as llama-bench measures it (pp: a batch of prompt
-/// tokens from an empty context; tg: tokens generated one at a time from an empty
-/// context), after one warm-up run, median of the repetitions.
+/// tokens; tg: tokens generated one at a time; both from an empty context, or with
+/// `--depth` tokens already in it, as `llama-bench -d`), after one warm-up run, median
+/// of the repetitions.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench", abstract: "Measure prefill and decode tokens/s.")
     @OptionGroup var options: ModelOptions
     @Option(name: .long, help: "Prompt tokens for the prefill test.") var promptTokens = 512
     @Option(name: .long, help: "Tokens for the decode test.") var genTokens = 128
     @Option(name: .long, help: "Repetitions (the median is reported).") var repetitions = 3
+    @Option(name: .long, help: "Tokens already in the context before each test, as llama-bench -d (default 0).") var depth = 0
     @Option(name: .long, help: "off or stat-topk:F.") var sparsity = "off"
     @Option(name: .long, help: "Also measure chat decoding with this speculative drafter (e.g. slice, lookup, sparse:0.25).") var speculative: String?
     @Flag(name: .long, help: "Print where a decoded token's time goes (LM head, attention, FFN).") var profile = false
@@ -19,6 +21,7 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         if promptTokens < 1 || genTokens < 1 || repetitions < 1 { throw ValidationError("token counts and --repetitions must be >= 1") }
+        if depth < 0 { throw ValidationError("--depth must be >= 0") }
         if SparsityMode(argument: sparsity) == nil { throw ValidationError("--sparsity must be off or stat-topk:F") }
         if let s = speculative, SpeculativeMode(argument: s) == nil { throw ValidationError("bad --speculative \(s)") }
     }
@@ -29,22 +32,49 @@ struct BenchCommand: ParsableCommand {
         let loadSeconds = Date().timeIntervalSince(loadStart) // mmap + metadata + tokenizer: no weight is read
         let m = loaded.model
         let mode = SparsityMode(argument: sparsity)!
-        let ctx = min(loaded.config.contextLength, max(promptTokens, genTokens) + 8)
+        let needed = depth + max(promptTokens, genTokens) + 8
+        guard needed <= loaded.config.contextLength else {
+            throw ValidationError("--depth \(depth) plus the test's tokens exceed the model's context of \(loaded.config.contextLength)")
+        }
+        let ctx = needed
         // Ordinary-text-like ids: a fixed pseudo-random walk over the first 32k ids (no control tokens).
         var rng = SplitMix64(seed: 42)
         // (Small vocabularies, e.g. tiny test checkpoints: the walk stays inside the vocabulary.)
         let vocab = min(loaded.config.vocabularySize, loaded.tokenizer.vocabularySize)
         let lo = min(1000, vocab / 4), span = UInt64(max(1, min(30000, vocab - lo)))
-        let prompt = [loaded.tokenizer.bosId] + (1..<promptTokens).map { _ in lo + Int(rng.next() % span) }
-        func prefill() throws -> Double {
+        func walk(_ n: Int) -> [Int] { (0..<max(n, 0)).map { _ in lo + Int(rng.next() % span) } }
+        // The context to start from: BOS and `depth - 1` tokens; then the test's tokens continue it.
+        let depthTokens = depth > 0 ? [loaded.tokenizer.bosId] + walk(depth - 1) : []
+        let prompt = depth > 0 ? walk(promptTokens) : [loaded.tokenizer.bosId] + walk(promptTokens - 1)
+        // The state holding the depth tokens is filled once (timed: long-prompt prefill) and
+        // rewound to `depth` before each test; a state that cannot rewind (recurrent) is refilled.
+        var depthState: ModelState?
+        var depthPrefillTPS: Double?
+        func startState() throws -> ModelState {
+            if depth == 0 { return m.makeState(capacity: ctx) }
+            if let s = depthState, s.truncate(to: depth) { return s }
             let s = m.makeState(capacity: ctx)
+            let t0 = Date()
+            // In chunks, as the chat's prefill: one 16k-token call would hold a 16k x 16k score matrix.
+            var at = 0
+            while at < depthTokens.count {
+                let chunk = Array(depthTokens[at..<min(at + 512, depthTokens.count)])
+                _ = try m.forward(chunk, state: s, logitRows: [chunk.count - 1], sparsity: mode, stats: nil)
+                at += chunk.count
+            }
+            if depthPrefillTPS == nil { depthPrefillTPS = Double(depth) / Date().timeIntervalSince(t0) }
+            depthState = s
+            return s
+        }
+        func prefill() throws -> Double {
+            let s = try startState()
             let t0 = Date()
             _ = try m.forward(prompt, state: s, logitRows: [prompt.count - 1], sparsity: mode, stats: nil)
             return Double(prompt.count) / Date().timeIntervalSince(t0)
         }
         func decode() throws -> Double {
-            let s = m.makeState(capacity: ctx)
-            var tok = loaded.tokenizer.bosId
+            let s = try startState()
+            var tok = depth > 0 ? lo : loaded.tokenizer.bosId
             var stats: [TokenStats] = []
             let t0 = Date()
             for _ in 0..<genTokens {
@@ -111,14 +141,18 @@ struct BenchCommand: ParsableCommand {
         if json {
             emit(JSON.object([("prefill_tps", JSON.number(median(pp))), ("decode_tps", JSON.number(median(tg))),
                               ("threads", String(threads)), ("prompt_tokens", String(promptTokens)),
-                              ("gen_tokens", String(genTokens)), ("ttft_ms", JSON.number(1000 * median(ttft))),
+                              ("gen_tokens", String(genTokens)), ("depth", String(depth)),
+                              ("depth_prefill_tps", depthPrefillTPS.map { JSON.number($0) } ?? "null"),
+                              ("ttft_ms", JSON.number(1000 * median(ttft))),
                               ("load_ms", JSON.number(1000 * loadSeconds)),
                               ("chat_prompt_tokens", String(chatIds.count))] + memoryFields + spec))
         } else {
             emit("model: \(loaded.info.name) (\(loaded.info.quantization)), threads: \(threads), sparsity: \(mode)")
             emit(String(format: "model load (mmap, tokenizer): %.1f ms", 1000 * loadSeconds))
-            emit(String(format: "prefill (pp%d): %8.1f tokens/s", promptTokens, median(pp)))
-            emit(String(format: "decode  (tg%d): %8.1f tokens/s", genTokens, median(tg)))
+            let at = depth > 0 ? " @ d\(depth)" : ""
+            if let d = depthPrefillTPS { emit(String(format: "context fill (%d tokens): %8.1f tokens/s", depth, d)) }
+            emit(String(format: "prefill (pp%d%@): %8.1f tokens/s", promptTokens, at as NSString, median(pp)))
+            emit(String(format: "decode  (tg%d%@): %8.1f tokens/s", genTokens, at as NSString, median(tg)))
             emit(String(format: "time to first token (chat turn, %d prompt tokens): %.1f ms", chatIds.count, 1000 * median(ttft)))
             for line in memoryLines { emit(line) }
         }
