@@ -179,7 +179,7 @@ final class SessionsCommandTests: XCTestCase {
         assertOneLineError(try sparkchat("sessions", "show", "20990101-000000-ffff"), "no session '20990101-000000-ffff' in \(store.directory.path)")
         assertOneLineError(try sparkchat("sessions", "export", "nope", "--format", "md"), "no session 'nope'")
         assertOneLineError(try sparkchat("sessions", "show", "../../etc/passwd"), "invalid session id")
-        assertOneLineError(try sparkchat("sessions", "export", "x", "--format", "pdf"), "unknown --format 'pdf'")
+        assertOneLineError(try sparkchat("sessions", "export", "x", "--format", "pdf"), "The value 'pdf' is invalid for '--format <format>'. Please provide one of 'md', 'txt', 'html' or 'json'.")
         assertOneLineError(try sparkchat("sessions", "show"), "Missing expected argument")
     }
 

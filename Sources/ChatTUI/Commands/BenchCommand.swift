@@ -13,8 +13,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Tokens for the decode test.") var genTokens = 128
     @Option(name: .long, help: "Repetitions (the median is reported).") var repetitions = 3
     @Option(name: .long, help: "Tokens already in the context before each test, as llama-bench -d (default 0).") var depth = 0
-    @Option(name: .long, help: "off or stat-topk:F.") var sparsity = "off"
-    @Option(name: .long, help: "Also measure chat decoding with this speculative drafter (e.g. slice, lookup, sparse:0.25).") var speculative: String?
+    @Option(name: .long, help: OptionHelp.sparsity) var sparsity: SparsityMode = .off
+    @Option(name: .long, help: ArgumentHelp("Also measure chat decoding with this speculative drafter (e.g. slice, lookup, sparse:0.25).",
+                                            valueName: "mode")) var speculative: SpeculativeMode?
     @Flag(name: .long, help: "Print where a decoded token's time goes (LM head, attention, FFN).") var profile = false
     @Flag(name: .long, help: "Also measure memory read bandwidth and the decode speed limit it sets.") var memory = false
     @Flag(name: .long, help: "Print one JSON object.") var json = false
@@ -22,8 +23,6 @@ struct BenchCommand: ParsableCommand {
     func validate() throws {
         if promptTokens < 1 || genTokens < 1 || repetitions < 1 { throw ValidationError("token counts and --repetitions must be >= 1") }
         if depth < 0 { throw ValidationError("--depth must be >= 0") }
-        if SparsityMode(argument: sparsity) == nil { throw ValidationError("--sparsity must be off or stat-topk:F") }
-        if let s = speculative, SpeculativeMode(argument: s) == nil { throw ValidationError("bad --speculative \(s)") }
     }
 
     func run() throws {
@@ -31,7 +30,7 @@ struct BenchCommand: ParsableCommand {
         let loaded = try options.load()
         let loadSeconds = Date().timeIntervalSince(loadStart) // mmap + metadata + tokenizer: no weight is read
         let m = loaded.model
-        let mode = SparsityMode(argument: sparsity)!
+        let mode = sparsity
         let needed = depth + max(promptTokens, genTokens) + 8
         guard needed <= loaded.config.contextLength else {
             throw ValidationError("--depth \(depth) plus the test's tokens exceed the model's context of \(loaded.config.contextLength)")
@@ -126,7 +125,7 @@ struct BenchCommand: ParsableCommand {
         }
         let threads = ComputePool.shared.threads
         var spec: [(String, String)] = []
-        if let s = speculative, let mode = SpeculativeMode(argument: s) {
+        if let mode = speculative {
             let r = try SpeculativeBench.run(loaded, mode: mode, tokens: genTokens, repetitions: repetitions)
             spec = [("chat_decode_tps", JSON.number(r.plainTPS)), ("speculative_decode_tps", JSON.number(r.specTPS)),
                     ("speculative", JSON.string(mode.description)), ("acceptance", JSON.number(r.acceptance)),

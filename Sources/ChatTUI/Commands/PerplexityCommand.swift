@@ -17,20 +17,19 @@ struct PerplexityCommand: ParsableCommand {
     @Option(name: .long, help: "UTF-8 text file.") var file: String
     @Option(name: .long, help: "Chunk length in tokens.") var ctx = 512
     @Option(name: .long, help: "Score at most this many chunks (0 = all).") var chunks = 0
-    @Option(name: .long, help: "off or stat-topk:F.") var sparsity = "off"
+    @Option(name: .long, help: OptionHelp.sparsity) var sparsity: SparsityMode = .off
     @Flag(name: .long, help: "Float32 arithmetic (dequantized weights), as the Hugging Face reference computes, instead of decode's int8 activations.") var float32 = false
     @Flag(name: .long, help: "Print a JSON object instead of text.") var json = false
 
     func validate() throws {
         if ctx < 8 { throw ValidationError("--ctx must be >= 8") }
-        if SparsityMode(argument: sparsity) == nil { throw ValidationError("--sparsity must be off or stat-topk:F") }
     }
 
     func run() throws {
         let text = try ArgumentCheck.readUTF8File(file)
         let loaded = try options.load()
         let result = try Perplexity.compute(model: loaded, text: text, ctx: ctx, maxChunks: chunks,
-                                            sparsity: SparsityMode(argument: sparsity)!,
+                                            sparsity: sparsity,
                                             arithmetic: float32 ? .float32 : .quantized) { i, n, ppl in
             if !json { FileHandle.standardError.write("[\(i)/\(n)] \(String(format: "%.4f", ppl))\n".data(using: .utf8)!) }
         }

@@ -85,18 +85,12 @@ extension SessionsCommand {
             commandName: "export", abstract: "Export a conversation as Markdown, plain text, HTML or JSON.")
         @OptionGroup var location: SessionDirectoryOptions
         @Argument(help: "Session id (from `sparkchat sessions list`).") var id: String
-        @Option(name: .long, help: "md, txt, html or json (default: the extension of -o, else md).") var format: String?
+        @Option(name: .long, help: "Format (default: the extension of -o, else md).") var format: ExportFormat?
         @Option(name: .shortAndLong, help: "Write to this file (default: standard output).") var output: String?
-
-        func validate() throws {
-            if let format, ExportFormat(rawValue: format) == nil {
-                throw ValidationError("unknown --format '\(DisplayText.singleLine(format))' (use md, txt, html or json)")
-            }
-        }
 
         /// `--format`, else what `-o`'s extension names (`notes.html`), else Markdown.
         var chosenFormat: ExportFormat {
-            if let format { return ExportFormat(rawValue: format)! }
+            if let format { return format }
             let ext = output.map { URL(fileURLWithPath: $0).pathExtension.lowercased() } ?? ""
             return ExportFormat(rawValue: ext == "markdown" ? "md" : ext == "htm" ? "html" : ext == "text" ? "txt" : ext) ?? .md
         }
