@@ -34,7 +34,9 @@ extension ChatApp {
     // MARK: Sessions
 
     func newSession() {
+        let old = conversation.id
         conversation = Conversation(systemPrompt: config.systemPrompt, settings: ChatApp.defaultSettings(config), model: modelInfo?.name)
+        claimSession(conversation.id, releasing: old)
         ChatApp.applyOverrides(options, to: &conversation.settings)
         transcript.toBottom()
         live = LiveStats()
@@ -117,12 +119,15 @@ extension ChatApp {
         guard let s = store else { return }
         do {
             var c = try s.load(id: id)
+            var notices = SettingsValidation.sanitize(&c.settings, source: "session \(id)")
+            if let m = c.model, let n = SettingsValidation.sessionModel(m, source: "session \(id)") { notices.append(n); c.model = nil }
             ChatApp.applyOverrides(options, to: &c.settings)
+            let old = conversation.id
             conversation = c
             transcript.toBottom()
             live = LiveStats()
             live.contextLimit = modelInfo?.contextLength ?? 0
-            say("opened \(c.title)")
+            if let n = claimSession(c.id, releasing: old) ?? notices.first { say(n, error: true) } else { say("opened \(c.title)") }
             if let m = c.model, m != modelInfo?.name, let p = try? ModelCatalog.resolve(m) {
                 switchModel(path: p, name: m)
             } else {

@@ -57,6 +57,8 @@ final class ChatApp {
     var editingMessageID: UUID?
     /// First line of the help overlay shown (it scrolls when the window is short).
     var helpScroll = 0
+    /// The session is open in another window: shown, never written (see `claimSession`).
+    var readOnly = false
 
     /// Validates everything that can fail before the screen is taken over, so those
     /// errors print as one line on a normal terminal.
@@ -88,6 +90,11 @@ final class ChatApp {
         if let id = options.session {
             guard let s = store else { throw ChatError(description: "cannot open session \(id): no session store") }
             conversation = try s.load(id: id)
+            // A session file may come from anyone: its settings and model pass the same rules.
+            notices += SettingsValidation.sanitize(&conversation.settings, source: "session \(id)")
+            if let m = conversation.model, let n = SettingsValidation.sessionModel(m, source: "session \(id)") {
+                notices.append(n); conversation.model = nil
+            }
         } else {
             conversation = Conversation(systemPrompt: cfg.systemPrompt, settings: ChatApp.defaultSettings(cfg))
         }
@@ -113,6 +120,7 @@ final class ChatApp {
         worker.config = cfg
         worker.submit(.load(path: path))
         if let n = loadInputHistory() { notices.append(n) }
+        if let n = claimSession(conversation.id) { notices.append(n) }   // last: the notice that must show
         if let n = notices.last { say(n, error: true) }
     }
 
@@ -163,7 +171,10 @@ final class ChatApp {
 
     // MARK: - Loop
 
-    func run() {
+    /// Runs until the user quits. Throws (after the terminal is restored) when turns could
+    /// not be saved to the session file: they were written to a fallback copy, named in
+    /// the error, so the exit status says that something needs the user's attention.
+    func run() throws {
         var dirty = true
         while !quitting {
             if Signals.quitRequested { break }
@@ -179,11 +190,13 @@ final class ChatApp {
             for k in keys where !quitting { handle(k) }
             if !keys.isEmpty { dirty = true }
         }
-        finish()
+        try finish()
     }
 
-    private func finish() {
-        worker.shutdown()
+    private func finish() throws {
+        // Quitting must not wait for a long prefill or a huge prompt's tokenization: the
+        // worker is told to stop and given half a second; the process exit ends it.
+        worker.shutdown(timeout: 0.5)
         // A reply cut by quitting is kept, marked interrupted.
         for e in worker.events.drain() { handle(e) }
         if let id = streamingID, let i = index(of: id) {
@@ -193,7 +206,48 @@ final class ChatApp {
         }
         persist(now: true)
         terminal.shutdown()
+        try rescueUnsavedTurns()
     }
+
+    /// The last save failed (disk full, folder gone) and turns exist only in memory: write
+    /// them to the fallback copy and fail with one line that names it.
+    private func rescueUnsavedTurns() throws {
+        guard !readOnly, !conversation.messages.isEmpty else { return }
+        let error: Any
+        if let a = autosaver {
+            guard let e = a.lastError else { return }
+            error = e
+        } else {
+            error = "no sessions folder"   // the store could not be opened at start (a notice said so)
+        }
+        do {
+            let url = try UnsavedCopy.write(conversation)
+            throw ChatError(description: "session \(conversation.id) could not be saved (\(error)); its turns are in \(url.path)")
+        } catch let e as ChatError {
+            throw e
+        } catch {
+            throw ChatError(description: "session \(conversation.id) could not be saved, and \(error)")
+        }
+    }
+
+    /// Takes the session's lock for this window, releasing the one it held. When another
+    /// window has the session, it is shown read-only and the returned notice says so.
+    @discardableResult
+    func claimSession(_ id: String, releasing old: String? = nil) -> String? {
+        if let old, old != id { store?.unlock(id: old) }
+        // A new conversation has no file yet: it is locked by its first save (persist), so
+        // a chat opened and closed without a message leaves no lock file behind.
+        guard let s = store, FileManager.default.fileExists(atPath: s.fileURL(id: id).path) else { readOnly = false; return nil }
+        do {
+            readOnly = !(try s.lock(id: id))
+        } catch {
+            readOnly = false   // no lock file possible (read-only folder): saving will say why
+            return nil
+        }
+        return readOnly ? ChatApp.readOnlyNotice : nil
+    }
+
+    static let readOnlyNotice = "read-only: this session is open in another window; F4 then n (or /clear) starts a new one"
 
     // MARK: - Generation events
 
@@ -230,7 +284,7 @@ final class ChatApp {
                 // a crash (kill -9) says so; .done saves the final flag.
                 var saved = conversation
                 saved.messages[i].interrupted = true
-                autosaver?.update(saved)
+                if !readOnly { autosaver?.update(saved) }
             }
         case .speculation(let proposed, let accepted, let passes):
             live.speculativeProposed = proposed; live.speculativeAccepted = accepted; live.targetPasses = passes
@@ -258,7 +312,8 @@ final class ChatApp {
 
     /// Saves the conversation: throttled while streaming, now after each message.
     func persist(now: Bool) {
-        guard let a = autosaver, !conversation.messages.isEmpty else { return }
+        guard let a = autosaver, !readOnly, !conversation.messages.isEmpty else { return }
+        _ = try? store?.lock(id: conversation.id)   // held already, or the first save of a new session
         a.update(conversation)
         if now {
             do { try a.flush() } catch { say("cannot save the session: \(error)", error: true) }
@@ -275,6 +330,7 @@ final class ChatApp {
 
     func send(_ text: String) {
         guard let info = modelInfo, loadingModel == nil else { say("the model is still loading", error: true); return }
+        if readOnly { say(ChatApp.readOnlyNotice, error: true); return }
         conversation.append(Message(role: .user, text: text))
         startReply(info)
     }

@@ -135,6 +135,11 @@ final class GenerationWorker: @unchecked Sendable {
             messages.remove(at: i); dropped += 1
             tokens = model.tokenizer.encode(model.chatPrompt(messages), addBOS: true)
         }
+        guard tokens.count < limit else {
+            // Only the system prompt and the newest message are left, and they alone overflow.
+            events.push(.failed("the prompt needs \(tokens.count) tokens and the model's context is \(limit): shorten the system prompt or the message"))
+            return
+        }
         var parameters = request.parameters
         parameters.stop = ChatFormats.stops(model.chatFormat, extra: request.parameters.stop)
         g.sparsity = request.sparsity

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Inference
 import Sessions
@@ -49,6 +50,18 @@ enum SettingsValidation {
         let root = modelsDirectory.resolvingSymlinksInPath().standardizedFileURL.path
         let target = URL(fileURLWithPath: nameOrPath).resolvingSymlinksInPath().standardizedFileURL.path
         return target.hasPrefix(root.hasSuffix("/") ? root : root + "/")
+    }
+
+    /// A command-line value against its rule: the error names the flag ("--top-p must be in (0, 1]").
+    static func require(_ flag: String, _ why: String?) throws {
+        if let why { throw ValidationError("\(flag) \(why)") }
+    }
+
+    /// A model named by a session file must be one from the models directory (a catalog
+    /// name, or a path inside it); nil when it is, else the notice, which names the key.
+    static func sessionModel(_ name: String, source: String, modelsDirectory: URL = ModelCatalog.defaultDirectory()) -> String? {
+        isCatalogModel(name, modelsDirectory: modelsDirectory) ? nil
+            : "\(source): model \(DisplayText.truncate(DisplayText.singleLine(name), to: 60)) is outside the models directory; using the default"
     }
 
     /// Checks every field of `s` against the rules; a bad one is reset to the default and

@@ -18,12 +18,11 @@ struct ChatCommand: ParsableCommand {
 
     func validate() throws {
         try ArgumentCheck.requireUTF8Arguments()
-        if let t = temperature, !(t >= 0 && t <= 5) { throw ValidationError("--temperature must be in 0...5") }
-        if let m = maxTokens, m < 1 { throw ValidationError("--max-tokens must be >= 1") }
-        if let s = sparsity, SparsityMode(argument: s) == nil { throw ValidationError("--sparsity must be off or stat-topk:F with F in (0, 1]") }
-        if let s = speculative, SpeculativeMode(argument: s) == nil {
-            throw ValidationError("--speculative must be off, slice[:V], lookup[:N], sparse:F or model:PATH (optionally @γ)")
-        }
+        // The rules config.json and session files are checked with (SettingsValidation).
+        if let v = temperature { try SettingsValidation.require("--temperature", SettingsValidation.temperature(v)) }
+        if let v = maxTokens { try SettingsValidation.require("--max-tokens", SettingsValidation.maxTokens(v)) }
+        if let v = sparsity { try SettingsValidation.require("--sparsity", SettingsValidation.sparsity(v)) }
+        if let v = speculative { try SettingsValidation.require("--speculative", SettingsValidation.speculative(v, trusted: true)) }
         if let t = threads, t < 1 || t > 256 { throw ValidationError("--threads must be between 1 and 256") }
     }
 
@@ -32,6 +31,6 @@ struct ChatCommand: ParsableCommand {
         let app = try ChatApp(options: ChatOptions(model: model, session: session, theme: theme, temperature: temperature,
                                                    maxTokens: maxTokens, sparsity: sparsity, seed: seed, speculative: speculative,
                                                    format: format))
-        app.run()
+        try app.run()
     }
 }

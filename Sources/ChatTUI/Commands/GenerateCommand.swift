@@ -38,22 +38,22 @@ struct GenerateCommand: ParsableCommand {
     func validate() throws {
         try ArgumentCheck.requireUTF8Arguments()
         if prompt?.isEmpty == true { throw ValidationError("--prompt is empty") }
-        if let v = maxTokens, v < 0 { throw ValidationError("--max-tokens must be >= 0") }
-        if let v = temperature, v < 0 || !v.isFinite || v > 100 { throw ValidationError("--temperature must be between 0 and 100") }
-        if let v = topK, v < 0 { throw ValidationError("--top-k must be >= 0") }
-        if let v = topP, !(v > 0 && v <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
-        if let v = minP, !(v >= 0 && v < 1) { throw ValidationError("--min-p must be in [0, 1)") }
-        if let v = repeatPenalty, !(v > 0 && v.isFinite) { throw ValidationError("--repeat-penalty must be > 0") }
+        // The rules the chat, config.json and session files use (SettingsValidation); 0 tokens
+        // is allowed here only (a prompt read without a reply).
+        if let v = maxTokens, v != 0 { try SettingsValidation.require("--max-tokens", SettingsValidation.maxTokens(v)) }
+        if let v = temperature { try SettingsValidation.require("--temperature", SettingsValidation.temperature(v)) }
+        if let v = topK { try SettingsValidation.require("--top-k", SettingsValidation.topK(v)) }
+        if let v = topP { try SettingsValidation.require("--top-p", SettingsValidation.topP(v)) }
+        if let v = minP { try SettingsValidation.require("--min-p", SettingsValidation.minP(v)) }
+        if let v = repeatPenalty { try SettingsValidation.require("--repeat-penalty", SettingsValidation.repetitionPenalty(v)) }
         for (name, v) in [("--presence-penalty", presencePenalty), ("--frequency-penalty", frequencyPenalty)] {
             if let v, !(v.isFinite && abs(v) <= 100) { throw ValidationError("\(name) must be between -100 and 100") }
         }
         if let v = dryMultiplier, !(v >= 0 && v.isFinite && v <= 100) { throw ValidationError("--dry-multiplier must be between 0 and 100") }
         if stop.contains(where: \.isEmpty) { throw ValidationError("--stop must not be empty") }
         if format != nil && !chat { throw ValidationError("--format needs --chat") }
-        if SparsityMode(argument: sparsity) == nil { throw ValidationError("--sparsity must be off or stat-topk:F with F in (0, 1]") }
-        if let s = speculative, SpeculativeMode(argument: s) == nil {
-            throw ValidationError("--speculative must be off, slice[:V], lookup[:N], sparse:F or model:PATH (optionally @γ)")
-        }
+        try SettingsValidation.require("--sparsity", SettingsValidation.sparsity(sparsity))
+        if let v = speculative { try SettingsValidation.require("--speculative", SettingsValidation.speculative(v, trusted: true)) }
     }
 
     /// Raw defaults unless --chat; then every flag given wins over them.
