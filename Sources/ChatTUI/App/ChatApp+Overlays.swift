@@ -1,21 +1,34 @@
 import Foundation
 import Inference
+import Remote
 import Sessions
 
 /// The model picker and the sessions list: opening them, their keys, and what they do.
 extension ChatApp {
     func openPicker() {
         var problems: [String] = []
-        let models = ModelCatalog.scan { problems.append($0) }
+        var models = ModelCatalog.scan { problems.append($0) }
+        // Every endpoint at once, each bounded by the listing's short time limit.
+        for l in RemoteClient.listModels(endpoints) {
+            switch l.result {
+            case .success(let list): models += list.map(RemoteModels.info)
+            case .failure(let e):
+                models.append(RemoteModels.unreachableInfo(l.endpoint.name, why: "\(e)"))
+                problems.append("endpoint \(l.endpoint.name): unreachable: \(e)")
+            }
+        }
         overlay = .picker(ModelPicker(models: models, current: modelInfo?.name))
-        if let p = problems.first { say("skipped \(p)", error: true) }
+        if let p = problems.first { say(p.hasPrefix("endpoint") ? p : "skipped \(p)", error: true) }
     }
 
     func handlePicker(_ key: Key, _ p: inout ModelPicker) {
         switch key {
         case .enter:
             overlay = .none
-            if let m = p.choice { switchModel(path: m.path, name: m.name) }
+            if let m = p.choice {
+                if m.architecture == "unreachable" { say("endpoint \(m.name) is unreachable: \(m.chatStyle.reason)", error: true) }
+                else { switchModel(path: m.path, name: m.name) }
+            }
             return
         case .escape, .function(2), .ctrl("c"), .text("q"): overlay = .none; return
         default: if let d = ListNavigation.step(key) { p.move(d) }
@@ -27,6 +40,11 @@ extension ChatApp {
         if isStreaming { say("wait for the reply (or Esc) before switching models", error: true); return }
         if name == modelInfo?.name && loadingModel == nil { say("already using \(name)"); return }
         loadingModel = name
+        if let r = RemoteModels.reference(name, endpoints: endpoints) {
+            worker.submit(.useRemote(r.endpoint, modelID: r.id))
+            say("connecting to \(name)…")
+            return
+        }
         worker.submit(.load(path: path))
         say("loading \(name)…")
     }
@@ -123,7 +141,9 @@ extension ChatApp {
             live = LiveStats()
             live.contextLimit = modelInfo?.contextLength ?? 0
             say("opened \(c.title)")
-            if let m = c.model, m != modelInfo?.name, let p = try? ModelCatalog.resolve(m) {
+            if let m = c.model, m != modelInfo?.name, RemoteModels.reference(m, endpoints: endpoints) != nil {
+                switchModel(path: m, name: m)
+            } else if let m = c.model, m != modelInfo?.name, let p = try? ModelCatalog.resolve(m) {
                 switchModel(path: p, name: m)
             } else {
                 conversation.model = modelInfo?.name ?? c.model
