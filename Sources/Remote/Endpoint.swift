@@ -6,13 +6,23 @@ public struct RemoteEndpoint: Sendable, Equatable {
     public var name: String
     public var baseURL: String
     public var apiKey: String?
+    /// The environment variable the key comes from (named in a 401 when it was not set).
+    public var apiKeyVariable: String?
 
-    public init(name: String, baseURL: String, apiKey: String? = nil) {
+    public init(name: String, baseURL: String, apiKey: String? = nil, apiKeyVariable: String? = nil) {
         self.name = name
+        self.apiKeyVariable = apiKeyVariable
         var u = baseURL
         while u.hasSuffix("/") { u.removeLast() }
         self.baseURL = u
         self.apiKey = apiKey.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// A refused key says which key was (not) sent.
+    func explain(_ e: RemoteError) -> RemoteError {
+        guard case .unauthorized(let code, let m) = e, apiKey == nil else { return e }
+        let hint = apiKeyVariable.map { "no API key sent: \($0) is not set" } ?? "no API key sent (config.json api_key_env names its variable)"
+        return .unauthorized(code, m.isEmpty ? hint : "\(m); \(hint)")
     }
 
     func url(_ path: String) throws -> URL {

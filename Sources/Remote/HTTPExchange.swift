@@ -12,8 +12,11 @@ public struct RemoteTimeouts: Sendable {
     public init(connect: Double, idle: Double) { self.connect = connect; self.idle = idle }
     /// Listing must not hold up `models` or the picker.
     public static let listing = RemoteTimeouts(connect: 1.5, idle: 1.5)
-    /// A large model's first token can take a while (prompt processing, a queue).
-    public static let chat = RemoteTimeouts(connect: 10, idle: 120)
+    /// A large model's answer can take a while to start: Ollama loads the model before it
+    /// answers the first request, a CPU server reads a long prompt before the first token.
+    /// Esc (or Ctrl-C) stops a wait sooner; the chat's switch to a remote model has
+    /// already listed its endpoint within the listing's limit, so a dead host is caught there.
+    public static let chat = RemoteTimeouts(connect: 120, idle: 300)
 }
 
 /// One HTTP request driven from the calling thread: URLSession (libcurl underneath on

@@ -68,6 +68,7 @@ public struct StreamOutcome: Sendable, Equatable {
     /// The server's `finish_reason` ("stop", "length", ...), nil when cancelled.
     public var finishReason: String?
     public var cancelled: Bool
+    public init(finishReason: String?, cancelled: Bool) { self.finishReason = finishReason; self.cancelled = cancelled }
 }
 
 /// The OpenAI-compatible client: listing models and streaming completions. Blocking
@@ -89,7 +90,7 @@ public enum RemoteClient {
             let r = try request(endpoint, "/models", timeout: timeouts.connect)
             result = .success(try parseModels(HTTPExchange.fetch(r, timeouts: timeouts), endpoint: endpoint.name))
         } catch {
-            result = .failure(RemoteError.from(error, url: endpoint.baseURL))
+            result = .failure(endpoint.explain(RemoteError.from(error, url: endpoint.baseURL)))
         }
         return EndpointListing(endpoint: endpoint, result: result, seconds: Date().timeIntervalSince(t0))
     }
@@ -146,7 +147,7 @@ public enum RemoteClient {
                 return StreamOutcome(finishReason: decoder.finishReason, cancelled: false)
             }
             if let s = error as? SSEError { throw RemoteError.malformedEvent(s.description) }
-            throw RemoteError.from(error, url: endpoint.baseURL)
+            throw endpoint.explain(RemoteError.from(error, url: endpoint.baseURL))
         }
         if end == .cancelled { return StreamOutcome(finishReason: nil, cancelled: true) }
         guard decoder.sawDone || decoder.finishReason != nil else { throw RemoteError.cut }

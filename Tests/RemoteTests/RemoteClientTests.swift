@@ -75,7 +75,7 @@ final class RemoteClientTests: XCTestCase {
 
     func testHTTPErrorsBecomeOneLineErrors() {
         let cases: [(String, (RemoteError) -> Bool)] = [
-            ("error-401", { if case .unauthorized(401, "invalid api key") = $0 { return true }; return false }),
+            ("error-401", { if case .unauthorized(401, let m) = $0 { return m.hasPrefix("invalid api key; no API key sent") }; return false }),
             ("error-403", { if case .unauthorized(403, _) = $0 { return true }; return false }),
             ("error-429", { if case .busy = $0 { return true }; return false }),
             ("error-500", { if case .server(500, "internal error") = $0 { return true }; return false }),
@@ -94,8 +94,14 @@ final class RemoteClientTests: XCTestCase {
     func testMissingAPIKeyIsRefusedAndTheRightOneAccepted() throws {
         let keyed = try FakeOpenAIServer(arguments: ["--api-key", "sekrit"])
         defer { keyed.stop() }
-        guard case .failure(.unauthorized(401, _)) = RemoteClient.listModels(RemoteEndpoint(name: "k", baseURL: keyed.baseURL)).result else {
+        let unset = RemoteEndpoint(name: "k", baseURL: keyed.baseURL, apiKeyVariable: "LAB_KEY")
+        guard case .failure(let e) = RemoteClient.listModels(unset).result, case .unauthorized(401, _) = e else {
             return XCTFail("no key: not refused")
+        }
+        XCTAssertEqual(e.description, "HTTP 401: the endpoint refused the API key: invalid api key; no API key sent: LAB_KEY is not set")
+        let wrong = RemoteEndpoint(name: "k", baseURL: keyed.baseURL, apiKey: "guess")
+        guard case .failure(.unauthorized(401, "invalid api key")) = RemoteClient.listModels(wrong).result else {
+            return XCTFail("wrong key: not refused")
         }
         let ok = RemoteClient.listModels(RemoteEndpoint(name: "k", baseURL: keyed.baseURL, apiKey: "sekrit"))
         XCTAssertEqual((try? ok.result.get())?.count, 11)

@@ -7,18 +7,32 @@ import Sessions
 extension ChatApp {
     func openPicker() {
         var problems: [String] = []
-        var models = ModelCatalog.scan { problems.append($0) }
-        // Every endpoint at once, each bounded by the listing's short time limit.
-        for l in RemoteClient.listModels(endpoints) {
+        let models = ModelCatalog.scan { problems.append($0) }
+        overlay = .picker(ModelPicker(models: models, current: modelInfo?.name))
+        if let p = problems.first { say("skipped \(p)", error: true) }
+        guard !endpoints.isEmpty else { return }
+        // Every endpoint at once, on a thread of its own: the local models are there at
+        // once, the remote ones join within the listing's time limit.
+        say("asking \(endpoints.map(\.name).joined(separator: ", ")) for their models…")
+        let endpoints = self.endpoints, queue = remoteListings
+        Thread { queue.push(RemoteClient.listModels(endpoints)) }.start()
+    }
+
+    /// Adds the endpoints' models to the picker (if it is still open).
+    func showRemoteModels(_ listings: [EndpointListing]) {
+        guard case .picker(var p) = overlay else { return }
+        var problems: [String] = []
+        for l in listings {
             switch l.result {
-            case .success(let list): models += list.map(RemoteModels.info)
+            case .success(let list): p.models += list.map(RemoteModels.info)
             case .failure(let e):
-                models.append(RemoteModels.unreachableInfo(l.endpoint.name, why: "\(e)"))
-                problems.append("endpoint \(l.endpoint.name): unreachable: \(e)")
+                p.models.append(RemoteModels.unreachableInfo(l.endpoint.name, why: "\(e)"))
+                problems.append("endpoint \(l.endpoint.name) unreachable: \(e)")
             }
         }
-        overlay = .picker(ModelPicker(models: models, current: modelInfo?.name))
-        if let p = problems.first { say(p.hasPrefix("endpoint") ? p : "skipped \(p)", error: true) }
+        if let i = p.models.firstIndex(where: { $0.name == modelInfo?.name }), p.selected == 0 { p.selected = i }
+        overlay = .picker(p)
+        if let first = problems.first { say(first, error: true) } else { notice = nil }
     }
 
     func handlePicker(_ key: Key, _ p: inout ModelPicker) {

@@ -58,6 +58,9 @@ final class ChatApp {
     var historySearch: HistorySearch?
     /// The user message /edit put back in the editor: sending the input replaces it.
     var editingMessageID: UUID?
+    /// Remote endpoints' model lists for the open picker, from a background thread (a slow
+    /// endpoint must not freeze the keys).
+    let remoteListings = EventQueue<[EndpointListing]>()
     /// First line of the help overlay shown (it scrolls when the window is short).
     var helpScroll = 0
 
@@ -187,6 +190,7 @@ final class ChatApp {
             let events = worker.events.drain()
             for e in events { handle(e) }
             if !events.isEmpty { dirty = true }
+            for l in remoteListings.drain() { showRemoteModels(l); dirty = true }
             if let n = notice, Date().timeIntervalSince(n.at) > 8 { notice = nil; dirty = true }
             if dirty { render(); dirty = false }
             // Shorter than 30 ms while a lone ESC waits to be told apart from Alt+key.

@@ -11,10 +11,10 @@ enum RemoteModels {
     static func endpoints(_ config: AppConfig,
                           environment: [String: String] = ProcessInfo.processInfo.environment) -> [RemoteEndpoint] {
         var out = (config.endpoints ?? []).map { e in
-            RemoteEndpoint(name: e.name, baseURL: e.url, apiKey: e.apiKeyEnv.flatMap { environment[$0] })
+            RemoteEndpoint(name: e.name, baseURL: e.url, apiKey: e.apiKeyEnv.flatMap { environment[$0] }, apiKeyVariable: e.apiKeyEnv)
         }
         if let base = environment["OPENAI_BASE_URL"], !base.isEmpty, !out.contains(where: { $0.name == "openai" }) {
-            out.append(RemoteEndpoint(name: "openai", baseURL: base, apiKey: environment["OPENAI_API_KEY"]))
+            out.append(RemoteEndpoint(name: "openai", baseURL: base, apiKey: environment["OPENAI_API_KEY"], apiKeyVariable: "OPENAI_API_KEY"))
         }
         return out
     }
