@@ -101,6 +101,14 @@ enum SettingsValidation {
         if let v = c.topP, let why = topP(v) { reject("top_p", "\(v)", why); c.topP = nil }
         if let v = c.sparsity, let why = sparsity(v) { reject("sparsity", v, why); c.sparsity = nil }
         if let v = c.speculative, let why = speculative(v, trusted: true) { reject("speculative", v, why); c.speculative = nil }
+        if let list = c.endpoints {
+            var seen = Set<String>()
+            c.endpoints = list.filter { e in
+                if let why = e.problem { reject("endpoint", e.name.isEmpty ? e.url : e.name, why); return false }
+                if !seen.insert(e.name).inserted { reject("endpoint", e.name, "is named twice"); return false }
+                return true
+            }
+        }
         return notices
     }
 }
