@@ -19,6 +19,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The HTTP server of `sparkchat serve`: SwiftNIO directly, not a framework on top
+        // of it, to keep CI's clean build short.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         .systemLibrary(name: "CNcursesw", path: "Sources/CNcursesw"),
@@ -33,10 +36,16 @@ let package = Package(
         .target(name: "Inference", dependencies: ["CKernels", "COpenBLAS"], path: "Sources/Inference",
                 swiftSettings: [.unsafeFlags(["-O"])]),
         .target(name: "Sessions", dependencies: ["CCmarkGFM"], path: "Sources/Sessions"),
+        .target(name: "Serve", dependencies: [
+            "Inference",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ], path: "Sources/Serve"),
         .executableTarget(
             name: "ChatTUI",
             dependencies: [
-                "Inference", "Sessions", "CNcursesw",
+                "Inference", "Sessions", "Serve", "CNcursesw",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/ChatTUI"),
