@@ -40,7 +40,7 @@ final class ServerProcess: @unchecked Sendable {
         let out = Pipe()
         p.standardOutput = out
         let logURL = FileManager.default.temporaryDirectory.appendingPathComponent("serve-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         p.standardError = try FileHandle(forWritingTo: logURL)
         p.standardInput = FileHandle.nullDevice
         try p.run()
@@ -97,19 +97,19 @@ final class ServerProcess: @unchecked Sendable {
         }
         for (k, v) in headers { r.setValue(v, forHTTPHeaderField: k) }
         let done = DispatchSemaphore(value: 0)
-        var result: Result<Response, Error> = .failure(URLError(.timedOut))
+        let result = Locked<Result<Response, Error>>(.failure(URLError(.timedOut)))
         URLSession.shared.dataTask(with: r) { data, response, error in
             if let http = response as? HTTPURLResponse {
                 var h: [String: String] = [:]
                 for (k, v) in http.allHeaderFields { h[String(describing: k).capitalizedHeader] = String(describing: v) }
-                result = .success(Response(status: http.statusCode, headers: h, data: data ?? Data()))
+                result.value = .success(Response(status: http.statusCode, headers: h, data: data ?? Data()))
             } else {
-                result = .failure(error ?? URLError(.badServerResponse))
+                result.value = .failure(error ?? URLError(.badServerResponse))
             }
             done.signal()
         }.resume()
         _ = done.wait(timeout: .now() + 180)
-        return try result.get()
+        return try result.value.get()
     }
 
     static func rawRequest(_ method: String, _ path: String, json: [String: Any]) throws -> Data {
@@ -125,6 +125,17 @@ final class ServerProcess: @unchecked Sendable {
         defer { c.close() }
         try c.send(bytes)
         return try c.receive(until: nil, timeout: 30)
+    }
+}
+
+/// A value handed from a callback thread to the test's thread.
+final class Locked<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: T
+    init(_ value: T) { stored = value }
+    var value: T {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
     }
 }
 

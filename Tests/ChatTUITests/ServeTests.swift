@@ -195,9 +195,9 @@ final class ServeTests: XCTestCase {
         XCTAssertTrue(firstBytes.contains("200 OK"), firstBytes)
 
         let waiting = DispatchSemaphore(value: 0)
-        var waitingResult: ServerProcess.Response?
+        let waitingResult = Locked<ServerProcess.Response?>(nil)
         DispatchQueue.global().async {
-            waitingResult = try? s.request("POST", "/v1/completions", json: ["prompt": "Hi", "max_tokens": 2])
+            waitingResult.value = try? s.request("POST", "/v1/completions", json: ["prompt": "Hi", "max_tokens": 2])
             waiting.signal()
         }
         let deadline = Date().addingTimeInterval(30)
@@ -212,7 +212,7 @@ final class ServeTests: XCTestCase {
 
         socket.close()
         XCTAssertEqual(waiting.wait(timeout: .now() + 60), .success)
-        XCTAssertEqual(waitingResult?.status, 200)
+        XCTAssertEqual(waitingResult.value?.status, 200)
         XCTAssertTrue(s.log.contains("cancelled after"), s.log)
     }
 
