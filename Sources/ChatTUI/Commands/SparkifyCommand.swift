@@ -17,14 +17,24 @@ struct SparkifyCommand: ParsableCommand {
     @Option(name: .long, help: "Calibration text (UTF-8; default: calibration/kjv-sparkify.txt, the reference's KJV chunks).")
     var calibration: String?
     @Option(name: .long, help: "Calibration tokens (chunks of 512 including BOS).") var tokens = 3072
+    @Option(name: .long, help: "Passes that refit each layer's dropped map on the sparse model's own inputs (0: the reference fit alone).")
+    var refitPasses = 0
+    @Option(name: .long, help: "What the refit matches: layer (the dense FFN on the sparse input) or model (the dense model's FFN output).")
+    var refitTarget = "layer"
+    @Option(name: .long, help: "Ridge of the refit, relative to the inputs' mean square.") var ridge = 1e-2
 
     func validate() throws {
         if !(fraction > 0 && fraction < 1) { throw ValidationError("--fraction must be in (0, 1)") }
         if rank < 0 { throw ValidationError("--rank must be >= 0") }
+        if refitPasses < 0 || refitPasses > 8 { throw ValidationError("--refit-passes must be between 0 and 8") }
+        if !(ridge > 0 && ridge < 1e3) { throw ValidationError("--ridge must be in (0, 1000)") }
         if tokens < 64 || tokens > 1 << 20 { throw ValidationError("--tokens must be between 64 and 1048576") }
     }
 
     func run() throws {
+        guard let target = SparkifyFitter.RefitTarget(rawValue: refitTarget) else {
+            throw ValidationError("--refit-target must be layer or model")
+        }
         let calibrationPath = try calibration ?? defaultCalibration()
         let text = try SparkifyCalibration.readText(calibrationPath)
         let loaded = try options.load()
@@ -40,6 +50,7 @@ struct SparkifyCommand: ParsableCommand {
         defer { Interrupt.uninstall() }
         let bar = ProgressBar()
         let fits = try SparkifyFitter.fit(loaded, chunks: chunks, fraction: fraction, rank: rank,
+                                          refitPasses: refitPasses, refitTarget: target, ridge: ridge,
                                           progress: { bar.show($0.done, of: $0.total, $0.stage) },
                                           isCancelled: { Interrupt.requested })
         try SparkifyFitter.write(fits, to: path, basePath: basePath, fraction: fraction, rank: rank,

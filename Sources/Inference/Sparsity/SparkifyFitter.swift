@@ -15,8 +15,20 @@ public enum SparkifyFitter {
         public var description: String { "sparkify fit interrupted; no overlay written" }
     }
 
-    /// The fitted layers; `isCancelled` is polled between calibration chunks and layers.
+    /// What the dropped map is refitted towards (DroppedMapRefit), on the sparse model's inputs.
+    public enum RefitTarget: String, Sendable {
+        /// The dense FFN applied to the input the sparse model gives the layer.
+        case layer
+        /// The dense model's FFN output at the same position (also undoes upstream drift).
+        case model
+    }
+
+    /// The fitted layers: the reference fit on the dense model's FFN inputs, then
+    /// `refitPasses` passes that run the calibration through the sparse model fitted so
+    /// far and refit each layer's dropped map by least squares (0: the reference fit
+    /// alone). `isCancelled` is polled between calibration chunks and layers.
     public static func fit(_ loaded: LoadedModel, chunks: [[Int]], fraction: Double, rank: Int,
+                           refitPasses: Int = 0, refitTarget: RefitTarget = .layer, ridge: Double = 1e-2,
                            progress: (Progress) -> Void = { _ in },
                            isCancelled: () -> Bool = { false }) throws -> [SparkifyLayerFit] {
         guard let gemma = loaded.model as? GemmaModel else {
@@ -26,32 +38,75 @@ public enum SparkifyFitter {
         guard fraction > 0, fraction < 1 else { throw EngineError.input("fraction must be in (0, 1)") }
         let c = gemma.config, d = c.hiddenSize, F = c.intermediateSize
         guard rank >= 0, rank < d else { throw EngineError.input("rank must be in 0..<\(d) (the hidden size)") }
-        let total = chunks.count + c.layerCount
-        var inputs = [[Float]](repeating: [], count: c.layerCount)
-        gemma.ffnInputObserver = { layer, rows, count in
-            inputs[layer].append(contentsOf: UnsafeBufferPointer(start: rows, count: count * d))
-        }
-        defer { gemma.ffnInputObserver = nil }
-        for (i, chunk) in chunks.enumerated() {
+        guard refitPasses >= 0 else { throw EngineError.input("refit passes must be >= 0") }
+        let passSteps = chunks.count + c.layerCount, total = passSteps * (1 + refitPasses)
+        var step = 0
+        func advance(_ stage: String) throws {
             if isCancelled() { throw Cancelled() }
-            progress(Progress(done: i, total: total, stage: "calibration chunk \(i + 1)/\(chunks.count)"))
-            // Each chunk on its own, as the reference runs them: no context between chunks.
-            _ = try gemma.forward(chunk, state: gemma.makeState(capacity: chunk.count), logitRows: [chunk.count - 1],
-                                  sparsity: .off, stats: nil)
+            progress(Progress(done: step, total: total, stage: stage))
+            step += 1
         }
-        gemma.ffnInputObserver = nil
         let N = chunks.reduce(0) { $0 + $1.count }
+        /// Every layer's FFN inputs over the calibration chunks, run by the model as it is now.
+        func collectInputs(_ label: String) throws -> [[Float]] {
+            var inputs = [[Float]](repeating: [], count: c.layerCount)
+            for i in inputs.indices { inputs[i].reserveCapacity(N * d) }
+            gemma.ffnInputObserver = { layer, rows, count in
+                inputs[layer].append(contentsOf: UnsafeBufferPointer(start: rows, count: count * d))
+            }
+            defer { gemma.ffnInputObserver = nil }
+            for (i, chunk) in chunks.enumerated() {
+                try advance("\(label)calibration chunk \(i + 1)/\(chunks.count)")
+                // Each chunk on its own, as the reference runs them: no context between chunks.
+                _ = try gemma.forward(chunk, state: gemma.makeState(capacity: chunk.count), logitRows: [chunk.count - 1],
+                                      sparsity: .off, stats: nil)
+            }
+            return inputs
+        }
+        var inputs = try collectInputs("")
         var fits: [SparkifyLayerFit] = []
+        var denseOutputs = [[Float]](repeating: [], count: refitPasses > 0 && refitTarget == .model ? c.layerCount : 0)
         for (li, lw) in gemma.weights.layers.enumerated() {
-            if isCancelled() { throw Cancelled() }
-            progress(Progress(done: chunks.count + li, total: total, stage: "layer \(li + 1)/\(c.layerCount)"))
-            fits.append(try SparkifyFit.fitLayer(x: inputs[li], samples: N, gate: dequantize(lw.gate), up: dequantize(lw.up),
-                                                 down: dequantize(lw.down), hidden: d, width: F,
+            try advance("layer \(li + 1)/\(c.layerCount)")
+            let (wg, wu, wd) = (dequantize(lw.gate), dequantize(lw.up), dequantize(lw.down))
+            fits.append(try SparkifyFit.fitLayer(x: inputs[li], samples: N, gate: wg, up: wu, down: wd, hidden: d, width: F,
                                                  fraction: fraction, rank: rank))
+            if !denseOutputs.isEmpty {
+                denseOutputs[li] = DroppedMapRefit.denseOutput(x: inputs[li], samples: N, gate: wg, up: wu, down: wd, hidden: d, width: F)
+            }
             inputs[li] = []
+        }
+        for pass in 0..<refitPasses {
+            let label = refitPasses > 1 ? "refit \(pass + 1)/\(refitPasses): " : "refit: "
+            try withSparseFFN(fits, loaded: loaded, gemma: gemma, rank: rank) { inputs = try collectInputs(label) }
+            for (li, lw) in gemma.weights.layers.enumerated() {
+                try advance("\(label)layer \(li + 1)/\(c.layerCount)")
+                let (wg, wu, wd) = (dequantize(lw.gate), dequantize(lw.up), dequantize(lw.down))
+                let target = refitTarget == .model ? denseOutputs[li]
+                    : DroppedMapRefit.denseOutput(x: inputs[li], samples: N, gate: wg, up: wu, down: wd, hidden: d, width: F)
+                fits[li].droppedMap = try DroppedMapRefit.refit(x: inputs[li], target: target, samples: N, gate: wg, up: wu,
+                                                                down: wd, hidden: d, width: F, fit: fits[li], ridge: ridge)
+                inputs[li] = []
+            }
         }
         progress(Progress(done: total, total: total, stage: "done"))
         return fits
+    }
+
+    /// Runs `body` with the model's FFN sparkified by `fits` exactly as a loaded overlay
+    /// would be (written to a temporary file and read back: the engine's own quantization
+    /// and selection), then restores the dense FFN.
+    static func withSparseFFN(_ fits: [SparkifyLayerFit], loaded: LoadedModel, gemma: GemmaModel, rank: Int,
+                              _ body: () throws -> Void) throws {
+        let path = FileManager.default.temporaryDirectory
+            .appendingPathComponent("sparkchat-refit-\(getpid())-\(UUID().uuidString).sparkify.safetensors").path
+        defer { unlink(path) }
+        try write(fits, to: path, basePath: loaded.info.path, fraction: 0.5, rank: rank, calibrationTokens: 0)
+        let blockQuantized = ![GGMLType.f32, .f16, .bf16].contains(gemma.weights.layers.first?.gate.type ?? .f32)
+        gemma.sparkified = try SparkifiedFFN(overlay: SparkifyOverlay(path: path), config: gemma.config,
+                                             downs: gemma.weights.layers.map(\.down), quantize: blockQuantized)
+        defer { gemma.sparkified = nil }
+        try body()
     }
 
     static func dequantize(_ w: WeightMatrix) -> [Float] {
