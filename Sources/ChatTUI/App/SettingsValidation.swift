@@ -1,4 +1,3 @@
-import ArgumentParser
 import Foundation
 import Inference
 import Sessions
@@ -50,11 +49,6 @@ enum SettingsValidation {
         let root = modelsDirectory.resolvingSymlinksInPath().standardizedFileURL.path
         let target = URL(fileURLWithPath: nameOrPath).resolvingSymlinksInPath().standardizedFileURL.path
         return target.hasPrefix(root.hasSuffix("/") ? root : root + "/")
-    }
-
-    /// A command-line value against its rule: the error names the flag ("--top-p must be in (0, 1]").
-    static func require(_ flag: String, _ why: String?) throws {
-        if let why { throw ValidationError("\(flag) \(why)") }
     }
 
     /// A model named by a session file must be one from the models directory (a catalog

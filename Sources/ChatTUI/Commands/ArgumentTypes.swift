@@ -23,3 +23,12 @@ enum OptionHelp {
     static let speculative = ArgumentHelp("Speculative decoding: off, slice[:V], lookup[:N], sparse:F or model:PATH, each optionally @γ (draft length).",
                                           valueName: "mode")
 }
+
+extension SettingsValidation {
+    /// A command-line value against its rule: the error names the flag ("--top-p must be in (0, 1]").
+    /// (Here, not in SettingsValidation.swift: that file is also built into the fuzz package,
+    /// which has no ArgumentParser.)
+    static func require(_ flag: String, _ why: String?) throws {
+        if let why { throw ValidationError("\(flag) \(why)") }
+    }
+}
