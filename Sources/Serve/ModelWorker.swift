@@ -39,31 +39,52 @@ final class GenerationJob: @unchecked Sendable {
     init(request: GenerationRequest, sink: JobSink) { self.request = request; self.sink = sink }
 }
 
-/// The serial worker of one model: a FIFO of jobs run one at a time on its own thread
-/// (the engine's kernels already use every core for one sequence, and a Generator is
-/// not thread-safe). The queue is bounded: a request beyond `maxWaiting` waiting ones
-/// is refused at once (429) instead of waiting minutes.
+/// The worker of one model: a FIFO of jobs on its own thread. With `maxBatch` > 1 and
+/// a model that has a batched decode, up to `maxBatch` jobs run together (continuous
+/// batching, `BatchGenerator`): a new one is prefilled and joins between two steps,
+/// each step decodes one token of every running job in one pass (every weight is read
+/// once for all of them), a finished or cancelled one leaves at once. Otherwise jobs run
+/// one at a time through the model's Generator (whose prefix cache serves a
+/// conversation's next turn). The queue is bounded: a request beyond `maxWaiting`
+/// waiting ones is refused at once (429) instead of waiting minutes.
 final class ModelWorker: @unchecked Sendable {
     let id: String
     let maxWaiting: Int
+    let maxBatch: Int
     private let load: @Sendable () throws -> ServedModel
     private var served: ServedModel?
     private var generator: Generator?
+    private var batch: BatchGenerator?
     private let condition = NSCondition()
     private var queue: [GenerationJob] = []
+    /// Jobs taken off the queue and not finished (guarded by `condition`).
+    private var running = 0
     private var thread: Thread?
+    /// The kernels share one process-wide compute pool (CKernels' ck_pool_run), which
+    /// takes one caller at a time: the workers of different models take turns per pass.
+    private static let engine = NSLock()
 
-    init(id: String, maxWaiting: Int, preloaded: ServedModel? = nil, load: @escaping @Sendable () throws -> ServedModel) {
-        self.id = id; self.maxWaiting = maxWaiting; self.load = load; self.served = preloaded
+    init(id: String, maxWaiting: Int, maxBatch: Int = 1, preloaded: ServedModel? = nil,
+         load: @escaping @Sendable () throws -> ServedModel) {
+        self.id = id; self.maxWaiting = maxWaiting; self.maxBatch = max(1, maxBatch); self.load = load; self.served = preloaded
     }
 
-    /// Jobs waiting (not counting the one running).
+    /// Jobs waiting (not counting the running ones).
     var waiting: Int { condition.lock(); defer { condition.unlock() }; return queue.count }
+
+    /// Jobs running (decoding together, or the one at a time).
+    var active: Int { condition.lock(); defer { condition.unlock() }; return running }
 
     /// Queues `job`; false when the queue is full.
     func submit(_ job: GenerationJob) -> Bool {
         condition.lock(); defer { condition.unlock() }
-        guard queue.count < maxWaiting else { return false }
+        // Jobs cancelled while waiting leave; free batch slots take jobs at once.
+        queue.removeAll { j in
+            guard j.cancel.isCancelled else { return false }
+            j.sink.failed(.server("cancelled while waiting"))
+            return true
+        }
+        guard queue.count < maxWaiting + max(0, maxBatch - running) else { return false }
         queue.append(job)
         if thread == nil {
             let t = Thread { [self] in self.loop() }
@@ -79,14 +100,37 @@ final class ModelWorker: @unchecked Sendable {
     private func loop() {
         while true {
             condition.lock()
-            while queue.isEmpty { condition.wait() }
-            let job = queue.removeFirst()
+            while queue.isEmpty && running == 0 { condition.wait() }
+            var admitted: [GenerationJob] = []
+            while running < maxBatch, !queue.isEmpty {
+                admitted.append(queue.removeFirst())
+                running += 1
+            }
             condition.unlock()
-            run(job)
+            for job in admitted {
+                ModelWorker.engine.lock()
+                run(job)
+                ModelWorker.engine.unlock()
+            }
+            if let batch, batch.count > 0 {
+                ModelWorker.engine.lock()
+                // A failed pass ends every job of the batch (each gets its done event).
+                do { try batch.step() } catch {
+                    FileHandle.standardError.write("sparkchat serve: batched decode failed: \(error)\n".data(using: .utf8)!)
+                }
+                ModelWorker.engine.unlock()
+            }
         }
     }
 
+    private func ended() {
+        condition.lock(); running -= 1; condition.unlock()
+    }
+
+    /// Starts `job`: the whole generation when serial, its prefill and first token when batched.
     private func run(_ job: GenerationJob) {
+        var batchedStart = false
+        defer { if !batchedStart { ended() } }
         if job.cancel.isCancelled { job.sink.failed(.server("cancelled while waiting")); return }
         let model: ServedModel
         do {
@@ -99,6 +143,10 @@ final class ModelWorker: @unchecked Sendable {
         let generator = self.generator ?? Generator(model: model.loaded)
         self.generator = generator
         generator.sparsity = model.sparsity
+        if maxBatch > 1, batch == nil {
+            batch = BatchGenerator(model: model.loaded)
+            batch?.sparsity = model.sparsity
+        }
         let r = job.request
         let text: String
         let defaults: SamplingParameters
@@ -118,6 +166,20 @@ final class ModelWorker: @unchecked Sendable {
             return
         }
         job.sink.started(promptTokens: tokens.count)
+        if let batch {
+            do {
+                try batch.add(tokens: tokens, parameters: r.parameters(defaults: defaults), cancel: job.cancel) { [self] event in
+                    switch event {
+                    case .token(let t): job.sink.token(t)
+                    case .done(let s): job.sink.finished(s); ended()
+                    }
+                }
+                batchedStart = true
+            } catch {
+                job.sink.failed(.server("generation failed: \(error)"))
+            }
+            return
+        }
         do {
             try generator.generate(tokens: tokens, parameters: r.parameters(defaults: defaults), cancel: job.cancel) { event in
                 switch event {
@@ -156,18 +218,27 @@ public final class ModelRegistry: @unchecked Sendable {
     private let lock = NSLock()
     private var workers: [String: ModelWorker] = [:]
     private let maxWaiting: Int
+    private let maxBatch: Int
 
-    public init(loaded: ServedModel, catalog: [CatalogModel], maxWaiting: Int) {
+    /// `maxBatch`: jobs of one model decoded together (1: one at a time).
+    public init(loaded: ServedModel, catalog: [CatalogModel], maxWaiting: Int, maxBatch: Int = 1) {
         self.catalog = catalog
         self.defaultId = loaded.id
         self.maxWaiting = maxWaiting
-        workers[loaded.id] = ModelWorker(id: loaded.id, maxWaiting: maxWaiting, preloaded: loaded) { loaded }
+        self.maxBatch = maxBatch
+        workers[loaded.id] = ModelWorker(id: loaded.id, maxWaiting: maxWaiting, maxBatch: maxBatch, preloaded: loaded) { loaded }
     }
 
     /// Requests waiting on the default model's worker (for /health).
     var waiting: Int {
         lock.lock(); defer { lock.unlock() }
         return workers[defaultId]?.waiting ?? 0
+    }
+
+    /// Requests running on the default model's worker (for /health).
+    var running: Int {
+        lock.lock(); defer { lock.unlock() }
+        return workers[defaultId]?.active ?? 0
     }
 
     /// The catalog entry a request's `model` names (id or alias, any case).
@@ -189,7 +260,7 @@ public final class ModelRegistry: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         if let w = workers[id] { return w }
         guard let load else { return nil }
-        let w = ModelWorker(id: id, maxWaiting: maxWaiting, load: load)
+        let w = ModelWorker(id: id, maxWaiting: maxWaiting, maxBatch: maxBatch, load: load)
         workers[id] = w
         return w
     }

@@ -96,7 +96,8 @@ final class OpenAIHandler: ChannelInboundHandler, @unchecked Sendable {
         case (.GET, "/health"):
             respond(status: .ok, json: JSONText.object([("status", JSONText.string("ok")),
                                                         ("model", JSONText.string(server.registry.defaultId)),
-                                                        ("waiting", String(server.registry.waiting))]))
+                                                        ("waiting", String(server.registry.waiting)),
+                                                        ("running", String(server.registry.running))]))
         case (.GET, "/v1/models"):
             respond(status: .ok, json: JSONText.object([("object", JSONText.string("list")),
                                                         ("data", JSONText.array(server.registry.catalog.map(modelObject)))]))

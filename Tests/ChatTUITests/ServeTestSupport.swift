@@ -137,6 +137,8 @@ final class Locked<T>: @unchecked Sendable {
         get { lock.lock(); defer { lock.unlock() }; return stored }
         set { lock.lock(); stored = newValue; lock.unlock() }
     }
+    /// Changes the value in place under the lock (a read-modify-write from many threads).
+    func update(_ change: (inout T) -> Void) { lock.lock(); change(&stored); lock.unlock() }
 }
 
 private extension String {

@@ -6,7 +6,8 @@ import XCTest
 
 /// `sparkchat serve` as a client sees it: the built binary on a free loopback port, the
 /// default model, real HTTP. One server serves every test (loading is done once);
-/// it runs with --max-queue 1 so that the 429 test needs only three requests.
+/// it runs with --max-queue 1 and --max-batch 1 (one request at a time) so that the 429
+/// test needs only three requests. Batching has a server of its own.
 final class ServeTests: XCTestCase {
     static var shared: ServerProcess?
 
@@ -19,7 +20,7 @@ final class ServeTests: XCTestCase {
     func server() throws -> ServerProcess {
         guard FileManager.default.fileExists(atPath: HeadlessCommandTests.modelPath) else { throw XCTSkip("model not present") }
         if let s = ServeTests.shared { return s }
-        let s = try ServerProcess.start(["--max-queue", "1"])
+        let s = try ServerProcess.start(["--max-queue", "1", "--max-batch", "1"])
         ServeTests.shared = s
         return s
     }
@@ -213,6 +214,36 @@ final class ServeTests: XCTestCase {
         socket.close()
         XCTAssertEqual(waiting.wait(timeout: .now() + 60), .success)
         XCTAssertEqual(waitingResult.value?.status, 200)
+        XCTAssertTrue(s.log.contains("cancelled after"), s.log)
+    }
+
+    // MARK: continuous batching
+
+    /// Four requests at once decode together (default batching) and each gets the
+    /// continuation of its own prompt, while a fifth, streaming, is hung up mid-batch:
+    /// no sequence sees another's tokens or cache, and a hang-up leaves the others going.
+    func testBatchedRequestsEachGetTheirOwnReply() throws {
+        guard FileManager.default.fileExists(atPath: HeadlessCommandTests.modelPath) else { throw XCTSkip("model not present") }
+        let s = try ServerProcess.start(["--max-batch", "8"])
+        defer { s.stop() }
+        let hangUp = try RawConnection(port: s.port)
+        try hangUp.send(ServerProcess.rawRequest("POST", "/v1/completions",
+                                                 json: ["prompt": "1, 2, 3,", "max_tokens": 400, "temperature": 0, "stream": true]))
+        _ = try hangUp.receive(until: "data: ", timeout: 60)
+        let cases = [("1, 2, 3, 4, 5,", " 6, 7"), ("Monday, Tuesday, Wednesday,", " Thursday, Friday"),
+                     ("January, February, March,", " April, May"), ("a, b, c, d, e,", " f")]
+        let results = Locked<[String?]>(Array(repeating: nil, count: cases.count))
+        DispatchQueue.concurrentPerform(iterations: cases.count) { i in
+            if i == 0 { hangUp.close() }
+            let r = try? s.request("POST", "/v1/completions", json: ["prompt": cases[i].0, "temperature": 0, "max_tokens": 6])
+            let text = ((r?.json?["choices"] as? [[String: Any]])?.first?["text"]) as? String
+            results.update { $0[i] = text }
+        }
+        for (i, c) in cases.enumerated() {
+            XCTAssertTrue(results.value[i]?.hasPrefix(c.1) == true, "\(c.0) -> \(results.value[i] ?? "nil")")
+        }
+        let deadline = Date().addingTimeInterval(30)
+        while !s.log.contains("cancelled after") && Date() < deadline { usleep(50_000) }
         XCTAssertTrue(s.log.contains("cancelled after"), s.log)
     }
 

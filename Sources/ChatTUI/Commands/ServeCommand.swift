@@ -15,7 +15,8 @@ struct ServeCommand: ParsableCommand {
             temperature, top_p, max_tokens, stop, seed, stream_options.include_usage). Chat requests get \
             the chat's defaults (temperature 0.7, 1024 tokens, DRY penalty, loop guard, the format's stop \
             texts); completions the plain sampler (temperature 0.8, 256 tokens). Each stream chunk carries \
-            the token's engine statistics under x_sparkchat. Requests run one at a time per model, in order; \
+            the token's engine statistics under x_sparkchat. Up to --max-batch requests per model decode \
+            together (continuous batching: one pass per token for all of them); more wait in order, and \
             one beyond --max-queue waiting is answered 429. Prints `listening on http://HOST:PORT` once ready.
             """)
 
@@ -26,6 +27,8 @@ struct ServeCommand: ParsableCommand {
     var apiKeyEnv: String?
     @Option(name: .long, help: "Chat format: \(ChatFormats.usage).") var format: String?
     @Option(name: .long, help: "Requests that may wait per model while one runs; more are answered 429.") var maxQueue = 16
+    @Option(name: .long, help: "Requests per model decoded together in one batched pass per token (default 8; 1: one at a time).")
+    var maxBatch = 8
     @Option(name: .long, help: "Largest request body in bytes; larger ones are answered 413.") var maxBodyBytes = 4 << 20
     @Option(name: .long, help: OptionHelp.sparsity) var sparsity: SparsityMode = .off
     @Flag(name: .long, help: "Do not log requests on stderr.") var quiet = false
@@ -34,6 +37,7 @@ struct ServeCommand: ParsableCommand {
         try ArgumentCheck.requireUTF8Arguments()
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard maxQueue >= 0 else { throw ValidationError("--max-queue must be >= 0") }
+        guard (1...64).contains(maxBatch) else { throw ValidationError("--max-batch must be between 1 and 64") }
         guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024") }
         if let v = apiKeyEnv {
             guard let key = ProcessInfo.processInfo.environment[v], !key.isEmpty else {
@@ -57,7 +61,8 @@ struct ServeCommand: ParsableCommand {
             return ServedModel(id: id, loaded: model, chatDefaults: chat, completionDefaults: raw, sparsity: sparsity)
         }
         let served = try serve(loaded, id: Self.modelId(loaded.info))
-        let registry = ModelRegistry(loaded: served, catalog: Self.catalog(served: served, make: serve), maxWaiting: maxQueue)
+        let registry = ModelRegistry(loaded: served, catalog: Self.catalog(served: served, make: serve), maxWaiting: maxQueue,
+                                     maxBatch: maxBatch)
 
         var cfg = ServerConfiguration()
         cfg.host = host

@@ -16,10 +16,10 @@ final class GemmaModel: HiddenStateModel {
     let config: ModelConfig
     let weights: GemmaWeights
     /// Rotary embeddings of local and global layers (their bases differ from Gemma 3 on).
-    private let ropeLocal: [RoPEPart]
-    private let ropeGlobal: [RoPEPart]
-    private let linear = LinearKernel()
-    private let buffers = ForwardBuffers()
+    let ropeLocal: [RoPEPart]
+    let ropeGlobal: [RoPEPart]
+    let linear = LinearKernel()
+    let buffers = ForwardBuffers()
     private let activeFFN = ActiveNeuronFFN()
     var options = RuntimeOptions() { didSet { applyOptions() } }
     /// Set when the model was opened through a sparkify overlay: its FFN is then
@@ -128,7 +128,7 @@ final class GemmaModel: HiddenStateModel {
     }
 
     /// o = ffn(norm(x)) for one layer. Returns each token's count of active neurons.
-    private func feedForward(_ li: Int, _ lw: GemmaLayerWeights, _ path: FFNPath, _ s: ChunkShape,
+    func feedForward(_ li: Int, _ lw: GemmaLayerWeights, _ path: FFNPath, _ s: ChunkShape,
                              _ timer: inout SectionTimer) -> [Int] {
         let b = buffers, T = s.tokens, F = s.ffn
         TransformerSteps.normRows(b.x, lw.ffnNorm, into: b.xn, rows: T, eps: config.rmsNormEps)
@@ -170,7 +170,7 @@ final class GemmaModel: HiddenStateModel {
     /// up and down rows of inactive neurons contribute nothing (skipped by the sparse path,
     /// zero-multiplied in prefill: we count the work the sparse kernels do). Sparkified:
     /// predictor and M, then gate, up and down of active neurons.
-    private func recordStats(layer li: Int, _ lw: GemmaLayerWeights, active: [Int], _ s: ChunkShape,
+    func recordStats(layer li: Int, _ lw: GemmaLayerWeights, active: [Int], _ s: ChunkShape,
                        into stats: inout [TokenStats]) {
         let D = s.hidden, F = s.ffn, window = config.attentionWindow(layer: li)
         for t in 0..<s.tokens {
