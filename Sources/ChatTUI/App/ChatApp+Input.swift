@@ -59,6 +59,7 @@ extension ChatApp {
         case .interrupt:
             if let l = lastInterrupt, Date().timeIntervalSince(l) < 2 { quitting = true; return }
             lastInterrupt = Date()
+            interruptAwaitingDraw = true
             if isStreaming { worker.stop() }
             say("press Ctrl-C again to quit")
         case .redraw: break
@@ -67,6 +68,15 @@ extension ChatApp {
     }
 
     func openHelp() { overlay = .help; helpScroll = 0 }
+
+    /// Called after each frame: the 2 s for the second Ctrl-C count from when "press
+    /// Ctrl-C again" is on the screen, so a slow frame cannot eat the window and leave
+    /// Ctrl-C twice unable to quit.
+    func startInterruptWindowIfDrawn() {
+        guard interruptAwaitingDraw else { return }
+        interruptAwaitingDraw = false
+        lastInterrupt = Date()
+    }
 
     private func submitInput() {
         let text = editor.text
@@ -85,6 +95,9 @@ extension ChatApp {
         if modelInfo == nil {
             say("no model: \(loadFailure ?? "none loaded"); pick another with F2 or /model NAME", error: true); return
         }
+        // Refused before the input is taken: the text stays in the editor.
+        if readOnly { sayReadOnly(); return }
+        if let why = inputTooLarge(text) { say(why, error: true); return }
         var t = takeInput()
         if t.hasPrefix("//") { t.removeFirst() }
         if editingMessageID != nil { cutForEdit() }
@@ -92,6 +105,7 @@ extension ChatApp {
     }
 
     func execute(_ c: SlashCommand) {
+        if readOnly && c.changesConversation { sayReadOnly(); return }
         switch c {
         case .model(nil): openPicker()
         case .model(let name?):
@@ -136,6 +150,17 @@ extension ChatApp {
         case .sessions: openSessions()
         case .help: openHelp()
         case .quit: quitting = true
+        }
+    }
+}
+
+extension SlashCommand {
+    /// Commands that change the conversation shown (and so its session file): refused in a
+    /// read-only window. /clear, /sessions and the rest leave it alone.
+    var changesConversation: Bool {
+        switch self {
+        case .system, .temperature, .sparsity, .speculative, .retry, .edit: return true
+        default: return false
         }
     }
 }

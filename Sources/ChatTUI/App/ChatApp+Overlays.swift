@@ -34,6 +34,7 @@ extension ChatApp {
     // MARK: Sessions
 
     func newSession() {
+        releaseSession()   // a new id: nobody else can hold it
         conversation = Conversation(systemPrompt: config.systemPrompt, settings: ChatApp.defaultSettings(config), model: modelInfo?.name)
         ChatApp.applyOverrides(options, to: &conversation.settings)
         transcript.toBottom()
@@ -80,12 +81,16 @@ extension ChatApp {
             }
         case .confirmDelete:
             if key == .text("y") || key == .text("Y"), let s = l.choice {
-                do { try store?.delete(id: s.id) } catch { say("\(error)", error: true) }
-                if s.id == conversation.id {
-                    if isStreaming { worker.stop() }
-                    newSession()
+                do {
+                    try store?.delete(id: s.id)
+                    if s.id == conversation.id {
+                        if isStreaming { worker.stop() }
+                        newSession()
+                    }
+                    say("deleted \(s.title)")
+                } catch {
+                    say("\(error)", error: true)   // e.g. open in another window: nothing was deleted
                 }
-                say("deleted \(s.title)")
                 refreshSessions(&l)
             } else {
                 l.mode = .browse
@@ -117,12 +122,14 @@ extension ChatApp {
         guard let s = store else { return }
         do {
             var c = try s.load(id: id)
+            let problems = SettingsValidation.sanitize(session: &c)
             ChatApp.applyOverrides(options, to: &c.settings)
             conversation = c
             transcript.toBottom()
             live = LiveStats()
             live.contextLimit = modelInfo?.contextLength ?? 0
-            say("opened \(c.title)")
+            say(problems.isEmpty ? "opened \(c.title)" : problems.joined(separator: "; "), error: !problems.isEmpty)
+            claimSession()   // another window has it: read-only, with a notice
             if let m = c.model, m != modelInfo?.name, let p = try? ModelCatalog.resolve(m) {
                 switchModel(path: p, name: m)
             } else {

@@ -57,6 +57,20 @@ final class ChatApp {
     var editingMessageID: UUID?
     /// First line of the help overlay shown (it scrolls when the window is short).
     var helpScroll = 0
+    /// Another window holds the session shown: it is never written from here (ChatApp+Saving).
+    var readOnly = false
+    /// The session whose write lock this window holds.
+    var lockedID: String?
+    /// Conversations whose last save failed, by id: kept in memory, saved again on the next
+    /// change, and written to a fallback file when the chat quits with them still unsaved.
+    var unsaved: [String: Conversation] = [:]
+    /// Set when the chat quit with turns it could not save (the command then exits non-zero).
+    var quitWithUnsavedTurns = false
+    /// Lines for stderr once the terminal is restored (where unsaved turns went).
+    var exitReport: [String] = []
+    /// The first Ctrl-C was handled but the screen asking for the second is not drawn yet:
+    /// the double-press window starts when the user can see it (ChatApp+Input).
+    var interruptAwaitingDraw = false
 
     /// Validates everything that can fail before the screen is taken over, so those
     /// errors print as one line on a normal terminal.
@@ -65,9 +79,6 @@ final class ChatApp {
         let (cfg, configNotice) = AppConfig.load()
         config = cfg
         var notices: [String] = configNotice.map { [$0] } ?? []
-        if let v = cfg.speculative, SpeculativeMode(argument: v) == nil {
-            notices.append("ignoring speculative \"\(v)\" in config.json (off, slice[:V], lookup[:N], sparse:F or model:PATH)")
-        }
 
         var theme: Theme
         if let t = options.theme {
@@ -88,6 +99,9 @@ final class ChatApp {
         if let id = options.session {
             guard let s = store else { throw ChatError(description: "cannot open session \(id): no session store") }
             conversation = try s.load(id: id)
+            // A session file is checked like the config (it may come from someone else).
+            let problems = SettingsValidation.sanitize(session: &conversation)
+            if !problems.isEmpty { notices.append(problems.joined(separator: "; ")) }
         } else {
             conversation = Conversation(systemPrompt: cfg.systemPrompt, settings: ChatApp.defaultSettings(cfg))
         }
@@ -114,6 +128,8 @@ final class ChatApp {
         worker.submit(.load(path: path))
         if let n = loadInputHistory() { notices.append(n) }
         if let n = notices.last { say(n, error: true) }
+        // Last, so that it is the notice shown: a window that may not write must say so.
+        if options.session != nil { claimSession() }
     }
 
     /// The name messages record: the catalog's (file name without .gguf, or the
@@ -172,7 +188,7 @@ final class ChatApp {
             for e in events { handle(e) }
             if !events.isEmpty { dirty = true }
             if let n = notice, Date().timeIntervalSince(n.at) > 8 { notice = nil; dirty = true }
-            if dirty { render(); dirty = false }
+            if dirty { render(); dirty = false; startInterruptWindowIfDrawn() }
             // Shorter than 30 ms while a lone ESC waits to be told apart from Alt+key.
             guard let bytes = terminal.readInput(timeoutMs: decoder.inputWaitMs(longest: 30)) else { break }   // input closed
             let keys = bytes.isEmpty ? decoder.idle() : decoder.feed(bytes)
@@ -192,7 +208,9 @@ final class ChatApp {
             streamingID = nil
         }
         persist(now: true)
+        saveOrCopyUnsaved()
         terminal.shutdown()
+        for line in exitReport { FileHandle.standardError.write(Data((line + "\n").utf8)) }
     }
 
     // MARK: - Generation events
@@ -211,6 +229,8 @@ final class ChatApp {
             if !conversation.messages.isEmpty { persist(now: true) }
             let loaded = String(format: "loaded %@ in %.0f ms", info.name, seconds * 1000)
             say(switched ? "\(loaded): switched to \(info.name), the next reply comes from it" : "\(loaded): model \(info.name) ready")
+            if readOnly { sayReadOnly() }   // still the thing to know about this window
+            if let why = systemPromptTooLarge() { say(why + "; /system sets a shorter one", error: true) }
         case .format(let name, let formatNotice):
             chatFormatName = name
             if let n = formatNotice { say(n, error: true) }
@@ -230,7 +250,7 @@ final class ChatApp {
                 // a crash (kill -9) says so; .done saves the final flag.
                 var saved = conversation
                 saved.messages[i].interrupted = true
-                autosaver?.update(saved)
+                if !readOnly { autosaver?.update(saved) }
             }
         case .speculation(let proposed, let accepted, let passes):
             live.speculativeProposed = proposed; live.speculativeAccepted = accepted; live.targetPasses = passes
@@ -256,15 +276,6 @@ final class ChatApp {
 
     private func index(of id: UUID) -> Int? { conversation.messages.lastIndex { $0.id == id } }
 
-    /// Saves the conversation: throttled while streaming, now after each message.
-    func persist(now: Bool) {
-        guard let a = autosaver, !conversation.messages.isEmpty else { return }
-        a.update(conversation)
-        if now {
-            do { try a.flush() } catch { say("cannot save the session: \(error)", error: true) }
-        }
-    }
-
     func say(_ text: String, error: Bool = false) {
         notice = (text.split(whereSeparator: \.isNewline).first.map(String.init) ?? "", error, Date())
     }
@@ -275,6 +286,7 @@ final class ChatApp {
 
     func send(_ text: String) {
         guard let info = modelInfo, loadingModel == nil else { say("the model is still loading", error: true); return }
+        guard !readOnly else { sayReadOnly(); return }
         conversation.append(Message(role: .user, text: text))
         startReply(info)
     }

@@ -1,4 +1,8 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
 import Inference
 import Sessions
 
@@ -28,17 +32,62 @@ enum SettingsValidation {
         SparsityMode(argument: v) == nil ? "must be off or stat-topk:F with F in (0, 1]" : nil
     }
 
-    /// `trusted`: typed by the user (command line, /speculative). A drafter named in a file
-    /// (a session someone sent, a config) may only be a model from the models directory:
-    /// a file must not make the app open an arbitrary path.
+    /// `trusted`: typed by the user (command line, /speculative, their own config). A drafter
+    /// named in a session file (one someone sent) may only be a model from the models
+    /// directory: a file must not make the app open an arbitrary path. From any source the
+    /// drafter must be a model: a catalog name, a GGUF file or a safetensors checkpoint.
     static func speculative(_ v: String, trusted: Bool, modelsDirectory: URL = ModelCatalog.defaultDirectory()) -> String? {
         guard let mode = SpeculativeMode(argument: v) else {
             return "must be off, slice[:V], lookup[:N], sparse:F or model:NAME (optionally @γ)"
         }
-        if !trusted, case .model(let path, _) = mode, !isCatalogModel(path, modelsDirectory: modelsDirectory) {
+        guard case .model(let path, _) = mode else { return nil }
+        if !trusted, !isCatalogModel(path, modelsDirectory: modelsDirectory) {
             return "names a drafter outside the models directory \(modelsDirectory.path)"
         }
-        return nil
+        return modelProblem(path, modelsDirectory: modelsDirectory).map { "names a drafter that \($0)" }
+    }
+
+    /// Why `nameOrPath` is not a model, in words ("is not a GGUF file or a safetensors
+    /// checkpoint"); nil when it is a catalog name that resolves, a regular readable file
+    /// that starts with the GGUF magic, or a directory with config.json and *.safetensors.
+    /// Reads at most 4 bytes, and only of a regular file (a FIFO or a device would block).
+    static func modelProblem(_ nameOrPath: String, modelsDirectory: URL = ModelCatalog.defaultDirectory()) -> String? {
+        guard !nameOrPath.isEmpty, !nameOrPath.contains("\0") else { return "is empty" }
+        var path = nameOrPath
+        if !nameOrPath.contains("/") {
+            guard let p = try? ModelCatalog.resolve(nameOrPath, directory: modelsDirectory) else {
+                return "is not in the models directory \(modelsDirectory.path)"
+            }
+            path = p
+        }
+        var st = stat()
+        guard stat(path, &st) == 0 else { return "does not exist" }
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR:
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+            return names.contains("config.json") && names.contains(where: { $0.hasSuffix(".safetensors") })
+                ? nil : "is a directory without config.json and *.safetensors"
+        case S_IFREG:
+            if ModelCatalog.isSparkifyOverlay(URL(fileURLWithPath: path).lastPathComponent) { return nil }
+            guard let h = FileHandle(forReadingAtPath: path) else { return "cannot be read" }
+            defer { try? h.close() }
+            let magic = (try? h.read(upToCount: 4)) ?? Data()
+            return magic == Data("GGUF".utf8) ? nil : "is not a GGUF file or a safetensors checkpoint"
+        default:
+            return "is not a regular file or a checkpoint directory"
+        }
+    }
+
+    /// The model a session file names (a catalog name, normally): nil when it may be used.
+    /// A path is held to the same rule as a session's drafter (inside the models directory).
+    static func sessionModel(_ m: String, modelsDirectory: URL = ModelCatalog.defaultDirectory()) -> String? {
+        if !isCatalogModel(m, modelsDirectory: modelsDirectory) { return "names a model outside the models directory \(modelsDirectory.path)" }
+        return modelProblem(m, modelsDirectory: modelsDirectory)
+    }
+
+    /// A command-line option checked by the same rules: a one-line error naming the option.
+    static func option(_ name: String, _ why: String?) throws {
+        if let why { throw ValidationError("\(name) \(why)") }
     }
 
     /// A model named by a file: a catalog name, or a path that resolves (symlinks followed)
@@ -71,6 +120,18 @@ enum SettingsValidation {
         if let why = sparsity(s.sparsity) { reject("sparsity", s.sparsity, why, d.sparsity); s.sparsity = d.sparsity }
         if let v = s.speculative, let why = speculative(v, trusted: trusted, modelsDirectory: modelsDirectory) {
             reject("speculative", v, why, "off"); s.speculative = nil
+        }
+        return notices
+    }
+
+    /// A session file's settings and model (see `sanitize(_:source:)` for the settings). The
+    /// model is dropped (nil: the default is used) when it is not a model the catalog has.
+    static func sanitize(session c: inout Conversation, modelsDirectory: URL = ModelCatalog.defaultDirectory()) -> [String] {
+        let source = "session \(c.id)"
+        var notices = sanitize(&c.settings, source: source, trusted: false, modelsDirectory: modelsDirectory)
+        if let m = c.model, let why = sessionModel(m, modelsDirectory: modelsDirectory) {
+            notices.append("\(source): model \(DisplayText.truncate(DisplayText.singleLine(m), to: 60)) \(why); using the default")
+            c.model = nil
         }
         return notices
     }

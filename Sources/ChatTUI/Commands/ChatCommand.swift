@@ -16,14 +16,15 @@ struct ChatCommand: ParsableCommand {
     @Option(name: .long, help: "Chat format: \(ChatFormats.usage) (default: auto, from the model's files).") var format: String?
     @Option(name: .long, help: "Worker threads (default: all CPUs).") var threads: Int?
 
+    /// The same rules as config.json and session files (SettingsValidation); a bad value
+    /// here is an error rather than a notice, since the user can fix it at once.
     func validate() throws {
         try ArgumentCheck.requireUTF8Arguments()
-        if let t = temperature, !(t >= 0 && t <= 5) { throw ValidationError("--temperature must be in 0...5") }
-        if let m = maxTokens, m < 1 { throw ValidationError("--max-tokens must be >= 1") }
-        if let s = sparsity, SparsityMode(argument: s) == nil { throw ValidationError("--sparsity must be off or stat-topk:F with F in (0, 1]") }
-        if let s = speculative, SpeculativeMode(argument: s) == nil {
-            throw ValidationError("--speculative must be off, slice[:V], lookup[:N], sparse:F or model:PATH (optionally @γ)")
-        }
+        typealias V = SettingsValidation
+        if let t = temperature { try V.option("--temperature", V.temperature(t)) }
+        if let m = maxTokens { try V.option("--max-tokens", V.maxTokens(m)) }
+        if let s = sparsity { try V.option("--sparsity", V.sparsity(s)) }
+        if let s = speculative { try V.option("--speculative", V.speculative(s, trusted: true)) }
         if let t = threads, t < 1 || t > 256 { throw ValidationError("--threads must be between 1 and 256") }
     }
 
@@ -33,5 +34,7 @@ struct ChatCommand: ParsableCommand {
                                                    maxTokens: maxTokens, sparsity: sparsity, seed: seed, speculative: speculative,
                                                    format: format))
         app.run()
+        // Turns that could not be saved: the app has said where their copy went (stderr).
+        if app.quitWithUnsavedTurns { Foundation.exit(1) }
     }
 }

@@ -38,22 +38,22 @@ struct GenerateCommand: ParsableCommand {
     func validate() throws {
         try ArgumentCheck.requireUTF8Arguments()
         if prompt?.isEmpty == true { throw ValidationError("--prompt is empty") }
-        if let v = maxTokens, v < 0 { throw ValidationError("--max-tokens must be >= 0") }
-        if let v = temperature, v < 0 || !v.isFinite || v > 100 { throw ValidationError("--temperature must be between 0 and 100") }
-        if let v = topK, v < 0 { throw ValidationError("--top-k must be >= 0") }
-        if let v = topP, !(v > 0 && v <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
-        if let v = minP, !(v >= 0 && v < 1) { throw ValidationError("--min-p must be in [0, 1)") }
-        if let v = repeatPenalty, !(v > 0 && v.isFinite) { throw ValidationError("--repeat-penalty must be > 0") }
+        // The sampling settings the chat also has follow its rules (SettingsValidation).
+        typealias V = SettingsValidation
+        if let v = maxTokens { try V.option("--max-tokens", V.maxTokens(v)) }
+        if let v = temperature { try V.option("--temperature", V.temperature(v)) }
+        if let v = topK { try V.option("--top-k", V.topK(v)) }
+        if let v = topP { try V.option("--top-p", V.topP(v)) }
+        if let v = minP { try V.option("--min-p", V.minP(v)) }
+        if let v = repeatPenalty { try V.option("--repeat-penalty", V.repetitionPenalty(v)) }
         for (name, v) in [("--presence-penalty", presencePenalty), ("--frequency-penalty", frequencyPenalty)] {
             if let v, !(v.isFinite && abs(v) <= 100) { throw ValidationError("\(name) must be between -100 and 100") }
         }
         if let v = dryMultiplier, !(v >= 0 && v.isFinite && v <= 100) { throw ValidationError("--dry-multiplier must be between 0 and 100") }
         if stop.contains(where: \.isEmpty) { throw ValidationError("--stop must not be empty") }
         if format != nil && !chat { throw ValidationError("--format needs --chat") }
-        if SparsityMode(argument: sparsity) == nil { throw ValidationError("--sparsity must be off or stat-topk:F with F in (0, 1]") }
-        if let s = speculative, SpeculativeMode(argument: s) == nil {
-            throw ValidationError("--speculative must be off, slice[:V], lookup[:N], sparse:F or model:PATH (optionally @γ)")
-        }
+        try V.option("--sparsity", V.sparsity(sparsity))
+        if let s = speculative { try V.option("--speculative", V.speculative(s, trusted: true)) }
     }
 
     /// Raw defaults unless --chat; then every flag given wins over them.
