@@ -34,7 +34,12 @@ struct ChatCommand: ParsableCommand {
                                                    maxTokens: maxTokens, sparsity: sparsity, seed: seed, speculative: speculative,
                                                    format: format))
         app.run()
+        // Everything is saved (or its fallback copy written) and the terminal restored; leave
+        // without the C library's exit handlers: OpenBLAS's joins its idle threads there and
+        // was seen to hang forever (3 quits in 20 on a loaded machine), a chat that never quits.
         // Turns that could not be saved: the app has said where their copy went (stderr).
-        if app.quitWithUnsavedTurns { Foundation.exit(1) }
+        fflush(stdout)
+        fflush(stderr)
+        _exit(app.quitWithUnsavedTurns ? 1 : 0)
     }
 }
