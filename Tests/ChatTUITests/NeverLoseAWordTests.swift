@@ -169,7 +169,8 @@ final class NeverLoseAWordTests: XCTestCase {
     }
 
     /// A model that fails to load: the notice says so and how to pick another, sending says
-    /// the load failed (not "still loading"), and another model then works.
+    /// the load failed (not "still loading"), and another model then works. A drafter typed
+    /// with /speculative that is not a model is refused.
     func testFailedLoadIsNamedWhenSending() throws {
         t = try TmuxDriver()
         try Data(String(repeating: "not a model ", count: 100).utf8).write(to: t.root.appendingPathComponent("models/broken.gguf"))
@@ -182,8 +183,12 @@ final class NeverLoseAWordTests: XCTestCase {
         try t.keys("chat", "C-u")
         try t.type("chat", "/model alpha"); try t.keys("chat", "Enter")
         t.waitFor("chat", "model alpha ready")
+        // /speculative follows the settings rules too: a drafter must be a model file.
+        try t.type("chat", "/speculative model:/etc/passwd"); try t.keys("chat", "Enter")
+        t.waitFor("chat", "names a drafter that is not a GGUF file")
         try t.chat("chat", "Hi", model: "alpha", replies: 1)
         try t.keys("chat", "C-c"); try t.keys("chat", "C-c")
         t.waitFor("chat", "EXIT=0")
+        XCTAssertNil(try store().load(id: try XCTUnwrap(try store().list().sessions.first?.id)).settings.speculative)
     }
 }

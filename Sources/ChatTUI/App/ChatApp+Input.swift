@@ -128,6 +128,7 @@ extension ChatApp {
             conversation.settings.sparsity = s; persist(now: true)
             say(isSparkified ? "sparsity \(s): applies to dense models; this sparkified model keeps its own" : "sparsity \(s)")
         case .speculative(let mode):
+            if let m = mode, let why = SettingsValidation.speculative(m, trusted: true) { say("/speculative \(m) \(why)", error: true); return }
             conversation.settings.speculative = mode; persist(now: true)
             say(mode.map { "speculative decoding with \($0): the next reply drafts and verifies" } ?? "speculative decoding off")
         case .clear:
