@@ -3,27 +3,16 @@ import Inference
 import XCTest
 @testable import ChatTUI
 
-/// Inputs too large for the model or the screen: refused by size without tokenizing,
-/// drawn cut in time that does not grow with the text, and a prompt that still does not
-/// fit after the oldest turns are left out fails the reply cleanly.
+/// Inputs too large for the screen are drawn cut in time that does not grow with the text;
+/// a prompt that still does not fit after the oldest turns are left out fails the reply cleanly.
 final class PromptLimitsTests: XCTestCase {
-    func testRefusalAboveFourBytesPerContextToken() {
-        XCTAssertNil(PromptSize.refusal("the message", bytes: 4 * 32768, contextTokens: 32768))
-        let why = PromptSize.refusal("the system prompt", bytes: 10_000_000, contextTokens: 32768)
-        XCTAssertEqual(why, "the system prompt is 10.0 MB: too large for the model's context of 32768 tokens")
-        XCTAssertNotNil(PromptSize.refusal("the message", bytes: 4 * 32768 + 1, contextTokens: 32768))
-        XCTAssertNil(PromptSize.refusal("the message", bytes: 10_000_000, contextTokens: 0), "context not known yet: the worker decides")
-        XCTAssertEqual(PromptSize.describe(999), "999 bytes")
-        XCTAssertEqual(PromptSize.describe(150_000), "150.0 KB")
-    }
-
     /// The cut text is a prefix of whole characters plus a line giving the full size; a
     /// text under the limit is unchanged; cutting 10 MB costs no more than cutting 100 KB.
     func testShownTextIsCutAtACharacterAndCheap() {
-        XCTAssertEqual(PromptSize.shown("short", limit: 100, what: "x"), "short")
+        XCTAssertEqual(ShownText.cut("short", limit: 100, what: "x"), "short")
         let wide = String(repeating: "é字🙂", count: 1000)   // 2-, 3- and 4-byte characters
         for limit in [1, 2, 3, 5, 6, 9, 10, 11, 100] {
-            let s = PromptSize.shown(wide, limit: limit, what: "the text")
+            let s = ShownText.cut(wide, limit: limit, what: "the text")
             let head = String(s[..<s.range(of: "\n… (the text is ")!.lowerBound])
             XCTAssertTrue(wide.hasPrefix(head), "limit \(limit): not a prefix of whole characters: \(head.debugDescription)")
             XCTAssertLessThanOrEqual(head.utf8.count, limit)
@@ -33,12 +22,12 @@ final class PromptLimitsTests: XCTestCase {
         let small = String(repeating: "lorem ipsum ", count: 10_000)
         func time(_ s: String) -> TimeInterval {
             let t0 = Date()
-            for _ in 0..<200 { _ = PromptSize.shown(s, limit: 4000, what: "the system prompt") }
+            for _ in 0..<200 { _ = ShownText.cut(s, limit: 4000, what: "the system prompt") }
             return Date().timeIntervalSince(t0)
         }
         _ = time(small)
         let (tSmall, tHuge) = (time(small), time(huge))
-        XCTAssertTrue(PromptSize.shown(huge, limit: 4000, what: "the system prompt").hasSuffix("(the system prompt is 12.0 MB; the first 4.0 KB are shown)"))
+        XCTAssertTrue(ShownText.cut(huge, limit: 4000, what: "the system prompt").hasSuffix("(the system prompt is 12 MB; the first 4 KB are shown)"))
         XCTAssertLessThan(tHuge, max(0.05, tSmall * 10), "cutting grows with the text: \(tSmall) s for 120 KB, \(tHuge) s for 12 MB")
     }
 
@@ -68,9 +57,9 @@ final class PromptLimitsTests: XCTestCase {
         guard case .loaded(_, let limit, _)? = loaded.last(where: { if case .loaded = $0 { return true }; return false }) else {
             return XCTFail("\(loaded)")
         }
-        // Digits are one token each: under the 4-bytes-per-token bound, over the context.
+        // Digits are one token each: under the bytes-per-token ceiling the chat refuses at, over the context.
         let digits = String(repeating: "0123456789", count: limit / 10 + 200)
-        XCTAssertNil(PromptSize.refusal("the message", bytes: digits.utf8.count, contextTokens: limit))
+        XCTAssertLessThanOrEqual(digits.utf8.count, limit * ChatApp.bytesPerTokenCeiling)
         var p = SamplingParameters.greedy
         p.maxTokens = 4
         let history = [ChatMessage(role: .user, text: "Hi"), ChatMessage(role: .model, text: "Hello."), ChatMessage(role: .user, text: digits)]

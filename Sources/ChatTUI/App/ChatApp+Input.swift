@@ -78,6 +78,28 @@ extension ChatApp {
         lastInterrupt = Date()
     }
 
+    /// No tokenizer produces fewer than one token per this many bytes of ordinary text, so
+    /// a text longer than `context × bytesPerTokenCeiling` bytes cannot fit: refused at
+    /// once, without tokenizing megabytes on the UI thread. Shorter texts are measured in
+    /// tokens by the worker, which drops old turns or says the prompt does not fit.
+    static let bytesPerTokenCeiling = 10
+
+    /// Why sending `text` now cannot work (the system prompt, which is never dropped, or
+    /// the message itself is larger than the whole context), or nil.
+    func oversizedPrompt(adding text: String) -> String? {
+        guard let limit = modelInfo?.contextLength, limit > 0 else { return nil }
+        let ceiling = limit * ChatApp.bytesPerTokenCeiling
+        let system = conversation.systemPrompt?.utf8.count ?? 0
+        func size(_ n: Int) -> String { ByteCountFormatter.string(fromByteCount: Int64(n), countStyle: .file) }
+        if system > ceiling {
+            return "the system prompt is \(size(system)), more than the model's context of \(limit) tokens holds: shorten it (/system TEXT, or system_prompt in config.json)"
+        }
+        if system + text.utf8.count > ceiling {
+            return "this message is \(size(text.utf8.count)), more than the model's context of \(limit) tokens holds with the system prompt"
+        }
+        return nil
+    }
+
     private func submitInput() {
         let text = editor.text
         guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return }
@@ -90,14 +112,13 @@ extension ChatApp {
             }
             return
         }
+        if readOnly { sayReadOnly(); return }   // first: nothing else would help; the text stays in the input
         if isStreaming { say("a reply is still coming (Esc stops it)", error: true); return }
         if loadingModel != nil { say("the model is still loading", error: true); return }
         if modelInfo == nil {
             say("no model: \(loadFailure ?? "none loaded"); pick another with F2 or /model NAME", error: true); return
         }
-        // Refused before the input is taken: the text stays in the editor.
-        if readOnly { sayReadOnly(); return }
-        if let why = inputTooLarge(text) { say(why, error: true); return }
+        if let refusal = oversizedPrompt(adding: text) { say(refusal, error: true); return }   // the text stays in the input
         var t = takeInput()
         if t.hasPrefix("//") { t.removeFirst() }
         if editingMessageID != nil { cutForEdit() }

@@ -13,7 +13,7 @@ extension ChatApp {
         let modelLabel = loadingModel.map { "loading \($0)…" } ?? modelInfo?.name ?? "no model"
 
         canvas.fill(layout.title, role: .status)
-        let access = readOnly ? " · read-only (open in another window)" : ""
+        let access = readOnly ? " · read-only" : ""
         canvas.put(" SparkChat · \(modelLabel) · \(DisplayText.singleLine(conversation.title))\(access)", x: 0, y: layout.title.y, role: .status, clip: layout.title)
         if isStreaming {
             let tag = " ● generating \(live.tokens) "

@@ -49,9 +49,9 @@ extension ChatApp {
         readOnly = false
     }
 
-    func sayReadOnly() {
-        say("opened read-only: another window has this session; /clear or F4 then n starts a new one", error: true)
-    }
+    static let readOnlyNotice = "read-only: this session is open in another window; F4 then n (or /clear) starts a new one"
+
+    func sayReadOnly() { say(ChatApp.readOnlyNotice, error: true) }
 
     /// At quit: every conversation whose save failed gets one more try, then a copy in the
     /// fallback folder (UnsavedCopy), and a line for stderr naming the file.
@@ -64,9 +64,9 @@ extension ChatApp {
             quitWithUnsavedTurns = true
             do {
                 let url = try UnsavedCopy.write(c)
-                exitReport.append("sparkchat: session \(id) could not be saved (\(reason)); its turns are in \(url.path)")
+                exitReport.append("sparkchat: error: session \(id) could not be saved (\(reason)); its turns are in \(url.path)")
             } catch {
-                exitReport.append("sparkchat: session \(id) could not be saved (\(reason)), and no copy could be written: \(error)")
+                exitReport.append("sparkchat: error: session \(id) could not be saved (\(reason)), and no copy could be written: \(error)")
             }
         }
         unsaved = [:]

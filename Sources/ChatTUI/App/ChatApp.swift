@@ -199,7 +199,9 @@ final class ChatApp {
     }
 
     private func finish() {
-        worker.shutdown()
+        // Quitting must not wait for a long prefill or a huge prompt's tokenization: the
+        // worker is told to stop and given half a second; the process exit ends it.
+        worker.shutdown(timeout: 0.5)
         // A reply cut by quitting is kept, marked interrupted.
         for e in worker.events.drain() { handle(e) }
         if let id = streamingID, let i = index(of: id) {
@@ -230,7 +232,6 @@ final class ChatApp {
             let loaded = String(format: "loaded %@ in %.0f ms", info.name, seconds * 1000)
             say(switched ? "\(loaded): switched to \(info.name), the next reply comes from it" : "\(loaded): model \(info.name) ready")
             if readOnly { sayReadOnly() }   // still the thing to know about this window
-            if let why = systemPromptTooLarge() { say(why + "; /system sets a shorter one", error: true) }
         case .format(let name, let formatNotice):
             chatFormatName = name
             if let n = formatNotice { say(n, error: true) }

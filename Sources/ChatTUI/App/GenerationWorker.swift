@@ -68,10 +68,8 @@ final class GenerationWorker: @unchecked Sendable {
     /// chunks while the prompt is still being read.
     func stop() { cancel.cancel() }
 
-    /// Stops generation and waits (bounded) for the thread to end. The prefill reads the
-    /// cancel flag between chunks, so this normally returns at once; a quitting chat waits
-    /// at most a second for anything else (the process exit ends the thread).
-    func shutdown(timeout: TimeInterval = 1) {
+    /// Stops generation and waits (bounded) for the thread to end.
+    func shutdown(timeout: TimeInterval = 5) {
         cancel.cancel()
         lock.lock(); jobs.removeAll(); lock.unlock()
         submit(.quit)
@@ -134,13 +132,13 @@ final class GenerationWorker: @unchecked Sendable {
         let room = max(16, min(request.parameters.maxTokens, limit / 2))
         while tokens.count + room > limit,
               let i = messages.firstIndex(where: { $0.role != .system }), i < messages.count - 1 {
-            if cancel.isCancelled { events.push(.failed("stopped before the reply started")); return }   // quitting
+            if cancel.isCancelled { events.push(.failed("stopped before the reply started")); return }   // Esc, or quitting
             messages.remove(at: i); dropped += 1
             tokens = model.tokenizer.encode(model.chatPrompt(messages), addBOS: true)
         }
         guard tokens.count < limit else {
-            events.push(.failed("the prompt is \(tokens.count) tokens, more than the model's context of \(limit) holds even without "
-                                + "the oldest turns: shorten the system prompt or the message"))
+            // Only the system prompt and the newest message are left, and they alone overflow.
+            events.push(.failed("the prompt needs \(tokens.count) tokens and the model's context is \(limit): shorten the system prompt or the message"))
             return
         }
         var parameters = request.parameters

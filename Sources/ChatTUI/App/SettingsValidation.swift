@@ -1,8 +1,8 @@
+import ArgumentParser
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
-import ArgumentParser
 import Inference
 import Sessions
 
@@ -78,18 +78,6 @@ enum SettingsValidation {
         }
     }
 
-    /// The model a session file names (a catalog name, normally): nil when it may be used.
-    /// A path is held to the same rule as a session's drafter (inside the models directory).
-    static func sessionModel(_ m: String, modelsDirectory: URL = ModelCatalog.defaultDirectory()) -> String? {
-        if !isCatalogModel(m, modelsDirectory: modelsDirectory) { return "names a model outside the models directory \(modelsDirectory.path)" }
-        return modelProblem(m, modelsDirectory: modelsDirectory)
-    }
-
-    /// A command-line option checked by the same rules: a one-line error naming the option.
-    static func option(_ name: String, _ why: String?) throws {
-        if let why { throw ValidationError("\(name) \(why)") }
-    }
-
     /// A model named by a file: a catalog name, or a path that resolves (symlinks followed)
     /// to something inside the models directory.
     static func isCatalogModel(_ nameOrPath: String, modelsDirectory: URL = ModelCatalog.defaultDirectory()) -> Bool {
@@ -98,6 +86,22 @@ enum SettingsValidation {
         let root = modelsDirectory.resolvingSymlinksInPath().standardizedFileURL.path
         let target = URL(fileURLWithPath: nameOrPath).resolvingSymlinksInPath().standardizedFileURL.path
         return target.hasPrefix(root.hasSuffix("/") ? root : root + "/")
+    }
+
+    /// A command-line value against its rule: the error names the flag ("--top-p must be in (0, 1]").
+    static func require(_ flag: String, _ why: String?) throws {
+        if let why { throw ValidationError("\(flag) \(why)") }
+    }
+
+    /// A model named by a session file must be one from the models directory (a catalog
+    /// name, or a path inside it) and a model (see `modelProblem`); nil when it is, else the
+    /// notice, which names the key.
+    static func sessionModel(_ name: String, source: String, modelsDirectory: URL = ModelCatalog.defaultDirectory()) -> String? {
+        let shown = DisplayText.truncate(DisplayText.singleLine(name), to: 60)
+        guard isCatalogModel(name, modelsDirectory: modelsDirectory) else {
+            return "\(source): model \(shown) is outside the models directory; using the default"
+        }
+        return modelProblem(name, modelsDirectory: modelsDirectory).map { "\(source): model \(shown) \($0); using the default" }
     }
 
     /// Checks every field of `s` against the rules; a bad one is reset to the default and
@@ -129,8 +133,8 @@ enum SettingsValidation {
     static func sanitize(session c: inout Conversation, modelsDirectory: URL = ModelCatalog.defaultDirectory()) -> [String] {
         let source = "session \(c.id)"
         var notices = sanitize(&c.settings, source: source, trusted: false, modelsDirectory: modelsDirectory)
-        if let m = c.model, let why = sessionModel(m, modelsDirectory: modelsDirectory) {
-            notices.append("\(source): model \(DisplayText.truncate(DisplayText.singleLine(m), to: 60)) \(why); using the default")
+        if let m = c.model, let notice = sessionModel(m, source: source, modelsDirectory: modelsDirectory) {
+            notices.append(notice)
             c.model = nil
         }
         return notices

@@ -16,15 +16,13 @@ struct ChatCommand: ParsableCommand {
     @Option(name: .long, help: "Chat format: \(ChatFormats.usage) (default: auto, from the model's files).") var format: String?
     @Option(name: .long, help: "Worker threads (default: all CPUs).") var threads: Int?
 
-    /// The same rules as config.json and session files (SettingsValidation); a bad value
-    /// here is an error rather than a notice, since the user can fix it at once.
     func validate() throws {
         try ArgumentCheck.requireUTF8Arguments()
-        typealias V = SettingsValidation
-        if let t = temperature { try V.option("--temperature", V.temperature(t)) }
-        if let m = maxTokens { try V.option("--max-tokens", V.maxTokens(m)) }
-        if let s = sparsity { try V.option("--sparsity", V.sparsity(s)) }
-        if let s = speculative { try V.option("--speculative", V.speculative(s, trusted: true)) }
+        // The rules config.json and session files are checked with (SettingsValidation).
+        if let v = temperature { try SettingsValidation.require("--temperature", SettingsValidation.temperature(v)) }
+        if let v = maxTokens { try SettingsValidation.require("--max-tokens", SettingsValidation.maxTokens(v)) }
+        if let v = sparsity { try SettingsValidation.require("--sparsity", SettingsValidation.sparsity(v)) }
+        if let v = speculative { try SettingsValidation.require("--speculative", SettingsValidation.speculative(v, trusted: true)) }
         if let t = threads, t < 1 || t > 256 { throw ValidationError("--threads must be between 1 and 256") }
     }
 

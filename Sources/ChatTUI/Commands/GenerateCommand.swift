@@ -38,22 +38,22 @@ struct GenerateCommand: ParsableCommand {
     func validate() throws {
         try ArgumentCheck.requireUTF8Arguments()
         if prompt?.isEmpty == true { throw ValidationError("--prompt is empty") }
-        // The sampling settings the chat also has follow its rules (SettingsValidation).
-        typealias V = SettingsValidation
-        if let v = maxTokens { try V.option("--max-tokens", V.maxTokens(v)) }
-        if let v = temperature { try V.option("--temperature", V.temperature(v)) }
-        if let v = topK { try V.option("--top-k", V.topK(v)) }
-        if let v = topP { try V.option("--top-p", V.topP(v)) }
-        if let v = minP { try V.option("--min-p", V.minP(v)) }
-        if let v = repeatPenalty { try V.option("--repeat-penalty", V.repetitionPenalty(v)) }
+        // The rules the chat, config.json and session files use (SettingsValidation); 0 tokens
+        // is allowed here only (a prompt read without a reply).
+        if let v = maxTokens, v != 0 { try SettingsValidation.require("--max-tokens", SettingsValidation.maxTokens(v)) }
+        if let v = temperature { try SettingsValidation.require("--temperature", SettingsValidation.temperature(v)) }
+        if let v = topK { try SettingsValidation.require("--top-k", SettingsValidation.topK(v)) }
+        if let v = topP { try SettingsValidation.require("--top-p", SettingsValidation.topP(v)) }
+        if let v = minP { try SettingsValidation.require("--min-p", SettingsValidation.minP(v)) }
+        if let v = repeatPenalty { try SettingsValidation.require("--repeat-penalty", SettingsValidation.repetitionPenalty(v)) }
         for (name, v) in [("--presence-penalty", presencePenalty), ("--frequency-penalty", frequencyPenalty)] {
             if let v, !(v.isFinite && abs(v) <= 100) { throw ValidationError("\(name) must be between -100 and 100") }
         }
         if let v = dryMultiplier, !(v >= 0 && v.isFinite && v <= 100) { throw ValidationError("--dry-multiplier must be between 0 and 100") }
         if stop.contains(where: \.isEmpty) { throw ValidationError("--stop must not be empty") }
         if format != nil && !chat { throw ValidationError("--format needs --chat") }
-        try V.option("--sparsity", V.sparsity(sparsity))
-        if let s = speculative { try V.option("--speculative", V.speculative(s, trusted: true)) }
+        try SettingsValidation.require("--sparsity", SettingsValidation.sparsity(sparsity))
+        if let v = speculative { try SettingsValidation.require("--speculative", SettingsValidation.speculative(v, trusted: true)) }
     }
 
     /// Raw defaults unless --chat; then every flag given wins over them.
