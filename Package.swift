@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "sparkchat", targets: ["ChatTUI"]),
         .library(name: "Inference", targets: ["Inference"]),
         .library(name: "Sessions", targets: ["Sessions"]),
+        .library(name: "Remote", targets: ["Remote"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -33,16 +34,20 @@ let package = Package(
         .target(name: "Inference", dependencies: ["CKernels", "COpenBLAS"], path: "Sources/Inference",
                 swiftSettings: [.unsafeFlags(["-O"])]),
         .target(name: "Sessions", dependencies: ["CCmarkGFM"], path: "Sources/Sessions"),
+        // OpenAI-compatible endpoints as models: Foundation's URLSession (libcurl on Linux,
+        // so https costs no build time) and a small SSE parser of our own.
+        .target(name: "Remote", path: "Sources/Remote"),
         .executableTarget(
             name: "ChatTUI",
             dependencies: [
-                "Inference", "Sessions", "CNcursesw",
+                "Inference", "Sessions", "Remote", "CNcursesw",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/ChatTUI"),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "CKernels"], path: "Tests/InferenceTests"),
         .testTarget(name: "SessionsTests", dependencies: ["Sessions"], path: "Tests/SessionsTests"),
-        .testTarget(name: "ChatTUITests", dependencies: ["ChatTUI", "Inference", "Sessions"], path: "Tests/ChatTUITests"),
+        .testTarget(name: "ChatTUITests", dependencies: ["ChatTUI", "Inference", "Sessions", "Remote"], path: "Tests/ChatTUITests"),
+        .testTarget(name: "RemoteTests", dependencies: ["Remote"], path: "Tests/RemoteTests"),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -4,7 +4,9 @@ import Inference
 /// Settings from `$XDG_CONFIG_HOME/sparkchat/config.json` (default ~/.config):
 /// `{"theme": "dark", "model": "NAME", "temperature": 0.7, "max_tokens": 1024,
 ///   "top_k": 64, "top_p": 0.95, "seed": 1, "sparsity": "off", "speculative": "off",
-///   "system_prompt": "..."}` (`speculative`: off or a drafter, as `/speculative` takes).
+///   "system_prompt": "...", "endpoints": [{"name": "lab", "url": "http://host:8080/v1", "api_key_env": "LAB_KEY"}]}`
+/// (`speculative`: off or a drafter, as `/speculative` takes; `endpoints`: OpenAI-compatible
+/// servers whose models are listed as `NAME/MODEL_ID`).
 /// Every key is optional; command-line options win over the file.
 struct AppConfig: Codable, Equatable {
     var theme: String?
@@ -22,9 +24,10 @@ struct AppConfig: Codable, Equatable {
     var formats: [String: String]?
     /// Extra texts that end a chat reply.
     var stop: [String]?
+    var endpoints: [EndpointConfig]?
 
     enum CodingKeys: String, CodingKey {
-        case theme, model, temperature, seed, sparsity, speculative, formats, stop
+        case theme, model, temperature, seed, sparsity, speculative, formats, stop, endpoints
         case maxTokens = "max_tokens", topK = "top_k", topP = "top_p", systemPrompt = "system_prompt"
     }
 
@@ -57,5 +60,31 @@ struct AppConfig: Codable, Equatable {
         }
         let notices = SettingsValidation.sanitize(&config, source: "config.json")
         return (config, notices.isEmpty ? nil : notices.joined(separator: "; "))
+    }
+}
+
+/// One remote OpenAI-compatible endpoint of config.json. The key itself is never in the
+/// file: `api_key_env` names the environment variable that holds it.
+struct EndpointConfig: Codable, Equatable {
+    var name: String
+    var url: String
+    var apiKeyEnv: String?
+
+    enum CodingKeys: String, CodingKey {
+        case name, url
+        case apiKeyEnv = "api_key_env"
+    }
+
+    /// Why the entry cannot be used, nil when it can: the name prefixes model names
+    /// (`NAME/MODEL_ID`), so it must be a plain word.
+    var problem: String? {
+        if name.isEmpty || name.contains("/") || name.contains(where: { $0.isWhitespace || $0.isNewline }) {
+            return "needs a name without spaces or /"
+        }
+        let lower = url.lowercased()
+        guard lower.hasPrefix("http://") || lower.hasPrefix("https://"), URL(string: url)?.host != nil else {
+            return "needs an http:// or https:// url"
+        }
+        return nil
     }
 }

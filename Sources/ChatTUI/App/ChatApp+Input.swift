@@ -130,6 +130,7 @@ extension ChatApp {
         switch c {
         case .model(nil): openPicker()
         case .model(let name?):
+            if RemoteModels.reference(name, endpoints: endpoints) != nil { switchModel(path: name, name: name); return }
             let models = ModelCatalog.scan()
             if let m = models.first(where: { $0.name.lowercased() == name.lowercased() }) {
                 switchModel(path: m.path, name: m.name)

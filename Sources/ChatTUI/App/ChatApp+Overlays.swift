@@ -1,5 +1,6 @@
 import Foundation
 import Inference
+import Remote
 import Sessions
 
 /// The model picker and the sessions list: opening them, their keys, and what they do.
@@ -9,13 +10,39 @@ extension ChatApp {
         let models = ModelCatalog.scan { problems.append($0) }
         overlay = .picker(ModelPicker(models: models, current: modelInfo?.name))
         if let p = problems.first { say("skipped \(p)", error: true) }
+        guard !endpoints.isEmpty else { return }
+        // Every endpoint at once, on a thread of its own: the local models are there at
+        // once, the remote ones join within the listing's time limit.
+        say("asking \(endpoints.map(\.name).joined(separator: ", ")) for their models…")
+        let endpoints = self.endpoints, queue = remoteListings
+        Thread { queue.push(RemoteClient.listModels(endpoints)) }.start()
+    }
+
+    /// Adds the endpoints' models to the picker (if it is still open).
+    func showRemoteModels(_ listings: [EndpointListing]) {
+        guard case .picker(var p) = overlay else { return }
+        var problems: [String] = []
+        for l in listings {
+            switch l.result {
+            case .success(let list): p.models += list.map(RemoteModels.info)
+            case .failure(let e):
+                p.models.append(RemoteModels.unreachableInfo(l.endpoint.name, why: "\(e)"))
+                problems.append("endpoint \(l.endpoint.name) unreachable: \(e)")
+            }
+        }
+        if let i = p.models.firstIndex(where: { $0.name == modelInfo?.name }), p.selected == 0 { p.selected = i }
+        overlay = .picker(p)
+        if let first = problems.first { say(first, error: true) } else { notice = nil }
     }
 
     func handlePicker(_ key: Key, _ p: inout ModelPicker) {
         switch key {
         case .enter:
             overlay = .none
-            if let m = p.choice { switchModel(path: m.path, name: m.name) }
+            if let m = p.choice {
+                if m.architecture == "unreachable" { say("endpoint \(m.name) is unreachable: \(m.chatStyle.reason)", error: true) }
+                else { switchModel(path: m.path, name: m.name) }
+            }
             return
         case .escape, .function(2), .ctrl("c"), .text("q"): overlay = .none; return
         default: if let d = ListNavigation.step(key) { p.move(d) }
@@ -27,6 +54,11 @@ extension ChatApp {
         if isStreaming { say("wait for the reply (or Esc) before switching models", error: true); return }
         if name == modelInfo?.name && loadingModel == nil { say("already using \(name)"); return }
         loadingModel = name
+        if let r = RemoteModels.reference(name, endpoints: endpoints) {
+            worker.submit(.useRemote(r.endpoint, modelID: r.id))
+            say("connecting to \(name)…")
+            return
+        }
         worker.submit(.load(path: path))
         say("loading \(name)…")
     }
@@ -122,7 +154,7 @@ extension ChatApp {
         guard let s = store else { return }
         do {
             var c = try s.load(id: id)
-            let problems = SettingsValidation.sanitize(session: &c)
+            let problems = SettingsValidation.sanitize(session: &c, remoteEndpoints: endpoints)
             ChatApp.applyOverrides(options, to: &c.settings)
             conversation = c
             transcript.toBottom()
@@ -130,7 +162,9 @@ extension ChatApp {
             live.contextLimit = modelInfo?.contextLength ?? 0
             say(problems.isEmpty ? "opened \(c.title)" : problems.joined(separator: "; "), error: !problems.isEmpty)
             claimSession()   // another window has it: read-only, with a notice
-            if let m = c.model, m != modelInfo?.name, let p = try? ModelCatalog.resolve(m) {
+            if let m = c.model, m != modelInfo?.name, RemoteModels.reference(m, endpoints: endpoints) != nil {
+                switchModel(path: m, name: m)
+            } else if let m = c.model, m != modelInfo?.name, let p = try? ModelCatalog.resolve(m) {
                 switchModel(path: p, name: m)
             } else {
                 conversation.model = modelInfo?.name ?? c.model

@@ -1,5 +1,6 @@
 import Foundation
 import Inference
+import Remote
 import Sessions
 
 /// What `sparkchat chat` was asked for on the command line (nil: config or default).
@@ -25,6 +26,8 @@ final class ChatApp {
     let terminal: Terminal
     let worker = GenerationWorker()
     let config: AppConfig
+    /// The OpenAI-compatible endpoints whose models the picker lists beside the local ones.
+    let endpoints: [RemoteEndpoint]
     let options: ChatOptions
     var decoder = KeyDecoder()
     var store: SessionStore?
@@ -55,6 +58,9 @@ final class ChatApp {
     var historySearch: HistorySearch?
     /// The user message /edit put back in the editor: sending the input replaces it.
     var editingMessageID: UUID?
+    /// Remote endpoints' model lists for the open picker, from a background thread (a slow
+    /// endpoint must not freeze the keys).
+    let remoteListings = EventQueue<[EndpointListing]>()
     /// First line of the help overlay shown (it scrolls when the window is short).
     var helpScroll = 0
     /// Another window holds the session shown: it is never written from here (ChatApp+Saving).
@@ -78,6 +84,7 @@ final class ChatApp {
         self.options = options
         let (cfg, configNotice) = AppConfig.load()
         config = cfg
+        endpoints = RemoteModels.endpoints(cfg)
         var notices: [String] = configNotice.map { [$0] } ?? []
 
         var theme: Theme
@@ -99,8 +106,9 @@ final class ChatApp {
         if let id = options.session {
             guard let s = store else { throw ChatError(description: "cannot open session \(id): no session store") }
             conversation = try s.load(id: id)
-            // A session file is checked like the config (it may come from someone else).
-            let problems = SettingsValidation.sanitize(session: &conversation)
+            // A session file is checked like the config (it may come from someone else); a
+            // remote model (ENDPOINT/MODEL_ID of a configured endpoint) is not a file to check.
+            let problems = SettingsValidation.sanitize(session: &conversation, remoteEndpoints: endpoints)
             if !problems.isEmpty { notices.append(problems.joined(separator: "; ")) }
         } else {
             conversation = Conversation(systemPrompt: cfg.systemPrompt, settings: ChatApp.defaultSettings(cfg))
@@ -109,9 +117,15 @@ final class ChatApp {
 
         // The model: --model must resolve; a session's or the config's model may have
         // gone, in which case the default is used with a notice.
-        let path: String
-        if let m = options.model {
+        // A remote model (ENDPOINT/MODEL_ID) is checked with its endpoint by the worker.
+        var path = ""
+        var remote: (endpoint: RemoteEndpoint, id: String)?
+        if let m = options.model, let r = RemoteModels.reference(m, endpoints: endpoints) {
+            remote = r
+        } else if let m = options.model {
             path = try ModelCatalog.resolve(m)
+        } else if let m = conversation.model ?? cfg.model, let r = RemoteModels.reference(m, endpoints: endpoints) {
+            remote = r
         } else if let m = conversation.model ?? cfg.model, let p = try? ModelCatalog.resolve(m) {
             path = p
         } else {
@@ -122,10 +136,15 @@ final class ChatApp {
         let noColor = !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
         terminal = try Terminal(theme: theme, useColor: !noColor)
         Signals.install()   // after curses start-up, which installs handlers of its own
-        loadingModel = ChatApp.catalogName(path)
         worker.formatOverride = options.format
         worker.config = cfg
-        worker.submit(.load(path: path))
+        if let r = remote {
+            loadingModel = "\(r.endpoint.name)/\(r.id)"
+            worker.submit(.useRemote(r.endpoint, modelID: r.id))
+        } else {
+            loadingModel = ChatApp.catalogName(path)
+            worker.submit(.load(path: path))
+        }
         if let n = loadInputHistory() { notices.append(n) }
         if let n = notices.last { say(n, error: true) }
         // Last, so that it is the notice shown: a window that may not write must say so.
@@ -143,6 +162,7 @@ final class ChatApp {
     /// What the FFN runs: the session's run-time setting, or the overlay a sparkified
     /// model carries (run-time sparsity does not apply to it).
     var sparsityLabel: String {
+        if modelInfo?.isRemote == true { return "n/a (remote)" }
         guard let info = modelInfo, isSparkified else { return conversation.settings.sparsity }
         return "sparkified " + (info.name.components(separatedBy: ".sparkify-").last ?? "")
     }
@@ -187,6 +207,7 @@ final class ChatApp {
             let events = worker.events.drain()
             for e in events { handle(e) }
             if !events.isEmpty { dirty = true }
+            for l in remoteListings.drain() { showRemoteModels(l); dirty = true }
             if let n = notice, Date().timeIntervalSince(n.at) > 8 { notice = nil; dirty = true }
             if dirty { render(); dirty = false; startInterruptWindowIfDrawn() }
             // Shorter than 30 ms while a lone ESC waits to be told apart from Alt+key.
@@ -221,7 +242,7 @@ final class ChatApp {
         switch e {
         case .loaded(var info, let limit, let seconds):
             let switched = modelInfo != nil
-            info.name = ChatApp.catalogName(info.path)
+            if !info.isRemote { info.name = ChatApp.catalogName(info.path) }
             modelInfo = info
             loadFailure = nil
             modelLoadMs = seconds * 1000
@@ -242,6 +263,7 @@ final class ChatApp {
         case .started(let promptTokens, let limit, let dropped):
             live = LiveStats(promptTokens: promptTokens, contextLimit: limit, started: requestStarted)
             live.speculative = requestSpeculative
+            live.remote = modelInfo?.isRemote == true
             if dropped > 0 { say("context full: the oldest \(dropped) messages were left out of the prompt") }
         case .token(let t):
             live.add(t)
@@ -266,12 +288,18 @@ final class ChatApp {
             streamingID = nil
             persist(now: true)
         case .failed(let msg):
+            // The conversation is never lost: a partial reply stays, marked interrupted.
+            var kept = false
             if let id = streamingID, let i = index(of: id) {
-                if conversation.messages[i].text.isEmpty { conversation.messages.remove(at: i) } else { conversation.messages[i].interrupted = true }
+                if conversation.messages[i].text.isEmpty { conversation.messages.remove(at: i) } else {
+                    conversation.messages[i].interrupted = true
+                    conversation.messages[i].stats = live.messageStats
+                    kept = true
+                }
             }
             streamingID = nil
             persist(now: true)
-            say(msg, error: true)
+            say(kept ? "\(msg) (the reply so far is kept, marked interrupted)" : msg, error: true)
         }
     }
 

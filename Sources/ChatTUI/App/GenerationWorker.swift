@@ -1,5 +1,6 @@
 import Foundation
 import Inference
+import Remote
 
 /// A lock-protected FIFO that hands events from the generation thread to the UI loop.
 final class EventQueue<T>: @unchecked Sendable {
@@ -9,7 +10,7 @@ final class EventQueue<T>: @unchecked Sendable {
     func drain() -> [T] { lock.lock(); defer { lock.unlock() }; let out = items; items = []; return out }
 }
 
-/// Loads models and generates replies on its own thread (8 MB stack, as the engine's
+/// Loads models (or connects to a remote one) and generates replies on its own thread (8 MB stack, as the engine's
 /// own streaming thread), so the UI loop keeps serving keys and resizes. Jobs run
 /// one at a time in order; results come back through `events`.
 final class GenerationWorker: @unchecked Sendable {
@@ -21,6 +22,8 @@ final class GenerationWorker: @unchecked Sendable {
     }
     enum Job {
         case load(path: String)
+        /// A model on an OpenAI-compatible endpoint: checked in the endpoint's list, then used.
+        case useRemote(RemoteEndpoint, modelID: String)
         case generate(Request)
         case quit
     }
@@ -44,7 +47,8 @@ final class GenerationWorker: @unchecked Sendable {
     private let wake = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
     private var jobs: [Job] = []
-    private var generator: Generator?
+    /// Writes the replies: the loaded model, or a remote endpoint's.
+    private var source: ReplySource?
     /// `--format` (wins), else config.json's `formats` entry for the model, else the model's files decide.
     var formatOverride: String?
     var config = AppConfig()
@@ -91,19 +95,23 @@ final class GenerationWorker: @unchecked Sendable {
                 do {
                     let t0 = Date()
                     let m = try LoadedModel.load(path: path)
-                    generator = Generator(model: m)
+                    let generator = Generator(model: m)
+                    source = LocalReplySource(generator: generator)
                     events.push(.loaded(m.info, contextLimit: m.config.contextLength, seconds: Date().timeIntervalSince(t0)))
                     var formatNotice: String? = nil
                     do { try ChatFormats.apply(formatOverride ?? config.format(for: m.info), to: m) } catch {
                         formatNotice = "\(error); using \(m.chatFormat.name)"
                     }
                     events.push(.format(m.chatFormat.name + (m.chatFormat.isDialogueFrame ? " (base model)" : ""), notice: formatNotice))
-                    warmFormatPrefix(m)
+                    warmFormatPrefix(m, generator)
                 } catch {
                     events.push(.loadFailed("\(error)"))
                 }
+            case .useRemote(let endpoint, let id):
+                useRemote(endpoint, id)
             case .generate(let request):
-                run(request)
+                guard let s = source else { events.push(.failed("no model loaded")); continue }
+                s.reply(request, cancel: cancel, events: events)
             }
         }
     }
@@ -112,55 +120,32 @@ final class GenerationWorker: @unchecked Sendable {
     /// examples, ~120 tokens) into the model state right after loading, while the user
     /// types: the first reply then only prefills the user's turn (the generator reuses
     /// the common prefix), instead of paying ~0.5 s for the frame on the first message.
-    private func warmFormatPrefix(_ m: LoadedModel) {
+    private func warmFormatPrefix(_ m: LoadedModel, _ g: Generator) {
         let prefix = m.chatPrompt([], addGenerationPrompt: false)
-        guard !prefix.isEmpty, let g = generator else { return }
+        guard !prefix.isEmpty else { return }
         var p = SamplingParameters.greedy
         p.maxTokens = 0
         try? g.generate(tokens: m.tokenizer.encode(prefix, addBOS: true), parameters: p, cancel: cancel) { _ in }
     }
 
-    private func run(_ request: Request) {
-        guard let g = generator else { events.push(.failed("no model loaded")); return }
-        let model = g.model
-        let limit = model.config.contextLength
-        // Keep the prompt inside the context (with room for the reply): drop the
-        // oldest turns, never the system prompt or the newest user turn.
-        var messages = request.messages
-        var tokens = model.tokenizer.encode(model.chatPrompt(messages), addBOS: true)
-        var dropped = 0
-        let room = max(16, min(request.parameters.maxTokens, limit / 2))
-        while tokens.count + room > limit,
-              let i = messages.firstIndex(where: { $0.role != .system }), i < messages.count - 1 {
-            if cancel.isCancelled { events.push(.failed("stopped before the reply started")); return }   // Esc, or quitting
-            messages.remove(at: i); dropped += 1
-            tokens = model.tokenizer.encode(model.chatPrompt(messages), addBOS: true)
-        }
-        guard tokens.count < limit else {
-            // Only the system prompt and the newest message are left, and they alone overflow.
-            events.push(.failed("the prompt needs \(tokens.count) tokens and the model's context is \(limit): shorten the system prompt or the message"))
-            return
-        }
-        var parameters = request.parameters
-        parameters.stop = ChatFormats.stops(model.chatFormat, extra: request.parameters.stop)
-        g.sparsity = request.sparsity
-        g.speculative = request.speculative
-        let speculating = request.speculative != .off
-        events.push(.started(promptTokens: tokens.count, contextLimit: limit, droppedMessages: dropped))
-        do {
-            try g.generate(tokens: tokens, parameters: parameters, cancel: cancel) { event in
-                switch event {
-                case .token(let t):
-                    events.push(.token(t))
-                    if speculating {
-                        let c = g.speculativeCounts
-                        events.push(.speculation(proposed: c.proposed, accepted: c.accepted, passes: c.passes))
-                    }
-                case .done(let s): events.push(.done(s, contextUsed: g.contextTokens))
-                }
+    /// Switching to a remote model asks its endpoint for the list first (the listing's short
+    /// time limit), so a wrong name or a server that is down is said at once, and the
+    /// model in use stays.
+    private func useRemote(_ endpoint: RemoteEndpoint, _ id: String) {
+        let t0 = Date()
+        let listing = RemoteClient.listModels(endpoint)
+        switch listing.result {
+        case .failure(let e):
+            events.push(.loadFailed("endpoint \(endpoint.name): \(e)"))
+        case .success(let models):
+            guard let m = models.first(where: { $0.id == id }) else {
+                let served = models.prefix(5).map(\.id).joined(separator: ", ")
+                events.push(.loadFailed("endpoint \(endpoint.name) has no model \(id) (it serves \(served.isEmpty ? "none" : served))"))
+                return
             }
-        } catch {
-            events.push(.failed("\(error)"))
+            source = RemoteReplySource(endpoint: endpoint, modelID: id, contextLength: m.contextLength ?? 0)
+            events.push(.loaded(RemoteModels.info(m), contextLimit: m.contextLength ?? 0, seconds: Date().timeIntervalSince(t0)))
+            events.push(.format("the server's chat template", notice: nil))
         }
     }
 }

@@ -19,6 +19,9 @@ struct LiveStats {
     /// The drafter of this reply (nil: plain decoding) and its running counts.
     var speculative: String? = nil
     var speculativeProposed = 0, speculativeAccepted = 0, targetPasses = 0
+    /// The reply comes from a remote endpoint: prompt processing and sparsity are the
+    /// server's (shown as not available unless it sent them), token counts its usage.
+    var remote = false
 
     init() {}
 
@@ -48,6 +51,8 @@ struct LiveStats {
     /// Exact figures from the generator's summary replace the running estimates.
     mutating func finish(_ s: GenerationSummary, contextUsed used: Int) {
         finished = true
+        // A remote stream's pieces need not be tokens; the server's usage counts are.
+        if remote && s.generatedTokens > 0 { tokens = s.generatedTokens }
         promptTokens = s.promptTokens
         prefillTPS = s.prefillTPS
         if s.generatedTokens > 0 { decodeTPS = s.decodeTPS; ttftMs = s.timeToFirstToken * 1000 }
@@ -66,6 +71,10 @@ struct LiveStats {
     var tokensPerTargetPass: Double? {
         speculative == nil || targetPasses == 0 ? nil : Double(tokens) / Double(targetPasses)
     }
+
+    /// Sparsity figures exist: always for a local reply, for a remote one only when the
+    /// server sent them (`sparkchat serve`'s x_sparkchat).
+    var hasSparsityStats: Bool { !remote || ffnTotalSum > 0 }
 
     var meanActiveFFN: Double { ffnTotalSum == 0 ? 0 : Double(ffnActiveSum) / Double(ffnTotalSum) }
 

@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 #endif
 import Inference
+import Remote
 import Sessions
 
 /// The one set of rules for every sampling setting, wherever it comes from: the command
@@ -129,11 +130,14 @@ enum SettingsValidation {
     }
 
     /// A session file's settings and model (see `sanitize(_:source:)` for the settings). The
-    /// model is dropped (nil: the default is used) when it is not a model the catalog has.
-    static func sanitize(session c: inout Conversation, modelsDirectory: URL = ModelCatalog.defaultDirectory()) -> [String] {
+    /// model is dropped (nil: the default is used) when it is not a model the catalog has,
+    /// nor a model of one of the user's own remote endpoints (ENDPOINT/MODEL_ID).
+    static func sanitize(session c: inout Conversation, remoteEndpoints: [RemoteEndpoint] = [],
+                         modelsDirectory: URL = ModelCatalog.defaultDirectory()) -> [String] {
         let source = "session \(c.id)"
         var notices = sanitize(&c.settings, source: source, trusted: false, modelsDirectory: modelsDirectory)
-        if let m = c.model, let notice = sessionModel(m, source: source, modelsDirectory: modelsDirectory) {
+        if let m = c.model, RemoteModels.reference(m, endpoints: remoteEndpoints) == nil,
+           let notice = sessionModel(m, source: source, modelsDirectory: modelsDirectory) {
             notices.append(notice)
             c.model = nil
         }
@@ -153,6 +157,14 @@ enum SettingsValidation {
         if let v = c.topP, let why = topP(v) { reject("top_p", "\(v)", why); c.topP = nil }
         if let v = c.sparsity, let why = sparsity(v) { reject("sparsity", v, why); c.sparsity = nil }
         if let v = c.speculative, let why = speculative(v, trusted: true) { reject("speculative", v, why); c.speculative = nil }
+        if let list = c.endpoints {
+            var seen = Set<String>()
+            c.endpoints = list.filter { e in
+                if let why = e.problem { reject("endpoint", e.name.isEmpty ? e.url : e.name, why); return false }
+                if !seen.insert(e.name).inserted { reject("endpoint", e.name, "is named twice"); return false }
+                return true
+            }
+        }
         return notices
     }
 }

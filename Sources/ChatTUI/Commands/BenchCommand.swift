@@ -27,7 +27,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         let loadStart = Date()
-        let loaded = try options.load()
+        let loaded = try options.load(for: "bench")
         let loadSeconds = Date().timeIntervalSince(loadStart) // mmap + metadata + tokenizer: no weight is read
         let m = loaded.model
         let mode = sparsity

@@ -77,6 +77,10 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         let text = try PromptInput.read(prompt)
+        if let m = options.model, let r = RemoteModels.reference(m, endpoints: RemoteModels.endpoints(AppConfig.load().0)) {
+            try RemoteGenerate(endpoint: r.endpoint, modelID: r.id, command: self).run(prompt: text)
+            return
+        }
         let loaded = try options.load()
         let generator = Generator(model: loaded)
         generator.sparsity = SparsityMode(argument: sparsity)!

@@ -14,8 +14,10 @@ struct ModelOptions: ParsableArguments {
         if let t = threads, t < 1 || t > 256 { throw ValidationError("--threads must be between 1 and 256") }
     }
 
-    /// Resolves, loads and configures the model; errors are one line.
-    func load() throws -> LoadedModel {
+    /// Resolves, loads and configures the model; errors are one line. `command` names the
+    /// caller in the refusal of a remote model, whose weights are not here.
+    func load(for command: String = "this command") throws -> LoadedModel {
+        try RemoteModels.refuseRemote(model, command: command)
         if let t = threads { ComputePool.shared.setThreads(t) }
         let path = try model.map { try ModelCatalog.resolve($0) } ?? ModelCatalog.defaultModel()
         return try LoadedModel.load(path: path)

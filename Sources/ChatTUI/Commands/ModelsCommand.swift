@@ -1,15 +1,25 @@
 import ArgumentParser
 import Foundation
 import Inference
+import Remote
 
 struct ModelsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "models", abstract: "List the models in the models directory.")
+    static let configuration = CommandConfiguration(
+        commandName: "models", abstract: "List the models in the models directory and on the configured remote endpoints.",
+        discussion: """
+            Remote models (config.json "endpoints", or OPENAI_BASE_URL with OPENAI_API_KEY as the endpoint \
+            "openai") are named ENDPOINT/MODEL_ID; every endpoint is asked at once, and one that does not \
+            answer within 1.5 s is listed as unreachable.
+            """)
     @Flag(name: .long, help: "One JSON object per model.") var json = false
 
     func run() throws {
         let dir = ModelCatalog.defaultDirectory()
         var problems: [String] = []
         let models = ModelCatalog.scan(directory: dir) { problems.append($0) }
+        let (config, configNotice) = AppConfig.load()
+        if let n = configNotice { FileHandle.standardError.write("\(n)\n".data(using: .utf8)!) }
+        let listings = RemoteClient.listModels(RemoteModels.endpoints(config))
         if json {
             for m in models {
                 emit(JSON.object([("name", JSON.string(m.name)), ("path", JSON.string(m.path)),
@@ -18,20 +28,49 @@ struct ModelsCommand: ParsableCommand {
                                   ("size", String(m.fileSize)), ("context_length", String(m.contextLength)),
                                   ("chat_format", JSON.string(m.chatFormatLabel)), ("chat_style", JSON.string(m.chatStyle.reason))]))
             }
-        } else if models.isEmpty {
+            for l in listings { for line in ModelsCommand.remoteJSON(l) { emit(line) } }
+        } else if models.isEmpty && listings.isEmpty {
             emit("no models in \(dir.path)")
         } else {
             let rows = [["NAME", "ARCH", "FORMAT", "PARAMS", "QUANT", "SIZE", "CONTEXT", "CHAT"]] + models.map {
                 [$0.name, $0.architecture, $0.format, Format.count($0.parameterCount), $0.quantization,
                  Format.bytes($0.fileSize), String($0.contextLength), $0.chatFormatLabel]
-            }
+            } + listings.flatMap(ModelsCommand.remoteRows)
             let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max()! }
             for r in rows {
                 emit(r.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
-                    .joined(separator: "  "))
+                    .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
             }
+            if models.isEmpty { FileHandle.standardError.write("no local models in \(dir.path)\n".data(using: .utf8)!) }
         }
         for p in problems { FileHandle.standardError.write("skipped \(p)\n".data(using: .utf8)!) }
+    }
+
+    /// A remote model's row; an endpoint that did not answer is one row saying why.
+    static func remoteRows(_ l: EndpointListing) -> [[String]] {
+        switch l.result {
+        case .success(let list):
+            return list.map { ["\($0.endpoint)/\($0.id)", "remote", "remote", "–", "–", "–",
+                               $0.contextLength.map(String.init) ?? "–", "server"] }
+        case .failure(let e):
+            return [["\(l.endpoint.name)/", "remote", "remote", "–", "–", "–", "–", "unreachable: \(e)"]]
+        }
+    }
+
+    static func remoteJSON(_ l: EndpointListing) -> [String] {
+        let common = [("format", JSON.string("remote")), ("endpoint", JSON.string(l.endpoint.name)),
+                      ("url", JSON.string(l.endpoint.baseURL))]
+        switch l.result {
+        case .success(let list):
+            return list.map { m in
+                JSON.object([("name", JSON.string(m.qualifiedName))] + common + [
+                    ("id", JSON.string(m.id)), ("context_length", m.contextLength.map(String.init) ?? "null"),
+                    ("owned_by", m.ownedBy.map(JSON.string) ?? "null")])
+            }
+        case .failure(let e):
+            return [JSON.object([("name", JSON.string("\(l.endpoint.name)/"))] + common + [
+                ("unreachable", "true"), ("error", JSON.string("\(e)"))])]
+        }
     }
 }
 

@@ -27,7 +27,7 @@ struct PerplexityCommand: ParsableCommand {
 
     func run() throws {
         let text = try ArgumentCheck.readUTF8File(file)
-        let loaded = try options.load()
+        let loaded = try options.load(for: "perplexity")
         let result = try Perplexity.compute(model: loaded, text: text, ctx: ctx, maxChunks: chunks,
                                             sparsity: sparsity,
                                             arithmetic: float32 ? .float32 : .quantized) { i, n, ppl in

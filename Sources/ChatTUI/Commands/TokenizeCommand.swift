@@ -10,7 +10,7 @@ struct TokenizeCommand: ParsableCommand {
     func validate() throws { try ArgumentCheck.requireUTF8Arguments() }
 
     func run() throws {
-        let loaded = try options.load()
+        let loaded = try options.load(for: "tokenize")
         let ids = loaded.tokenizer.encode(text, addBOS: !noBos)
         emit("[" + ids.map(String.init).joined(separator: ",") + "]")
     }

@@ -27,7 +27,12 @@ struct ModelPicker {
 
     /// "format": the chat format its files call for (markup name, or "dialogue" for a base model).
     static func columns(_ m: ModelInfo) -> [String] {
-        [m.name, m.architecture, count(m.parameterCount), m.quantization, bytes(m.fileSize), String(m.contextLength),
+        if m.format == RemoteModels.format {
+            // No weights here: the endpoint's model, or an endpoint that did not answer.
+            return [m.name, m.architecture, "–", "–", "–", m.contextLength > 0 ? String(m.contextLength) : "–",
+                    m.architecture == "unreachable" ? "–" : "server"]
+        }
+        return [m.name, m.architecture, count(m.parameterCount), m.quantization, bytes(m.fileSize), String(m.contextLength),
          m.chatFormatLabel]
     }
 

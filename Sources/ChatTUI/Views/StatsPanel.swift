@@ -51,7 +51,7 @@ enum StatsPanel {
             r.append(("FLOPs     \(si(t.flops)) of \(si(t.flopsDense))", .normal))
             r.append(("          \(pct(t.flops, t.flopsDense)) of dense", .dim))
         } else {
-            r.append(("–", .dim))
+            r.append((live.remote ? "sparsity  n/a (remote engine)" : "–", .dim))
         }
         r.append(("", .normal))
         r.append((streaming ? "reply so far" : "last reply", .title))
@@ -63,10 +63,20 @@ enum StatsPanel {
             r.append(("accepted  \(acc) (\(live.speculativeAccepted)/\(live.speculativeProposed) drafts)", .normal))
             r.append(("per pass  " + (live.tokensPerTargetPass.map { String(format: "%.2f tok / target pass", $0) } ?? "–"), .normal))
         }
-        r.append(("FFN active \(pct(Double(live.ffnActiveSum), Double(live.ffnTotalSum))) mean", .normal))
-        r.append(("FLOPs     \(si(live.flops)) of \(si(live.flopsDense))", .normal))
-        r.append(("          \(pct(live.flops, live.flopsDense)) of dense", .dim))
-        r.append(("prompt    \(live.promptTokens) tok " + String(format: "%.1f tok/s", live.prefillTPS), .normal))
+        if live.hasSparsityStats {
+            r.append(("FFN active \(pct(Double(live.ffnActiveSum), Double(live.ffnTotalSum))) mean", .normal))
+            r.append(("FLOPs     \(si(live.flops)) of \(si(live.flopsDense))", .normal))
+            r.append(("          \(pct(live.flops, live.flopsDense)) of dense", .dim))
+        } else {
+            r.append(("FFN active n/a", .dim))
+            r.append(("FLOPs     n/a", .dim))
+        }
+        if live.remote {
+            // The server's usage once the reply ends; its prompt speed is not visible from here.
+            r.append(("usage     " + (live.finished ? "\(live.promptTokens) prompt + \(live.tokens) reply tok" : "–"), .normal))
+        } else {
+            r.append(("prompt    \(live.promptTokens) tok " + String(format: "%.1f tok/s", live.prefillTPS), .normal))
+        }
         r.append(("generate  " + String(format: "%.1f tok/s", live.decodeTPS), .normal))
         r.append(("TTFT      " + (live.ttftMs.map { String(format: "%.0f ms", $0) } ?? "–"), .normal))
         let ctxFrac = live.contextLimit == 0 ? "" : " (\(pct(Double(live.contextUsed), Double(live.contextLimit))))"

@@ -1,0 +1,1 @@
+../RemoteTests/FakeOpenAIServer.swift
