@@ -20,6 +20,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The HTTP server of `sparkchat serve`: SwiftNIO directly, not a framework on top
+        // of it, to keep CI's clean build short.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         .systemLibrary(name: "CNcursesw", path: "Sources/CNcursesw"),
@@ -37,10 +40,16 @@ let package = Package(
         // OpenAI-compatible endpoints as models: Foundation's URLSession (libcurl on Linux,
         // so https costs no build time) and a small SSE parser of our own.
         .target(name: "Remote", path: "Sources/Remote"),
+        .target(name: "Serve", dependencies: [
+            "Inference",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ], path: "Sources/Serve"),
         .executableTarget(
             name: "ChatTUI",
             dependencies: [
-                "Inference", "Sessions", "Remote", "CNcursesw",
+                "Inference", "Sessions", "Remote", "Serve", "CNcursesw",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/ChatTUI"),

@@ -9,7 +9,8 @@ struct SparkChat: ParsableCommand {
         commandName: "sparkchat",
         abstract: "Chat with local Gemma-family and Spark models in the terminal.",
         subcommands: [ChatCommand.self, GenerateCommand.self, TokenizeCommand.self, LogitsCommand.self,
-                      PerplexityCommand.self, BenchCommand.self, ModelsCommand.self, SessionsCommand.self],
+                      PerplexityCommand.self, BenchCommand.self, ModelsCommand.self, SessionsCommand.self,
+                      ServeCommand.self],
         defaultSubcommand: ChatCommand.self)
 
     /// Errors are one line on stderr (`sparkchat: error: ...`) with a non-zero exit;
