@@ -1,0 +1,133 @@
+import ArgumentParser
+import Foundation
+import Inference
+
+/// `sparkchat sparkify`: fits a sparkify overlay (a dense Gemma made activation-sparse
+/// without training; docs/spark-checkpoint.md) in Swift, as scripts/sparkify does in
+/// PyTorch, and writes it beside the base model. The overlay's path is the last line of
+/// stdout; progress goes to stderr. Ctrl-C stops the fit and leaves no file behind.
+struct SparkifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sparkify", abstract: "Fit a sparkify overlay (activation-sparse FFN) for a dense Gemma model.")
+    @OptionGroup var options: ModelOptions
+    @Option(name: .long, help: "Target fraction of active FFN neurons, in (0, 1).") var fraction: Double
+    @Option(name: .long, help: "Rank of the gate predictor (0: the selection reads the exact gate).") var rank = 128
+    @Option(name: [.short, .customLong("output")], help: "Overlay path (default: beside the model, named by fraction and rank).")
+    var output: String?
+    @Option(name: .long, help: "Calibration text (UTF-8; default: calibration/kjv-sparkify.txt, the reference's KJV chunks).")
+    var calibration: String?
+    @Option(name: .long, help: "Calibration tokens (chunks of 512 including BOS).") var tokens = 3072
+    @Option(name: .long, help: "Passes that refit each layer's dropped map on the sparse model's own inputs (0: the reference fit alone).")
+    var refitPasses = 0
+    @Option(name: .long, help: "What the refit matches: layer (the dense FFN on the sparse input) or model (the dense model's FFN output).")
+    var refitTarget = "layer"
+    @Option(name: .long, help: "Ridge of the refit, relative to the inputs' mean square.") var ridge = 1e-2
+
+    func validate() throws {
+        if !(fraction > 0 && fraction < 1) { throw ValidationError("--fraction must be in (0, 1)") }
+        if rank < 0 { throw ValidationError("--rank must be >= 0") }
+        if refitPasses < 0 || refitPasses > 8 { throw ValidationError("--refit-passes must be between 0 and 8") }
+        if !(ridge > 0 && ridge < 1e3) { throw ValidationError("--ridge must be in (0, 1000)") }
+        if tokens < 64 || tokens > 1 << 20 { throw ValidationError("--tokens must be between 64 and 1048576") }
+    }
+
+    func run() throws {
+        guard let target = SparkifyFitter.RefitTarget(rawValue: refitTarget) else {
+            throw ValidationError("--refit-target must be layer or model")
+        }
+        let calibrationPath = try calibration ?? defaultCalibration()
+        let text = try SparkifyCalibration.readText(calibrationPath)
+        let loaded = try options.load()
+        let chunks = try SparkifyCalibration.chunks(text, tokenizer: loaded.tokenizer, tokens: tokens)
+        let basePath = loaded.info.path
+        let path = output ?? URL(fileURLWithPath: basePath).deletingLastPathComponent()
+            .appendingPathComponent(SparkifyFitter.overlayName(baseFile: basePath, fraction: fraction, rank: rank)).path
+        guard SparkifyOverlayName.isOverlay(path) else {
+            throw ValidationError("the overlay's file name must contain .sparkify and end in .safetensors (got \(path))")
+        }
+        try Self.checkWritable(directoryOf: path)
+        Interrupt.install(temporaryFile: SparkifyFitter.temporaryPath(for: path))
+        defer { Interrupt.uninstall() }
+        let bar = ProgressBar()
+        let fits = try SparkifyFitter.fit(loaded, chunks: chunks, fraction: fraction, rank: rank,
+                                          refitPasses: refitPasses, refitTarget: target, ridge: ridge,
+                                          progress: { bar.show($0.done, of: $0.total, $0.stage) },
+                                          isCancelled: { Interrupt.requested })
+        try SparkifyFitter.write(fits, to: path, basePath: basePath, fraction: fraction, rank: rank,
+                                 calibrationTokens: chunks.reduce(0) { $0 + $1.count }, isCancelled: { Interrupt.requested })
+        bar.finish()
+        emit(path)
+    }
+
+    /// Fails before the fit (not a minute later) when the overlay cannot be written;
+    /// a missing directory is made, as `-o` into a new folder expects.
+    static func checkWritable(directoryOf path: String) throws {
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent()
+        do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
+            throw ValidationError("cannot create the directory \(dir.path) for the overlay")
+        }
+        guard access(dir.path, W_OK) == 0 else { throw ValidationError("cannot write to \(dir.path)") }
+    }
+
+    private func defaultCalibration() throws -> String {
+        for dir in DataDirectories.search("calibration", configDirectory: AppConfig.directory()) {
+            let p = dir.appendingPathComponent("kjv-sparkify.txt").path
+            if FileManager.default.fileExists(atPath: p) { return p }
+        }
+        throw ValidationError("calibration/kjv-sparkify.txt not found beside the binary; pass --calibration FILE")
+    }
+}
+
+enum SparkifyOverlayName {
+    static func isOverlay(_ path: String) -> Bool { ModelCatalog.isSparkifyOverlay(URL(fileURLWithPath: path).lastPathComponent) }
+}
+
+/// SIGINT during a fit: the first sets a flag the fit polls (it stops within a layer
+/// and deletes its temporary file); a second one deletes the temporary file and exits.
+enum Interrupt {
+    nonisolated(unsafe) static var flag: sig_atomic_t = 0
+    nonisolated(unsafe) static var temporary: UnsafeMutablePointer<CChar>?
+    static var requested: Bool { flag != 0 }
+
+    static func install(temporaryFile: String) {
+        temporary = strdup(temporaryFile)
+        signal(SIGINT) { _ in
+            if Interrupt.flag != 0 {
+                if let t = Interrupt.temporary { unlink(t) }
+                _exit(130)
+            }
+            Interrupt.flag = 1
+        }
+    }
+
+    static func uninstall() {
+        signal(SIGINT, SIG_DFL)
+        free(temporary); temporary = nil
+    }
+}
+
+/// A one-line progress bar with the estimated time left, on stderr.
+final class ProgressBar {
+    private let start = Date()
+    private let tty = isatty(STDERR_FILENO) != 0
+
+    func show(_ done: Int, of total: Int, _ stage: String) {
+        let frac = total > 0 ? Double(done) / Double(total) : 0
+        let width = 30, filled = Int(frac * Double(width))
+        let elapsed = Date().timeIntervalSince(start)
+        let eta = done > 0 ? elapsed / frac - elapsed : .nan
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        let line = "[\(bar)] \(Int(frac * 100))% \(stage)  elapsed \(Self.clock(elapsed))  left \(eta.isFinite ? Self.clock(eta) : "?")"
+        FileHandle.standardError.write(((tty ? "\r\u{1B}[K" : "") + line + (tty ? "" : "\n")).data(using: .utf8)!)
+    }
+
+    func finish() {
+        if tty { FileHandle.standardError.write("\n".data(using: .utf8)!) }
+        FileHandle.standardError.write("fitted in \(Self.clock(Date().timeIntervalSince(start)))\n".data(using: .utf8)!)
+    }
+
+    static func clock(_ s: Double) -> String {
+        let t = Int(s.rounded())
+        return t >= 60 ? "\(t / 60)m\(String(format: "%02d", t % 60))s" : "\(t)s"
+    }
+}

@@ -1,0 +1,147 @@
+import COpenBLAS
+import Foundation
+
+/// One layer's overlay tensors (float32, row-major), as SparkifyOverlay reads them.
+public struct SparkifyLayerFit: Sendable {
+    /// F × r and r × d; nil at rank 0 (the exact gate selects).
+    public var predictorA: [Float]?
+    public var predictorB: [Float]?
+    public var idleActivation: [Float]     // γ, F
+    public var upScale: [Float]            // σ, F
+    public var thresholdZ: Float
+    public var droppedMap: [Float]         // M = W_down diag(γ) W_up, d × d
+}
+
+/// The training-free sparkify fit of one GeGLU FFN layer, step for step as the PyTorch
+/// reference (scripts/spark/sparkify.py, fit_layer) does it, in double precision; why
+/// each piece is there: docs/spark-checkpoint.md, "Sparkified overlay".
+///
+///   G = X W_gᵀ, U = X W_uᵀ                 on the calibration inputs X (N × d)
+///   ĝ = A B x (rank r > 0) or the exact gate (r = 0)
+///   σᵢ = rms(Uᵢ);  γ = 0, then 3 rounds of
+///       t = standardized |gelu(ĝ) − γ| ⊙ σ per sample;  z = quantile(t, 1 − f)
+///       γᵢ = Σ gelu(Gᵢ) Uᵢ² [t ≤ z] / Σ Uᵢ² [t ≤ z]      (least squares over dropped samples)
+///   z from one more selection with the final γ;  M = W_down diag(γ) W_up
+enum SparkifyFit {
+    static func gelu(_ x: Double) -> Double {
+        0.5 * x * (1 + tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x)))
+    }
+
+    /// x: N × d inputs; gate, up: F × d; down: d × F (nn.Linear layout, dequantized).
+    static func fitLayer(x xf: [Float], samples N: Int, gate gf: [Float], up uf: [Float], down df: [Float],
+                         hidden d: Int, width F: Int, fraction: Double, rank: Int, rounds: Int = 3) throws -> SparkifyLayerFit {
+        precondition(xf.count == N * d && gf.count == F * d && uf.count == F * d && df.count == d * F)
+        let x = xf.map(Double.init), wg = gf.map(Double.init), wu = uf.map(Double.init)
+        let nf = N * F
+        var act = [Double](repeating: 0, count: nf), u2 = [Double](repeating: 0, count: nf)
+        matmulTransposed(x, N, wg, F, d, into: &act)                    // G
+        matmulTransposed(x, N, wu, F, d, into: &u2)                     // U
+        var out = SparkifyLayerFit(predictorA: nil, predictorB: nil, idleActivation: [], upScale: [],
+                                   thresholdZ: 0, droppedMap: [])
+        for i in 0..<nf { act[i] = gelu(act[i]) }
+        let actHat: [Double]
+        if rank > 0 {
+            var sigma = [Double](repeating: 0, count: d * d)              // Σ = Xᵀ X / N
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(d), Int32(d), Int32(N), 1 / Double(N),
+                        x, Int32(d), x, Int32(d), 0, &sigma, Int32(d))
+            let (a, b) = try ReducedRankRegression.fit(secondMoment: sigma, gate: wg, rows: F, cols: d, rank: rank)
+            out.predictorA = a.map(Float.init); out.predictorB = b.map(Float.init)
+            var xb = [Double](repeating: 0, count: N * rank)
+            matmulTransposed(x, N, b, rank, d, into: &xb)               // X Bᵀ
+            var predicted = [Double](repeating: 0, count: nf)
+            matmulTransposed(xb, N, a, F, rank, into: &predicted)       // (X Bᵀ) Aᵀ
+            for i in 0..<nf { predicted[i] = gelu(predicted[i]) }
+            actHat = predicted
+        } else {
+            actHat = act                                                 // rank 0: the exact gate selects
+        }
+        var sigmaU = [Double](repeating: 0, count: F)
+        for n in 0..<N {
+            for i in 0..<F { let u = u2[n * F + i]; u2[n * F + i] = u * u; sigmaU[i] += u * u }
+        }
+        for i in 0..<F { sigmaU[i] = (sigmaU[i] / Double(N)).squareRoot() }
+        var gamma = [Double](repeating: 0, count: F)
+        var t = [Double](repeating: 0, count: nf)
+        for _ in 0..<rounds {
+            standardizedScores(actHat, gamma, sigmaU, N, F, into: &t)
+            let z = Double(quantile(t, 1 - fraction))
+            var num = [Double](repeating: 0, count: F), den = [Double](repeating: 0, count: F)
+            for n in 0..<N {
+                for i in 0..<F where t[n * F + i] <= z {
+                    let w = u2[n * F + i]
+                    num[i] += act[n * F + i] * w; den[i] += w
+                }
+            }
+            for i in 0..<F { gamma[i] = num[i] / max(den[i], 1e-30) }
+        }
+        standardizedScores(actHat, gamma, sigmaU, N, F, into: &t)
+        out.thresholdZ = quantile(t, 1 - fraction)
+        out.idleActivation = gamma.map(Float.init)
+        out.upScale = sigmaU.map(Float.init)
+        var scaledUp = wu                                                  // diag(γ) W_up
+        for i in 0..<F { for j in 0..<d { scaledUp[i * d + j] *= gamma[i] } }
+        var m = [Double](repeating: 0, count: d * d)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(d), Int32(d), Int32(F), 1,
+                    df.map(Double.init), Int32(F), scaledUp, Int32(d), 0, &m, Int32(d))
+        out.droppedMap = m.map(Float.init)
+        return out
+    }
+
+    /// out (rows × outCols) = a (rows × k) · bᵀ, b being outCols × k.
+    static func matmulTransposed(_ a: [Double], _ rows: Int, _ b: [Double], _ outCols: Int, _ k: Int,
+                                 into out: inout [Double]) {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outCols), Int32(k), 1,
+                    a, Int32(k), b, Int32(k), 0, &out, Int32(outCols))
+    }
+
+    /// Per sample n: s = |actHat − γ| ⊙ σ, t = (s − mean s) / std s (population std),
+    /// the score the engine's statistical top-k compares with z.
+    static func standardizedScores(_ actHat: [Double], _ gamma: [Double], _ sigma: [Double], _ N: Int, _ F: Int,
+                                   into t: inout [Double]) {
+        for n in 0..<N {
+            let base = n * F
+            var mean = 0.0
+            for i in 0..<F { let s = abs(actHat[base + i] - gamma[i]) * sigma[i]; t[base + i] = s; mean += s }
+            mean /= Double(F)
+            var v = 0.0
+            for i in 0..<F { let e = t[base + i] - mean; v += e * e }
+            let std = max((v / Double(F)).squareRoot(), 1e-30)
+            for i in 0..<F { t[base + i] = (t[base + i] - mean) / std }
+        }
+    }
+
+    /// torch.quantile(t.float(), q) with linear interpolation, in float32 as torch does
+    /// it (the rank q·(n−1) and the interpolation are float32 there, too).
+    static func quantile(_ values: [Double], _ q: Double) -> Float {
+        var v = values.map(Float.init)
+        let rank = Float(q) * Float(v.count - 1)
+        let below = Int(rank), above = Int(rank.rounded(.up))
+        let lo = select(&v, below)
+        let hi = above == below ? lo : select(&v, above)
+        let w = rank - Float(below)
+        return w < 0.5 ? lo + w * (hi - lo) : hi - (hi - lo) * (1 - w)
+    }
+
+    /// The k-th smallest value (quickselect; reorders v). Linear time on average, where
+    /// a sort of the 6 M scores of a real layer would cost a second per call.
+    static func select(_ v: inout [Float], _ k: Int) -> Float {
+        var lo = 0, hi = v.count - 1
+        return v.withUnsafeMutableBufferPointer { p in
+            while lo < hi {
+                let pivot = median3(p[lo], p[(lo + hi) / 2], p[hi])
+                var i = lo, j = hi
+                while i <= j {
+                    while p[i] < pivot { i += 1 }
+                    while p[j] > pivot { j -= 1 }
+                    if i <= j { p.swapAt(i, j); i += 1; j -= 1 }
+                }
+                if k <= j { hi = j } else if k >= i { lo = i } else { return p[k] }
+            }
+            return p[k]
+        }
+    }
+
+    private static func median3(_ a: Float, _ b: Float, _ c: Float) -> Float {
+        max(min(a, b), min(max(a, b), c))
+    }
+}
