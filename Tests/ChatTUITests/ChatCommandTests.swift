@@ -49,6 +49,20 @@ final class ChatCommandTests: XCTestCase {
         assertOneLineError(try run(["chat", "--session", "../../etc/passwd"], env: ["XDG_DATA_HOME": tmp.path]), contains: "invalid session id")
     }
 
+    /// The command line follows the rules config.json and session files do (SettingsValidation):
+    /// values the chat would drop there are one-line errors naming the option, for chat and generate.
+    func testOptionsFollowTheSettingsRules() throws {
+        assertOneLineError(try run(["chat", "--temperature", "1e300"]), contains: "--temperature must be in 0...5")
+        assertOneLineError(try run(["chat", "--max-tokens", "99999999999"]), contains: "--max-tokens must be in 1...1048576")
+        assertOneLineError(try run(["chat", "--sparsity", "stat-topk:NaN"]), contains: "--sparsity")
+        assertOneLineError(try run(["chat", "--speculative", "model:/etc/passwd"]), contains: "--speculative names a drafter that is not a GGUF file")
+        assertOneLineError(try run(["generate", "--model", "x", "--prompt", "a", "--temperature", "50"]), contains: "--temperature must be in 0...5")
+        assertOneLineError(try run(["generate", "--model", "x", "--prompt", "a", "--top-k", "1000000000000"]), contains: "--top-k must be in")
+        assertOneLineError(try run(["generate", "--model", "x", "--prompt", "a", "--repeat-penalty", "1e300"]), contains: "--repeat-penalty must be in")
+        assertOneLineError(try run(["generate", "--model", "x", "--prompt", "a", "--speculative", "model:/nonexistent.gguf"]),
+                           contains: "--speculative names a drafter that does not exist")
+    }
+
     func testWithoutATerminalTheChatSaysSo() throws {
         guard FileManager.default.fileExists(atPath: HeadlessCommandTests.modelPath) else { throw XCTSkip("model not present") }
         let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("sc-chat-\(UUID().uuidString.prefix(8))")

@@ -59,6 +59,7 @@ extension ChatApp {
         case .interrupt:
             if let l = lastInterrupt, Date().timeIntervalSince(l) < 2 { quitting = true; return }
             lastInterrupt = Date()
+            interruptAwaitingDraw = true
             if isStreaming { worker.stop() }
             say("press Ctrl-C again to quit")
         case .redraw: break
@@ -67,6 +68,15 @@ extension ChatApp {
     }
 
     func openHelp() { overlay = .help; helpScroll = 0 }
+
+    /// Called after each frame: the 2 s for the second Ctrl-C count from when "press
+    /// Ctrl-C again" is on the screen, so a slow frame cannot eat the window and leave
+    /// Ctrl-C twice unable to quit.
+    func startInterruptWindowIfDrawn() {
+        guard interruptAwaitingDraw else { return }
+        interruptAwaitingDraw = false
+        lastInterrupt = Date()
+    }
 
     /// No tokenizer produces fewer than one token per this many bytes of ordinary text, so
     /// a text longer than `context × bytesPerTokenCeiling` bytes cannot fit: refused at
@@ -102,7 +112,7 @@ extension ChatApp {
             }
             return
         }
-        if readOnly { say(ChatApp.readOnlyNotice, error: true); return }   // first: nothing else would help
+        if readOnly { sayReadOnly(); return }   // first: nothing else would help; the text stays in the input
         if isStreaming { say("a reply is still coming (Esc stops it)", error: true); return }
         if loadingModel != nil { say("the model is still loading", error: true); return }
         if modelInfo == nil {
@@ -116,6 +126,7 @@ extension ChatApp {
     }
 
     func execute(_ c: SlashCommand) {
+        if readOnly && c.changesConversation { sayReadOnly(); return }
         switch c {
         case .model(nil): openPicker()
         case .model(let name?):
@@ -139,6 +150,7 @@ extension ChatApp {
             conversation.settings.sparsity = s; persist(now: true)
             say(isSparkified ? "sparsity \(s): applies to dense models; this sparkified model keeps its own" : "sparsity \(s)")
         case .speculative(let mode):
+            if let m = mode, let why = SettingsValidation.speculative(m, trusted: true) { say("/speculative \(m) \(why)", error: true); return }
             conversation.settings.speculative = mode; persist(now: true)
             say(mode.map { "speculative decoding with \($0): the next reply drafts and verifies" } ?? "speculative decoding off")
         case .clear:
@@ -161,6 +173,17 @@ extension ChatApp {
         case .sessions: openSessions()
         case .help: openHelp()
         case .quit: quitting = true
+        }
+    }
+}
+
+extension SlashCommand {
+    /// Commands that change the conversation shown (and so its session file): refused in a
+    /// read-only window. /clear, /sessions and the rest leave it alone.
+    var changesConversation: Bool {
+        switch self {
+        case .system, .temperature, .sparsity, .speculative, .retry, .edit: return true
+        default: return false
         }
     }
 }

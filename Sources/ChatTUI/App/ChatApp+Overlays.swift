@@ -66,9 +66,8 @@ extension ChatApp {
     // MARK: Sessions
 
     func newSession() {
-        let old = conversation.id
+        releaseSession()   // a new id: nobody else can hold it
         conversation = Conversation(systemPrompt: config.systemPrompt, settings: ChatApp.defaultSettings(config), model: modelInfo?.name)
-        claimSession(conversation.id, releasing: old)
         ChatApp.applyOverrides(options, to: &conversation.settings)
         transcript.toBottom()
         live = LiveStats()
@@ -114,12 +113,16 @@ extension ChatApp {
             }
         case .confirmDelete:
             if key == .text("y") || key == .text("Y"), let s = l.choice {
-                do { try store?.delete(id: s.id) } catch { say("\(error)", error: true) }
-                if s.id == conversation.id {
-                    if isStreaming { worker.stop() }
-                    newSession()
+                do {
+                    try store?.delete(id: s.id)
+                    if s.id == conversation.id {
+                        if isStreaming { worker.stop() }
+                        newSession()
+                    }
+                    say("deleted \(s.title)")
+                } catch {
+                    say("\(error)", error: true)   // e.g. open in another window: nothing was deleted
                 }
-                say("deleted \(s.title)")
                 refreshSessions(&l)
             } else {
                 l.mode = .browse
@@ -151,16 +154,14 @@ extension ChatApp {
         guard let s = store else { return }
         do {
             var c = try s.load(id: id)
-            var notices = SettingsValidation.sanitize(&c.settings, source: "session \(id)")
-            if let m = c.model, RemoteModels.reference(m, endpoints: endpoints) == nil,
-               let n = SettingsValidation.sessionModel(m, source: "session \(id)") { notices.append(n); c.model = nil }
+            let problems = SettingsValidation.sanitize(session: &c, remoteEndpoints: endpoints)
             ChatApp.applyOverrides(options, to: &c.settings)
-            let old = conversation.id
             conversation = c
             transcript.toBottom()
             live = LiveStats()
             live.contextLimit = modelInfo?.contextLength ?? 0
-            if let n = claimSession(c.id, releasing: old) ?? notices.first { say(n, error: true) } else { say("opened \(c.title)") }
+            say(problems.isEmpty ? "opened \(c.title)" : problems.joined(separator: "; "), error: !problems.isEmpty)
+            claimSession()   // another window has it: read-only, with a notice
             if let m = c.model, m != modelInfo?.name, RemoteModels.reference(m, endpoints: endpoints) != nil {
                 switchModel(path: m, name: m)
             } else if let m = c.model, m != modelInfo?.name, let p = try? ModelCatalog.resolve(m) {

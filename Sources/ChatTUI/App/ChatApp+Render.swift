@@ -14,20 +14,14 @@ extension ChatApp {
 
         canvas.fill(layout.title, role: .status)
         let access = readOnly ? " · read-only" : ""
-        canvas.put(" SparkChat · \(modelLabel) · \(DisplayText.singleLine(conversation.title))\(access)", x: 0, y: layout.title.y,
-                   role: .status, clip: layout.title)
+        canvas.put(" SparkChat · \(modelLabel) · \(DisplayText.singleLine(conversation.title))\(access)", x: 0, y: layout.title.y, role: .status, clip: layout.title)
         if isStreaming {
             let tag = " ● generating \(live.tokens) "
             canvas.put(tag, x: w - TextWidth.of(tag), y: layout.title.y, role: .status, clip: layout.title)
         }
 
-        // The system prompt heads the transcript (under a fixed id, so its layout stays cached).
-        var shown = conversation.messages
-        if let sys = conversation.systemPrompt, !sys.isEmpty {
-            var m = Message(role: .system, text: sys, time: conversation.created)
-            m.id = ChatApp.systemPromptID
-            shown.insert(m, at: 0)
-        }
+        // The system prompt heads the transcript; huge texts are drawn cut (ChatApp+HugeInputs).
+        let shown = shownMessages()
         transcript.render(shown, streaming: streamingID, into: &canvas, rect: layout.transcript)
         if let r = layout.stats {
             StatsPanel.render(live, model: modelInfo?.name ?? "–", sparsity: sparsityLabel,

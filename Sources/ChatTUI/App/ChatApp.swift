@@ -63,8 +63,20 @@ final class ChatApp {
     let remoteListings = EventQueue<[EndpointListing]>()
     /// First line of the help overlay shown (it scrolls when the window is short).
     var helpScroll = 0
-    /// The session is open in another window: shown, never written (see `claimSession`).
+    /// Another window holds the session shown: it is never written from here (ChatApp+Saving).
     var readOnly = false
+    /// The session whose write lock this window holds.
+    var lockedID: String?
+    /// Conversations whose last save failed, by id: kept in memory, saved again on the next
+    /// change, and written to a fallback file when the chat quits with them still unsaved.
+    var unsaved: [String: Conversation] = [:]
+    /// Set when the chat quit with turns it could not save (the command then exits non-zero).
+    var quitWithUnsavedTurns = false
+    /// Lines for stderr once the terminal is restored (where unsaved turns went).
+    var exitReport: [String] = []
+    /// The first Ctrl-C was handled but the screen asking for the second is not drawn yet:
+    /// the double-press window starts when the user can see it (ChatApp+Input).
+    var interruptAwaitingDraw = false
 
     /// Validates everything that can fail before the screen is taken over, so those
     /// errors print as one line on a normal terminal.
@@ -74,9 +86,6 @@ final class ChatApp {
         config = cfg
         endpoints = RemoteModels.endpoints(cfg)
         var notices: [String] = configNotice.map { [$0] } ?? []
-        if let v = cfg.speculative, SpeculativeMode(argument: v) == nil {
-            notices.append("ignoring speculative \"\(v)\" in config.json (off, slice[:V], lookup[:N], sparse:F or model:PATH)")
-        }
 
         var theme: Theme
         if let t = options.theme {
@@ -97,12 +106,10 @@ final class ChatApp {
         if let id = options.session {
             guard let s = store else { throw ChatError(description: "cannot open session \(id): no session store") }
             conversation = try s.load(id: id)
-            // A session file may come from anyone: its settings and model pass the same rules.
-            notices += SettingsValidation.sanitize(&conversation.settings, source: "session \(id)")
-            if let m = conversation.model, RemoteModels.reference(m, endpoints: endpoints) == nil,
-               let n = SettingsValidation.sessionModel(m, source: "session \(id)") {
-                notices.append(n); conversation.model = nil
-            }
+            // A session file is checked like the config (it may come from someone else); a
+            // remote model (ENDPOINT/MODEL_ID of a configured endpoint) is not a file to check.
+            let problems = SettingsValidation.sanitize(session: &conversation, remoteEndpoints: endpoints)
+            if !problems.isEmpty { notices.append(problems.joined(separator: "; ")) }
         } else {
             conversation = Conversation(systemPrompt: cfg.systemPrompt, settings: ChatApp.defaultSettings(cfg))
         }
@@ -139,8 +146,9 @@ final class ChatApp {
             worker.submit(.load(path: path))
         }
         if let n = loadInputHistory() { notices.append(n) }
-        if let n = claimSession(conversation.id) { notices.append(n) }   // last: the notice that must show
         if let n = notices.last { say(n, error: true) }
+        // Last, so that it is the notice shown: a window that may not write must say so.
+        if options.session != nil { claimSession() }
     }
 
     /// The name messages record: the catalog's (file name without .gguf, or the
@@ -191,10 +199,7 @@ final class ChatApp {
 
     // MARK: - Loop
 
-    /// Runs until the user quits. Throws (after the terminal is restored) when turns could
-    /// not be saved to the session file: they were written to a fallback copy, named in
-    /// the error, so the exit status says that something needs the user's attention.
-    func run() throws {
+    func run() {
         var dirty = true
         while !quitting {
             if Signals.quitRequested { break }
@@ -204,17 +209,17 @@ final class ChatApp {
             if !events.isEmpty { dirty = true }
             for l in remoteListings.drain() { showRemoteModels(l); dirty = true }
             if let n = notice, Date().timeIntervalSince(n.at) > 8 { notice = nil; dirty = true }
-            if dirty { render(); dirty = false }
+            if dirty { render(); dirty = false; startInterruptWindowIfDrawn() }
             // Shorter than 30 ms while a lone ESC waits to be told apart from Alt+key.
             guard let bytes = terminal.readInput(timeoutMs: decoder.inputWaitMs(longest: 30)) else { break }   // input closed
             let keys = bytes.isEmpty ? decoder.idle() : decoder.feed(bytes)
             for k in keys where !quitting { handle(k) }
             if !keys.isEmpty { dirty = true }
         }
-        try finish()
+        finish()
     }
 
-    private func finish() throws {
+    private func finish() {
         // Quitting must not wait for a long prefill or a huge prompt's tokenization: the
         // worker is told to stop and given half a second; the process exit ends it.
         worker.shutdown(timeout: 0.5)
@@ -226,49 +231,10 @@ final class ChatApp {
             streamingID = nil
         }
         persist(now: true)
+        saveOrCopyUnsaved()
         terminal.shutdown()
-        try rescueUnsavedTurns()
+        for line in exitReport { FileHandle.standardError.write(Data((line + "\n").utf8)) }
     }
-
-    /// The last save failed (disk full, folder gone) and turns exist only in memory: write
-    /// them to the fallback copy and fail with one line that names it.
-    private func rescueUnsavedTurns() throws {
-        guard !readOnly, !conversation.messages.isEmpty else { return }
-        let error: Any
-        if let a = autosaver {
-            guard let e = a.lastError else { return }
-            error = e
-        } else {
-            error = "no sessions folder"   // the store could not be opened at start (a notice said so)
-        }
-        do {
-            let url = try UnsavedCopy.write(conversation)
-            throw ChatError(description: "session \(conversation.id) could not be saved (\(error)); its turns are in \(url.path)")
-        } catch let e as ChatError {
-            throw e
-        } catch {
-            throw ChatError(description: "session \(conversation.id) could not be saved, and \(error)")
-        }
-    }
-
-    /// Takes the session's lock for this window, releasing the one it held. When another
-    /// window has the session, it is shown read-only and the returned notice says so.
-    @discardableResult
-    func claimSession(_ id: String, releasing old: String? = nil) -> String? {
-        if let old, old != id { store?.unlock(id: old) }
-        // A new conversation has no file yet: it is locked by its first save (persist), so
-        // a chat opened and closed without a message leaves no lock file behind.
-        guard let s = store, FileManager.default.fileExists(atPath: s.fileURL(id: id).path) else { readOnly = false; return nil }
-        do {
-            readOnly = !(try s.lock(id: id))
-        } catch {
-            readOnly = false   // no lock file possible (read-only folder): saving will say why
-            return nil
-        }
-        return readOnly ? ChatApp.readOnlyNotice : nil
-    }
-
-    static let readOnlyNotice = "read-only: this session is open in another window; F4 then n (or /clear) starts a new one"
 
     // MARK: - Generation events
 
@@ -286,6 +252,7 @@ final class ChatApp {
             if !conversation.messages.isEmpty { persist(now: true) }
             let loaded = String(format: "loaded %@ in %.0f ms", info.name, seconds * 1000)
             say(switched ? "\(loaded): switched to \(info.name), the next reply comes from it" : "\(loaded): model \(info.name) ready")
+            if readOnly { sayReadOnly() }   // still the thing to know about this window
         case .format(let name, let formatNotice):
             chatFormatName = name
             if let n = formatNotice { say(n, error: true) }
@@ -338,16 +305,6 @@ final class ChatApp {
 
     private func index(of id: UUID) -> Int? { conversation.messages.lastIndex { $0.id == id } }
 
-    /// Saves the conversation: throttled while streaming, now after each message.
-    func persist(now: Bool) {
-        guard let a = autosaver, !readOnly, !conversation.messages.isEmpty else { return }
-        _ = try? store?.lock(id: conversation.id)   // held already, or the first save of a new session
-        a.update(conversation)
-        if now {
-            do { try a.flush() } catch { say("cannot save the session: \(error)", error: true) }
-        }
-    }
-
     func say(_ text: String, error: Bool = false) {
         notice = (text.split(whereSeparator: \.isNewline).first.map(String.init) ?? "", error, Date())
     }
@@ -358,7 +315,7 @@ final class ChatApp {
 
     func send(_ text: String) {
         guard let info = modelInfo, loadingModel == nil else { say("the model is still loading", error: true); return }
-        if readOnly { say(ChatApp.readOnlyNotice, error: true); return }
+        guard !readOnly else { sayReadOnly(); return }
         conversation.append(Message(role: .user, text: text))
         startReply(info)
     }

@@ -1,5 +1,9 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Inference
+import Remote
 import Sessions
 
 /// The one set of rules for every sampling setting, wherever it comes from: the command
@@ -28,17 +32,50 @@ enum SettingsValidation {
         SparsityMode(argument: v) == nil ? "must be off or stat-topk:F with F in (0, 1]" : nil
     }
 
-    /// `trusted`: typed by the user (command line, /speculative). A drafter named in a file
-    /// (a session someone sent, a config) may only be a model from the models directory:
-    /// a file must not make the app open an arbitrary path.
+    /// `trusted`: typed by the user (command line, /speculative, their own config). A drafter
+    /// named in a session file (one someone sent) may only be a model from the models
+    /// directory: a file must not make the app open an arbitrary path. From any source the
+    /// drafter must be a model: a catalog name, a GGUF file or a safetensors checkpoint.
     static func speculative(_ v: String, trusted: Bool, modelsDirectory: URL = ModelCatalog.defaultDirectory()) -> String? {
         guard let mode = SpeculativeMode(argument: v) else {
             return "must be off, slice[:V], lookup[:N], sparse:F or model:NAME (optionally @γ)"
         }
-        if !trusted, case .model(let path, _) = mode, !isCatalogModel(path, modelsDirectory: modelsDirectory) {
+        guard case .model(let path, _) = mode else { return nil }
+        if !trusted, !isCatalogModel(path, modelsDirectory: modelsDirectory) {
             return "names a drafter outside the models directory \(modelsDirectory.path)"
         }
-        return nil
+        return modelProblem(path, modelsDirectory: modelsDirectory).map { "names a drafter that \($0)" }
+    }
+
+    /// Why `nameOrPath` is not a model, in words ("is not a GGUF file or a safetensors
+    /// checkpoint"); nil when it is a catalog name that resolves, a regular readable file
+    /// that starts with the GGUF magic, or a directory with config.json and *.safetensors.
+    /// Reads at most 4 bytes, and only of a regular file (a FIFO or a device would block).
+    static func modelProblem(_ nameOrPath: String, modelsDirectory: URL = ModelCatalog.defaultDirectory()) -> String? {
+        guard !nameOrPath.isEmpty, !nameOrPath.contains("\0") else { return "is empty" }
+        var path = nameOrPath
+        if !nameOrPath.contains("/") {
+            guard let p = try? ModelCatalog.resolve(nameOrPath, directory: modelsDirectory) else {
+                return "is not in the models directory \(modelsDirectory.path)"
+            }
+            path = p
+        }
+        var st = stat()
+        guard stat(path, &st) == 0 else { return "does not exist" }
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR:
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+            return names.contains("config.json") && names.contains(where: { $0.hasSuffix(".safetensors") })
+                ? nil : "is a directory without config.json and *.safetensors"
+        case S_IFREG:
+            if ModelCatalog.isSparkifyOverlay(URL(fileURLWithPath: path).lastPathComponent) { return nil }
+            guard let h = FileHandle(forReadingAtPath: path) else { return "cannot be read" }
+            defer { try? h.close() }
+            let magic = (try? h.read(upToCount: 4)) ?? Data()
+            return magic == Data("GGUF".utf8) ? nil : "is not a GGUF file or a safetensors checkpoint"
+        default:
+            return "is not a regular file or a checkpoint directory"
+        }
     }
 
     /// A model named by a file: a catalog name, or a path that resolves (symlinks followed)
@@ -52,10 +89,14 @@ enum SettingsValidation {
     }
 
     /// A model named by a session file must be one from the models directory (a catalog
-    /// name, or a path inside it); nil when it is, else the notice, which names the key.
+    /// name, or a path inside it) and a model (see `modelProblem`); nil when it is, else the
+    /// notice, which names the key.
     static func sessionModel(_ name: String, source: String, modelsDirectory: URL = ModelCatalog.defaultDirectory()) -> String? {
-        isCatalogModel(name, modelsDirectory: modelsDirectory) ? nil
-            : "\(source): model \(DisplayText.truncate(DisplayText.singleLine(name), to: 60)) is outside the models directory; using the default"
+        let shown = DisplayText.truncate(DisplayText.singleLine(name), to: 60)
+        guard isCatalogModel(name, modelsDirectory: modelsDirectory) else {
+            return "\(source): model \(shown) is outside the models directory; using the default"
+        }
+        return modelProblem(name, modelsDirectory: modelsDirectory).map { "\(source): model \(shown) \($0); using the default" }
     }
 
     /// Checks every field of `s` against the rules; a bad one is reset to the default and
@@ -78,6 +119,21 @@ enum SettingsValidation {
         if let why = sparsity(s.sparsity) { reject("sparsity", s.sparsity, why, d.sparsity); s.sparsity = d.sparsity }
         if let v = s.speculative, let why = speculative(v, trusted: trusted, modelsDirectory: modelsDirectory) {
             reject("speculative", v, why, "off"); s.speculative = nil
+        }
+        return notices
+    }
+
+    /// A session file's settings and model (see `sanitize(_:source:)` for the settings). The
+    /// model is dropped (nil: the default is used) when it is not a model the catalog has,
+    /// nor a model of one of the user's own remote endpoints (ENDPOINT/MODEL_ID).
+    static func sanitize(session c: inout Conversation, remoteEndpoints: [RemoteEndpoint] = [],
+                         modelsDirectory: URL = ModelCatalog.defaultDirectory()) -> [String] {
+        let source = "session \(c.id)"
+        var notices = sanitize(&c.settings, source: source, trusted: false, modelsDirectory: modelsDirectory)
+        if let m = c.model, RemoteModels.reference(m, endpoints: remoteEndpoints) == nil,
+           let notice = sessionModel(m, source: source, modelsDirectory: modelsDirectory) {
+            notices.append(notice)
+            c.model = nil
         }
         return notices
     }

@@ -31,6 +31,13 @@ struct ChatCommand: ParsableCommand {
         let app = try ChatApp(options: ChatOptions(model: model, session: session, theme: theme, temperature: temperature,
                                                    maxTokens: maxTokens, sparsity: sparsity, seed: seed, speculative: speculative,
                                                    format: format))
-        try app.run()
+        app.run()
+        // Everything is saved (or its fallback copy written) and the terminal restored; leave
+        // without the C library's exit handlers: OpenBLAS's joins its idle threads there and
+        // was seen to hang forever (3 quits in 20 on a loaded machine), a chat that never quits.
+        // Turns that could not be saved: the app has said where their copy went (stderr).
+        fflush(stdout)
+        fflush(stderr)
+        _exit(app.quitWithUnsavedTurns ? 1 : 0)
     }
 }
