@@ -10,7 +10,7 @@ import PackageDescription
 // is a folder with that file, its name here, and a few seed files.
 let fuzzTargets = [
     "gguf", "gguf-load", "safetensors", "safetensors-index",
-    "tokenizer-model", "tokenizer-json", "session", "config", "theme",
+    "tokenizer-model", "tokenizer-json", "session", "config", "theme"
 ]
 
 let package = Package(
@@ -18,26 +18,31 @@ let package = Package(
     platforms: [.macOS(.v13)],
     dependencies: [.package(name: "SparkChat", path: "..")],
     targets: [
-        .target(name: "FuzzSupport", dependencies: [.product(name: "Inference", package: "SparkChat")],
-                path: "Sources/FuzzSupport"),
+        .target(
+            name: "FuzzSupport", dependencies: [.product(name: "Inference", package: "SparkChat")],
+            path: "Sources/FuzzSupport"),
         // config.json and theme parsing live in the sparkchat executable, which cannot be
         // linked into another program: these are symlinks to just the files they need.
-        .target(name: "ChatTUIFiles",
-                dependencies: [.product(name: "Inference", package: "SparkChat"),
-                               .product(name: "Sessions", package: "SparkChat")],
-                path: "Sources/ChatTUIFiles"),
-    ] + fuzzTargets.map { name in
-        .executableTarget(
-            name: "fuzz-\(name)",
+        .target(
+            name: "ChatTUIFiles",
             dependencies: [
-                "FuzzSupport", "ChatTUIFiles",
                 .product(name: "Inference", package: "SparkChat"),
-                .product(name: "Sessions", package: "SparkChat"),
+                .product(name: "Sessions", package: "SparkChat")
             ],
-            path: "Sources/fuzz-\(name)",
-            // gold fails to link SwiftPM's renamed `main` next to libFuzzer (an internal
-            // error in gold); lld links it.
-            linkerSettings: [.unsafeFlags(["-use-ld=lld"])])
-    },
+            path: "Sources/ChatTUIFiles")
+    ]
+        + fuzzTargets.map { name in
+            .executableTarget(
+                name: "fuzz-\(name)",
+                dependencies: [
+                    "FuzzSupport", "ChatTUIFiles",
+                    .product(name: "Inference", package: "SparkChat"),
+                    .product(name: "Sessions", package: "SparkChat")
+                ],
+                path: "Sources/fuzz-\(name)",
+                // gold fails to link SwiftPM's renamed `main` next to libFuzzer (an internal
+                // error in gold); lld links it.
+                linkerSettings: [.unsafeFlags(["-use-ld=lld"])])
+        },
     swiftLanguageModes: [.v5]
 )

@@ -8,9 +8,11 @@ struct SparkChat: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sparkchat",
         abstract: "Chat with local Gemma-family and Spark models in the terminal.",
-        subcommands: [ChatCommand.self, GenerateCommand.self, TokenizeCommand.self, LogitsCommand.self,
-                      PerplexityCommand.self, BenchCommand.self, ModelsCommand.self, SessionsCommand.self,
-                      ServeCommand.self, SparkifyCommand.self],
+        subcommands: [
+            ChatCommand.self, GenerateCommand.self, TokenizeCommand.self, LogitsCommand.self,
+            PerplexityCommand.self, BenchCommand.self, ModelsCommand.self, SessionsCommand.self,
+            ServeCommand.self, SparkifyCommand.self
+        ],
         defaultSubcommand: ChatCommand.self)
 
     /// Errors are one line on stderr (`sparkchat: error: ...`) with a non-zero exit;

@@ -5,16 +5,18 @@ public struct ModelInfo: Sendable, Equatable {
     public var name: String
     public var path: String
     public var architecture: String
-    public var format: String          // "gguf" or "safetensors"
+    public var format: String  // "gguf" or "safetensors"
     public var parameterCount: Int
-    public var quantization: String    // e.g. "Q4_K_M", "F32", "BF16"
+    public var quantization: String  // e.g. "Q4_K_M", "F32", "BF16"
     public var fileSize: Int
     public var contextLength: Int
     /// Instruction-tuned (with its markup) or pretrained (dialogue frame), from the files.
     public var chatStyle: ChatStyle
-    public init(name: String, path: String, architecture: String, format: String, parameterCount: Int,
-                quantization: String, fileSize: Int, contextLength: Int,
-                chatStyle: ChatStyle = .base(reason: "pretrained (no chat template stored)")) {
+    public init(
+        name: String, path: String, architecture: String, format: String, parameterCount: Int,
+        quantization: String, fileSize: Int, contextLength: Int,
+        chatStyle: ChatStyle = .base(reason: "pretrained (no chat template stored)")
+    ) {
         self.name = name; self.path = path; self.architecture = architecture; self.format = format
         self.parameterCount = parameterCount; self.quantization = quantization
         self.fileSize = fileSize; self.contextLength = contextLength; self.chatStyle = chatStyle
@@ -43,7 +45,9 @@ public final class LoadedModel: @unchecked Sendable {
 
     public init(info: ModelInfo, tokenizer: TextTokenizer, model: LanguageModel) {
         self.info = info; self.tokenizer = tokenizer; self.model = model
-        if case .instruct(let f, _) = info.chatStyle { chatFormat = f } else {
+        if case .instruct(let f, _) = info.chatStyle {
+            chatFormat = f
+        } else {
             chatFormat = ChatStyle.familyFormat(info.architecture) ?? .gemma(trimContent: true)
         }
     }

@@ -27,7 +27,8 @@ public struct RemoteEndpoint: Sendable, Equatable {
 
     func url(_ path: String) throws -> URL {
         guard let u = URL(string: baseURL + path), let scheme = u.scheme?.lowercased(),
-              scheme == "http" || scheme == "https", u.host != nil else { throw RemoteError.badURL(baseURL) }
+            scheme == "http" || scheme == "https", u.host != nil
+        else { throw RemoteError.badURL(baseURL) }
         return u
     }
 }

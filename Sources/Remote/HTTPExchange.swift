@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Time limits of one request: `connect` until the response headers arrive, `idle` between
@@ -33,8 +34,10 @@ final class HTTPExchange: NSObject, URLSessionDataDelegate, @unchecked Sendable 
 
     enum End { case completed, cancelled }
 
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
-                    completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
+    func urlSession(
+        _ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+        completionHandler: @escaping (URLSession.ResponseDisposition) -> Void
+    ) {
         lock.lock(); self.response = response as? HTTPURLResponse; lock.unlock()
         wake.signal()
         completionHandler(.allow)
@@ -60,13 +63,15 @@ final class HTTPExchange: NSObject, URLSessionDataDelegate, @unchecked Sendable 
     /// answer becomes RemoteError.status (its body read first, bounded); an error thrown by
     /// `onData` cancels the request and is rethrown. Returns `.cancelled` when
     /// `isCancelled` turned true first.
-    static func perform(_ request: URLRequest, timeouts: RemoteTimeouts, isCancelled: () -> Bool = { false },
-                        onData: (Data) throws -> Void) throws -> End {
+    static func perform(
+        _ request: URLRequest, timeouts: RemoteTimeouts, isCancelled: () -> Bool = { false },
+        onData: (Data) throws -> Void
+    ) throws -> End {
         let exchange = HTTPExchange()
         let queue = OperationQueue()
         queue.maxConcurrentOperationCount = 1
         let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = max(timeouts.connect, timeouts.idle) + 5   // ours fire first
+        configuration.timeoutIntervalForRequest = max(timeouts.connect, timeouts.idle) + 5  // ours fire first
         let session = URLSession(configuration: configuration, delegate: exchange, delegateQueue: queue)
         let task = session.dataTask(with: request)
         defer { session.invalidateAndCancel() }

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// What a completion request asks for. Only the options every OpenAI-compatible server
@@ -35,7 +36,7 @@ public struct CompletionRequest: Sendable {
         if let v = topK { b["top_k"] = v }
         if let v = maxTokens { b["max_tokens"] = v }
         if let v = seed { b["seed"] = v }
-        if !stop.isEmpty { b["stop"] = Array(stop.prefix(4)) }   // OpenAI takes at most four
+        if !stop.isEmpty { b["stop"] = Array(stop.prefix(4)) }  // OpenAI takes at most four
         return try JSONSerialization.data(withJSONObject: b, options: [.sortedKeys])
     }
 
@@ -111,7 +112,8 @@ public enum RemoteClient {
     /// OpenAI's `{"object":"list","data":[{"id":...}]}`; Ollama's and llama-server's extras are read when there.
     static func parseModels(_ data: Data, endpoint: String) throws -> [RemoteModel] {
         guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let list = obj["data"] as? [[String: Any]] else {
+            let list = obj["data"] as? [[String: Any]]
+        else {
             throw RemoteError.malformedEvent("the model list is not OpenAI's {\"data\": [...]}")
         }
         return list.compactMap { m in
@@ -125,8 +127,10 @@ public enum RemoteClient {
     /// Streams a completion: `onEvent` gets each piece as it comes. Throws RemoteError on
     /// any failure, including a stream that ends before its last event (what came before
     /// has been delivered, so the caller keeps the partial reply).
-    public static func stream(_ endpoint: RemoteEndpoint, _ completion: CompletionRequest, timeouts: RemoteTimeouts = .chat,
-                              isCancelled: () -> Bool = { false }, onEvent: (StreamEvent) -> Void) throws -> StreamOutcome {
+    public static func stream(
+        _ endpoint: RemoteEndpoint, _ completion: CompletionRequest, timeouts: RemoteTimeouts = .chat,
+        isCancelled: () -> Bool = { false }, onEvent: (StreamEvent) -> Void
+    ) throws -> StreamOutcome {
         var r = try request(endpoint, completion.path, timeout: timeouts.connect)
         r.httpMethod = "POST"
         r.setValue("application/json", forHTTPHeaderField: "Content-Type")
@@ -189,7 +193,8 @@ struct ChunkDecoder {
         func int(_ k: String) -> Int? { (s[k] as? NSNumber)?.intValue }
         func dbl(_ k: String) -> Double? { (s[k] as? NSNumber)?.doubleValue }
         guard let active = int("ffn_active"), let total = int("ffn_total") else { return nil }
-        return ServerTokenStats(ffnActive: active, ffnTotal: total, attended: int("attended") ?? 0,
-                                flops: dbl("flops") ?? 0, flopsDense: dbl("flops_dense") ?? 0)
+        return ServerTokenStats(
+            ffnActive: active, ffnTotal: total, attended: int("attended") ?? 0,
+            flops: dbl("flops") ?? 0, flopsDense: dbl("flops_dense") ?? 0)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Why a remote request failed, in one line a person can act on.
@@ -41,9 +42,13 @@ public enum RemoteError: Error, CustomStringConvertible, Equatable {
     static func status(_ code: Int, body: Data) -> RemoteError {
         var message = String(decoding: body.prefix(2000), as: UTF8.self)
         if let obj = try? JSONSerialization.jsonObject(with: body) as? [String: Any] {
-            if let e = obj["error"] as? [String: Any], let m = e["message"] as? String { message = m }
-            else if let m = obj["error"] as? String { message = m }
-            else if let m = obj["message"] as? String { message = m }
+            if let e = obj["error"] as? [String: Any], let m = e["message"] as? String {
+                message = m
+            } else if let m = obj["error"] as? String {
+                message = m
+            } else if let m = obj["message"] as? String {
+                message = m
+            }
         }
         message = oneLine(message, limit: 160)
         switch code {

@@ -71,7 +71,7 @@ public struct SSEParser {
         switch field {
         case "data": dataLines.append(String(value)); sawData = true
         case "event": eventName = String(value)
-        default: break   // id, retry, unknown fields
+        default: break  // id, retry, unknown fields
         }
         return nil
     }

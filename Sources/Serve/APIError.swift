@@ -16,8 +16,9 @@ public struct APIError: Error, Equatable, Sendable {
         APIError(status: 400, message: message, type: "invalid_request_error", param: param, code: code)
     }
     static func modelNotFound(_ name: String) -> APIError {
-        APIError(status: 404, message: "The model '\(name)' does not exist (see GET /v1/models)",
-                 type: "invalid_request_error", param: "model", code: "model_not_found")
+        APIError(
+            status: 404, message: "The model '\(name)' does not exist (see GET /v1/models)",
+            type: "invalid_request_error", param: "model", code: "model_not_found")
     }
     static func notFound(_ method: String, _ path: String) -> APIError {
         APIError(status: 404, message: "Unknown route: \(method) \(path)", type: "invalid_request_error", code: "unknown_url")
@@ -26,23 +27,31 @@ public struct APIError: Error, Equatable, Sendable {
         APIError(status: 405, message: "\(method) is not allowed on \(path)", type: "invalid_request_error", code: "method_not_allowed")
     }
     static func tooLarge(limit: Int) -> APIError {
-        APIError(status: 413, message: "Request body is over the limit of \(limit) bytes", type: "invalid_request_error",
-                 code: "request_too_large")
+        APIError(
+            status: 413, message: "Request body is over the limit of \(limit) bytes", type: "invalid_request_error",
+            code: "request_too_large")
     }
-    static let unauthorized = APIError(status: 401, message: "Missing or wrong API key: send 'Authorization: Bearer KEY'",
-                                       type: "invalid_request_error", code: "invalid_api_key")
+    static let unauthorized = APIError(
+        status: 401, message: "Missing or wrong API key: send 'Authorization: Bearer KEY'",
+        type: "invalid_request_error", code: "invalid_api_key")
     static func busy(waiting: Int) -> APIError {
-        APIError(status: 429, message: "The server is busy: \(waiting) requests are already waiting; retry later",
-                 type: "rate_limit_error", code: "queue_full")
+        APIError(
+            status: 429, message: "The server is busy: \(waiting) requests are already waiting; retry later",
+            type: "rate_limit_error", code: "queue_full")
     }
     static func server(_ message: String) -> APIError {
         APIError(status: 500, message: message, type: "server_error")
     }
 
     var json: String {
-        JSONText.object([("error", JSONText.object([
-            ("message", JSONText.string(message)), ("type", JSONText.string(type)),
-            ("param", param.map(JSONText.string) ?? "null"), ("code", code.map(JSONText.string) ?? "null"),
-        ]))])
+        JSONText.object([
+            (
+                "error",
+                JSONText.object([
+                    ("message", JSONText.string(message)), ("type", JSONText.string(type)),
+                    ("param", param.map(JSONText.string) ?? "null"), ("code", code.map(JSONText.string) ?? "null")
+                ])
+            )
+        ])
     }
 }

@@ -88,8 +88,9 @@ struct GenerationRequest {
             case "user": role = .user
             case "assistant": role = .model
             default:
-                throw APIError.invalid("'\(name).role' must be system, developer, user or assistant, not '\(roleName)'",
-                                       param: name + ".role")
+                throw APIError.invalid(
+                    "'\(name).role' must be system, developer, user or assistant, not '\(roleName)'",
+                    param: name + ".role")
             }
             return ChatMessage(role: role, text: try content(f.value("content"), name: name + ".content"))
         }
@@ -174,8 +175,9 @@ struct Fields {
         guard let v = value(key) else { return nil }
         guard let d = v.number else { throw Fields.wrongType(prefix + key, "number", v) }
         guard range.contains(d) else {
-            throw APIError.invalid("'\(prefix + key)' must be between \(JSONText.number(range.lowerBound)) and \(JSONText.number(range.upperBound))",
-                                   param: prefix + key)
+            throw APIError.invalid(
+                "'\(prefix + key)' must be between \(JSONText.number(range.lowerBound)) and \(JSONText.number(range.upperBound))",
+                param: prefix + key)
         }
         return d
     }

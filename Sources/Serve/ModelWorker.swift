@@ -13,8 +13,10 @@ public struct ServedModel: @unchecked Sendable {
     public var completionDefaults: SamplingParameters
     public var sparsity: SparsityMode
 
-    public init(id: String, loaded: LoadedModel, chatDefaults: SamplingParameters,
-                completionDefaults: SamplingParameters, sparsity: SparsityMode = .off) {
+    public init(
+        id: String, loaded: LoadedModel, chatDefaults: SamplingParameters,
+        completionDefaults: SamplingParameters, sparsity: SparsityMode = .off
+    ) {
         self.id = id; self.loaded = loaded; self.chatDefaults = chatDefaults
         self.completionDefaults = completionDefaults; self.sparsity = sparsity
     }
@@ -64,8 +66,10 @@ final class ModelWorker: @unchecked Sendable {
     /// takes one caller at a time: the workers of different models take turns per pass.
     private static let engine = NSLock()
 
-    init(id: String, maxWaiting: Int, maxBatch: Int = 1, preloaded: ServedModel? = nil,
-         load: @escaping @Sendable () throws -> ServedModel) {
+    init(
+        id: String, maxWaiting: Int, maxBatch: Int = 1, preloaded: ServedModel? = nil,
+        load: @escaping @Sendable () throws -> ServedModel
+    ) {
         self.id = id; self.maxWaiting = maxWaiting; self.maxBatch = max(1, maxBatch); self.load = load; self.served = preloaded
     }
 
@@ -88,7 +92,7 @@ final class ModelWorker: @unchecked Sendable {
         queue.append(job)
         if thread == nil {
             let t = Thread { [self] in self.loop() }
-            t.stackSize = 8 << 20 // the engine's recursion-free but frame-heavy forward pass
+            t.stackSize = 8 << 20  // the engine's recursion-free but frame-heavy forward pass
             t.name = "serve-\(id)"
             thread = t
             t.start()
@@ -161,8 +165,10 @@ final class ModelWorker: @unchecked Sendable {
         let tokens = model.loaded.tokenizer.encode(text, addBOS: true)
         let context = model.loaded.config.contextLength
         guard tokens.count < context else {
-            job.sink.failed(.invalid("This model's maximum context length is \(context) tokens; the prompt has \(tokens.count)",
-                                     param: r.endpoint == .chat ? "messages" : "prompt", code: "context_length_exceeded"))
+            job.sink.failed(
+                .invalid(
+                    "This model's maximum context length is \(context) tokens; the prompt has \(tokens.count)",
+                    param: r.endpoint == .chat ? "messages" : "prompt", code: "context_length_exceeded"))
             return
         }
         job.sink.started(promptTokens: tokens.count)
@@ -203,8 +209,10 @@ public struct CatalogModel: Sendable {
     public var created: Int
     public var load: @Sendable () throws -> ServedModel
 
-    public init(id: String, aliases: [String] = [], contextLength: Int, created: Int,
-                load: @escaping @Sendable () throws -> ServedModel) {
+    public init(
+        id: String, aliases: [String] = [], contextLength: Int, created: Int,
+        load: @escaping @Sendable () throws -> ServedModel
+    ) {
         self.id = id; self.aliases = aliases; self.contextLength = contextLength; self.created = created; self.load = load
     }
 }

@@ -94,17 +94,24 @@ final class OpenAIHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         switch (h.method, path) {
         case (.GET, "/health"):
-            respond(status: .ok, json: JSONText.object([("status", JSONText.string("ok")),
-                                                        ("model", JSONText.string(server.registry.defaultId)),
-                                                        ("waiting", String(server.registry.waiting)),
-                                                        ("running", String(server.registry.running))]))
+            respond(
+                status: .ok,
+                json: JSONText.object([
+                    ("status", JSONText.string("ok")),
+                    ("model", JSONText.string(server.registry.defaultId)),
+                    ("waiting", String(server.registry.waiting)),
+                    ("running", String(server.registry.running))
+                ]))
         case (.GET, "/v1/models"):
-            respond(status: .ok, json: JSONText.object([("object", JSONText.string("list")),
-                                                        ("data", JSONText.array(server.registry.catalog.map(modelObject)))]))
+            respond(
+                status: .ok,
+                json: JSONText.object([
+                    ("object", JSONText.string("list")),
+                    ("data", JSONText.array(server.registry.catalog.map(modelObject)))
+                ]))
         case (.GET, _) where path.hasPrefix("/v1/models/"):
             let name = String(path.dropFirst("/v1/models/".count)).removingPercentEncoding ?? ""
-            if let m = server.registry.entry(named: name) { respond(status: .ok, json: modelObject(m)) }
-            else { respond(error: .modelNotFound(name)) }
+            if let m = server.registry.entry(named: name) { respond(status: .ok, json: modelObject(m)) } else { respond(error: .modelNotFound(name)) }
         case (.POST, "/v1/chat/completions"): generate(.chat)
         case (.POST, "/v1/completions"): generate(.completion)
         case (_, "/health"), (_, "/v1/models"), (_, "/v1/chat/completions"), (_, "/v1/completions"):
@@ -115,8 +122,10 @@ final class OpenAIHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private func modelObject(_ m: CatalogModel) -> String {
-        JSONText.object([("id", JSONText.string(m.id)), ("object", JSONText.string("model")), ("created", String(m.created)),
-                         ("owned_by", JSONText.string("sparkchat")), ("context_length", String(m.contextLength))])
+        JSONText.object([
+            ("id", JSONText.string(m.id)), ("object", JSONText.string("model")), ("created", String(m.created)),
+            ("owned_by", JSONText.string("sparkchat")), ("context_length", String(m.contextLength))
+        ])
     }
 
     private func generate(_ endpoint: Endpoint) {
@@ -151,8 +160,9 @@ final class OpenAIHandler: ChannelInboundHandler, @unchecked Sendable {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "text/event-stream")
         headers.add(name: "Cache-Control", value: "no-cache")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head?.version ?? .http1_1, status: .ok, headers: headers))),
-                      promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: head?.version ?? .http1_1, status: .ok, headers: headers))),
+            promise: nil)
         x.streamOpen = true
         if let role = x.format.roleChunk() { sendEvent(role) } else { context.flush() }
     }
@@ -170,7 +180,9 @@ final class OpenAIHandler: ChannelInboundHandler, @unchecked Sendable {
     func jobFinished(_ job: GenerationJob, _ s: GenerationSummary) {
         guard let x = current(job) else { return }
         exchange = nil
-        log("\(x.format.endpoint == .chat ? "chat" : "completion") \(x.format.model): \(s.promptTokens) prompt + \(s.generatedTokens) tokens, \(s.stopReason.rawValue), \(String(format: "%.2f", Date().timeIntervalSince(x.started))) s")
+        log(
+            "\(x.format.endpoint == .chat ? "chat" : "completion") \(x.format.model): \(s.promptTokens) prompt + \(s.generatedTokens) tokens, \(s.stopReason.rawValue), \(String(format: "%.2f", Date().timeIntervalSince(x.started))) s"
+        )
         if x.streamOpen {
             sendEvent(x.format.finalChunk(s, totals: x.totals))
             if x.job.request.includeUsage { sendEvent(x.format.usageChunk(s)) }
@@ -231,8 +243,9 @@ final class OpenAIHandler: ChannelInboundHandler, @unchecked Sendable {
         headers.add(name: "Content-Length", value: String(buf.readableBytes))
         if closeAfter { headers.add(name: "Connection", value: "close") }
         if status == .tooManyRequests { headers.add(name: "Retry-After", value: "1") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head?.version ?? .http1_1, status: status, headers: headers))),
-                      promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: head?.version ?? .http1_1, status: status, headers: headers))),
+            promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(buf))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
             if closeAfter { context.close(promise: nil) }

@@ -32,7 +32,7 @@ struct ResponseFormat {
             ("token_id", String(t.id)), ("logprob", JSONText.number(Double(t.logprob))), ("ms", JSONText.number(t.ms)),
             ("ffn_active", String(t.stats.ffnActive)), ("ffn_total", String(t.stats.ffnTotal)),
             ("attended", String(t.stats.attended)),
-            ("flops", JSONText.number(t.stats.flops)), ("flops_dense", JSONText.number(t.stats.flopsDense)),
+            ("flops", JSONText.number(t.stats.flops)), ("flops_dense", JSONText.number(t.stats.flopsDense))
         ])
     }
 
@@ -41,18 +41,23 @@ struct ResponseFormat {
             ("prefill_tps", JSONText.number(s.prefillTPS)), ("decode_tps", JSONText.number(s.decodeTPS)),
             ("ttft_ms", JSONText.number(s.timeToFirstToken * 1000)), ("stop", JSONText.string(s.stopReason.rawValue)),
             ("ffn_active", String(totals.ffnActive)), ("ffn_total", String(totals.ffnTotal)),
-            ("flops", JSONText.number(totals.flops)), ("flops_dense", JSONText.number(totals.flopsDense)),
+            ("flops", JSONText.number(totals.flops)), ("flops_dense", JSONText.number(totals.flopsDense))
         ])
     }
 
     static func usage(_ s: GenerationSummary) -> String {
-        JSONText.object([("prompt_tokens", String(s.promptTokens)), ("completion_tokens", String(s.generatedTokens)),
-                         ("total_tokens", String(s.promptTokens + s.generatedTokens))])
+        JSONText.object([
+            ("prompt_tokens", String(s.promptTokens)), ("completion_tokens", String(s.generatedTokens)),
+            ("total_tokens", String(s.promptTokens + s.generatedTokens))
+        ])
     }
 
     private func envelope(object: String, choices: String, extra: [(String, String)]) -> String {
-        JSONText.object([("id", JSONText.string(id)), ("object", JSONText.string(object)), ("created", String(created)),
-                         ("model", JSONText.string(model)), ("choices", choices)] + extra)
+        JSONText.object(
+            [
+                ("id", JSONText.string(id)), ("object", JSONText.string(object)), ("created", String(created)),
+                ("model", JSONText.string(model)), ("choices", choices)
+            ] + extra)
     }
 
     private var chunkObject: String { endpoint == .chat ? "chat.completion.chunk" : "text_completion" }
@@ -65,11 +70,19 @@ struct ResponseFormat {
             var delta: [(String, String)] = []
             if role { delta.append(("role", JSONText.string("assistant"))) }
             if let text { delta.append(("content", JSONText.string(text))) }
-            return JSONText.array([JSONText.object([("index", "0"), ("delta", JSONText.object(delta)),
-                                                    ("logprobs", "null"), ("finish_reason", finishJSON)])])
+            return JSONText.array([
+                JSONText.object([
+                    ("index", "0"), ("delta", JSONText.object(delta)),
+                    ("logprobs", "null"), ("finish_reason", finishJSON)
+                ])
+            ])
         case .completion:
-            return JSONText.array([JSONText.object([("index", "0"), ("text", JSONText.string(text ?? "")),
-                                                    ("logprobs", "null"), ("finish_reason", finishJSON)])])
+            return JSONText.array([
+                JSONText.object([
+                    ("index", "0"), ("text", JSONText.string(text ?? "")),
+                    ("logprobs", "null"), ("finish_reason", finishJSON)
+                ])
+            ])
         }
     }
 
@@ -79,13 +92,15 @@ struct ResponseFormat {
     }
 
     func tokenChunk(_ t: TokenEvent) -> String {
-        envelope(object: chunkObject, choices: streamChoice(text: t.text, finish: nil),
-                 extra: [("x_sparkchat", ResponseFormat.tokenStats(t))])
+        envelope(
+            object: chunkObject, choices: streamChoice(text: t.text, finish: nil),
+            extra: [("x_sparkchat", ResponseFormat.tokenStats(t))])
     }
 
     func finalChunk(_ s: GenerationSummary, totals: TokenTotals) -> String {
-        envelope(object: chunkObject, choices: streamChoice(text: nil, finish: ResponseFormat.finishReason(s.stopReason)),
-                 extra: [("x_sparkchat", ResponseFormat.summaryStats(s, totals: totals))])
+        envelope(
+            object: chunkObject, choices: streamChoice(text: nil, finish: ResponseFormat.finishReason(s.stopReason)),
+            extra: [("x_sparkchat", ResponseFormat.summaryStats(s, totals: totals))])
     }
 
     /// stream_options.include_usage: one more chunk with no choices and the usage.
@@ -99,15 +114,25 @@ struct ResponseFormat {
         let choice: String
         switch endpoint {
         case .chat:
-            choice = JSONText.object([("index", "0"), ("message", JSONText.object([
-                ("role", JSONText.string("assistant")), ("content", JSONText.string(text))])),
-                ("logprobs", "null"), ("finish_reason", finish)])
+            choice = JSONText.object([
+                ("index", "0"),
+                (
+                    "message",
+                    JSONText.object([
+                        ("role", JSONText.string("assistant")), ("content", JSONText.string(text))
+                    ])
+                ),
+                ("logprobs", "null"), ("finish_reason", finish)
+            ])
         case .completion:
-            choice = JSONText.object([("index", "0"), ("text", JSONText.string(text)), ("logprobs", "null"),
-                                      ("finish_reason", finish)])
+            choice = JSONText.object([
+                ("index", "0"), ("text", JSONText.string(text)), ("logprobs", "null"),
+                ("finish_reason", finish)
+            ])
         }
-        return envelope(object: endpoint == .chat ? "chat.completion" : "text_completion", choices: JSONText.array([choice]),
-                        extra: [("usage", ResponseFormat.usage(s)), ("x_sparkchat", ResponseFormat.summaryStats(s, totals: totals))])
+        return envelope(
+            object: endpoint == .chat ? "chat.completion" : "text_completion", choices: JSONText.array([choice]),
+            extra: [("usage", ResponseFormat.usage(s)), ("x_sparkchat", ResponseFormat.summaryStats(s, totals: totals))])
     }
 }
 

@@ -1,8 +1,9 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Crash-safe replacement of a file: the bytes go to a temporary file in the same
@@ -73,8 +74,8 @@ enum AtomicFile {
 @inline(__always)
 private func posixWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int {
     #if canImport(Glibc)
-    return Glibc.write(fd, p, n)
+        return Glibc.write(fd, p, n)
     #else
-    return Darwin.write(fd, p, n)
+        return Darwin.write(fd, p, n)
     #endif
 }

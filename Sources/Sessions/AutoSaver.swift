@@ -22,7 +22,7 @@ public final class AutoSaver: @unchecked Sendable {
     public var lastError: Error? { lock.withLock { latestError } }
 
     private let lock = NSLock()
-    private let saveLock = NSLock()   // one save at a time, so an older state never lands after a newer one
+    private let saveLock = NSLock()  // one save at a time, so an older state never lands after a newer one
     private var pending: Conversation?
     private var lastSave = Date.distantPast
     private var saveScheduled = false
@@ -63,18 +63,20 @@ public final class AutoSaver: @unchecked Sendable {
 
     private func savePending() throws {
         try saveLock.withLock {
-            guard let c = lock.withLock({ () -> Conversation? in
-                defer { pending = nil }
-                if pending != nil { lastSave = Date() }
-                return pending
-            }) else { return }
+            guard
+                let c = lock.withLock({ () -> Conversation? in
+                    defer { pending = nil }
+                    if pending != nil { lastSave = Date() }
+                    return pending
+                })
+            else { return }
             do {
                 try store.save(c)
                 lock.withLock { latestError = nil }
             } catch {
                 let handler: (@Sendable (Error) -> Void)? = lock.withLock {
                     latestError = error
-                    if pending == nil { pending = c }   // retry later, unless newer state arrived
+                    if pending == nil { pending = c }  // retry later, unless newer state arrived
                     return errorHandler
                 }
                 handler?(error)

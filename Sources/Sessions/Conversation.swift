@@ -20,8 +20,10 @@ public struct Conversation: Codable, Equatable, Sendable, Identifiable {
     public var model: String?
     public var messages: [Message]
 
-    public init(id: String = Conversation.newID(), title: String = Conversation.defaultTitle, systemPrompt: String? = nil,
-                settings: SamplingSettings = .init(), model: String? = nil) {
+    public init(
+        id: String = Conversation.newID(), title: String = Conversation.defaultTitle, systemPrompt: String? = nil,
+        settings: SamplingSettings = .init(), model: String? = nil
+    ) {
         let now = Date()
         self.version = Conversation.currentVersion
         self.id = id
@@ -55,7 +57,8 @@ public struct Conversation: Codable, Equatable, Sendable, Identifiable {
 
     /// A one-line title: the first non-blank line, whitespace collapsed, at most 60 characters.
     public static func title(from text: String, maxLength: Int = 60) -> String {
-        let line = text.split(whereSeparator: \.isNewline)
+        let line =
+            text.split(whereSeparator: \.isNewline)
             .first { !$0.allSatisfy(\.isWhitespace) }.map(String.init) ?? ""
         let clean = DisplayText.singleLine(line)
         return clean.count <= maxLength ? clean : String(clean.prefix(maxLength - 1)).trimmingCharacters(in: .whitespaces) + "…"

@@ -10,23 +10,23 @@ enum HTMLExport {
     static func render(_ c: Conversation) -> String {
         let title = escape(DisplayText.singleLine(c.title))
         var out = """
-        <!DOCTYPE html>
-        <html lang="en">
-        <head>
-        <meta charset="utf-8">
-        <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-        <meta name="viewport" content="width=device-width, initial-scale=1">
-        <meta name="generator" content="SparkChat">
-        <title>\(title)</title>
-        <style>\(style)</style>
-        </head>
-        <body>
-        <main>
-        <header class="session">
-        <h1>\(title)</h1>
-        <dl>
+            <!DOCTYPE html>
+            <html lang="en">
+            <head>
+            <meta charset="utf-8">
+            <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+            <meta name="viewport" content="width=device-width, initial-scale=1">
+            <meta name="generator" content="SparkChat">
+            <title>\(title)</title>
+            <style>\(style)</style>
+            </head>
+            <body>
+            <main>
+            <header class="session">
+            <h1>\(title)</h1>
+            <dl>
 
-        """
+            """
         for (k, v) in TranscriptWords.summary(c) { out += "<dt>\(escape(k))</dt><dd>\(escape(v))</dd>\n" }
         out += "</dl>\n</header>\n"
         if let s = c.systemPrompt, !s.isEmpty {
@@ -54,60 +54,62 @@ enum HTMLExport {
     /// Escapes the five HTML-significant characters; control characters other than
     /// newline and tab (not allowed in HTML text) become U+FFFD.
     static func escape(_ s: String) -> String {
-        TerminalSafeText.html(s)   // byte-level: the per-scalar loop ran at ~2 MB/s
+        TerminalSafeText.html(s)  // byte-level: the per-scalar loop ran at ~2 MB/s
     }
 
     static let style = """
 
-    :root { color-scheme: light dark; --bg: #fbfbf8; --fg: #1d1f21; --muted: #6a6f75; --user: #e8f0fe;
-            --assistant: #ffffff; --system: #fff8e1; --border: #d9dce0; --code: #f3f4f6; }
-    @media (prefers-color-scheme: dark) {
-      :root { --bg: #16181b; --fg: #e6e6e3; --muted: #9aa0a6; --user: #1f2a3a; --assistant: #1d2024;
-              --system: #2c2818; --border: #33373c; --code: #0f1113; }
-    }
-    body { margin: 0; background: var(--bg); color: var(--fg);
-           font: 16px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
-    main { max-width: 46rem; margin: 0 auto; padding: 2rem 1rem 4rem; }
-    h1 { font-size: 1.6rem; margin: 0 0 .5rem; overflow-wrap: anywhere; }
-    h2 { font-size: 1rem; margin: 0 0 .5rem; }
-    dl { display: grid; grid-template-columns: max-content 1fr; gap: .1rem 1rem; color: var(--muted);
-         font-size: .9rem; margin: 0 0 1.5rem; }
-    dd { margin: 0; overflow-wrap: anywhere; }
-    article, section.system { border: 1px solid var(--border); border-radius: 10px; padding: .75rem 1rem;
-                              margin: 0 0 1rem; }
-    article.user { background: var(--user); }
-    article.assistant { background: var(--assistant); }
-    article.system, section.system { background: var(--system); }
-    article > header { font-size: .85rem; color: var(--muted); margin-bottom: .4rem; }
-    .who { font-weight: 600; color: var(--fg); }
-    .interrupted { color: #c0392b; font-style: italic; }
-    .md { overflow-wrap: anywhere; margin: .4rem 0; }
-    .md > :first-child { margin-top: 0; }
-    .md > :last-child { margin-bottom: 0; }
-    .md p, .md ul, .md ol, .md blockquote, .md table, .md pre { margin: .5rem 0; }
-    .md h1, .md h2, .md h3, .md h4, .md h5, .md h6 { margin: 1rem 0 .4rem; line-height: 1.3; }
-    .md h1 { font-size: 1.4rem; } .md h2 { font-size: 1.2rem; } .md h3 { font-size: 1.05rem; }
-    .md h4, .md h5, .md h6 { font-size: 1rem; }
-    .md ul, .md ol { padding-left: 1.6rem; }
-    .md blockquote { margin-left: 0; padding-left: .9rem; border-left: 3px solid var(--border); color: var(--muted); }
-    .md hr { border: 0; border-top: 1px solid var(--border); margin: 1rem 0; }
-    .md a { color: inherit; }
-    .md table { border-collapse: collapse; display: block; max-width: 100%; overflow-x: auto; }
-    .md th, .md td { border: 1px solid var(--border); padding: .25rem .6rem; vertical-align: top; }
-    .md th { background: var(--code); font-weight: 600; }
-    .md del { color: var(--muted); }
-    pre { background: var(--code); border: 1px solid var(--border); border-radius: 6px; padding: .6rem .8rem;
-          overflow-x: auto; }
-    code { font: .9rem/1.45 ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
-    .md :not(pre) > code { background: var(--code); border-radius: 4px; padding: 0 .25rem; }
-    footer.stats { font-size: .8rem; color: var(--muted); margin-top: .4rem; }
+        :root { color-scheme: light dark; --bg: #fbfbf8; --fg: #1d1f21; --muted: #6a6f75; --user: #e8f0fe;
+                --assistant: #ffffff; --system: #fff8e1; --border: #d9dce0; --code: #f3f4f6; }
+        @media (prefers-color-scheme: dark) {
+          :root { --bg: #16181b; --fg: #e6e6e3; --muted: #9aa0a6; --user: #1f2a3a; --assistant: #1d2024;
+                  --system: #2c2818; --border: #33373c; --code: #0f1113; }
+        }
+        body { margin: 0; background: var(--bg); color: var(--fg);
+               font: 16px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
+        main { max-width: 46rem; margin: 0 auto; padding: 2rem 1rem 4rem; }
+        h1 { font-size: 1.6rem; margin: 0 0 .5rem; overflow-wrap: anywhere; }
+        h2 { font-size: 1rem; margin: 0 0 .5rem; }
+        dl { display: grid; grid-template-columns: max-content 1fr; gap: .1rem 1rem; color: var(--muted);
+             font-size: .9rem; margin: 0 0 1.5rem; }
+        dd { margin: 0; overflow-wrap: anywhere; }
+        article, section.system { border: 1px solid var(--border); border-radius: 10px; padding: .75rem 1rem;
+                                  margin: 0 0 1rem; }
+        article.user { background: var(--user); }
+        article.assistant { background: var(--assistant); }
+        article.system, section.system { background: var(--system); }
+        article > header { font-size: .85rem; color: var(--muted); margin-bottom: .4rem; }
+        .who { font-weight: 600; color: var(--fg); }
+        .interrupted { color: #c0392b; font-style: italic; }
+        .md { overflow-wrap: anywhere; margin: .4rem 0; }
+        .md > :first-child { margin-top: 0; }
+        .md > :last-child { margin-bottom: 0; }
+        .md p, .md ul, .md ol, .md blockquote, .md table, .md pre { margin: .5rem 0; }
+        .md h1, .md h2, .md h3, .md h4, .md h5, .md h6 { margin: 1rem 0 .4rem; line-height: 1.3; }
+        .md h1 { font-size: 1.4rem; } .md h2 { font-size: 1.2rem; } .md h3 { font-size: 1.05rem; }
+        .md h4, .md h5, .md h6 { font-size: 1rem; }
+        .md ul, .md ol { padding-left: 1.6rem; }
+        .md blockquote { margin-left: 0; padding-left: .9rem; border-left: 3px solid var(--border); color: var(--muted); }
+        .md hr { border: 0; border-top: 1px solid var(--border); margin: 1rem 0; }
+        .md a { color: inherit; }
+        .md table { border-collapse: collapse; display: block; max-width: 100%; overflow-x: auto; }
+        .md th, .md td { border: 1px solid var(--border); padding: .25rem .6rem; vertical-align: top; }
+        .md th { background: var(--code); font-weight: 600; }
+        .md del { color: var(--muted); }
+        pre { background: var(--code); border: 1px solid var(--border); border-radius: 6px; padding: .6rem .8rem;
+              overflow-x: auto; }
+        code { font: .9rem/1.45 ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
+        .md :not(pre) > code { background: var(--code); border-radius: 4px; padding: 0 .25rem; }
+        footer.stats { font-size: .8rem; color: var(--muted); margin-top: .4rem; }
 
-    """
+        """
 }
 
 /// libc's memmem (Glibc's Swift module hides it behind _GNU_SOURCE).
-@_silgen_name("memmem") private func c_memmem(_ haystack: UnsafeRawPointer?, _ haystackLength: Int,
-                                              _ needle: UnsafeRawPointer?, _ needleLength: Int) -> UnsafeMutableRawPointer?
+@_silgen_name("memmem") private func c_memmem(
+    _ haystack: UnsafeRawPointer?, _ haystackLength: Int,
+    _ needle: UnsafeRawPointer?, _ needleLength: Int
+) -> UnsafeMutableRawPointer?
 
 /// Markdown to HTML through cmark-gfm, with GitHub's tables, strikethrough (`~~`) and
 /// autolinks. Nothing in the text can add markup of its own: raw HTML (tags, comments,

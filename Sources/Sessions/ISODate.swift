@@ -26,8 +26,9 @@ struct CivilTime: Equatable {
         let mp = (5 * doy + 2) / 153
         let d = doy - (153 * mp + 2) / 5 + 1
         let m = mp < 10 ? mp + 3 : mp - 9
-        self.init(year: Int(yoe + era * 400 + (m <= 2 ? 1 : 0)), month: Int(m), day: Int(d),
-                  hour: secs / 3600, minute: secs % 3600 / 60, second: secs % 60)
+        self.init(
+            year: Int(yoe + era * 400 + (m <= 2 ? 1 : 0)), month: Int(m), day: Int(d),
+            hour: secs / 3600, minute: secs % 3600 / 60, second: secs % 60)
     }
 
     /// Seconds since 1970-01-01T00:00:00Z (Hinnant's days_from_civil).
@@ -57,7 +58,8 @@ struct CivilTime: Equatable {
 
     /// "2026-11-27 05:03:12 UTC" (or without seconds) for transcripts and tables.
     func display(seconds: Bool = true) -> String {
-        seconds ? String(format: "%04d-%02d-%02d %02d:%02d:%02d UTC", year, month, day, hour, minute, second)
+        seconds
+            ? String(format: "%04d-%02d-%02d %02d:%02d:%02d UTC", year, month, day, hour, minute, second)
             : String(format: "%04d-%02d-%02d %02d:%02d UTC", year, month, day, hour, minute)
     }
 }
@@ -75,7 +77,8 @@ enum ISODate {
 
     static func format(_ date: Date) -> String {
         // Year 1 to about 9900: four-digit years, and no overflow converting to Int64.
-        let ref = date.timeIntervalSinceReferenceDate.isFinite
+        let ref =
+            date.timeIntervalSinceReferenceDate.isFinite
             ? min(max(date.timeIntervalSinceReferenceDate, -63_113_000_000), 250_000_000_000) : 0
         let whole = floor(ref)
         let c = CivilTime(unixSeconds: Int64(whole) + referenceOffset)
@@ -111,10 +114,11 @@ enum ISODate {
             return true
         }
         guard let year = number(4), expect("-"), let month = number(2), expect("-"), let day = number(2),
-              expect("Tt "), let hour = number(2), expect(":"), let minute = number(2), expect(":"),
-              let second = number(2),
-              (1...12).contains(month), (1...CivilTime.daysIn(month: month, year: year)).contains(day),
-              hour < 24, minute < 60, second <= 60 else { return nil }
+            expect("Tt "), let hour = number(2), expect(":"), let minute = number(2), expect(":"),
+            let second = number(2),
+            (1...12).contains(month), (1...CivilTime.daysIn(month: month, year: year)).contains(day),
+            hour < 24, minute < 60, second <= 60
+        else { return nil }
         var fraction = ""
         if i < b.count, b[i] == UInt8(ascii: ".") {
             i += 1

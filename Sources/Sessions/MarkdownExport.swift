@@ -5,7 +5,9 @@ enum MarkdownExport {
         var out = "# \(DisplayText.singleLine(c.title))\n\n"
         for (k, v) in TranscriptWords.summary(c) { out += "- **\(k):** \(v)\n" }
         if let s = c.systemPrompt, !s.isEmpty {
-            out += "\n**System prompt:**\n\n" + s.split(separator: "\n", omittingEmptySubsequences: false)
+            out +=
+                "\n**System prompt:**\n\n"
+                + s.split(separator: "\n", omittingEmptySubsequences: false)
                 .map { "> " + $0 }.joined(separator: "\n") + "\n"
         }
         for m in c.messages {

@@ -21,9 +21,11 @@ public struct MessageStats: Codable, Equatable, Sendable {
     /// Fraction of drafted tokens accepted; nil when not speculating.
     public var speculativeAcceptance: Double?
 
-    public init(promptTokens: Int = 0, generatedTokens: Int = 0, prefillTPS: Double = 0, decodeTPS: Double = 0,
-                timeToFirstTokenMs: Double = 0, meanActiveFFN: Double = 0, flops: Double = 0, flopsDense: Double = 0,
-                speculativeAcceptance: Double? = nil) {
+    public init(
+        promptTokens: Int = 0, generatedTokens: Int = 0, prefillTPS: Double = 0, decodeTPS: Double = 0,
+        timeToFirstTokenMs: Double = 0, meanActiveFFN: Double = 0, flops: Double = 0, flopsDense: Double = 0,
+        speculativeAcceptance: Double? = nil
+    ) {
         self.promptTokens = promptTokens
         self.generatedTokens = generatedTokens
         self.prefillTPS = prefillTPS
@@ -37,7 +39,7 @@ public struct MessageStats: Codable, Equatable, Sendable {
 
     private enum CodingKeys: String, CodingKey {
         case promptTokens, generatedTokens, prefillTPS, decodeTPS, timeToFirstTokenMs, meanActiveFFN, flops, flopsDense,
-             speculativeAcceptance
+            speculativeAcceptance
     }
 
     /// Missing numbers read as 0 so that files from older builds (fewer stats) still load.
@@ -67,8 +69,10 @@ public struct Message: Codable, Equatable, Sendable, Identifiable {
     /// The reply was stopped by the user (Esc) or cut short by a crash mid-stream.
     public var interrupted: Bool
 
-    public init(role: Role, text: String, model: String? = nil, time: Date = Date(), stats: MessageStats? = nil,
-                interrupted: Bool = false) {
+    public init(
+        role: Role, text: String, model: String? = nil, time: Date = Date(), stats: MessageStats? = nil,
+        interrupted: Bool = false
+    ) {
         self.id = UUID()
         self.role = role
         self.text = text

@@ -178,8 +178,10 @@ final class ProblemLog: @unchecked Sendable {
 
 /// Decodes one optional field: a missing key gives nil quietly, a bad value gives nil and
 /// a problem naming the field and what was expected.
-private func lenient<T: Decodable, K: CodingKey>(_ c: KeyedDecodingContainer<K>, _ key: K, _ type: T.Type,
-                                                  expected: String, at path: String, _ log: ProblemLog) -> T? {
+private func lenient<T: Decodable, K: CodingKey>(
+    _ c: KeyedDecodingContainer<K>, _ key: K, _ type: T.Type,
+    expected: String, at path: String, _ log: ProblemLog
+) -> T? {
     guard c.contains(key) else { return nil }
     if (try? c.decodeNil(forKey: key)) == true { return nil }
     if let v = try? c.decode(T.self, forKey: key) { return v }
@@ -223,7 +225,9 @@ struct LenientConversation: Decodable {
         conv.systemPrompt = lenient(c, .systemPrompt, String.self, expected: "text", at: "", log)
         conv.model = lenient(c, .model, String.self, expected: "text", at: "", log)
         if c.contains(.settings) {
-            if let s = try? c.decode(LenientSettings.self, forKey: .settings) { conv.settings = s.value } else {
+            if let s = try? c.decode(LenientSettings.self, forKey: .settings) {
+                conv.settings = s.value
+            } else {
                 log.add("settings: expected an object; defaults used")
             }
         }
@@ -239,7 +243,7 @@ struct LenientConversation: Decodable {
                     log.skipped += 1
                 }
                 if list.currentIndex == index { _ = try? list.decode(Skip.self) }
-                if list.currentIndex == index { break }   // cannot advance: stop rather than spin
+                if list.currentIndex == index { break }  // cannot advance: stop rather than spin
             }
         } else if c.contains(.messages) {
             log.add("messages: expected a list")

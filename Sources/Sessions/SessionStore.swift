@@ -1,8 +1,9 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// What `sessions list` shows for one conversation.
@@ -20,8 +21,9 @@ public struct SessionSummary: Sendable, Equatable {
     }
 
     init(_ c: Conversation) {
-        self.init(id: c.id, title: c.title, created: c.created, updated: c.updated, messageCount: c.messages.count,
-                  model: c.displayModel)
+        self.init(
+            id: c.id, title: c.title, created: c.created, updated: c.updated, messageCount: c.messages.count,
+            model: c.displayModel)
     }
 }
 
@@ -48,8 +50,9 @@ public final class SessionStore: @unchecked Sendable {
             return
         }
         do {
-            try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                at: self.directory, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
         } catch {
             throw SessionError("cannot create the sessions directory \(self.directory.path)")
         }
@@ -72,8 +75,10 @@ public final class SessionStore: @unchecked Sendable {
     /// Ids are file names: letters, digits, '-', '_' and '.', not starting with '.', at most 128.
     public static func isValidID(_ id: String) -> Bool {
         guard !id.isEmpty, id.utf8.count <= 128, !id.hasPrefix(".") else { return false }
-        return id.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("A"..."Z").contains($0)
-            || ("0"..."9").contains($0) || $0 == "-" || $0 == "_" || $0 == "." }
+        return id.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0)
+                || ("0"..."9").contains($0) || $0 == "-" || $0 == "_" || $0 == "."
+        }
     }
 
     /// Whether a listing treats `<id>.json` as a session: a valid id that starts with the
@@ -105,7 +110,8 @@ public final class SessionStore: @unchecked Sendable {
         for name in names.sorted() {
             if name.hasPrefix(".") {
                 if let r = name.range(of: AtomicFile.tempMarker),
-                   SessionStore.isSessionID(String(name[name.index(after: name.startIndex)..<r.lowerBound].dropLast(5))) {
+                    SessionStore.isSessionID(String(name[name.index(after: name.startIndex)..<r.lowerBound].dropLast(5)))
+                {
                     removeIfStale(name)
                 }
                 continue
@@ -118,7 +124,7 @@ public final class SessionStore: @unchecked Sendable {
                 sessions.append(SessionSummary(c))
                 if let notice { notices.append(notice) }
             } catch let e as SessionError where e.isMissing {
-                continue   // deleted by another process since the directory was read
+                continue  // deleted by another process since the directory was read
             } catch {
                 notices.append("\(error)")
             }
@@ -132,7 +138,8 @@ public final class SessionStore: @unchecked Sendable {
     private func removeIfStale(_ name: String) {
         let path = directory.appendingPathComponent(name).path
         guard let attrs = try? FileManager.default.attributesOfItem(atPath: path),
-              let modified = attrs[.modificationDate] as? Date, Date().timeIntervalSince(modified) > 60 else { return }
+            let modified = attrs[.modificationDate] as? Date, Date().timeIntervalSince(modified) > 60
+        else { return }
         unlink(path)
     }
 
@@ -163,7 +170,7 @@ public final class SessionStore: @unchecked Sendable {
         }
         do {
             var c = try SessionFile.decode(data)
-            c.id = id   // the file name is the identity: a copied file becomes its own session
+            c.id = id  // the file name is the identity: a copied file becomes its own session
             knownLock.withLock { _ = knownIDs.insert(id) }
             return (c, nil)
         } catch let e as FutureVersionError {
@@ -189,7 +196,8 @@ public final class SessionStore: @unchecked Sendable {
     private static func salvageNotice(id: String, _ r: SessionSalvage.Result) -> String {
         var problems = r.problems.prefix(3).joined(separator: "; ")
         if r.problems.count > 3 { problems += "; and \(r.problems.count - 3) more" }
-        let kept = "\(r.conversation.messages.count) message\(r.conversation.messages.count == 1 ? "" : "s") read"
+        let kept =
+            "\(r.conversation.messages.count) message\(r.conversation.messages.count == 1 ? "" : "s") read"
             + (r.messagesSkipped > 0 ? ", \(r.messagesSkipped) skipped" : "")
         return "session \(id) is damaged (\(DisplayText.truncate(DisplayText.singleLine(problems), to: 300))); \(kept); "
             + "the file is left as it is until the session is saved again, which first moves it aside to \(id).json.corrupt-<time>"
@@ -255,7 +263,7 @@ public final class SessionStore: @unchecked Sendable {
         } catch BoundedFileRead.Failure.missing {
             return
         } catch BoundedFileRead.Failure.unreadable {
-            return   // the write will fail with the real reason, or succeed
+            return  // the write will fail with the real reason, or succeed
         } catch {
             if let aside = moveAside(url) { knownLock.withLock { movedAside = aside } }
             return
@@ -268,7 +276,9 @@ public final class SessionStore: @unchecked Sendable {
             do { _ = try SessionSalvage.decode(data) } catch let e as FutureVersionError {
                 throw SessionError("not saving session \(id): the file on disk is from a newer SparkChat (version \(e.version))")
             } catch {}
-            if let aside = moveAside(url) { knownLock.withLock { movedAside = aside } } else {
+            if let aside = moveAside(url) {
+                knownLock.withLock { movedAside = aside }
+            } else {
                 throw SessionError("not saving session \(id): cannot move the damaged file aside")
             }
         }
@@ -331,8 +341,8 @@ public final class SessionStore: @unchecked Sendable {
 /// `rename(2)`; named apart from `SessionStore.rename(id:to:)`.
 func posixRename(_ from: String, _ to: String) -> Int32 {
     #if canImport(Glibc)
-    return Glibc.rename(from, to)
+        return Glibc.rename(from, to)
     #else
-    return Darwin.rename(from, to)
+        return Darwin.rename(from, to)
     #endif
 }

@@ -9,7 +9,7 @@
 enum TerminalSafeText {
     private static let replacement: [UInt8] = [0xEF, 0xBF, 0xBD]
     private static let amp = Array("&amp;".utf8), lt = Array("&lt;".utf8), gt = Array("&gt;".utf8),
-                       quot = Array("&quot;".utf8), apos = Array("&#39;".utf8)
+        quot = Array("&quot;".utf8), apos = Array("&#39;".utf8)
 
     /// The text with control characters other than newline and tab replaced.
     static func clean(_ text: String) -> String {

@@ -14,9 +14,9 @@ enum TextBlock: Equatable {
     static func split(_ text: String) -> [TextBlock] {
         var blocks: [TextBlock] = []
         let utf8 = text.utf8
-        var proseStart: String.Index?      // first line of the prose run in progress
-        var proseEnd = text.startIndex     // end of its last line (before the newline)
-        var codeStart: String.Index?       // first line of the open code block's body
+        var proseStart: String.Index?  // first line of the prose run in progress
+        var proseEnd = text.startIndex  // end of its last line (before the newline)
+        var codeStart: String.Index?  // first line of the open code block's body
         var codeEnd = text.startIndex
         var fence: (char: UInt8, count: Int, language: String)?
         func flushProse() {
@@ -32,8 +32,10 @@ enum TextBlock: Equatable {
                 let run = trimmed.prefix { $0 == open.char }.count
                 if indent <= 3, run >= open.count, trimmed.dropFirst(run).allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) {
                     let body = codeStart.map { String(text[$0..<codeEnd]) } ?? ""
-                    blocks.append(.code(language: open.language, body: body,
-                                        fence: String(repeating: Character(Unicode.Scalar(open.char)), count: open.count), closed: true))
+                    blocks.append(
+                        .code(
+                            language: open.language, body: body,
+                            fence: String(repeating: Character(Unicode.Scalar(open.char)), count: open.count), closed: true))
                     codeStart = nil
                     fence = nil
                 } else {
@@ -41,9 +43,10 @@ enum TextBlock: Equatable {
                     codeEnd = lineEnd
                 }
             } else if indent <= 3, let ch = trimmed.first, ch == UInt8(ascii: "`") || ch == UInt8(ascii: "~"),
-                      case let run = trimmed.prefix(while: { $0 == ch }).count, run >= 3,
-                      case let info = String(Substring(trimmed.dropFirst(run))).trimmingCharacters(in: .whitespaces),
-                      !(ch == UInt8(ascii: "`") && info.contains("`")) {
+                case let run = trimmed.prefix(while: { $0 == ch }).count, run >= 3,
+                case let info = String(Substring(trimmed.dropFirst(run))).trimmingCharacters(in: .whitespaces),
+                !(ch == UInt8(ascii: "`") && info.contains("`"))
+            {
                 flushProse()
                 fence = (ch, run, String(info.split(separator: " ").first ?? ""))
             } else {
@@ -55,8 +58,10 @@ enum TextBlock: Equatable {
         }
         if let open = fence {
             let body = codeStart.map { String(text[$0..<codeEnd]) } ?? ""
-            blocks.append(.code(language: open.language, body: body,
-                                fence: String(repeating: Character(Unicode.Scalar(open.char)), count: open.count), closed: false))
+            blocks.append(
+                .code(
+                    language: open.language, body: body,
+                    fence: String(repeating: Character(Unicode.Scalar(open.char)), count: open.count), closed: false))
         }
         flushProse()
         return blocks

@@ -59,16 +59,22 @@ final class ChatCommandTests: XCTestCase {
         assertOneLineError(try run(["generate", "--model", "x", "--prompt", "a", "--temperature", "50"]), contains: "--temperature must be in 0...5")
         assertOneLineError(try run(["generate", "--model", "x", "--prompt", "a", "--top-k", "1000000000000"]), contains: "--top-k must be in")
         assertOneLineError(try run(["generate", "--model", "x", "--prompt", "a", "--repeat-penalty", "1e300"]), contains: "--repeat-penalty must be in")
-        assertOneLineError(try run(["generate", "--model", "x", "--prompt", "a", "--speculative", "model:/nonexistent.gguf"]),
-                           contains: "--speculative names a drafter that does not exist")
+        assertOneLineError(
+            try run(["generate", "--model", "x", "--prompt", "a", "--speculative", "model:/nonexistent.gguf"]),
+            contains: "--speculative names a drafter that does not exist")
     }
 
     func testWithoutATerminalTheChatSaysSo() throws {
         guard FileManager.default.fileExists(atPath: HeadlessCommandTests.modelPath) else { throw XCTSkip("model not present") }
         let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("sc-chat-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: tmp) }
-        assertOneLineError(try run([], env: ["XDG_DATA_HOME": tmp.path, "XDG_CONFIG_HOME": tmp.path,
-                                             "SPARKCHAT_MODELS": URL(fileURLWithPath: HeadlessCommandTests.modelPath).deletingLastPathComponent().path]),
-                           contains: "needs a terminal")
+        assertOneLineError(
+            try run(
+                [],
+                env: [
+                    "XDG_DATA_HOME": tmp.path, "XDG_CONFIG_HOME": tmp.path,
+                    "SPARKCHAT_MODELS": URL(fileURLWithPath: HeadlessCommandTests.modelPath).deletingLastPathComponent().path
+                ]),
+            contains: "needs a terminal")
     }
 }

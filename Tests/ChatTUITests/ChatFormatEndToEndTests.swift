@@ -9,9 +9,11 @@ extension TmuxEndToEndTests {
         let config = root.appendingPathComponent("config")
         // Greedy and a generous limit: the reply must stop well before it.
         try Data(#"{"temperature": 0, "max_tokens": 200}"#.utf8).write(to: config.appendingPathComponent("sparkchat/config.json"))
-        let env = ["XDG_DATA_HOME=\(root.appendingPathComponent("data").path)", "XDG_CONFIG_HOME=\(config.path)",
-                   "XDG_STATE_HOME=\(root.appendingPathComponent("state").path)",
-                   "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8"]
+        let env = [
+            "XDG_DATA_HOME=\(root.appendingPathComponent("data").path)", "XDG_CONFIG_HOME=\(config.path)",
+            "XDG_STATE_HOME=\(root.appendingPathComponent("state").path)",
+            "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8"
+        ]
         let command = "cd \(root.appendingPathComponent("work").path) && \(HeadlessCommandTests.binary) chat --model alpha; echo EXIT=$?; sleep 60"
         try tmux(["new-session", "-d", "-s", "chat", "-x", "120", "-y", "40"] + env.flatMap { ["-e", $0] } + [command])
         waitFor("model alpha ready")

@@ -20,8 +20,9 @@ extension HeadlessCommandTests {
         try requireModel()
         for (prompt, answer) in [("What is the capital of France?", "Paris"), ("Hello! Who are you?", nil)] {
             for temperature in ["0", "0.7"] {
-                let o = try run("generate", "--model", HeadlessCommandTests.modelPath, "--chat", "--prompt", prompt,
-                                "--temperature", temperature, "--seed", "7", "--json")
+                let o = try run(
+                    "generate", "--model", HeadlessCommandTests.modelPath, "--chat", "--prompt", prompt,
+                    "--temperature", temperature, "--seed", "7", "--json")
                 XCTAssertEqual(o.status, 0, o.stderr)
                 let d = try done(o)
                 XCTAssertEqual(d["format"] as? String, "dialogue")
@@ -39,8 +40,9 @@ extension HeadlessCommandTests {
     func testRawGenerateKeepsThePlainSampler() throws {
         try requireModel()
         // No --chat: no stop strings, no penalties, no loop guard: greedy runs to the limit.
-        let o = try run("generate", "--model", HeadlessCommandTests.modelPath, "--prompt", "User: Hi\nAssistant:",
-                        "--temperature", "0", "--max-tokens", "40", "--json")
+        let o = try run(
+            "generate", "--model", HeadlessCommandTests.modelPath, "--prompt", "User: Hi\nAssistant:",
+            "--temperature", "0", "--max-tokens", "40", "--json")
         XCTAssertEqual(o.status, 0, o.stderr)
         XCTAssertEqual(try done(o)["stop"] as? String, "max_tokens")
         XCTAssertEqual(try done(o)["format"] as? NSNull, NSNull())
@@ -50,13 +52,15 @@ extension HeadlessCommandTests {
         try requireModel()
         let m = HeadlessCommandTests.modelPath
         // A user stop string ends the reply before it, and is not shown.
-        let o = try run("generate", "--model", m, "--chat", "--prompt", "What is the capital of France?",
-                        "--temperature", "0", "--stop", "Paris", "--json")
+        let o = try run(
+            "generate", "--model", m, "--chat", "--prompt", "What is the capital of France?",
+            "--temperature", "0", "--stop", "Paris", "--json")
         XCTAssertEqual(try done(o)["stop"] as? String, "stop_string")
         XCTAssertFalse(text(o).contains("Paris"), text(o))
         // An explicit markup runs (the base model's own choice is the frame).
-        let g = try run("generate", "--model", m, "--chat", "--format", "gemma", "--prompt", "Hi", "--temperature", "0",
-                        "--max-tokens", "8", "--json")
+        let g = try run(
+            "generate", "--model", m, "--chat", "--format", "gemma", "--prompt", "Hi", "--temperature", "0",
+            "--max-tokens", "8", "--json")
         XCTAssertEqual(g.status, 0, g.stderr)
         XCTAssertEqual(try done(g)["format"] as? String, "gemma")
         assertOneLineError(try run("generate", "--model", m, "--chat", "--format", "no-such-frame", "--prompt", "Hi"), "not found")
@@ -70,7 +74,10 @@ extension HeadlessCommandTests {
         assertOneLineError(try run("generate", "--model", HeadlessCommandTests.modelPath, "--chat", "--prompt", "-"), "empty")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", "echo 'What is the capital of Italy?' | '\(HeadlessCommandTests.binary)' generate --model '\(HeadlessCommandTests.modelPath)' --chat --temperature 0"]
+        p.arguments = [
+            "-c",
+            "echo 'What is the capital of Italy?' | '\(HeadlessCommandTests.binary)' generate --model '\(HeadlessCommandTests.modelPath)' --chat --temperature 0"
+        ]
         let out = Pipe()
         p.standardOutput = out
         try p.run()

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import ChatTUI
 
 /// The commands and keys users bring from other chat tools: /retry, /edit, /copy code,
@@ -50,7 +51,7 @@ final class ChatHabitsTests: XCTestCase {
         let most = HelpOverlay.maxScroll(screen: short)
         XCTAssertEqual(most, HelpOverlay.lines.count - (24 - 2))
         var c = Canvas(width: 80, height: 24)
-        HelpOverlay.render(into: &c, screen: short, scroll: most + 5)   // clamped
+        HelpOverlay.render(into: &c, screen: short, scroll: most + 5)  // clamped
         let shown = (0..<24).map { y in (0..<80).map { c[$0, y].text }.joined() }.joined(separator: "\n")
         XCTAssertTrue(shown.contains("/quit"), "scrolled to the end, the last command shows\n\(shown)")
         XCTAssertFalse(shown.contains("Alt-Enter, Ctrl-J"), "the first keys scrolled out\n\(shown)")

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import ChatTUI
 
 /// The clipboard programs are stood in for by shell scripts on a private PATH, so the
@@ -25,14 +26,15 @@ final class ClipboardTests: XCTestCase {
     func testCandidatesFollowTheDisplay() {
         XCTAssertEqual(Clipboard.candidates(environment: [:]).map(\.name), ["pbcopy"])
         XCTAssertEqual(Clipboard.candidates(environment: ["DISPLAY": ":0"]).map(\.name), ["xclip", "xsel", "pbcopy"])
-        XCTAssertEqual(Clipboard.candidates(environment: ["WAYLAND_DISPLAY": "wayland-0", "DISPLAY": ":0"]).map(\.name),
-                       ["wl-copy", "xclip", "xsel", "pbcopy"])
+        XCTAssertEqual(
+            Clipboard.candidates(environment: ["WAYLAND_DISPLAY": "wayland-0", "DISPLAY": ":0"]).map(\.name),
+            ["wl-copy", "xclip", "xsel", "pbcopy"])
     }
 
     func testTheFirstWorkingToolGetsTheTextOnStdin() throws {
         let out = bin.appendingPathComponent("got")
         try tool("xclip", "[ \"$1 $2\" = \"-selection clipboard\" ] || exit 9\n/bin/cat > '\(out.path)'")
-        let text = "line one\nčetiri 😀\n" + String(repeating: "z", count: 300_000)   // more than a pipe buffer
+        let text = "line one\nčetiri 😀\n" + String(repeating: "z", count: 300_000)  // more than a pipe buffer
         let o = Clipboard.copyWithTool(text, environment: env(["DISPLAY": ":0"]))
         XCTAssertEqual(o, Clipboard.Outcome(copiedWith: "xclip", failures: []))
         XCTAssertEqual(try String(contentsOf: out, encoding: .utf8), text)
@@ -51,8 +53,9 @@ final class ClipboardTests: XCTestCase {
         try FileManager.default.removeItem(at: bin.appendingPathComponent("xsel"))
         let only = Clipboard.copyWithTool("hi", environment: env(["DISPLAY": ":0"]))
         XCTAssertNil(only.copiedWith)
-        XCTAssertEqual(Clipboard.notice("x", outcome: only, textBytes: 2),
-                       "xclip failed (exit status 1); sent x to the terminal via OSC 52 (works if your terminal allows clipboard writes)")
+        XCTAssertEqual(
+            Clipboard.notice("x", outcome: only, textBytes: 2),
+            "xclip failed (exit status 1); sent x to the terminal via OSC 52 (works if your terminal allows clipboard writes)")
     }
 
     func testNoToolMeansOSC52OnlyAndNoClaimOfSuccess() {
@@ -65,7 +68,7 @@ final class ClipboardTests: XCTestCase {
     }
 
     func testAHungToolIsKilledAtTheTimeout() throws {
-        try tool("wl-copy", "exec /bin/sleep 30")   // never reads stdin, never exits
+        try tool("wl-copy", "exec /bin/sleep 30")  // never reads stdin, never exits
         try tool("xclip", "exec /bin/sleep 30")
         let start = Date()
         let o = Clipboard.copyWithTool(String(repeating: "a", count: 1 << 20), environment: env(["WAYLAND_DISPLAY": "w", "DISPLAY": ":0"]), timeout: 0.3)
@@ -76,7 +79,7 @@ final class ClipboardTests: XCTestCase {
     }
 
     func testOSC52CutsOnACharacterBoundary() {
-        let text = String(repeating: "é", count: Clipboard.maxBytes)   // two bytes each
+        let text = String(repeating: "é", count: Clipboard.maxBytes)  // two bytes each
         let payload = Clipboard.osc52Payload(text)
         XCTAssertLessThanOrEqual(payload.count, Clipboard.maxBytes)
         XCTAssertNotNil(String(data: payload, encoding: .utf8), "valid UTF-8 after the cut")

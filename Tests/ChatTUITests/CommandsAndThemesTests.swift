@@ -2,6 +2,7 @@ import Foundation
 import Inference
 import Sessions
 import XCTest
+
 @testable import ChatTUI
 
 final class CommandsAndThemesTests: XCTestCase {
@@ -26,8 +27,10 @@ final class CommandsAndThemesTests: XCTestCase {
         XCTAssertEqual(ok("/quit"), .quit); XCTAssertEqual(ok("/help"), .help)
         XCTAssertNil(SlashCommands.parse("hello /model"))
         XCTAssertNil(SlashCommands.parse("//model is a path"))
-        for bad in ["/temp hot", "/temp -1", "/sparsity 2", "/sparsity", "/export pdf", "/frobnicate",
-                    "/speculative", "/speculative turbo", "/speculative slice@0", "/speculative sparse:2", "/speculative model:"] {
+        for bad in [
+            "/temp hot", "/temp -1", "/sparsity 2", "/sparsity", "/export pdf", "/frobnicate",
+            "/speculative", "/speculative turbo", "/speculative slice@0", "/speculative sparse:2", "/speculative model:"
+        ] {
             guard case .failure(let e)? = SlashCommands.parse(bad) else { return XCTFail(bad) }
             XCTAssertFalse(e.description.contains("\n"))
         }
@@ -63,9 +66,11 @@ final class CommandsAndThemesTests: XCTestCase {
 
     func testBadThemesGiveOneLineErrors() {
         // The last two were found by the theme fuzzer: a colour name quoted raw.
-        let cases = ["{", #"{"roles": {"user": {"fg": 300}}}"#, #"{"roles": {"user": {"fg8": "chartreuse"}}}"#,
-                     #"{"roles": {"emphasis": {"fg8": "g\reen"}}}"#,
-                     #"{"roles": {"user": {"fg8": "\#(String(repeating: "\\n", count: 2000))"}}}"#]
+        let cases = [
+            "{", #"{"roles": {"user": {"fg": 300}}}"#, #"{"roles": {"user": {"fg8": "chartreuse"}}}"#,
+            #"{"roles": {"emphasis": {"fg8": "g\reen"}}}"#,
+            #"{"roles": {"user": {"fg8": "\#(String(repeating: "\\n", count: 2000))"}}}"#
+        ]
         for c in cases {
             XCTAssertThrowsError(try Theme.parse(Data(c.utf8), name: "x")) { e in
                 XCTAssertFalse("\(e)".contains("\n") || "\(e)".contains("\r"), "\(e)")
@@ -77,16 +82,20 @@ final class CommandsAndThemesTests: XCTestCase {
     }
 
     func testModelPickerColumns() {
-        let m = ModelInfo(name: "alpha", path: "/m/alpha.gguf", architecture: "gemma3", format: "gguf",
-                          parameterCount: 268_098_176, quantization: "Q4_K_M", fileSize: 253_105_696, contextLength: 32768)
+        let m = ModelInfo(
+            name: "alpha", path: "/m/alpha.gguf", architecture: "gemma3", format: "gguf",
+            parameterCount: 268_098_176, quantization: "Q4_K_M", fileSize: 253_105_696, contextLength: 32768)
         XCTAssertEqual(ModelPicker.columns(m), ["alpha", "gemma3", "268M", "Q4_K_M", "241 MB", "32768", "dialogue"])
         XCTAssertEqual(ModelPicker.count(2_506_172_416), "2.5B")
         XCTAssertEqual(ModelPicker.bytes(5 << 30), "5.0 GB")
-        var p = ModelPicker(models: [m, m, m].enumerated().map { var x = $1; x.name = "m\($0)"; return x }, current: "m1")
+        var p = ModelPicker(
+            models: [m, m, m].enumerated().map {
+                var x = $1; x.name = "m\($0)"; return x
+            }, current: "m1")
         XCTAssertEqual(p.selected, 1)
         p.move(10); XCTAssertEqual(p.choice?.name, "m2")
         p.move(-10); XCTAssertEqual(p.choice?.name, "m0")
-        var c = Canvas(width: 12, height: 4)   // a window too small for the box still draws nothing broken
+        var c = Canvas(width: 12, height: 4)  // a window too small for the box still draws nothing broken
         p.render(into: &c, screen: c.bounds)
         XCTAssertEqual(c.row(0).count, 12)
     }

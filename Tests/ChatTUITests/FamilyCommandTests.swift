@@ -64,8 +64,10 @@ final class FamilyCommandTests: XCTestCase {
             let e = try expected(arch)
             let want = e["cli_greedy"] as! [Int]
             for model in models(arch) {
-                let r = try sparkchat(["generate", "--model", model, "--prompt", e["cli_text"] as! String,
-                                       "--max-tokens", "\(want.count)", "--temperature", "0", "--json"])
+                let r = try sparkchat([
+                    "generate", "--model", model, "--prompt", e["cli_text"] as! String,
+                    "--max-tokens", "\(want.count)", "--temperature", "0", "--json"
+                ])
                 XCTAssertEqual(r.status, 0, "\(arch): \(r.stderr)")
                 let lines = r.stdout.split(separator: "\n").compactMap {
                     try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
@@ -76,8 +78,10 @@ final class FamilyCommandTests: XCTestCase {
                 XCTAssertGreaterThan(ids.count, 0, "\(arch) \(model)")
                 XCTAssertEqual(lines.last?["done"] as? Bool, true)
                 // Plain-text mode prints the same continuation.
-                let text = try sparkchat(["generate", "--model", model, "--prompt", e["cli_text"] as! String,
-                                          "--max-tokens", "\(want.count)", "--temperature", "0"])
+                let text = try sparkchat([
+                    "generate", "--model", model, "--prompt", e["cli_text"] as! String,
+                    "--max-tokens", "\(want.count)", "--temperature", "0"
+                ])
                 XCTAssertEqual(text.status, 0, text.stderr)
                 let joined = lines.compactMap { $0["text"] as? String }.joined()
                 XCTAssertEqual(text.stdout.trimmingCharacters(in: .newlines), joined.trimmingCharacters(in: .newlines))

@@ -1,6 +1,7 @@
 import Foundation
 import Inference
 import XCTest
+
 @testable import ChatTUI
 
 /// The generation thread: models load and replies stream through the queue while the
@@ -20,7 +21,7 @@ final class GenerationWorkerTests: XCTestCase {
         while group.wait(timeout: .now() + 0.001) == .timedOut { got += q.drain() }
         got += q.drain()
         XCTAssertEqual(got.count, 20_000)
-        for t in 0..<4 {   // each producer's items arrive in order
+        for t in 0..<4 {  // each producer's items arrive in order
             let mine = got.filter { $0 / 100_000 == t }
             XCTAssertEqual(mine, (0..<5000).map { t * 100_000 + $0 })
         }
@@ -44,9 +45,13 @@ final class GenerationWorkerTests: XCTestCase {
         let w = GenerationWorker()
         defer { w.shutdown() }
         w.submit(.load(path: HeadlessCommandTests.modelPath))
-        let loaded = collect(w) { if case .loaded = $0 { return true }; if case .loadFailed = $0 { return true }; return false }
+        let loaded = collect(w) {
+            if case .loaded = $0 { return true }; if case .loadFailed = $0 { return true }; return false
+        }
         // The .format event may follow .loaded in the same batch.
-        let loadEvent = loaded.last { if case .loaded = $0 { return true }; return false }
+        let loadEvent = loaded.last {
+            if case .loaded = $0 { return true }; return false
+        }
         guard case .loaded(let info, let limit, let seconds)? = loadEvent else { return XCTFail("\(loaded)") }
         if case .format(let name, let notice)? = loaded.last { XCTAssertEqual(name, "dialogue (base model)"); XCTAssertNil(notice) }
         XCTAssertGreaterThan(limit, 0)
@@ -57,7 +62,9 @@ final class GenerationWorkerTests: XCTestCase {
         p.maxTokens = 5
         let request = GenerationWorker.Request(messages: [ChatMessage(role: .user, text: "Count to ten.")], parameters: p, sparsity: .off)
         w.submit(.generate(request))
-        let events = collect(w) { if case .done = $0 { return true }; if case .failed = $0 { return true }; return false }
+        let events = collect(w) {
+            if case .done = $0 { return true }; if case .failed = $0 { return true }; return false
+        }
         var tokens = 0, started = false
         for e in events {
             switch e {
@@ -76,16 +83,22 @@ final class GenerationWorkerTests: XCTestCase {
         // Stop: a long reply ends early, reported as cancelled.
         p.maxTokens = 500
         w.submit(.generate(GenerationWorker.Request(messages: [ChatMessage(role: .user, text: "Tell a long story.")], parameters: p, sparsity: .off)))
-        _ = collect(w) { if case .token = $0 { return true }; return false }
+        _ = collect(w) {
+            if case .token = $0 { return true }; return false
+        }
         w.stop()
-        let rest = collect(w) { if case .done = $0 { return true }; return false }
+        let rest = collect(w) {
+            if case .done = $0 { return true }; return false
+        }
         guard case .done(let s, _)? = rest.last else { return XCTFail("no done") }
         XCTAssertEqual(s.stopReason, .cancelled)
         XCTAssertLessThan(s.generatedTokens, 500)
     }
 
     func tokens(_ events: [GenerationWorker.Event]) -> [Int] {
-        events.compactMap { if case .token(let t) = $0, t.id >= 0 { return t.id }; return nil }
+        events.compactMap {
+            if case .token(let t) = $0, t.id >= 0 { return t.id }; return nil
+        }
     }
 
     /// A reply with a drafter on: the same greedy tokens as plain decoding, running
@@ -95,16 +108,25 @@ final class GenerationWorkerTests: XCTestCase {
         let w = GenerationWorker()
         defer { w.shutdown() }
         w.submit(.load(path: HeadlessCommandTests.modelPath))
-        _ = collect(w) { if case .loaded = $0 { return true }; if case .loadFailed = $0 { return true }; return false }
+        _ = collect(w) {
+            if case .loaded = $0 { return true }; if case .loadFailed = $0 { return true }; return false
+        }
         var p = SamplingParameters.greedy
         p.maxTokens = 24
         let messages = [ChatMessage(role: .user, text: "List the days of the week.")]
         w.submit(.generate(.init(messages: messages, parameters: p, sparsity: .off)))
-        let plain = collect(w) { if case .done = $0 { return true }; if case .failed = $0 { return true }; return false }
-        XCTAssertFalse(plain.contains { if case .speculation = $0 { return true }; return false }, "counts only while a drafter is on")
+        let plain = collect(w) {
+            if case .done = $0 { return true }; if case .failed = $0 { return true }; return false
+        }
+        XCTAssertFalse(
+            plain.contains {
+                if case .speculation = $0 { return true }; return false
+            }, "counts only while a drafter is on")
 
         w.submit(.generate(.init(messages: messages, parameters: p, sparsity: .off, speculative: .slice(vocabulary: 16384, draft: 4))))
-        let spec = collect(w) { if case .done = $0 { return true }; if case .failed = $0 { return true }; return false }
+        let spec = collect(w) {
+            if case .done = $0 { return true }; if case .failed = $0 { return true }; return false
+        }
         XCTAssertEqual(tokens(spec), tokens(plain), "speculative decoding changed the greedy reply")
         // The reply ends by itself (the frame's stop text) or at the cap.
         let n = tokens(spec).count
@@ -137,16 +159,22 @@ final class GenerationWorkerTests: XCTestCase {
         let w = GenerationWorker()
         defer { w.shutdown() }
         w.submit(.load(path: HeadlessCommandTests.modelPath))
-        _ = collect(w) { if case .loaded = $0 { return true }; if case .loadFailed = $0 { return true }; return false }
+        _ = collect(w) {
+            if case .loaded = $0 { return true }; if case .loadFailed = $0 { return true }; return false
+        }
         let long = String(repeating: "The quick brown fox jumps over the lazy dog near the quiet river bank. ", count: 200)
         w.submit(.generate(.init(messages: [ChatMessage(role: .user, text: long)], parameters: .greedy, sparsity: .off)))
-        let started = collect(w) { if case .started = $0 { return true }; return false }
+        let started = collect(w) {
+            if case .started = $0 { return true }; return false
+        }
         guard case .started(let n, _, _)? = started.last else { return XCTFail("not started") }
         XCTAssertGreaterThan(n, 2000)
         usleep(100_000)
         let t0 = Date()
         w.stop()
-        let rest = collect(w) { if case .done = $0 { return true }; if case .failed = $0 { return true }; return false }
+        let rest = collect(w) {
+            if case .done = $0 { return true }; if case .failed = $0 { return true }; return false
+        }
         let waited = Date().timeIntervalSince(t0)
         guard case .done(let s, _)? = rest.last else { return XCTFail("\(rest)") }
         XCTAssertEqual(s.stopReason, .cancelled)

@@ -21,12 +21,13 @@ final class HeadlessCommandTests: XCTestCase {
         guard FileManager.default.isExecutableFile(atPath: HeadlessCommandTests.binary) else {
             throw XCTSkip("release binary not built at \(HeadlessCommandTests.binary)")
         }
-        var argv: [UnsafeMutablePointer<CChar>?] = ([Array(HeadlessCommandTests.binary.utf8)] + args).map { bytes in
-            let p = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
-            for (i, b) in bytes.enumerated() { p[i] = CChar(bitPattern: b) }
-            p[bytes.count] = 0
-            return p
-        } + [nil]
+        var argv: [UnsafeMutablePointer<CChar>?] =
+            ([Array(HeadlessCommandTests.binary.utf8)] + args).map { bytes in
+                let p = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
+                for (i, b) in bytes.enumerated() { p[i] = CChar(bitPattern: b) }
+                p[bytes.count] = 0
+                return p
+            } + [nil]
         defer { for p in argv { p?.deallocate() } }
         var environment = ProcessInfo.processInfo.environment
         for (k, v) in env { environment[k] = v }
@@ -48,9 +49,10 @@ final class HeadlessCommandTests: XCTestCase {
         var status: Int32 = 0
         waitpid(pid, &status, 0)
         let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Output(status: exit,
-                      stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
-                      stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
+        return Output(
+            status: exit,
+            stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
     }
 
     func run(_ args: String...) throws -> Output { try run(args.map { Array($0.utf8) }) }
@@ -63,8 +65,9 @@ final class HeadlessCommandTests: XCTestCase {
         XCTAssertNotEqual(o.status, 0, "expected failure", file: file, line: line)
         let lines = o.stderr.split(separator: "\n", omittingEmptySubsequences: true)
         XCTAssertGreaterThanOrEqual(lines.count, 1, file: file, line: line)
-        XCTAssertTrue(lines.first.map { $0.localizedCaseInsensitiveContains(fragment) } ?? false,
-                      "stderr \(o.stderr.debugDescription) lacks \(fragment)", file: file, line: line)
+        XCTAssertTrue(
+            lines.first.map { $0.localizedCaseInsensitiveContains(fragment) } ?? false,
+            "stderr \(o.stderr.debugDescription) lacks \(fragment)", file: file, line: line)
         XCTAssertFalse(o.stderr.contains("Backtrace") || o.stderr.contains("Fatal error"), file: file, line: line)
     }
 
@@ -104,8 +107,9 @@ final class HeadlessCommandTests: XCTestCase {
 
     func testGenerateJSONFollowsTheContract() throws {
         try requireModel()
-        let o = try run("generate", "--model", HeadlessCommandTests.modelPath, "--prompt", "The capital of France is",
-                        "--temperature", "0", "--max-tokens", "5", "--json")
+        let o = try run(
+            "generate", "--model", HeadlessCommandTests.modelPath, "--prompt", "The capital of France is",
+            "--temperature", "0", "--max-tokens", "5", "--json")
         XCTAssertEqual(o.status, 0, o.stderr)
         let lines = o.stdout.split(separator: "\n").map { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         XCTAssertEqual(lines.count, 6)
@@ -120,8 +124,9 @@ final class HeadlessCommandTests: XCTestCase {
         for key in ["prompt_tokens", "generated_tokens", "prefill_tps", "decode_tps"] { XCTAssertNotNil(done[key], key) }
         XCTAssertEqual(done["generated_tokens"] as? Int, 5)
         // Greedy is deterministic: the text run gives the same tokens.
-        let text = try run("generate", "--model", HeadlessCommandTests.modelPath, "--prompt", "The capital of France is",
-                           "--temperature", "0", "--max-tokens", "5")
+        let text = try run(
+            "generate", "--model", HeadlessCommandTests.modelPath, "--prompt", "The capital of France is",
+            "--temperature", "0", "--max-tokens", "5")
         let joined = lines.dropLast().compactMap { $0?["text"] as? String }.joined()
         XCTAssertEqual(text.stdout.trimmingCharacters(in: .newlines), joined.trimmingCharacters(in: .newlines))
     }
@@ -138,8 +143,9 @@ final class HeadlessCommandTests: XCTestCase {
 
     func testBenchJSON() throws {
         try requireModel()
-        let o = try run("bench", "--model", HeadlessCommandTests.modelPath, "--prompt-tokens", "16", "--gen-tokens", "4",
-                        "--repetitions", "1", "--threads", "2", "--json")
+        let o = try run(
+            "bench", "--model", HeadlessCommandTests.modelPath, "--prompt-tokens", "16", "--gen-tokens", "4",
+            "--repetitions", "1", "--threads", "2", "--json")
         XCTAssertEqual(o.status, 0, o.stderr)
         let j = try JSONSerialization.jsonObject(with: Data(o.stdout.utf8)) as? [String: Any]
         for key in ["prefill_tps", "decode_tps", "threads", "prompt_tokens", "gen_tokens"] { XCTAssertNotNil(j?[key], key) }
@@ -151,15 +157,17 @@ final class HeadlessCommandTests: XCTestCase {
     /// fill is measured too, and a depth beyond the model's context is one line.
     func testBenchAtDepth() throws {
         try requireModel()
-        let o = try run("bench", "--model", HeadlessCommandTests.modelPath, "--prompt-tokens", "16", "--gen-tokens", "4",
-                        "--repetitions", "2", "--threads", "2", "--depth", "600", "--json")
+        let o = try run(
+            "bench", "--model", HeadlessCommandTests.modelPath, "--prompt-tokens", "16", "--gen-tokens", "4",
+            "--repetitions", "2", "--threads", "2", "--depth", "600", "--json")
         XCTAssertEqual(o.status, 0, o.stderr)
         let j = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(o.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(j["depth"] as? Int, 600)
         XCTAssertGreaterThan(j["depth_prefill_tps"] as? Double ?? 0, 0)
         XCTAssertGreaterThan(j["decode_tps"] as? Double ?? 0, 0)
-        let text = try run("bench", "--model", HeadlessCommandTests.modelPath, "--prompt-tokens", "8", "--gen-tokens", "2",
-                           "--repetitions", "1", "--depth", "40")
+        let text = try run(
+            "bench", "--model", HeadlessCommandTests.modelPath, "--prompt-tokens", "8", "--gen-tokens", "2",
+            "--repetitions", "1", "--depth", "40")
         XCTAssertTrue(text.stdout.contains("context fill (40 tokens)") && text.stdout.contains("decode  (tg2 @ d40)"), text.stdout)
         let tooDeep = try run("bench", "--model", HeadlessCommandTests.modelPath, "--depth", "40000")
         XCTAssertNotEqual(tooDeep.status, 0)

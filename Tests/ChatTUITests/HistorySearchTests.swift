@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import ChatTUI
 
 final class HistorySearchTests: XCTestCase {

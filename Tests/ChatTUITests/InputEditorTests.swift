@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import ChatTUI
 
 final class InputEditorTests: XCTestCase {
@@ -8,8 +9,8 @@ final class InputEditorTests: XCTestCase {
         var e = InputEditor()
         e.insert("a日😀e\u{301}👍🏽")
         XCTAssertEqual(e.chars.count, 5)
-        e.left(); e.left()          // before e + combining accent
-        e.backspace()               // deletes the emoji
+        e.left(); e.left()  // before e + combining accent
+        e.backspace()  // deletes the emoji
         XCTAssertEqual(e.text, "a日e\u{301}👍🏽")
         e.right(); e.insert("X")
         XCTAssertEqual(e.text, "a日e\u{301}X👍🏽")
@@ -34,10 +35,10 @@ final class InputEditorTests: XCTestCase {
         var e = InputEditor(text: "first")
         e.newline(); e.insert("second line")
         e.up()
-        XCTAssertEqual(e.cursor, 5)               // column clamped to the shorter line
-        e.moveToLineStart(); e.killToLineEnd()     // Ctrl-K on one line leaves the other
+        XCTAssertEqual(e.cursor, 5)  // column clamped to the shorter line
+        e.moveToLineStart(); e.killToLineEnd()  // Ctrl-K on one line leaves the other
         XCTAssertEqual(e.text, "\nsecond line")
-        e.killToLineEnd()                          // at the end of an empty line: joins
+        e.killToLineEnd()  // at the end of an empty line: joins
         XCTAssertEqual(e.text, "second line")
     }
 
@@ -54,7 +55,7 @@ final class InputEditorTests: XCTestCase {
     }
 
     func testLayoutCountsWideCharactersAsTwoColumns() {
-        let e = InputEditor(text: "日本語日本")   // 10 columns
+        let e = InputEditor(text: "日本語日本")  // 10 columns
         let l = e.layout(width: 6)
         XCTAssertEqual(l.rows, ["日本語", "日本"])
         XCTAssertEqual(l.cursorRow, 1); XCTAssertEqual(l.cursorColumn, 4)
@@ -72,28 +73,28 @@ final class InputEditorTests: XCTestCase {
 
     func testAltWordMotionsStepOverPunctuation() {
         var e = InputEditor(text: "say hello, wörld-wide 42")
-        e.wordLeft(); XCTAssertEqual(e.cursor, 22)         // start of "42"
-        e.wordLeft(); XCTAssertEqual(e.cursor, 17)         // start of "wide": "-" separates words
-        e.wordLeft(); e.wordLeft(); XCTAssertEqual(e.cursor, 4)   // over ", " to "hello"
-        e.wordRight(); XCTAssertEqual(e.cursor, 9)         // end of "hello", before ","
-        e.wordRight(); XCTAssertEqual(e.cursor, 16)        // end of "wörld" (ö is a letter)
+        e.wordLeft(); XCTAssertEqual(e.cursor, 22)  // start of "42"
+        e.wordLeft(); XCTAssertEqual(e.cursor, 17)  // start of "wide": "-" separates words
+        e.wordLeft(); e.wordLeft(); XCTAssertEqual(e.cursor, 4)  // over ", " to "hello"
+        e.wordRight(); XCTAssertEqual(e.cursor, 9)  // end of "hello", before ","
+        e.wordRight(); XCTAssertEqual(e.cursor, 16)  // end of "wörld" (ö is a letter)
         e.moveToLineStart(); e.wordLeft(); XCTAssertEqual(e.cursor, 0)
         e.moveToLineEnd(); e.wordRight(); XCTAssertEqual(e.cursor, e.chars.count)
     }
 
     func testAltWordDeletes() {
         var e = InputEditor(text: "alpha beta.gamma")
-        e.deleteWordBefore()                               // Alt-Backspace: "gamma"
+        e.deleteWordBefore()  // Alt-Backspace: "gamma"
         XCTAssertEqual(e.text, "alpha beta.")
-        e.deleteWordBefore()                               // the "." goes with "beta"
+        e.deleteWordBefore()  // the "." goes with "beta"
         XCTAssertEqual(e.text, "alpha ")
         e.moveToLineStart()
-        e.deleteWordAfter()                                // Alt-d: "alpha"
+        e.deleteWordAfter()  // Alt-d: "alpha"
         XCTAssertEqual(e.text, " ")
         XCTAssertEqual(e.cursor, 0)
         var m = InputEditor(text: "one\ntwo")
         m.moveToLineStart()
-        m.deleteWordBefore()                               // across the newline into "one"
+        m.deleteWordBefore()  // across the newline into "one"
         XCTAssertEqual(m.text, "two")
     }
 

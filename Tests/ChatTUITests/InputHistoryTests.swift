@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import ChatTUI
 
 final class InputHistoryTests: XCTestCase {
@@ -59,8 +60,8 @@ final class InputHistoryTests: XCTestCase {
     func testCorruptLinesAreSkippedWithANotice() throws {
         try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
         var bytes = Data("\"good one\"\nnot json\n".utf8)
-        bytes.append(contentsOf: [0xff, 0xfe, 0x00, 0x0a])            // binary junk
-        bytes.append(Data("\"cut in the mid".utf8))                    // a write cut short (no newline)
+        bytes.append(contentsOf: [0xff, 0xfe, 0x00, 0x0a])  // binary junk
+        bytes.append(Data("\"cut in the mid".utf8))  // a write cut short (no newline)
         bytes.append(Data("\n\"good two\"\n".utf8))
         try bytes.write(to: file)
         let (h, notice) = InputHistory.load(from: file)
@@ -83,7 +84,7 @@ final class InputHistoryTests: XCTestCase {
         XCTAssertEqual(h.entries, ["hello", "again"], "the history still works in memory")
         try FileManager.default.removeItem(at: file)
 
-        guard getuid() != 0 else { return }   // root reads any file: the permission case needs a user
+        guard getuid() != 0 else { return }  // root reads any file: the permission case needs a user
         try Data("\"x\"\n".utf8).write(to: file)
         chmod(file.path, 0)
         defer { chmod(file.path, 0o600) }

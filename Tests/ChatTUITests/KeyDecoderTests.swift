@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import ChatTUI
 
 final class KeyDecoderTests: XCTestCase {
@@ -13,8 +14,9 @@ final class KeyDecoderTests: XCTestCase {
     func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
 
     func testControlKeysAndText() {
-        XCTAssertEqual(decode([bytes("ab\r\n\u{7f}\u{01}\u{05}\u{0b}\u{15}\u{17}\u{03}")]),
-                       [.text("ab"), .enter, .newline, .backspace, .ctrl("a"), .ctrl("e"), .ctrl("k"), .ctrl("u"), .ctrl("w"), .ctrl("c")])
+        XCTAssertEqual(
+            decode([bytes("ab\r\n\u{7f}\u{01}\u{05}\u{0b}\u{15}\u{17}\u{03}")]),
+            [.text("ab"), .enter, .newline, .backspace, .ctrl("a"), .ctrl("e"), .ctrl("k"), .ctrl("u"), .ctrl("w"), .ctrl("c")])
     }
 
     func testEscapeSequencesOfSeveralTerminals() {
@@ -25,7 +27,7 @@ final class KeyDecoderTests: XCTestCase {
             ("\u{1b}[1~", .home), ("\u{1b}[4~", .end), ("\u{1b}OH", .home), ("\u{1b}[3~", .delete),
             ("\u{1b}[A", .up), ("\u{1b}OB", .down), ("\u{1b}[1;5C", .ctrlRight), ("\u{1b}[D", .left),
             ("\u{1b}\r", .newline), ("\u{1b}[<64;10;5M", .wheelUp), ("\u{1b}[<65;1;1M", .wheelDown),
-            ("\u{1b}[M`!!", .wheelUp), ("\u{1b}[Ma!!", .wheelDown),
+            ("\u{1b}[M`!!", .wheelUp), ("\u{1b}[Ma!!", .wheelDown)
         ]
         for (seq, key) in cases { XCTAssertEqual(decode([bytes(seq)]), [key], "sequence \(seq.debugDescription)") }
     }
@@ -82,7 +84,7 @@ final class KeyDecoderTests: XCTestCase {
     func testWordMoveArrowsOfSeveralTerminals() {
         let cases: [(String, Key)] = [
             ("\u{1b}[1;5D", .ctrlLeft), ("\u{1b}[1;5C", .ctrlRight), ("\u{1b}[1;3D", .ctrlLeft), ("\u{1b}[1;3C", .ctrlRight),
-            ("\u{1b}Od", .ctrlLeft), ("\u{1b}Oc", .ctrlRight), ("\u{1b}[1;2C", .right), ("\u{1b}[1;2D", .left),
+            ("\u{1b}Od", .ctrlLeft), ("\u{1b}Oc", .ctrlRight), ("\u{1b}[1;2C", .right), ("\u{1b}[1;2D", .left)
         ]
         for (seq, key) in cases { XCTAssertEqual(decode([bytes(seq)]), [key], "sequence \(seq.debugDescription)") }
     }
@@ -94,7 +96,7 @@ final class KeyDecoderTests: XCTestCase {
         XCTAssertEqual(d.feed(Array(emoji[2...]) + bytes("日")), [.text("😀日")])
         // Invalid UTF-8 becomes U+FFFD, never a crash.
         XCTAssertEqual(decode([[0x61, 0xff, 0xfe, 0x62]]), [.text("a\u{FFFD}\u{FFFD}b")])
-        XCTAssertEqual(decode([[0xe6, 0x97]]), [.text("\u{FFFD}")])   // truncated at the end, given up on idle
+        XCTAssertEqual(decode([[0xe6, 0x97]]), [.text("\u{FFFD}")])  // truncated at the end, given up on idle
     }
 
     func testBracketedPasteIsOneBlockEvenWhenSplit() {
@@ -110,7 +112,7 @@ final class KeyDecoderTests: XCTestCase {
 
     func testMegabytePasteDecodesQuickly() {
         let line = String(repeating: "abcdefghij", count: 10) + "\n"
-        let body = String(repeating: line, count: 10_000)   // ~1 MB
+        let body = String(repeating: line, count: 10_000)  // ~1 MB
         let start = Date()
         let keys = decode([bytes("\u{1b}[200~"), bytes(body), bytes("\u{1b}[201~")])
         XCTAssertEqual(keys.count, 1)

@@ -1,5 +1,6 @@
 import Sessions
 import XCTest
+
 @testable import ChatTUI
 
 /// Markdown in the transcript: the parser (blocks and inline styles), the layout into
@@ -19,17 +20,21 @@ final class MarkdownRenderTests: XCTestCase {
     // MARK: inline
 
     func testInlineStylesDropTheirMarkers() {
-        XCTAssertEqual(MarkdownInline.parse("a **b** *c* `d` ~~e~~ __f__ _g_"), [
-            InlineSpan(text: "a ", style: []), InlineSpan(text: "b", style: .strong), InlineSpan(text: " ", style: []),
-            InlineSpan(text: "c", style: .emphasis), InlineSpan(text: " ", style: []), InlineSpan(text: "d", style: .code),
-            InlineSpan(text: " ", style: []), InlineSpan(text: "e", style: .strike), InlineSpan(text: " ", style: []),
-            InlineSpan(text: "f", style: .strong), InlineSpan(text: " ", style: []), InlineSpan(text: "g", style: .emphasis),
-        ])
+        XCTAssertEqual(
+            MarkdownInline.parse("a **b** *c* `d` ~~e~~ __f__ _g_"),
+            [
+                InlineSpan(text: "a ", style: []), InlineSpan(text: "b", style: .strong), InlineSpan(text: " ", style: []),
+                InlineSpan(text: "c", style: .emphasis), InlineSpan(text: " ", style: []), InlineSpan(text: "d", style: .code),
+                InlineSpan(text: " ", style: []), InlineSpan(text: "e", style: .strike), InlineSpan(text: " ", style: []),
+                InlineSpan(text: "f", style: .strong), InlineSpan(text: " ", style: []), InlineSpan(text: "g", style: .emphasis)
+            ])
         XCTAssertEqual(MarkdownInline.parse("***both***"), [InlineSpan(text: "both", style: [.strong, .emphasis])])
-        XCTAssertEqual(MarkdownInline.parse("**bold *nested* end**"), [
-            InlineSpan(text: "bold ", style: .strong), InlineSpan(text: "nested", style: [.strong, .emphasis]),
-            InlineSpan(text: " end", style: .strong),
-        ])
+        XCTAssertEqual(
+            MarkdownInline.parse("**bold *nested* end**"),
+            [
+                InlineSpan(text: "bold ", style: .strong), InlineSpan(text: "nested", style: [.strong, .emphasis]),
+                InlineSpan(text: " end", style: .strong)
+            ])
     }
 
     func testInlineLeavesWhatDoesNotPairAsWritten() {
@@ -38,18 +43,22 @@ final class MarkdownRenderTests: XCTestCase {
             XCTAssertEqual(MarkdownInline.parse(plain), [InlineSpan(text: plain, style: [])], plain)
         }
         XCTAssertEqual(MarkdownInline.parse(#"\*lit\* \`x\`"#), [InlineSpan(text: "*lit* `x`", style: [])])
-        XCTAssertEqual(MarkdownInline.parse("`a ** b` **c**"), [
-            InlineSpan(text: "a ** b", style: .code), InlineSpan(text: " ", style: []), InlineSpan(text: "c", style: .strong),
-        ])
+        XCTAssertEqual(
+            MarkdownInline.parse("`a ** b` **c**"),
+            [
+                InlineSpan(text: "a ** b", style: .code), InlineSpan(text: " ", style: []), InlineSpan(text: "c", style: .strong)
+            ])
         XCTAssertEqual(MarkdownInline.parse("``a`b``"), [InlineSpan(text: "a`b", style: .code)])
     }
 
     func testLinksShowTextAndTarget() {
-        XCTAssertEqual(MarkdownInline.parse("see [the docs](https://x.org/d \"t\") or <https://y.org>"), [
-            InlineSpan(text: "see ", style: []), InlineSpan(text: "the docs", style: .link),
-            InlineSpan(text: " (https://x.org/d)", style: .url), InlineSpan(text: " or ", style: []),
-            InlineSpan(text: "https://y.org", style: .link),
-        ])
+        XCTAssertEqual(
+            MarkdownInline.parse("see [the docs](https://x.org/d \"t\") or <https://y.org>"),
+            [
+                InlineSpan(text: "see ", style: []), InlineSpan(text: "the docs", style: .link),
+                InlineSpan(text: " (https://x.org/d)", style: .url), InlineSpan(text: " or ", style: []),
+                InlineSpan(text: "https://y.org", style: .link)
+            ])
         XCTAssertEqual(MarkdownInline.parse("[https://z.org](https://z.org)"), [InlineSpan(text: "https://z.org", style: .link)])
         XCTAssertEqual(MarkdownInline.parse("[not a link] (x)"), [InlineSpan(text: "[not a link] (x)", style: [])])
     }
@@ -68,36 +77,38 @@ final class MarkdownRenderTests: XCTestCase {
 
     func testBlocksOfEveryKind() {
         let md = """
-        # Title #
-        Para **one**
-        line two
+            # Title #
+            Para **one**
+            line two
 
-        - a
-          more a
-          - nested
-        1. first
-        > quoted *x*
-        > - in quote
-        ***
-        ```py
-        code
-        ```
-        | h | i |
-        |---|:-:|
-        | 1 | 2 |
-        """
-        XCTAssertEqual(MarkdownBlocks.parse(md), [
-            .heading(level: 1, text: "Title"),
-            .paragraph("Para **one**\nline two"),
-            .blank,
-            .listItem(depth: 0, marker: "-", text: "a\nmore a"),
-            .listItem(depth: 1, marker: "-", text: "nested"),
-            .listItem(depth: 0, marker: "1.", text: "first"),
-            .quote([.paragraph("quoted *x*"), .listItem(depth: 0, marker: "-", text: "in quote")]),
-            .rule,
-            .code(language: "py", code: "code", closed: true, depth: 0),
-            .table(MarkdownTable(header: ["h", "i"], alignments: [.left, .center], rows: [["1", "2"]])),
-        ])
+            - a
+              more a
+              - nested
+            1. first
+            > quoted *x*
+            > - in quote
+            ***
+            ```py
+            code
+            ```
+            | h | i |
+            |---|:-:|
+            | 1 | 2 |
+            """
+        XCTAssertEqual(
+            MarkdownBlocks.parse(md),
+            [
+                .heading(level: 1, text: "Title"),
+                .paragraph("Para **one**\nline two"),
+                .blank,
+                .listItem(depth: 0, marker: "-", text: "a\nmore a"),
+                .listItem(depth: 1, marker: "-", text: "nested"),
+                .listItem(depth: 0, marker: "1.", text: "first"),
+                .quote([.paragraph("quoted *x*"), .listItem(depth: 0, marker: "-", text: "in quote")]),
+                .rule,
+                .code(language: "py", code: "code", closed: true, depth: 0),
+                .table(MarkdownTable(header: ["h", "i"], alignments: [.left, .center], rows: [["1", "2"]]))
+            ])
     }
 
     func testStreamingUnclosedFenceIsCodeUntilClosed() {
@@ -129,9 +140,11 @@ final class MarkdownRenderTests: XCTestCase {
 
     func testHeadingsListsQuotesAndRulesDrawWithoutMarkers() {
         let lines = MarkdownLayout.lines("# Big *one*\n### Small\n- item\n  - sub\n3. third\n> said\n---", width: 12)
-        XCTAssertEqual(lines.map { String(repeating: " ", count: $0.indent) + $0.drawn }, [
-            "Big one", "═══════", "Small", "• item", "  ◦ sub", "3. third", "│ said", "────────────",
-        ])
+        XCTAssertEqual(
+            lines.map { String(repeating: " ", count: $0.indent) + $0.drawn },
+            [
+                "Big one", "═══════", "Small", "• item", "  ◦ sub", "3. third", "│ said", "────────────"
+            ])
         XCTAssertEqual(lines[0].role, .heading)
         XCTAssertTrue(lines[0].runs.isEmpty, "emphasis inside a heading keeps the heading's look")
         XCTAssertEqual(lines[3].runs.first, StyledRun(text: "• ", role: .accent))
@@ -140,20 +153,24 @@ final class MarkdownRenderTests: XCTestCase {
     }
 
     func testListItemsHangWhenTheyWrap() {
-        XCTAssertEqual(rows("- one two three four\n10. alpha beta gamma", width: 12), [
-            "• one two", "  three four", "10. alpha", "    beta", "    gamma",
-        ])
+        XCTAssertEqual(
+            rows("- one two three four\n10. alpha beta gamma", width: 12),
+            [
+                "• one two", "  three four", "10. alpha", "    beta", "    gamma"
+            ])
     }
 
     func testTableColumnsAlignToTheWidestCell() {
         let md = "| Name | Qty | Note |\n|:--|--:|:-:|\n| apple | 3 | **ok** |\n| kiwi | 12 | x |"
         let lines = MarkdownLayout.lines(md, width: 40)
-        XCTAssertEqual(lines.map(\.drawn), [
-            "Name  │ Qty │ Note",
-            "──────┼─────┼─────",
-            "apple │   3 │  ok ",
-            "kiwi  │  12 │  x  ",
-        ])
+        XCTAssertEqual(
+            lines.map(\.drawn),
+            [
+                "Name  │ Qty │ Note",
+                "──────┼─────┼─────",
+                "apple │   3 │  ok ",
+                "kiwi  │  12 │  x  "
+            ])
         XCTAssertEqual(lines[0].runs.first?.role, .heading)
         XCTAssertTrue(lines[2].runs.contains(StyledRun(text: "ok", role: .strong)))
         XCTAssertEqual(lines[2].text, "apple | 3 | ok")
@@ -217,35 +234,35 @@ final class MarkdownRenderTests: XCTestCase {
 
     func testStreamedLayoutEqualsTheWholeLayoutAtEveryStep() {
         let reply = """
-        # Plan
-        Intro with **bold**
-        and a second line.
+            # Plan
+            Intro with **bold**
+            and a second line.
 
-        - one
-          - two
+            - one
+              - two
 
-        continued para after the list
-        1. first
+            continued para after the list
+            1. first
 
-           more of first
-        2. second
+               more of first
+            2. second
 
-        ```python
-        x = 1
+            ```python
+            x = 1
 
-        y = 2
-        ```
+            y = 2
+            ```
 
-        > quote
-        > more
+            > quote
+            > more
 
-        | a | b |
-        |---|---|
-        | 1 | 2 |
+            | a | b |
+            |---|---|
+            | 1 | 2 |
 
-        ---
-        The end with `code`.
-        """
+            ---
+            The end with `code`.
+            """
         let stream = MarkdownStreamLayout()
         var text = ""
         for ch in reply {
@@ -263,8 +280,10 @@ final class MarkdownRenderTests: XCTestCase {
 
     func testRandomMarkdownNeverCrashesOrOverflows() {
         // Markdown-significant pieces in random order, laid out at every small width.
-        let pieces = ["*", "**", "_", "`", "```", "~~", "[", "](", ")", "<", ">", "#", "- ", "1. ", "  ", "\n", "\n\n",
-                      "|", "---", "\\", "日本", "😀", "e\u{301}", "\t", "word", "http://x.y", ":-", "\u{1b}"]
+        let pieces = [
+            "*", "**", "_", "`", "```", "~~", "[", "](", ")", "<", ">", "#", "- ", "1. ", "  ", "\n", "\n\n",
+            "|", "---", "\\", "日本", "😀", "e\u{301}", "\t", "word", "http://x.y", ":-", "\u{1b}"
+        ]
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<300 {
             let text = (0..<Int.random(in: 1...40, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()
@@ -285,7 +304,7 @@ final class MarkdownRenderTests: XCTestCase {
     func testStreamingLayoutStaysFast() {
         // A long reply re-laid out on every token must cost little per token, however long it is.
         let unit = "Some **bold** text and `code` in a paragraph that wraps a few times over.\n- a list item\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
-        let text = String(repeating: unit, count: 400)   // ~40 KB
+        let text = String(repeating: unit, count: 400)  // ~40 KB
         let whole = Date()
         _ = MarkdownLayout.lines(text, width: 100)
         let wholeTime = Date().timeIntervalSince(whole)

@@ -51,8 +51,9 @@ final class NeverLoseAWordTests: XCTestCase {
         let shared = try store().load(id: c.id)
         XCTAssertEqual(shared.messages.map(\.text).prefix(3), ["an old question", "an old answer", "from window A"])
         XCTAssertEqual(shared.messages.count, 4)
-        XCTAssertEqual(shared.messages.filter { $0.role == .user }.map(\.text), ["an old question", "from window A"],
-                       "the read-only window wrote nothing")
+        XCTAssertEqual(
+            shared.messages.filter { $0.role == .user }.map(\.text), ["an old question", "from window A"],
+            "the read-only window wrote nothing")
         let others = try store().list().sessions.filter { $0.id != c.id }
         XCTAssertEqual(others.count, 1)
         XCTAssertEqual(try store().load(id: others[0].id).messages.first?.text, "hello from B")
@@ -62,7 +63,7 @@ final class NeverLoseAWordTests: XCTestCase {
     /// once, sending is refused with the size (the typed text stays), a message larger than
     /// the context is refused the same way, and Ctrl-C twice quits in well under 2 s.
     func testTenMegabyteSystemPromptKeepsTheChatResponsive() throws {
-        let prompt = String(repeating: "Always answer in verse. ", count: 420_000)   // 10.1 MB
+        let prompt = String(repeating: "Always answer in verse. ", count: 420_000)  // 10.1 MB
         let config = try JSONSerialization.data(withJSONObject: ["temperature": 0, "max_tokens": 6, "system_prompt": prompt])
         t = try TmuxDriver(config: String(decoding: config, as: UTF8.self))
         try t.start("chat", "$APP --model alpha")
@@ -124,8 +125,9 @@ final class NeverLoseAWordTests: XCTestCase {
         try mendFolder()
         XCTAssertEqual(try store().load(id: id).messages.count, 2, "nothing saved while the folder was gone")
         try t.chat("chat", "third turn", model: "alpha", replies: 3)
-        XCTAssertEqual(try store().load(id: id).messages.map(\.text).filter { $0.hasSuffix(" turn") },
-                       ["first turn", "second turn", "third turn"], "the turn typed while saving failed was saved on the next change")
+        XCTAssertEqual(
+            try store().load(id: id).messages.map(\.text).filter { $0.hasSuffix(" turn") },
+            ["first turn", "second turn", "third turn"], "the turn typed while saving failed was saved on the next change")
 
         try breakFolder()
         try t.chat("chat", "fourth turn", model: "alpha", replies: 4)
@@ -148,12 +150,15 @@ final class NeverLoseAWordTests: XCTestCase {
         t = try TmuxDriver(config: #"{"temperature": 0, "max_tokens": 400}"#)
         try t.start("chat", "$APP --model alpha")
         t.waitFor("chat", "model alpha ready")
-        try t.type("chat", "Count from 1 to 300, separated by commas."); try t.keys("chat", "Enter")   // 400 tokens, greedy
+        try t.type("chat", "Count from 1 to 300, separated by commas."); try t.keys("chat", "Enter")  // 400 tokens, greedy
         var partial: Message?
         let end = Date().addingTimeInterval(30)
         while Date() < end && partial == nil {
             if let id = try? store().list().sessions.first?.id, let c = try? store().load(id: id),
-               c.messages.count == 2, c.messages[1].text.count > 10 { partial = c.messages[1] }
+                c.messages.count == 2, c.messages[1].text.count > 10
+            {
+                partial = c.messages[1]
+            }
             if partial == nil { usleep(50_000) }
         }
         let saving = try XCTUnwrap(partial, "the streaming reply was not autosaved")

@@ -1,6 +1,7 @@
 import Foundation
 import Inference
 import XCTest
+
 @testable import ChatTUI
 
 /// Inputs too large for the screen are drawn cut in time that does not grow with the text;
@@ -10,7 +11,7 @@ final class PromptLimitsTests: XCTestCase {
     /// text under the limit is unchanged; cutting 10 MB costs no more than cutting 100 KB.
     func testShownTextIsCutAtACharacterAndCheap() {
         XCTAssertEqual(ShownText.cut("short", limit: 100, what: "x"), "short")
-        let wide = String(repeating: "é字🙂", count: 1000)   // 2-, 3- and 4-byte characters
+        let wide = String(repeating: "é字🙂", count: 1000)  // 2-, 3- and 4-byte characters
         for limit in [1, 2, 3, 5, 6, 9, 10, 11, 100] {
             let s = ShownText.cut(wide, limit: limit, what: "the text")
             let head = String(s[..<s.range(of: "\n… (the text is ")!.lowerBound])
@@ -53,8 +54,14 @@ final class PromptLimitsTests: XCTestCase {
             if case .done = e { return true }; if case .failed = e { return true }; return false
         }
         w.submit(.load(path: HeadlessCommandTests.modelPath))
-        let loaded = collect { if case .loaded = $0 { return true }; if case .loadFailed = $0 { return true }; return false }
-        guard case .loaded(_, let limit, _)? = loaded.last(where: { if case .loaded = $0 { return true }; return false }) else {
+        let loaded = collect {
+            if case .loaded = $0 { return true }; if case .loadFailed = $0 { return true }; return false
+        }
+        guard
+            case .loaded(_, let limit, _)? = loaded.last(where: {
+                if case .loaded = $0 { return true }; return false
+            })
+        else {
             return XCTFail("\(loaded)")
         }
         // Digits are one token each: under the bytes-per-token ceiling the chat refuses at, over the context.
@@ -67,8 +74,13 @@ final class PromptLimitsTests: XCTestCase {
         let events = collect(until: finished)
         guard case .failed(let why)? = events.last else { return XCTFail("a prompt over the context did not fail: \(events.last.map { "\($0)" } ?? "")") }
         XCTAssertTrue(why.contains("context") && why.contains("\(limit)"), why)
-        XCTAssertFalse(events.contains { if case .token = $0 { return true }; return false })
-        if case .started(_, _, let dropped)? = events.first(where: { if case .started = $0 { return true }; return false }) {
+        XCTAssertFalse(
+            events.contains {
+                if case .token = $0 { return true }; return false
+            })
+        if case .started(_, _, let dropped)? = events.first(where: {
+            if case .started = $0 { return true }; return false
+        }) {
             XCTAssertEqual(dropped, 2, "the oldest turns are left out first")
         }
 

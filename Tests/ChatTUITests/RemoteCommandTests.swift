@@ -78,8 +78,10 @@ final class RemoteCommandTests: XCTestCase {
         XCTAssertNotEqual(cut.status, 0)
         XCTAssertEqual(cut.stdout, "partial reply so\n")
         XCTAssertEqual(cut.stderr, "sparkchat: error: lab/cut: the stream was cut mid-reply\n")
-        for (model, words) in [("error-401", "refused the API key"), ("error-429", "HTTP 429"), ("error-500", "server error"),
-                               ("gone", "model not found")] {
+        for (model, words) in [
+            ("error-401", "refused the API key"), ("error-429", "HTTP 429"), ("error-500", "server error"),
+            ("gone", "model not found")
+        ] {
             let out = try run("generate", "--model", "lab/\(model)", "--prompt", "x")
             XCTAssertNotEqual(out.status, 0)
             XCTAssertEqual(out.stderr.split(separator: "\n").count, 1, out.stderr)
@@ -95,7 +97,8 @@ final class RemoteCommandTests: XCTestCase {
         for args in [["tokenize", "--text", "hi"], ["logits", "--text", "hi"], ["bench"], ["perplexity", "--file", text.path]] {
             let out = try cli.run((args + ["--model", "lab/echo"]).map { Array($0.utf8) }, env: ["XDG_CONFIG_HOME": configHome.path])
             XCTAssertNotEqual(out.status, 0, args[0])
-            XCTAssertEqual(out.stderr, "sparkchat: error: lab/echo is a remote model (endpoint lab): \(args[0]) needs the model's weights here; use a local model\n")
+            XCTAssertEqual(
+                out.stderr, "sparkchat: error: lab/echo is a remote model (endpoint lab): \(args[0]) needs the model's weights here; use a local model\n")
         }
     }
 }

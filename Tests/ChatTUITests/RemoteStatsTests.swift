@@ -2,6 +2,7 @@ import Foundation
 import Inference
 import Remote
 import XCTest
+
 @testable import ChatTUI
 
 /// What the stats panel and the saved message stats show for a remote reply: timings
@@ -47,10 +48,18 @@ final class RemoteStatsTests: XCTestCase {
     func testEndpointsFromConfigAndEnvironmentAndModelReferences() {
         var config = AppConfig()
         config.endpoints = [EndpointConfig(name: "lab", url: "http://h:1/v1/", apiKeyEnv: "LAB_KEY")]
-        let e = RemoteModels.endpoints(config, environment: ["LAB_KEY": "k1", "OPENAI_BASE_URL": "https://api.example/v1",
-                                                             "OPENAI_API_KEY": "k2"])
-        XCTAssertEqual(e, [RemoteEndpoint(name: "lab", baseURL: "http://h:1/v1", apiKey: "k1", apiKeyVariable: "LAB_KEY"),
-                           RemoteEndpoint(name: "openai", baseURL: "https://api.example/v1", apiKey: "k2", apiKeyVariable: "OPENAI_API_KEY")])
+        let e = RemoteModels.endpoints(
+            config,
+            environment: [
+                "LAB_KEY": "k1", "OPENAI_BASE_URL": "https://api.example/v1",
+                "OPENAI_API_KEY": "k2"
+            ])
+        XCTAssertEqual(
+            e,
+            [
+                RemoteEndpoint(name: "lab", baseURL: "http://h:1/v1", apiKey: "k1", apiKeyVariable: "LAB_KEY"),
+                RemoteEndpoint(name: "openai", baseURL: "https://api.example/v1", apiKey: "k2", apiKeyVariable: "OPENAI_API_KEY")
+            ])
         XCTAssertEqual(RemoteModels.reference("lab/google/gemma-3-27b-it", endpoints: e)?.id, "google/gemma-3-27b-it")
         XCTAssertNil(RemoteModels.reference("other/x", endpoints: e))
         XCTAssertNil(RemoteModels.reference("lab/", endpoints: e))
@@ -58,10 +67,13 @@ final class RemoteStatsTests: XCTestCase {
     }
 
     func testBadEndpointEntriesAreDroppedWithANotice() throws {
-        var config = try JSONDecoder().decode(AppConfig.self, from: Data("""
-            {"endpoints": [{"name": "ok", "url": "http://a/v1"}, {"name": "a b", "url": "http://a/v1"},
-                           {"name": "nourl", "url": "file:///etc"}, {"name": "ok", "url": "http://b/v1"}]}
-            """.utf8))
+        var config = try JSONDecoder().decode(
+            AppConfig.self,
+            from: Data(
+                """
+                {"endpoints": [{"name": "ok", "url": "http://a/v1"}, {"name": "a b", "url": "http://a/v1"},
+                               {"name": "nourl", "url": "file:///etc"}, {"name": "ok", "url": "http://b/v1"}]}
+                """.utf8))
         let notices = SettingsValidation.sanitize(&config, source: "config.json")
         XCTAssertEqual(config.endpoints?.map(\.url), ["http://a/v1"])
         XCTAssertEqual(notices.count, 3, "\(notices)")

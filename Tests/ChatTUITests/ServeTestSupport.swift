@@ -1,8 +1,9 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import XCTest
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// A `sparkchat serve --port 0` subprocess and plain HTTP against it.
 final class ServerProcess: @unchecked Sendable {
@@ -47,15 +48,20 @@ final class ServerProcess: @unchecked Sendable {
         var line = Data()
         while !line.contains(UInt8(ascii: "\n")) {
             let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break } // the process ended
+            if chunk.isEmpty { break }  // the process ended
             line.append(chunk)
         }
         let text = String(decoding: line, as: UTF8.self)
         guard text.hasPrefix("listening on http://127.0.0.1:"),
-              let port = Int(text.dropFirst("listening on http://127.0.0.1:".count).prefix { $0.isNumber }) else {
+            let port = Int(text.dropFirst("listening on http://127.0.0.1:".count).prefix { $0.isNumber })
+        else {
             p.terminate()
-            throw NSError(domain: "ServeTests", code: 1, userInfo: [NSLocalizedDescriptionKey:
-                "serve did not start: \(text) \((try? String(contentsOf: logURL, encoding: .utf8)) ?? "")"])
+            throw NSError(
+                domain: "ServeTests", code: 1,
+                userInfo: [
+                    NSLocalizedDescriptionKey:
+                        "serve did not start: \(text) \((try? String(contentsOf: logURL, encoding: .utf8)) ?? "")"
+                ])
         }
         return ServerProcess(process: p, port: port, logURL: logURL)
     }
@@ -141,9 +147,9 @@ final class Locked<T>: @unchecked Sendable {
     func update(_ change: (inout T) -> Void) { lock.lock(); change(&stored); lock.unlock() }
 }
 
-private extension String {
+extension String {
     /// `content-type` and `Content-Type` alike, as `Content-Type`.
-    var capitalizedHeader: String { split(separator: "-").map { $0.prefix(1).uppercased() + $0.dropFirst().lowercased() }.joined(separator: "-") }
+    fileprivate var capitalizedHeader: String { split(separator: "-").map { $0.prefix(1).uppercased() + $0.dropFirst().lowercased() }.joined(separator: "-") }
 }
 
 /// A TCP connection to loopback by hand: for bytes that are not HTTP, and for a client

@@ -1,8 +1,9 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import XCTest
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// `sparkchat serve` as a client sees it: the built binary on a free loopback port, the
 /// default model, real HTTP. One server serves every test (loading is done once);
@@ -47,9 +48,13 @@ final class ServeTests: XCTestCase {
     /// non-streamed reply, and each piece carries the engine's statistics.
     func testChatStreamMatchesNonStreamAndCarriesStats() throws {
         let s = try server()
-        let body: [String: Any] = ["model": "gemma-3-270m-q4_k_m", "temperature": 0, "max_tokens": 12,
-                                   "messages": [["role": "system", "content": "Answer briefly."],
-                                                ["role": "user", "content": "What is the capital of France?"]]]
+        let body: [String: Any] = [
+            "model": "gemma-3-270m-q4_k_m", "temperature": 0, "max_tokens": 12,
+            "messages": [
+                ["role": "system", "content": "Answer briefly."],
+                ["role": "user", "content": "What is the capital of France?"]
+            ]
+        ]
         let whole = try s.request("POST", "/v1/chat/completions", json: body)
         XCTAssertEqual(whole.status, 200, whole.text)
         XCTAssertEqual(whole.json?["object"] as? String, "chat.completion")
@@ -143,8 +148,10 @@ final class ServeTests: XCTestCase {
 
     func testBadRequestsGetOpenAIErrorsAndTheServerGoesOn() throws {
         let s = try server()
-        func check(_ r: ServerProcess.Response, _ status: Int, code: String? = nil, param: String? = nil,
-                   file: StaticString = #filePath, line: UInt = #line) {
+        func check(
+            _ r: ServerProcess.Response, _ status: Int, code: String? = nil, param: String? = nil,
+            file: StaticString = #filePath, line: UInt = #line
+        ) {
             XCTAssertEqual(r.status, status, r.text, file: file, line: line)
             let error = r.json?["error"] as? [String: Any]
             XCTAssertNotNil(error?["message"] as? String, r.text, file: file, line: line)
@@ -155,19 +162,40 @@ final class ServeTests: XCTestCase {
         }
         check(try s.request("POST", "/v1/chat/completions", body: Data("{\"messages\": [".utf8)), 400, code: "invalid_json")
         check(try s.request("POST", "/v1/chat/completions", body: Data("[1,2]".utf8)), 400)
-        check(try s.request("POST", "/v1/chat/completions", json: ["messages": [["role": "user", "content": "hi"]],
-                                                                   "temperature": "hot"]), 400, code: "invalid_type", param: "temperature")
-        check(try s.request("POST", "/v1/chat/completions", json: ["messages": [["role": "user", "content": "hi"]],
-                                                                   "max_tokens": 1.5]), 400, param: "max_tokens")
-        check(try s.request("POST", "/v1/chat/completions", json: ["messages": [["role": "user", "content": "hi"]],
-                                                                   "stream": "yes"]), 400, param: "stream")
-        check(try s.request("POST", "/v1/chat/completions", json: ["messages": [["role": "wizard", "content": "hi"]]]), 400,
-              param: "messages[0].role")
+        check(
+            try s.request(
+                "POST", "/v1/chat/completions",
+                json: [
+                    "messages": [["role": "user", "content": "hi"]],
+                    "temperature": "hot"
+                ]), 400, code: "invalid_type", param: "temperature")
+        check(
+            try s.request(
+                "POST", "/v1/chat/completions",
+                json: [
+                    "messages": [["role": "user", "content": "hi"]],
+                    "max_tokens": 1.5
+                ]), 400, param: "max_tokens")
+        check(
+            try s.request(
+                "POST", "/v1/chat/completions",
+                json: [
+                    "messages": [["role": "user", "content": "hi"]],
+                    "stream": "yes"
+                ]), 400, param: "stream")
+        check(
+            try s.request("POST", "/v1/chat/completions", json: ["messages": [["role": "wizard", "content": "hi"]]]), 400,
+            param: "messages[0].role")
         check(try s.request("POST", "/v1/chat/completions", json: ["model": "gemma-3-270m-q4_k_m"]), 400, param: "messages")
         check(try s.request("POST", "/v1/completions", json: ["prompt": "x", "temperature": 5]), 400, param: "temperature")
-        check(try s.request("POST", "/v1/chat/completions", json: ["model": "no-such-model",
-                                                                   "messages": [["role": "user", "content": "hi"]]]),
-              404, code: "model_not_found")
+        check(
+            try s.request(
+                "POST", "/v1/chat/completions",
+                json: [
+                    "model": "no-such-model",
+                    "messages": [["role": "user", "content": "hi"]]
+                ]),
+            404, code: "model_not_found")
         check(try s.request("GET", "/v1/nothing-here"), 404)
         check(try s.request("DELETE", "/v1/models"), 405)
         // Over the 4 MiB body limit.
@@ -227,11 +255,15 @@ final class ServeTests: XCTestCase {
         let s = try ServerProcess.start(["--max-batch", "8"])
         defer { s.stop() }
         let hangUp = try RawConnection(port: s.port)
-        try hangUp.send(ServerProcess.rawRequest("POST", "/v1/completions",
-                                                 json: ["prompt": "1, 2, 3,", "max_tokens": 400, "temperature": 0, "stream": true]))
+        try hangUp.send(
+            ServerProcess.rawRequest(
+                "POST", "/v1/completions",
+                json: ["prompt": "1, 2, 3,", "max_tokens": 400, "temperature": 0, "stream": true]))
         _ = try hangUp.receive(until: "data: ", timeout: 60)
-        let cases = [("1, 2, 3, 4, 5,", " 6, 7"), ("Monday, Tuesday, Wednesday,", " Thursday, Friday"),
-                     ("January, February, March,", " April, May"), ("a, b, c, d, e,", " f")]
+        let cases = [
+            ("1, 2, 3, 4, 5,", " 6, 7"), ("Monday, Tuesday, Wednesday,", " Thursday, Friday"),
+            ("January, February, March,", " April, May"), ("a, b, c, d, e,", " f")
+        ]
         let results = Locked<[String?]>(Array(repeating: nil, count: cases.count))
         DispatchQueue.concurrentPerform(iterations: cases.count) { i in
             if i == 0 { hangUp.close() }

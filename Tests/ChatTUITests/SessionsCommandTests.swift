@@ -7,7 +7,7 @@ import XCTest
 final class SessionsCommandTests: XCTestCase {
     var dataHome: URL!
     var store: SessionStore!
-    let t0 = Date(timeIntervalSince1970: 1_795_755_792)   // 2026-11-27 05:03:12 UTC
+    let t0 = Date(timeIntervalSince1970: 1_795_755_792)  // 2026-11-27 05:03:12 UTC
 
     override func setUpWithError() throws {
         dataHome = FileManager.default.temporaryDirectory.appendingPathComponent("sessions-cli-\(UUID().uuidString)")
@@ -35,8 +35,9 @@ final class SessionsCommandTests: XCTestCase {
         p.standardError = try FileHandle(forWritingTo: err)
         try p.run()
         p.waitUntilExit()
-        return Output(status: p.terminationStatus, stdout: try String(contentsOf: out, encoding: .utf8),
-                      stderr: try String(contentsOf: err, encoding: .utf8))
+        return Output(
+            status: p.terminationStatus, stdout: try String(contentsOf: out, encoding: .utf8),
+            stderr: try String(contentsOf: err, encoding: .utf8))
     }
 
     func assertOneLineError(_ o: Output, _ fragment: String, file: StaticString = #filePath, line: UInt = #line) {
@@ -53,15 +54,19 @@ final class SessionsCommandTests: XCTestCase {
         older.created = t0
         older.updated = t0
         older.append(Message(role: .user, text: "Write hello world in C 🖥️", time: t0.addingTimeInterval(1)))
-        older.append(Message(role: .assistant, text: "```c\nint main(void) { puts(\"hi\"); return 0 < 1; }\n```",
-                             model: "gemma-3-270m", time: t0.addingTimeInterval(3),
-                             stats: MessageStats(promptTokens: 12, generatedTokens: 20, decodeTPS: 41.5)))
+        older.append(
+            Message(
+                role: .assistant, text: "```c\nint main(void) { puts(\"hi\"); return 0 < 1; }\n```",
+                model: "gemma-3-270m", time: t0.addingTimeInterval(3),
+                stats: MessageStats(promptTokens: 12, generatedTokens: 20, decodeTPS: 41.5)))
         var newer = Conversation(id: "20261127-060000-c3d4", model: "spark-270m")
         newer.created = t0.addingTimeInterval(3000)
         newer.updated = newer.created
         newer.append(Message(role: .user, text: "<script>alert(1)</script> & \u{1B}]0;pwned\u{7} title", time: t0.addingTimeInterval(3600)))
-        newer.append(Message(role: .assistant, text: "I won't \u{1B}[2Jclear your screen.", model: "spark-270m",
-                             time: t0.addingTimeInterval(3601), interrupted: true))
+        newer.append(
+            Message(
+                role: .assistant, text: "I won't \u{1B}[2Jclear your screen.", model: "spark-270m",
+                time: t0.addingTimeInterval(3601), interrupted: true))
         try store.save(older)
         try store.save(newer)
         return (older, newer)
@@ -77,11 +82,13 @@ final class SessionsCommandTests: XCTestCase {
         XCTAssertEqual(lines.count, 3)
         XCTAssertTrue(lines[0].hasPrefix("ID "), lines[0])
         for column in ["UPDATED (UTC)", "MSGS", "MODEL", "TITLE"] { XCTAssertTrue(lines[0].contains(column)) }
-        XCTAssertEqual(lines[1].split(separator: " ", omittingEmptySubsequences: true).prefix(6).map(String.init),
-                       [newer.id, "2026-11-27", "06:03", "2", "spark-270m", "<script>alert(1)</script>"])
+        XCTAssertEqual(
+            lines[1].split(separator: " ", omittingEmptySubsequences: true).prefix(6).map(String.init),
+            [newer.id, "2026-11-27", "06:03", "2", "spark-270m", "<script>alert(1)</script>"])
         XCTAssertFalse(o.stdout.contains("\u{1B}") || o.stdout.contains("\u{7}"), "no escape sequences reach the terminal")
-        XCTAssertEqual(lines[2].split(separator: " ", omittingEmptySubsequences: true).map(String.init),
-                       [older.id, "2026-11-27", "05:03", "2", "gemma-3-270m", "Write", "hello", "world", "in", "C", "🖥️"])
+        XCTAssertEqual(
+            lines[2].split(separator: " ", omittingEmptySubsequences: true).map(String.init),
+            [older.id, "2026-11-27", "05:03", "2", "gemma-3-270m", "Write", "hello", "world", "in", "C", "🖥️"])
         // Columns line up: every row starts its title where the header's TITLE starts.
         let titleColumn = lines[0].range(of: "TITLE")!.lowerBound.utf16Offset(in: lines[0])
         XCTAssertTrue(lines[2].dropFirst(titleColumn).hasPrefix("Write hello"), lines[2])
@@ -104,7 +111,10 @@ final class SessionsCommandTests: XCTestCase {
         XCTAssertTrue(o.stdout.hasPrefix("Write hello world in C 🖥️\n====="), o.stdout)
         XCTAssertTrue(o.stdout.contains("System prompt: Be brief.\n"))
         XCTAssertTrue(o.stdout.contains("[2026-11-27 05:03:13 UTC] User\nWrite hello world in C 🖥️\n"))
-        XCTAssertTrue(o.stdout.contains("[2026-11-27 05:03:15 UTC] Assistant (gemma-3-270m)\n```c\nint main(void) { puts(\"hi\"); return 0 < 1; }\n```\n(20 tokens · prompt 12 · 41.5 tok/s)\n"), o.stdout)
+        XCTAssertTrue(
+            o.stdout.contains(
+                "[2026-11-27 05:03:15 UTC] Assistant (gemma-3-270m)\n```c\nint main(void) { puts(\"hi\"); return 0 < 1; }\n```\n(20 tokens · prompt 12 · 41.5 tok/s)\n"
+            ), o.stdout)
 
         let hostile = try sparkchat("sessions", "show", newer.id)
         XCTAssertEqual(hostile.status, 0)
@@ -137,15 +147,18 @@ final class SessionsCommandTests: XCTestCase {
             XCTAssertEqual(o.status, 0, o.stderr)
             XCTAssertEqual(o.stdout, "")
             XCTAssertEqual(o.stderr, "exported \(older.id) to \(target.path)\n")
-            XCTAssertEqual(try String(contentsOf: target, encoding: .utf8),
-                           try sparkchat("sessions", "export", older.id, "--format", format).stdout)
+            XCTAssertEqual(
+                try String(contentsOf: target, encoding: .utf8),
+                try sparkchat("sessions", "export", older.id, "--format", format).stdout)
         }
     }
 
     func testExportFormatFollowsTheOutputExtension() throws {
         let (older, _) = try makeSessions()
-        for (name, expected) in [("page.html", "<!DOCTYPE html>"), ("notes.txt", "Write hello world in C 🖥️\n="),
-                                 ("data.json", "{\n"), ("notes.md", "# Write"), ("noext", "# Write")] {
+        for (name, expected) in [
+            ("page.html", "<!DOCTYPE html>"), ("notes.txt", "Write hello world in C 🖥️\n="),
+            ("data.json", "{\n"), ("notes.md", "# Write"), ("noext", "# Write")
+        ] {
             let target = dataHome.appendingPathComponent(name)
             XCTAssertEqual(try sparkchat("sessions", "export", older.id, "-o", target.path).status, 0)
             XCTAssertTrue(try String(contentsOf: target, encoding: .utf8).hasPrefix(expected), name)
@@ -154,8 +167,9 @@ final class SessionsCommandTests: XCTestCase {
         let forced = dataHome.appendingPathComponent("forced.html")
         _ = try sparkchat("sessions", "export", older.id, "--format", "txt", "-o", forced.path)
         XCTAssertFalse(try String(contentsOf: forced, encoding: .utf8).contains("<html"), "--format wins")
-        assertOneLineError(try sparkchat("sessions", "export", older.id, "-o", "/nonexistent-dir/x.md"),
-                           "cannot create a file in /nonexistent-dir")
+        assertOneLineError(
+            try sparkchat("sessions", "export", older.id, "-o", "/nonexistent-dir/x.md"),
+            "cannot create a file in /nonexistent-dir")
     }
 
     func testDeleteAndRename() throws {
@@ -179,7 +193,9 @@ final class SessionsCommandTests: XCTestCase {
         assertOneLineError(try sparkchat("sessions", "show", "20990101-000000-ffff"), "no session '20990101-000000-ffff' in \(store.directory.path)")
         assertOneLineError(try sparkchat("sessions", "export", "nope", "--format", "md"), "no session 'nope'")
         assertOneLineError(try sparkchat("sessions", "show", "../../etc/passwd"), "invalid session id")
-        assertOneLineError(try sparkchat("sessions", "export", "x", "--format", "pdf"), "The value 'pdf' is invalid for '--format <format>'. Please provide one of 'md', 'txt', 'html' or 'json'.")
+        assertOneLineError(
+            try sparkchat("sessions", "export", "x", "--format", "pdf"),
+            "The value 'pdf' is invalid for '--format <format>'. Please provide one of 'md', 'txt', 'html' or 'json'.")
         assertOneLineError(try sparkchat("sessions", "show"), "Missing expected argument")
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Inference
 import Sessions
 import XCTest
+
 @testable import ChatTUI
 
 /// One set of rules for every setting, wherever it comes from: config.json and a session
@@ -38,8 +39,10 @@ final class SettingsValidationTests: XCTestCase {
         XCTAssertEqual(c.settings.topP, d.topP)
         XCTAssertEqual(c.settings.maxTokens, d.maxTokens)
         XCTAssertNil(c.model, "a session's model outside the models directory is not used")
-        for key in ["sparsity stat-topk:NaN", "speculative model:/etc/passwd", "temperature 1e+300", "top_k 1000000000000",
-                    "top_p nan", "max_tokens -1", "model /etc/passwd"] {
+        for key in [
+            "sparsity stat-topk:NaN", "speculative model:/etc/passwd", "temperature 1e+300", "top_k 1000000000000",
+            "top_p nan", "max_tokens -1", "model /etc/passwd"
+        ] {
             XCTAssertTrue(notices.contains { $0.hasPrefix("session \(c.id): \(key) ") }, "no notice for \(key): \(notices)")
         }
         // Good values are kept, and say nothing.
@@ -58,7 +61,7 @@ final class SettingsValidationTests: XCTestCase {
         let inside = models.appendingPathComponent("drafter.gguf").path
         let outside = dir.appendingPathComponent("outside.gguf")
         try FileManager.default.copyItem(atPath: inside, toPath: outside.path)
-        let fifo = dir.appendingPathComponent("pipe.gguf").path   // not in the models folder, which a catalog scan opens
+        let fifo = dir.appendingPathComponent("pipe.gguf").path  // not in the models folder, which a catalog scan opens
         XCTAssertEqual(mkfifo(fifo, 0o600), 0)
         let checkpoint = models.appendingPathComponent("ckpt")
         try FileManager.default.createDirectory(at: checkpoint, withIntermediateDirectories: true)
@@ -73,8 +76,10 @@ final class SettingsValidationTests: XCTestCase {
             XCTAssertNil(problem("model:\(inside)@3", trusted: trusted))
             XCTAssertNil(problem("model:\(checkpoint.path)", trusted: trusted))
             XCTAssertNil(problem("slice:4096", trusted: trusted))
-            for bad in ["model:/etc/passwd", "model:\(fifo)", "model:\(models.path)/missing.gguf", "model:\(models.path)",
-                        "model:notes", "model:nothing-here"] {
+            for bad in [
+                "model:/etc/passwd", "model:\(fifo)", "model:\(models.path)/missing.gguf", "model:\(models.path)",
+                "model:notes", "model:nothing-here"
+            ] {
                 XCTAssertNotNil(problem(bad, trusted: trusted), "\(bad) accepted (trusted: \(trusted))")
             }
         }
@@ -86,8 +91,11 @@ final class SettingsValidationTests: XCTestCase {
     func testConfigFileUsesTheSameRules() throws {
         let config = dir.appendingPathComponent("config")
         try FileManager.default.createDirectory(at: config, withIntermediateDirectories: true)
-        try Data(#"{"temperature": -3, "max_tokens": -1, "top_k": 1000000000000, "top_p": 1e300, "sparsity": "stat-topk:NaN", "speculative": "model:/etc/passwd", "seed": 5}"#.utf8)
-            .write(to: config.appendingPathComponent("config.json"))
+        try Data(
+            #"{"temperature": -3, "max_tokens": -1, "top_k": 1000000000000, "top_p": 1e300, "sparsity": "stat-topk:NaN", "speculative": "model:/etc/passwd", "seed": 5}"#
+                .utf8
+        )
+        .write(to: config.appendingPathComponent("config.json"))
         let (cfg, notice) = AppConfig.load(from: config)
         XCTAssertNil(cfg.temperature); XCTAssertNil(cfg.maxTokens); XCTAssertNil(cfg.topK); XCTAssertNil(cfg.topP)
         XCTAssertNil(cfg.sparsity); XCTAssertNil(cfg.speculative)

@@ -1,5 +1,6 @@
 import Sessions
 import XCTest
+
 @testable import ChatTUI
 
 final class TextLayoutTests: XCTestCase {
@@ -26,13 +27,13 @@ final class TextLayoutTests: XCTestCase {
 
     func testCanvasClipsAndBlanksWideCharactersAtTheEdge() {
         var c = Canvas(width: 5, height: 2)
-        c.put("ab日本", x: 0, y: 0, role: .normal)   // 日 at cols 2-3, 本 would need 4-5
+        c.put("ab日本", x: 0, y: 0, role: .normal)  // 日 at cols 2-3, 本 would need 4-5
         XCTAssertEqual(c.row(0), "ab日 ")
-        c.put("x", x: 3, y: 0, role: .normal)         // overwrite the right half of 日
+        c.put("x", x: 3, y: 0, role: .normal)  // overwrite the right half of 日
         XCTAssertEqual(c.row(0), "ab x ")
         c.put("\u{1b}[31m", x: 0, y: 1, role: .normal)  // controls are drawn as ?
         XCTAssertEqual(c.row(1), "?[31m")
-        c.put("zzz", x: -10, y: 7, role: .normal)     // off-canvas writes are ignored
+        c.put("zzz", x: -10, y: 7, role: .normal)  // off-canvas writes are ignored
     }
 
     func testLayoutFitsEverySize() {
@@ -44,9 +45,10 @@ final class TextLayoutTests: XCTestCase {
                     for r in rects {
                         XCTAssertTrue(r.x >= 0 && r.y >= 0 && r.maxX <= w && r.maxY <= h, "\(w)x\(h): \(r)")
                     }
-                    XCTAssertEqual(l.title.height + l.transcript.height + l.separator.height + l.input.height + l.status.height
-                                   + (l.stats.map { $0.y < l.transcript.y + l.transcript.height || $0.x > 0 ? 0 : $0.height } ?? 0),
-                                   h, "\(w)x\(h) rows")
+                    XCTAssertEqual(
+                        l.title.height + l.transcript.height + l.separator.height + l.input.height + l.status.height
+                            + (l.stats.map { $0.y < l.transcript.y + l.transcript.height || $0.x > 0 ? 0 : $0.height } ?? 0),
+                        h, "\(w)x\(h) rows")
                     if h > 0 { XCTAssertGreaterThanOrEqual(l.input.height, 1) }
                 }
             }
@@ -56,8 +58,9 @@ final class TextLayoutTests: XCTestCase {
     func message(_ role: Role, _ text: String) -> Message { Message(role: role, text: text, model: role == .assistant ? "alpha" : nil) }
 
     func testTranscriptShowsRolesModelsAndCodeBlocks() {
-        let lines = TranscriptView.layout(Message(role: .assistant, text: "Here:\n```swift\nlet x = 1\n```\ndone", model: "beta"),
-                                          width: 40, streaming: false)
+        let lines = TranscriptView.layout(
+            Message(role: .assistant, text: "Here:\n```swift\nlet x = 1\n```\ndone", model: "beta"),
+            width: 40, streaming: false)
         XCTAssertTrue(lines[0].text.contains("beta"))
         XCTAssertEqual(lines[0].role, .assistant)
         XCTAssertEqual(lines.first { $0.text == "let x = 1" }?.role, .code)

@@ -1,15 +1,18 @@
 import Foundation
-@testable import Sessions
 import XCTest
+
+@testable import Sessions
 
 /// Never lose a word, in the real terminal: two windows on one session, a system prompt
 /// larger than any context, and a sessions folder that vanishes mid-conversation.
 extension TmuxEndToEndTests {
     /// A second tmux window (`chat2`) with the same folders as `startHabits`.
     func startSecondWindow(_ command: String) throws {
-        let env = ["XDG_DATA_HOME=\(root.appendingPathComponent("data").path)", "XDG_CONFIG_HOME=\(root.appendingPathComponent("config").path)",
-                   "XDG_STATE_HOME=\(root.appendingPathComponent("state").path)",
-                   "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8", "NO_COLOR=", "APP=\(habitsBinary)"]
+        let env = [
+            "XDG_DATA_HOME=\(root.appendingPathComponent("data").path)", "XDG_CONFIG_HOME=\(root.appendingPathComponent("config").path)",
+            "XDG_STATE_HOME=\(root.appendingPathComponent("state").path)",
+            "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8", "NO_COLOR=", "APP=\(habitsBinary)"
+        ]
         let cmd = "cd \(root.appendingPathComponent("work").path) && \(command); echo EXIT2=$?; sleep 60"
         try tmux(["new-session", "-d", "-s", "chat2", "-x", "120", "-y", "40"] + env.flatMap { ["-e", $0] } + [cmd])
     }

@@ -25,8 +25,9 @@ final class TmuxDriver {
             try fm.createDirectory(at: root.appendingPathComponent(d), withIntermediateDirectories: true)
         }
         for name in ["alpha", "beta"] {
-            try fm.createSymbolicLink(atPath: root.appendingPathComponent("models/\(name).gguf").path,
-                                      withDestinationPath: HeadlessCommandTests.modelPath)
+            try fm.createSymbolicLink(
+                atPath: root.appendingPathComponent("models/\(name).gguf").path,
+                withDestinationPath: HeadlessCommandTests.modelPath)
         }
         socket = root.appendingPathComponent("tmux.sock").path
         try Data(config.utf8).write(to: configFile)
@@ -44,10 +45,12 @@ final class TmuxDriver {
     /// Starts `command` (the binary is $APP) in a new window named `name`; the shell then
     /// prints EXIT=<status> and the time it took as SECS=<s>, and stays on screen.
     func start(_ name: String, _ command: String, width: Int = 120, height: Int = 40) throws {
-        let env = ["XDG_DATA_HOME=\(root.appendingPathComponent("data").path)", "XDG_CONFIG_HOME=\(root.appendingPathComponent("config").path)",
-                   "XDG_STATE_HOME=\(root.appendingPathComponent("state").path)",
-                   "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8", "NO_COLOR=",
-                   "APP=\(HeadlessCommandTests.binary)"]
+        let env = [
+            "XDG_DATA_HOME=\(root.appendingPathComponent("data").path)", "XDG_CONFIG_HOME=\(root.appendingPathComponent("config").path)",
+            "XDG_STATE_HOME=\(root.appendingPathComponent("state").path)",
+            "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8", "NO_COLOR=",
+            "APP=\(HeadlessCommandTests.binary)"
+        ]
         let cmd = "cd \(root.appendingPathComponent("work").path) && \(command); echo EXIT=$?; sleep 60"
         try tmux(["new-session", "-d", "-s", name, "-x", "\(width)", "-y", "\(height)"] + env.flatMap { ["-e", $0] } + [cmd])
     }
@@ -86,8 +89,10 @@ final class TmuxDriver {
 
     /// Polls `name`'s screen until `ok` holds; fails with the last screen otherwise.
     @discardableResult
-    func waitFor(_ name: String, _ what: String, timeout: TimeInterval = deadline, file: StaticString = #filePath, line: UInt = #line,
-                 _ ok: (String) -> Bool) -> String {
+    func waitFor(
+        _ name: String, _ what: String, timeout: TimeInterval = deadline, file: StaticString = #filePath, line: UInt = #line,
+        _ ok: (String) -> Bool
+    ) -> String {
         let end = Date().addingTimeInterval(timeout)
         var s = ""
         while Date() < end {
@@ -113,8 +118,11 @@ final class TmuxDriver {
 
     /// The pid of the app in window `name` (the child of the pane's shell).
     func appPID(_ name: String) -> Int32? {
-        guard let shell = Int32((try? tmux(["display-message", "-p", "-t", name + ":", "#{pane_pid}"]))?
-            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") else { return nil }
+        guard
+            let shell = Int32(
+                (try? tmux(["display-message", "-p", "-t", name + ":", "#{pane_pid}"]))?
+                    .trimmingCharacters(in: .whitespacesAndNewlines) ?? "")
+        else { return nil }
         let children = (try? String(contentsOfFile: "/proc/\(shell)/task/\(shell)/children", encoding: .utf8)) ?? ""
         return children.split(separator: " ").first.flatMap { Int32($0) }
     }

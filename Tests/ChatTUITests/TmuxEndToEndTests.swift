@@ -25,8 +25,9 @@ final class TmuxEndToEndTests: XCTestCase {
             try fm.createDirectory(at: root.appendingPathComponent(d), withIntermediateDirectories: true)
         }
         for name in ["alpha", "beta"] {
-            try fm.createSymbolicLink(atPath: root.appendingPathComponent("models/\(name).gguf").path,
-                                      withDestinationPath: HeadlessCommandTests.modelPath)
+            try fm.createSymbolicLink(
+                atPath: root.appendingPathComponent("models/\(name).gguf").path,
+                withDestinationPath: HeadlessCommandTests.modelPath)
         }
         // The theme comes from the config file (and must load: a missing theme is a notice).
         try Data(#"{"theme": "high-contrast", "temperature": 0, "max_tokens": 6}"#.utf8)
@@ -82,8 +83,10 @@ final class TmuxEndToEndTests: XCTestCase {
 
     /// Polls the screen until `ok` holds; fails with the last screen otherwise.
     @discardableResult
-    func waitFor(_ what: String, timeout: TimeInterval = deadline, file: StaticString = #filePath, line: UInt = #line,
-                 _ ok: (String) -> Bool) -> String {
+    func waitFor(
+        _ what: String, timeout: TimeInterval = deadline, file: StaticString = #filePath, line: UInt = #line,
+        _ ok: (String) -> Bool
+    ) -> String {
         let end = Date().addingTimeInterval(timeout)
         var s = ""
         while Date() < end {
@@ -111,9 +114,11 @@ final class TmuxEndToEndTests: XCTestCase {
 
     func testChatSwitchModelsStatsExportResizeAndQuit() throws {
         let data = root.appendingPathComponent("data").path
-        let env = ["XDG_DATA_HOME=\(data)", "XDG_CONFIG_HOME=\(root.appendingPathComponent("config").path)",
-                   "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8",
-                   "NO_COLOR="]   // the test runner may export NO_COLOR; empty means colours on
+        let env = [
+            "XDG_DATA_HOME=\(data)", "XDG_CONFIG_HOME=\(root.appendingPathComponent("config").path)",
+            "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8",
+            "NO_COLOR="
+        ]  // the test runner may export NO_COLOR; empty means colours on
         let command = "cd \(root.appendingPathComponent("work").path) && \(HeadlessCommandTests.binary) chat --model alpha; echo EXIT=$?; sleep 60"
         try tmux(["new-session", "-d", "-s", "chat", "-x", "120", "-y", "60"] + env.flatMap { ["-e", $0] } + [command])
         try? tmux(["set-option", "-g", "set-clipboard", "on"])
@@ -191,7 +196,7 @@ final class TmuxEndToEndTests: XCTestCase {
         waitFor("scrolled up") { $0.contains("more (End)") }
         try keys("End")
         waitFor("back at the bottom") { !$0.contains("more (End)") }
-        try type("\u{1b}[<64;5;5M")   // an SGR mouse report: wheel up
+        try type("\u{1b}[<64;5;5M")  // an SGR mouse report: wheel up
         waitFor("wheel scrolled") { $0.contains("↓ 3 more (End)") }
         try keys("End")
         waitFor("back at the bottom") { !$0.contains("more (End)") }
@@ -251,14 +256,17 @@ final class TmuxEndToEndTests: XCTestCase {
     /// Ctrl-C twice quits.
     func testEscInterruptsHugePasteNoColorAndCtrlCTwice() throws {
         let data = root.appendingPathComponent("data").path
-        let env = ["XDG_DATA_HOME=\(data)", "XDG_CONFIG_HOME=\(root.appendingPathComponent("config").path)",
-                   "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8", "NO_COLOR=1"]
+        let env = [
+            "XDG_DATA_HOME=\(data)", "XDG_CONFIG_HOME=\(root.appendingPathComponent("config").path)",
+            "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8", "NO_COLOR=1"
+        ]
         let command = "TERM=screen \(HeadlessCommandTests.binary) --model beta --max-tokens 400 --theme dark; echo EXIT=$?; sleep 60"
         try tmux(["new-session", "-d", "-s", "chat", "-x", "100", "-y", "30"] + env.flatMap { ["-e", $0] } + [command])
         waitFor("model beta ready")
         let plain = try tmux(["capture-pane", "-p", "-e", "-t", "chat"])
-        XCTAssertNil(plain.range(of: #"[\[;](3[0-7]|4[0-7]|38;5;[0-9]+|48;5;[0-9]+)[;m]"#, options: .regularExpression),
-                     "NO_COLOR drew colours: \(plain.prefix(300).debugDescription)")
+        XCTAssertNil(
+            plain.range(of: #"[\[;](3[0-7]|4[0-7]|38;5;[0-9]+|48;5;[0-9]+)[;m]"#, options: .regularExpression),
+            "NO_COLOR drew colours: \(plain.prefix(300).debugDescription)")
 
         try type("Write a long story about a dragon."); try keys("Enter")
         waitFor("a few tokens") { s in
@@ -308,8 +316,10 @@ final class TmuxEndToEndTests: XCTestCase {
     /// deleted from the list; speculative decoding (--speculative, then /speculative) shows its
     /// acceptance in the panel and the message; SIGTERM quits cleanly.
     func testEightColourTerminal() throws {
-        let env = ["XDG_DATA_HOME=\(root.appendingPathComponent("data").path)", "XDG_CONFIG_HOME=\(root.appendingPathComponent("config").path)",
-                   "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8", "NO_COLOR="]
+        let env = [
+            "XDG_DATA_HOME=\(root.appendingPathComponent("data").path)", "XDG_CONFIG_HOME=\(root.appendingPathComponent("config").path)",
+            "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8", "NO_COLOR="
+        ]
         // A saved session to delete from the list (F4, d, y).
         let store = try SessionStore(directory: root.appendingPathComponent("data/sparkchat/sessions"))
         var old = Conversation(model: "alpha")
@@ -363,9 +373,11 @@ final class TmuxEndToEndTests: XCTestCase {
     /// Starts `command` (run in root/work, the binary as $APP) in a tmux window with the
     /// test's data, config, models and state folders.
     func startHabits(_ command: String, width: Int = 120, height: Int = 40) throws {
-        let env = ["XDG_DATA_HOME=\(root.appendingPathComponent("data").path)", "XDG_CONFIG_HOME=\(root.appendingPathComponent("config").path)",
-                   "XDG_STATE_HOME=\(root.appendingPathComponent("state").path)",
-                   "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8", "NO_COLOR=", "APP=\(habitsBinary)"]
+        let env = [
+            "XDG_DATA_HOME=\(root.appendingPathComponent("data").path)", "XDG_CONFIG_HOME=\(root.appendingPathComponent("config").path)",
+            "XDG_STATE_HOME=\(root.appendingPathComponent("state").path)",
+            "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8", "NO_COLOR=", "APP=\(habitsBinary)"
+        ]
         let cmd = "cd \(root.appendingPathComponent("work").path) && \(command); echo EXIT=$?; sleep 60"
         try tmux(["new-session", "-d", "-s", "chat", "-x", "\(width)", "-y", "\(height)"] + env.flatMap { ["-e", $0] } + [cmd])
     }
@@ -430,7 +442,7 @@ final class TmuxEndToEndTests: XCTestCase {
         waitFor("input empty") { $0.contains("Type a message") }
         try keys("C-r")
         waitFor("search mode") { $0.contains("search history: type to search") }
-        try type("temp")   // not "tem": "/system" holds that
+        try type("temp")  // not "tem": "/system" holds that
         waitFor("found /temp") { $0.contains("› /temp 0.25") && $0.contains("search history: “temp”") }
         try type("q")
         waitFor("no match") { $0.contains("no match for “tempq”") }
@@ -532,50 +544,59 @@ final class TmuxEndToEndTests: XCTestCase {
         let store = try SessionStore(directory: root.appendingPathComponent("data/sparkchat/sessions"))
         var c = Conversation(model: "alpha")
         c.append(Message(role: .user, text: "show me **not bold** please"))
-        c.append(Message(role: .assistant, text: """
-            ## Shopping plan
-            This is **Important** and *nice*, with `inline code`.
+        c.append(
+            Message(
+                role: .assistant,
+                text: """
+                    ## Shopping plan
+                    This is **Important** and *nice*, with `inline code`.
 
-            - apples
-              - green ones
-            1. pay
+                    - apples
+                      - green ones
+                    1. pay
 
-            | Item | Qty |
-            |------|----:|
-            | pears | 12 |
-            | 日本茶 | 3 |
+                    | Item | Qty |
+                    |------|----:|
+                    | pears | 12 |
+                    | 日本茶 | 3 |
 
-            > quoted words
+                    > quoted words
 
-            ```python
-            print("hi")
-            ```
-            ---
-            The end.
-            """, model: "alpha"))
+                    ```python
+                    print("hi")
+                    ```
+                    ---
+                    The end.
+                    """, model: "alpha"))
         try store.save(c)
         try startHabits("$APP --model alpha --session \(c.id)", width: 100, height: 45)
         waitFor("model alpha ready")
-        if screen().contains("stats (F3)") { try keys("F3") }   // the rows to compare run to the window's edge
+        if screen().contains("stats (F3)") { try keys("F3") }  // the rows to compare run to the window's edge
         let s = waitFor("the rendered reply, stats hidden") { $0.contains("The end.") && !$0.contains("stats (F3)") }
         let rows = s.split(separator: "\n", omittingEmptySubsequences: false).map { String($0.reversed().drop { $0 == " " }.reversed()) }
-        for expected in ["  Shopping plan", "  This is Important and nice, with inline code.", "  • apples", "    ◦ green ones",
-                         "  1. pay", "  Item   │ Qty", "  ───────┼────", "  pears  │  12", "  日本茶 │   3", "  │ quoted words",
-                         "  ┌─ python ────┐", "  │ print(\"hi\") │", "  └─────────────┘", "  The end."] {
+        for expected in [
+            "  Shopping plan", "  This is Important and nice, with inline code.", "  • apples", "    ◦ green ones",
+            "  1. pay", "  Item   │ Qty", "  ───────┼────", "  pears  │  12", "  日本茶 │   3", "  │ quoted words",
+            "  ┌─ python ────┐", "  │ print(\"hi\") │", "  └─────────────┘", "  The end."
+        ] {
             XCTAssertTrue(rows.contains(expected), "missing row \"\(expected)\" in\n\(s)")
         }
         XCTAssertTrue(rows.contains("  show me **not bold** please"), "the user's text is shown as typed\n\(s)")
         XCTAssertFalse(s.contains("## ") || s.contains("```") || s.contains("|---"), s)
-        XCTAssertEqual(rows.dropFirst().joined(separator: "\n").components(separatedBy: "**").count, 3,
-                       "below the title (the session's name), only the user's markers remain\n\(s)")
+        XCTAssertEqual(
+            rows.dropFirst().joined(separator: "\n").components(separatedBy: "**").count, 3,
+            "below the title (the session's name), only the user's markers remain\n\(s)")
         // The strong text is drawn bold: an SGR sequence with attribute 1 right before it.
         let coloured = try tmux(["capture-pane", "-p", "-e", "-t", "chat"])
-        XCTAssertNotNil(coloured.range(of: #"\x1b\[([0-9;]*;)?1(;[0-9;]*)?m(\x1b\[[0-9;]*m)*Important"#, options: .regularExpression),
-                        "Important is not bold: \(coloured.debugDescription)")
-        XCTAssertNil(coloured.range(of: #"\x1b\[([0-9;]*;)?1(;[0-9;]*)?m(\x1b\[[0-9;]*m)*nice"#, options: .regularExpression),
-                     "the italic word is underlined, not bold")
-        XCTAssertNotNil(coloured.range(of: #"\x1b\[([0-9;]*;)?4(;[0-9;]*)?m(\x1b\[[0-9;]*m)*nice"#, options: .regularExpression),
-                        "nice is not underlined: \(coloured.debugDescription)")
+        XCTAssertNotNil(
+            coloured.range(of: #"\x1b\[([0-9;]*;)?1(;[0-9;]*)?m(\x1b\[[0-9;]*m)*Important"#, options: .regularExpression),
+            "Important is not bold: \(coloured.debugDescription)")
+        XCTAssertNil(
+            coloured.range(of: #"\x1b\[([0-9;]*;)?1(;[0-9;]*)?m(\x1b\[[0-9;]*m)*nice"#, options: .regularExpression),
+            "the italic word is underlined, not bold")
+        XCTAssertNotNil(
+            coloured.range(of: #"\x1b\[([0-9;]*;)?4(;[0-9;]*)?m(\x1b\[[0-9;]*m)*nice"#, options: .regularExpression),
+            "nice is not underlined: \(coloured.debugDescription)")
 
         // Narrow: everything re-wraps inside 34 columns, the box and table included.
         try tmux(["resize-window", "-t", "chat", "-x", "34", "-y", "45"])

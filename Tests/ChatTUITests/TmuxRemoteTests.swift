@@ -12,8 +12,10 @@ extension TmuxEndToEndTests {
         let config = #"{"temperature": 0, "max_tokens": 8, "endpoints": [{"name": "lab", "url": "\#(server.baseURL)"}]}"#
         try Data(config.utf8).write(to: root.appendingPathComponent("config/sparkchat/config.json"))
         let data = root.appendingPathComponent("data").path
-        let env = ["XDG_DATA_HOME=\(data)", "XDG_CONFIG_HOME=\(root.appendingPathComponent("config").path)",
-                   "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8", "OPENAI_BASE_URL="]
+        let env = [
+            "XDG_DATA_HOME=\(data)", "XDG_CONFIG_HOME=\(root.appendingPathComponent("config").path)",
+            "SPARKCHAT_MODELS=\(root.appendingPathComponent("models").path)", "LANG=C.UTF-8", "OPENAI_BASE_URL="
+        ]
         let command = "cd \(root.appendingPathComponent("work").path) && \(HeadlessCommandTests.binary) chat --model lab/echo; echo EXIT=$?; sleep 60"
         try tmux(["new-session", "-d", "-s", "chat", "-x", "120", "-y", "60"] + env.flatMap { ["-e", $0] } + [command])
         waitFor("model lab/echo ready")

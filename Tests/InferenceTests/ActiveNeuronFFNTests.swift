@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Inference
 
 /// Run-time statistical top-k on a dense GGUF model: the gathered path (only active
@@ -45,7 +46,7 @@ final class ActiveNeuronFFNTests: XCTestCase {
             for i in 0..<F where Double(gate[i]) > theta {
                 active += 1
                 let u = (0..<D).reduce(0.0) { $0 + Double(up[i * D + $1]) * Double(x[$1]) }
-                let h = Double(Layers.geluTanh(gate[i])) * u   // hard mask: value kept, not shifted
+                let h = Double(Layers.geluTanh(gate[i])) * u  // hard mask: value kept, not shifted
                 for r in 0..<D { ref[r] += h * Double(down[r * F + i]) }
             }
             XCTAssertEqual(n, active, "same mask at f=\(f)")

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Inference
 
 /// Continuous batching on the real model: a batched decode step gives each sequence the
@@ -56,7 +57,7 @@ final class BatchDecodeTests: XCTestCase {
         }
         try add(1, maxTokens: 8)
         try batch.step()
-        try add(0, maxTokens: 3)            // joins a running batch
+        try add(0, maxTokens: 3)  // joins a running batch
         try add(2, maxTokens: 50, cancel: cancel)
         XCTAssertEqual(batch.count, 3)
         var steps = 0

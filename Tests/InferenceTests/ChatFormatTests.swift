@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Inference
 
 /// Chat formats against the reference: each family's published template rendered by
@@ -19,8 +20,9 @@ final class ChatFormatTests: XCTestCase {
                 return ChatMessage(role: role, text: m["content"]!)
             }
             let gen = try XCTUnwrap(c["add_generation_prompt"] as? Bool)
-            XCTAssertEqual(format.render(messages, addGenerationPrompt: gen), c["text"] as? String,
-                           "\(family) / \(c["conversation"]!) / generation prompt \(gen)")
+            XCTAssertEqual(
+                format.render(messages, addGenerationPrompt: gen), c["text"] as? String,
+                "\(family) / \(c["conversation"]!) / generation prompt \(gen)")
             families.insert(family)
         }
         XCTAssertEqual(families, ["gemma3", "gemma2", "chatml", "llama3"])
@@ -36,11 +38,15 @@ final class ChatFormatTests: XCTestCase {
 
     func testBaseOrInstructFromWhatTheFilesSay() {
         // The default model: no template, no "-it" in any name → pretrained.
-        guard case .base = ChatStyle.decide(template: nil, names: ["Gemma 3 270m", "gemma-3", "gemma-3-270m-q4_k_m"],
-                                            architecture: "gemma3") else { return XCTFail("270M pretrained is a base model") }
+        guard
+            case .base = ChatStyle.decide(
+                template: nil, names: ["Gemma 3 270m", "gemma-3", "gemma-3-270m-q4_k_m"],
+                architecture: "gemma3")
+        else { return XCTFail("270M pretrained is a base model") }
         // A stored template makes it instruction-tuned, with the recognised markup.
-        XCTAssertEqual(ChatStyle.decide(template: "<|im_start|>", names: ["x"], architecture: "qwen2"),
-                       .instruct(.chatml, reason: "instruction-tuned (stored chat template)"))
+        XCTAssertEqual(
+            ChatStyle.decide(template: "<|im_start|>", names: ["x"], architecture: "qwen2"),
+            .instruct(.chatml, reason: "instruction-tuned (stored chat template)"))
         // Names win: Google ships its chat template with pretrained checkpoints too.
         guard case .base = ChatStyle.decide(template: "<start_of_turn>", names: ["gemma-3-1b-pt"], architecture: "gemma3")
         else { return XCTFail("-pt is pretrained") }
@@ -80,14 +86,17 @@ final class ChatFormatTests: XCTestCase {
 
 /// The dialogue frame of base models and how its replies end.
 final class DialogueFrameTests: XCTestCase {
-    let frame = DialogueFrame(name: "dialogue", instruction: "A chat.", systemTemplate: "Note: {system}",
-                              examples: [.init(user: "Hi", assistant: "Hello!")],
-                              userPrefix: "User:", assistantPrefix: "Assistant:", separator: "\n\n",
-                              stop: ["User:", "\nAssistant:"])
+    let frame = DialogueFrame(
+        name: "dialogue", instruction: "A chat.", systemTemplate: "Note: {system}",
+        examples: [.init(user: "Hi", assistant: "Hello!")],
+        userPrefix: "User:", assistantPrefix: "Assistant:", separator: "\n\n",
+        stop: ["User:", "\nAssistant:"])
 
     func testFrameFoldsTheSystemPromptAndEndsAtTheAssistantMarker() {
-        let text = frame.render([ChatMessage(role: .system, text: "Be brief."), ChatMessage(role: .user, text: " What? \n"),
-                                 ChatMessage(role: .model, text: "That."), ChatMessage(role: .user, text: "Why?")])
+        let text = frame.render([
+            ChatMessage(role: .system, text: "Be brief."), ChatMessage(role: .user, text: " What? \n"),
+            ChatMessage(role: .model, text: "That."), ChatMessage(role: .user, text: "Why?")
+        ])
         XCTAssertEqual(text, "A chat.\nNote: Be brief.\n\nUser: Hi\nAssistant: Hello!\n\nUser: What?\nAssistant: That.\n\nUser: Why?\nAssistant:")
     }
 
@@ -96,7 +105,8 @@ final class DialogueFrameTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("missing key"), "\($0)")
         }
         XCTAssertThrowsError(try DialogueFrame.decode(Data("[1,".utf8), source: "f.json"))
-        let noStop = #"{"name":"d","instruction":"","system_template":"{system}","examples":[],"user_prefix":"U:","assistant_prefix":"A:","separator":"\n","stop":[]}"#
+        let noStop =
+            #"{"name":"d","instruction":"","system_template":"{system}","examples":[],"user_prefix":"U:","assistant_prefix":"A:","separator":"\n","stop":[]}"#
         XCTAssertThrowsError(try DialogueFrame.decode(Data(noStop.utf8), source: "f.json")) {
             XCTAssertTrue("\($0)".contains("stop"), "\($0)")
         }
@@ -114,8 +124,9 @@ final class DialogueFrameTests: XCTestCase {
 
     func testReplyNeverContainsTheNextTurnMarker() {
         // The marker split over tokens, with the blank line before it.
-        XCTAssertEqual(filtered([" Paris", " is", " the", " capital", ".", "\n", "\n", "User", ":", " And"], stops: frame.stop).text,
-                       "Paris is the capital.")
+        XCTAssertEqual(
+            filtered([" Paris", " is", " the", " capital", ".", "\n", "\n", "User", ":", " And"], stops: frame.stop).text,
+            "Paris is the capital.")
         XCTAssertTrue(filtered(["A", "\nUs", "er:"], stops: frame.stop).stopped)
         // A near miss is released once it can no longer be a marker.
         XCTAssertEqual(filtered(["Use", "r", "s", " like", " it"], stops: frame.stop), Filtered(text: "Users like it", stopped: false))
@@ -143,14 +154,14 @@ final class LoopGuardTests: XCTestCase {
     }
 
     func testVerbatimLoopIsCaughtAfterThreeCopies() {
-        let sentence = Array(100..<116)            // a 16-token sentence
+        let sentence = Array(100..<116)  // a 16-token sentence
         let reply = Array(0..<10) + Array(repeating: sentence, count: 5).flatMap { $0 }
         // Caught once three whole copies (48 tokens) are there, not before.
         XCTAssertEqual(feed(reply), 10 + 48)
     }
 
     func testShortPeriodsNeedTheMinimumSpan() {
-        XCTAssertEqual(feed(Array(repeating: 7, count: 40)), 32)          // one token 32 times
+        XCTAssertEqual(feed(Array(repeating: 7, count: 40)), 32)  // one token 32 times
         XCTAssertNil(feed(Array(repeating: [1, 2], count: 15).flatMap { $0 }))  // 30 tokens: not yet
     }
 

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Inference
 
 /// Broken Hugging Face checkpoints and hostile safetensors files: each is refused with
@@ -126,7 +127,7 @@ final class CheckpointErrorTests: XCTestCase {
         let st = d.appendingPathComponent("model.safetensors")
         try editHeader(st) { h in
             var e = h["model.embed_tokens.weight"] as! [String: Any]
-            e["dtype"] = "I32" // same element size: the header stays consistent
+            e["dtype"] = "I32"  // same element size: the header stays consistent
             h["model.embed_tokens.weight"] = e
         }
         assertRefused(d.path, "unsupported: dtype I32 of tensor model.embed_tokens.weight")

@@ -1,6 +1,7 @@
 import CKernels
 import Foundation
 import XCTest
+
 @testable import Inference
 
 /// Our dequantizers and dot kernels against the `gguf` Python package, on blocks
@@ -12,7 +13,8 @@ final class DequantizationTests: XCTestCase {
 
     static func loadCases() throws -> [Case] {
         guard let root = try Fixtures.json("dequant/gguf_dequantize.json") as? [String: Any],
-              let types = root["types"] as? [[String: Any]] else { throw XCTSkip("bad fixture") }
+            let types = root["types"] as? [[String: Any]]
+        else { throw XCTSkip("bad fixture") }
         var out: [Case] = []
         for t in types {
             let id = try XCTUnwrap(t["id"] as? Int)
@@ -25,8 +27,10 @@ final class DequantizationTests: XCTestCase {
                 let values = stride(from: 0, to: raw.count, by: 4).map { i in
                     Float(bitPattern: UInt32(raw[i]) | UInt32(raw[i + 1]) << 8 | UInt32(raw[i + 2]) << 16 | UInt32(raw[i + 3]) << 24)
                 }
-                out.append(Case(type: type, kind: try XCTUnwrap(c["kind"] as? String), count: try XCTUnwrap(c["count"] as? Int),
-                                bytes: bytes, values: values))
+                out.append(
+                    Case(
+                        type: type, kind: try XCTUnwrap(c["kind"] as? String), count: try XCTUnwrap(c["count"] as? Int),
+                        bytes: bytes, values: values))
             }
         }
         return out
@@ -57,7 +61,9 @@ final class DequantizationTests: XCTestCase {
             var mismatches = 0
             for i in 0..<c.count where got[i].bitPattern != c.values[i].bitPattern {
                 if mismatches < 5 {
-                    XCTFail("\(c.type.name) \(c.kind) [\(i)]: ours \(got[i]) (0x\(String(got[i].bitPattern, radix: 16))), gguf \(c.values[i]) (0x\(String(c.values[i].bitPattern, radix: 16)))")
+                    XCTFail(
+                        "\(c.type.name) \(c.kind) [\(i)]: ours \(got[i]) (0x\(String(got[i].bitPattern, radix: 16))), gguf \(c.values[i]) (0x\(String(c.values[i].bitPattern, radix: 16)))"
+                    )
                 }
                 mismatches += 1
             }
@@ -66,8 +72,9 @@ final class DequantizationTests: XCTestCase {
             if bs > 1 {
                 for b in 0..<(c.count / bs) {
                     let one = dequantize(c.type, Array(c.bytes[(b * ts)..<((b + 1) * ts)]), bs)
-                    XCTAssertEqual(one.map(\.bitPattern), c.values[(b * bs)..<((b + 1) * bs)].map(\.bitPattern),
-                                   "\(c.type.name) \(c.kind) block \(b)")
+                    XCTAssertEqual(
+                        one.map(\.bitPattern), c.values[(b * bs)..<((b + 1) * bs)].map(\.bitPattern),
+                        "\(c.type.name) \(c.kind) block \(b)")
                 }
             }
             compared += c.count
@@ -94,9 +101,11 @@ final class DequantizationTests: XCTestCase {
             for level in 0...maxLevel {
                 XCTAssertEqual(ck_set_cpu_level(level), level)
                 var y = [Float](repeating: .nan, count: rows)
-                c.bytes.withUnsafeBytes { w in act.withUnsafeBytes { ap in
-                    ck_matvec(Int32(c.type.rawValue), w.baseAddress, rb, Int64(n), ap.baseAddress, &y, 0, Int64(rows))
-                } }
+                c.bytes.withUnsafeBytes { w in
+                    act.withUnsafeBytes { ap in
+                        ck_matvec(Int32(c.type.rawValue), w.baseAddress, rb, Int64(n), ap.baseAddress, &y, 0, Int64(rows))
+                    }
+                }
                 for r in 0..<rows {
                     var expected = 0.0, magnitude = 0.0
                     for i in 0..<n {
@@ -104,9 +113,11 @@ final class DequantizationTests: XCTestCase {
                         expected += p; magnitude += abs(p)
                     }
                     let row = Array(c.bytes[(r * rb)..<((r + 1) * rb)])
-                    let dot = row.withUnsafeBytes { w in act.withUnsafeBytes {
-                        ck_vec_dot(Int32(c.type.rawValue), w.baseAddress, $0.baseAddress, Int64(n))
-                    } }
+                    let dot = row.withUnsafeBytes { w in
+                        act.withUnsafeBytes {
+                            ck_vec_dot(Int32(c.type.rawValue), w.baseAddress, $0.baseAddress, Int64(n))
+                        }
+                    }
                     let tol = 1e-5 * magnitude + Double(Float.leastNormalMagnitude)
                     XCTAssertEqual(Double(dot), expected, accuracy: tol, "\(c.type.name) \(c.kind) row \(r) level \(level)")
                     XCTAssertEqual(y[r], dot, "\(c.type.name) matvec row \(r) level \(level)")

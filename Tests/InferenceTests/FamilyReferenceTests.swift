@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Inference
 
 /// Every Gemma-family architecture against Hugging Face transformers on tiny random
@@ -17,9 +18,10 @@ final class FamilyReferenceTests: XCTestCase {
 
     func expected(_ arch: String) throws -> Expected {
         let j = try XCTUnwrap(try Fixtures.json("family/\(arch)/expected.json") as? [String: Any])
-        return Expected(ids: j["ids"] as! [Int], positions: j["positions"] as! [Int],
-                        logits: (j["logits"] as! [[NSNumber]]).map { $0.map(\.floatValue) },
-                        greedyPrompt: j["greedy_prompt"] as! [Int], greedy: j["greedy"] as! [Int], raw: j)
+        return Expected(
+            ids: j["ids"] as! [Int], positions: j["positions"] as! [Int],
+            logits: (j["logits"] as! [[NSNumber]]).map { $0.map(\.floatValue) },
+            greedyPrompt: j["greedy_prompt"] as! [Int], greedy: j["greedy"] as! [Int], raw: j)
     }
 
     /// The checkpoint directory, and the GGUF llama.cpp's converter made of it when present.
@@ -57,8 +59,9 @@ final class FamilyReferenceTests: XCTestCase {
                 let named = format == "safetensors" && arch == "gemma" ? path + "/model.safetensors" : path
                 let m = try load(named)
                 XCTAssertEqual(m.info.format, format)
-                let logits = try m.model.forward(e.ids, state: m.model.makeState(capacity: 64), logitRows: e.positions,
-                                                 sparsity: .off, stats: nil)
+                let logits = try m.model.forward(
+                    e.ids, state: m.model.makeState(capacity: 64), logitRows: e.positions,
+                    sparsity: .off, stats: nil)
                 let err = relativeError(logits, e.logits)
                 report.append("\(arch)/\(format) \(String(format: "%.2e", err))")
                 XCTAssertLessThanOrEqual(err, 1e-3, "\(arch) \(format)")
@@ -73,8 +76,9 @@ final class FamilyReferenceTests: XCTestCase {
             for (format, path) in formats(arch) {
                 let m = try load(path)
                 let state = m.model.makeState(capacity: 64)
-                var logits = try m.model.forward(e.greedyPrompt, state: state, logitRows: [e.greedyPrompt.count - 1],
-                                                 sparsity: .off, stats: nil)
+                var logits = try m.model.forward(
+                    e.greedyPrompt, state: state, logitRows: [e.greedyPrompt.count - 1],
+                    sparsity: .off, stats: nil)
                 var out: [Int] = []
                 for _ in 0..<e.greedy.count {
                     let next = argmax(logits[...])
@@ -126,7 +130,10 @@ final class FamilyReferenceTests: XCTestCase {
         func run(_ g: Generator, _ tokens: [Int]) throws -> (ids: [Int], summary: GenerationSummary) {
             var ids: [Int] = [], summary = GenerationSummary()
             try g.generate(tokens: tokens, parameters: p) { ev in
-                switch ev { case .token(let t): ids.append(t.id); case .done(let s): summary = s }
+                switch ev {
+                case .token(let t): ids.append(t.id);
+                case .done(let s): summary = s
+                }
             }
             return (ids, summary)
         }
@@ -193,12 +200,15 @@ final class FamilyReferenceTests: XCTestCase {
 
     /// A published-style Gemma 3 config (multimodal, pre-transformers-5 spelling).
     func testPublishedGemma3ConfigSpelling() throws {
-        let json: [String: Any] = ["model_type": "gemma3", "text_config": [
-            "model_type": "gemma3_text", "hidden_size": 2560, "intermediate_size": 10240, "num_hidden_layers": 34,
-            "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256, "vocab_size": 262208,
-            "query_pre_attn_scalar": 256, "rope_theta": 1_000_000.0, "rope_local_base_freq": 10_000.0,
-            "rope_scaling": ["rope_type": "linear", "factor": 8.0], "sliding_window": 1024, "sliding_window_pattern": 6,
-        ] as [String: Any]]
+        let json: [String: Any] = [
+            "model_type": "gemma3",
+            "text_config": [
+                "model_type": "gemma3_text", "hidden_size": 2560, "intermediate_size": 10240, "num_hidden_layers": 34,
+                "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256, "vocab_size": 262208,
+                "query_pre_attn_scalar": 256, "rope_theta": 1_000_000.0, "rope_local_base_freq": 10_000.0,
+                "rope_scaling": ["rope_type": "linear", "factor": 8.0], "sliding_window": 1024, "sliding_window_pattern": 6
+            ] as [String: Any]
+        ]
         let c = try ModelConfig.fromHF(json)
         XCTAssertEqual(c.architecture, .gemma3)
         XCTAssertEqual(c.ropeBaseGlobal, 1_000_000); XCTAssertEqual(c.ropeBaseLocal, 10_000)
@@ -212,10 +222,12 @@ final class FamilyReferenceTests: XCTestCase {
     }
 
     func testTransformers5RopeParametersSpelling() throws {
-        let g2: [String: Any] = ["model_type": "gemma2", "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 4,
-                                 "num_attention_heads": 4, "head_dim": 16, "vocab_size": 100, "query_pre_attn_scalar": 64,
-                                 "rope_parameters": ["rope_type": "default", "rope_theta": 5000.0] as [String: Any],
-                                 "layer_types": ["full_attention", "sliding_attention", "full_attention", "sliding_attention"]]
+        let g2: [String: Any] = [
+            "model_type": "gemma2", "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 4,
+            "num_attention_heads": 4, "head_dim": 16, "vocab_size": 100, "query_pre_attn_scalar": 64,
+            "rope_parameters": ["rope_type": "default", "rope_theta": 5000.0] as [String: Any],
+            "layer_types": ["full_attention", "sliding_attention", "full_attention", "sliding_attention"]
+        ]
         let c = try ModelConfig.fromHF(g2)
         XCTAssertEqual(c.ropeBaseGlobal, 5000); XCTAssertEqual(c.ropeBaseLocal, 5000)
         XCTAssertEqual(c.layerKinds, [.global, .local, .global, .local])
@@ -226,8 +238,8 @@ final class FamilyReferenceTests: XCTestCase {
         let rg = try ModelConfig.fromHF(try SafetensorsCheckpoint(directory: Fixtures.url("family/recurrent_gemma")).config)
         XCTAssertEqual(rg.layerKinds, [.recurrent, .recurrent, .local, .recurrent, .recurrent, .local])
         XCTAssertEqual(rg.ropeDim, 8); XCTAssertEqual(rg.intermediateSize, 64)
-        XCTAssertEqual(rg.embeddingScale, 8) // √64 is exact in bfloat16
-        XCTAssertEqual(Float(3072).squareRoot().roundedToBFloat16(), 55.5) // √3072 = 55.43 rounds to 55.5
+        XCTAssertEqual(rg.embeddingScale, 8)  // √64 is exact in bfloat16
+        XCTAssertEqual(Float(3072).squareRoot().roundedToBFloat16(), 55.5)  // √3072 = 55.43 rounds to 55.5
     }
 
     // MARK: catalog

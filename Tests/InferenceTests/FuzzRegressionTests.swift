@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Inference
 
 /// Inputs found by the coverage-guided fuzzers (Fuzz/, scripts/fuzz), minimised. Each
@@ -36,7 +37,7 @@ final class FuzzRegressionTests: XCTestCase {
     func testTensorNameWithNewlineAndUnboundedLength() {
         let name = "evil\nname" + String(repeating: "x", count: 5000)
         let e = oneLineError { _ = try safetensors(header: #"{"\#(name.replacingOccurrences(of: "\n", with: "\\n"))": 5}"#) }
-        XCTAssertTrue(e.contains(#"evil\nname"#), e)   // still names the tensor, escaped
+        XCTAssertTrue(e.contains(#"evil\nname"#), e)  // still names the tensor, escaped
     }
 
     func testDtypeAndDimensionQuotedFromTheFile() {

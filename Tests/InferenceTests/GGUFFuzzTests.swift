@@ -1,6 +1,7 @@
 import CKernels
 import Foundation
 import XCTest
+
 @testable import Inference
 
 /// Deterministic mutation fuzzing of the GGUF reader (fixed seeds, so a failure
@@ -28,32 +29,32 @@ final class GGUFFuzzTests: XCTestCase {
             var b = input
             for _ in 0..<(1 + int(3)) where !b.isEmpty {
                 switch int(9) {
-                case 0: // random bytes
+                case 0:  // random bytes
                     for _ in 0..<(1 + int(8)) { b[position(b.count)] = UInt8(truncatingIfNeeded: rng.next()) }
-                case 1: // one bit
+                case 1:  // one bit
                     let p = position(b.count); b[p] ^= UInt8(1 << int(8))
-                case 2: // a length/count field set to an extreme (or near its old value)
+                case 2:  // a length/count field set to an extreme (or near its old value)
                     guard let f = lengthFields.randomElement(using: &rng), f + 8 <= b.count else { continue }
                     let old = b[f..<(f + 8)].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * $1.offset) }
                     let v = int(3) == 0 ? old &+ UInt64(bitPattern: Int64(int(5) - 2)) : Mutator.extremes64[int(Mutator.extremes64.count)]
                     withUnsafeBytes(of: v.littleEndian) { for i in 0..<8 { b[f + i] = $0[i] } }
-                case 3: // a 32-bit field (types, n_dims, version) set to an extreme
+                case 3:  // a 32-bit field (types, n_dims, version) set to an extreme
                     let p = position(b.count - 3)
                     guard p + 4 <= b.count else { continue }
                     let v = Mutator.extremes32[int(Mutator.extremes32.count)]
                     withUnsafeBytes(of: v.littleEndian) { for i in 0..<4 { b[p + i] = $0[i] } }
-                case 4: // insert random bytes
+                case 4:  // insert random bytes
                     let p = position(b.count + 1)
                     b.insert(contentsOf: (0..<(1 + int(64))).map { _ in UInt8(truncatingIfNeeded: rng.next()) }, at: p)
-                case 5: // delete a range
+                case 5:  // delete a range
                     let p = position(b.count), n = min(1 + int(64), b.count - p)
                     b.removeSubrange(p..<(p + n))
-                case 6: // duplicate a range
+                case 6:  // duplicate a range
                     let p = position(b.count), n = min(1 + int(64), b.count - p)
                     b.insert(contentsOf: b[p..<(p + n)], at: position(b.count + 1))
-                case 7: // truncate
+                case 7:  // truncate
                     b.removeSubrange(position(b.count)..<b.count)
-                default: // a 64-bit field anywhere set to an extreme
+                default:  // a 64-bit field anywhere set to an extreme
                     let p = position(b.count - 7)
                     guard p + 8 <= b.count else { continue }
                     let v = Mutator.extremes64[int(Mutator.extremes64.count)]
@@ -103,8 +104,10 @@ final class GGUFFuzzTests: XCTestCase {
         return sum
     }
 
-    func fuzz(_ base: [UInt8], lengthFields: [Int], hotBytes: Int, seed: UInt64, iterations: Int,
-              body: ([UInt8]) throws -> Void) -> Tally {
+    func fuzz(
+        _ base: [UInt8], lengthFields: [Int], hotBytes: Int, seed: UInt64, iterations: Int,
+        body: ([UInt8]) throws -> Void
+    ) -> Tally {
         var m = Mutator(rng: SplitMix64(seed: seed), lengthFields: lengthFields, hotBytes: hotBytes)
         var tally = Tally()
         for _ in 0..<iterations {
@@ -154,7 +157,9 @@ final class GGUFFuzzTests: XCTestCase {
             ran += 1
         }
         let secs = Date().timeIntervalSince(start)
-        print("GGUF model fuzz (\(base.count)-byte tiny Gemma 3): \(iterations) mutants in \(String(format: "%.2f", secs)) s: \(tally), \(ran) ran a forward pass")
+        print(
+            "GGUF model fuzz (\(base.count)-byte tiny Gemma 3): \(iterations) mutants in \(String(format: "%.2f", secs)) s: \(tally), \(ran) ran a forward pass"
+        )
         XCTAssertEqual(tally.accepted + tally.rejected, iterations)
         XCTAssertGreaterThan(tally.kinds.count, 20, "\(tally.kinds.keys.sorted())")
         XCTAssertGreaterThan(ran, iterations / 20)

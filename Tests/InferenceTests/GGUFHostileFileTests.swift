@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Inference
 
 /// GGUF files that lie: truncated, with absurd counts and lengths, overflowing dims,
@@ -33,8 +34,10 @@ final class GGUFHostileFileTests: XCTestCase {
     /// Runs `body`, which must throw an EngineError whose description is one line
     /// mentioning `mentioning` (case-insensitive).
     @discardableResult
-    func assertOneLineError<T>(_ mentioning: String, file: StaticString = #filePath, line: UInt = #line,
-                               _ body: () throws -> T) -> String? {
+    func assertOneLineError<T>(
+        _ mentioning: String, file: StaticString = #filePath, line: UInt = #line,
+        _ body: () throws -> T
+    ) -> String? {
         do {
             _ = try body()
             XCTFail("accepted a hostile file (expected an error about \(mentioning))", file: file, line: line)
@@ -146,7 +149,7 @@ final class GGUFHostileFileTests: XCTestCase {
             // The key itself with an absurd length.
             var k = Self.sampleWriter(); k.metadata.insert(("", .u8(0)), at: 0)
             var bytes = k.bytes()
-            let keyLengthField = k.lengthFields[2]      // after tensor_count and kv_count
+            let keyLengthField = k.lengthFields[2]  // after tensor_count and kv_count
             withUnsafeBytes(of: n.littleEndian) { for i in 0..<8 { bytes[keyLengthField + i] = $0[i] } }
             assertOneLineError(huge ? "metadata key #0" : "") { try GGUFWriter.parse(bytes) }
             // Arrays of every element type claiming far more elements than the file holds.
@@ -191,7 +194,7 @@ final class GGUFHostileFileTests: XCTestCase {
             ([0], "dim 0"), ([3, 0], "dim 1"),
             ([UInt64.max], "dim 0"), ([1 << 63], "dim 0"), ([1 << 32], "dim 0"),
             ([UInt64(Int32.max), UInt64(Int32.max), UInt64(Int32.max), UInt64(Int32.max)], "overflows"),
-            ([1 << 21, 1 << 21], "overflows"),
+            ([1 << 21, 1 << 21], "overflows")
         ]
         for (dims, msg) in cases {
             var w = Self.sampleWriter(); w.tensors[1].dims = dims
@@ -220,7 +223,7 @@ final class GGUFHostileFileTests: XCTestCase {
         // Overlap: the F32 tensor placed on top of the first.
         var w = Self.sampleWriter(); w.tensors[1].offsetOverride = 0
         assertOneLineError("overlaps") { try parse(w) }
-        var w2 = Self.sampleWriter(); w2.tensors[2].offsetOverride = 128   // inside a (0..<136)
+        var w2 = Self.sampleWriter(); w2.tensors[2].offsetOverride = 128  // inside a (0..<136)
         assertOneLineError("overlaps") { try parse(w2) }
         // Alignment: must be a power of two, sane, and an integer.
         for bad: GGUFWriter.Value in [.u32(0), .u32(3), .u32(48), .u32(1 << 20), .i32(-32), .string("32"), .f32(32)] {
@@ -272,8 +275,12 @@ final class GGUFHostileFileTests: XCTestCase {
             ("scores as strings", "tokenizer.ggml.scores", { $0.set("tokenizer.ggml.scores", .array(8, [.string("0.5")])) }),
             ("scores count", "scores", { $0.set("tokenizer.ggml.scores", .array(6, [.f32(0)])) }),
             ("token types as floats", "token_type", { $0.set("tokenizer.ggml.token_type", .array(6, [.f32(1.5)])) }),
-            ("token type out of range", "token_type", { w in
-                w.set("tokenizer.ggml.token_type", .array(5, (0..<279).map { $0 == 10 ? .i32(99) : .i32(1) })) }),
+            (
+                "token type out of range", "token_type",
+                { w in
+                    w.set("tokenizer.ggml.token_type", .array(5, (0..<279).map { $0 == 10 ? .i32(99) : .i32(1) }))
+                }
+            ),
             ("bos out of range", "bos id", { $0.set("tokenizer.ggml.bos_token_id", .u32(1_000_000)) }),
             ("eos negative", "eos id", { $0.set("tokenizer.ggml.eos_token_id", .i32(-1)) }),
             ("unk out of range", "unknown id", { $0.set("tokenizer.ggml.unknown_token_id", .u32(279)) }),
@@ -289,24 +296,44 @@ final class GGUFHostileFileTests: XCTestCase {
             ("missing tensor", "blk.0.ffn_down.weight", { $0.removeTensor("blk.0.ffn_down.weight") }),
             ("missing embedding", "token_embd.weight", { $0.removeTensor("token_embd.weight") }),
             ("two layers, one present", "blk.1.", { $0.set("gemma3.block_count", .u32(2)) }),
-            ("misshapen matrix", "blk.0.attn_q.weight", { w in
-                let i = w.tensors.firstIndex { $0.name == "blk.0.attn_q.weight" }!
-                w.tensors[i].dims = [32, 16]; w.tensors[i].data = Array(w.tensors[i].data[0..<(32 * 16 * 4)]) }),
-            ("misshapen norm", "blk.0.attn_norm.weight", { w in
-                let i = w.tensors.firstIndex { $0.name == "blk.0.attn_norm.weight" }!
-                w.tensors[i].dims = [16]; w.tensors[i].data = Array(w.tensors[i].data[0..<64]) }),
+            (
+                "misshapen matrix", "blk.0.attn_q.weight",
+                { w in
+                    let i = w.tensors.firstIndex { $0.name == "blk.0.attn_q.weight" }!
+                    w.tensors[i].dims = [32, 16]; w.tensors[i].data = Array(w.tensors[i].data[0..<(32 * 16 * 4)])
+                }
+            ),
+            (
+                "misshapen norm", "blk.0.attn_norm.weight",
+                { w in
+                    let i = w.tensors.firstIndex { $0.name == "blk.0.attn_norm.weight" }!
+                    w.tensors[i].dims = [16]; w.tensors[i].data = Array(w.tensors[i].data[0..<64])
+                }
+            ),
             // Q8_1 is a GGML type the reader knows but the kernels do not run.
-            ("embedding of an unsupported type", "Q8_1 of token_embd.weight", { w in
-                let i = w.tensors.firstIndex { $0.name == "token_embd.weight" }!
-                w.tensors[i].type = GGMLType.q8_1.rawValue
-                w.tensors[i].data = [UInt8](repeating: 0, count: 279 * 36) }),
-            ("norm of an unsupported type", "Q8_1 of output_norm.weight", { w in
-                let i = w.tensors.firstIndex { $0.name == "output_norm.weight" }!
-                w.tensors[i].type = GGMLType.q8_1.rawValue
-                w.tensors[i].data = [UInt8](repeating: 0, count: 36) }),
-            ("more tokens than embedding rows", "token_embd.weight has", { w in
-                let i = w.tensors.firstIndex { $0.name == "token_embd.weight" }!
-                w.tensors[i].dims = [32, 200]; w.tensors[i].data = Array(w.tensors[i].data[0..<(32 * 200 * 4)]) }),
+            (
+                "embedding of an unsupported type", "Q8_1 of token_embd.weight",
+                { w in
+                    let i = w.tensors.firstIndex { $0.name == "token_embd.weight" }!
+                    w.tensors[i].type = GGMLType.q8_1.rawValue
+                    w.tensors[i].data = [UInt8](repeating: 0, count: 279 * 36)
+                }
+            ),
+            (
+                "norm of an unsupported type", "Q8_1 of output_norm.weight",
+                { w in
+                    let i = w.tensors.firstIndex { $0.name == "output_norm.weight" }!
+                    w.tensors[i].type = GGMLType.q8_1.rawValue
+                    w.tensors[i].data = [UInt8](repeating: 0, count: 36)
+                }
+            ),
+            (
+                "more tokens than embedding rows", "token_embd.weight has",
+                { w in
+                    let i = w.tensors.firstIndex { $0.name == "token_embd.weight" }!
+                    w.tensors[i].dims = [32, 200]; w.tensors[i].data = Array(w.tensors[i].data[0..<(32 * 200 * 4)])
+                }
+            )
         ]
         for (what, mention, edit) in cases {
             var w = GGUFWriter.tinyGemma3()
@@ -364,13 +391,17 @@ extension GGUFHostileFileTests {
         let edits: [(String, (inout GGUFWriter) -> Void)] = [
             ("NaN scores", { $0.set("tokenizer.ggml.scores", .array(6, (0..<279).map { $0 % 3 == 0 ? .f32(.nan) : .f32(-Float($0)) })) }),
             ("infinite scores", { $0.set("tokenizer.ggml.scores", .array(6, (0..<279).map { .f32($0 % 2 == 0 ? .infinity : -.infinity) })) }),
-            ("empty pieces", { w in
-                var pieces: [GGUFWriter.Value] = (0..<279).map { _ in .string("") }
-                pieces[1] = .string("<eos>"); pieces[2] = .string("<bos>")
-                w.set("tokenizer.ggml.tokens", .array(8, pieces)) }),
+            (
+                "empty pieces",
+                { w in
+                    var pieces: [GGUFWriter.Value] = (0..<279).map { _ in .string("") }
+                    pieces[1] = .string("<eos>"); pieces[2] = .string("<bos>")
+                    w.set("tokenizer.ggml.tokens", .array(8, pieces))
+                }
+            ),
             ("duplicate pieces", { $0.set("tokenizer.ggml.tokens", .array(8, (0..<279).map { .string($0 < 6 ? "<x>" : "a") })) }),
             ("no byte tokens", { $0.set("tokenizer.ggml.token_type", .array(5, (0..<279).map { _ in .i32(1) })) }),
-            ("everything control", { $0.set("tokenizer.ggml.token_type", .array(5, (0..<279).map { _ in .i32(3) })) }),
+            ("everything control", { $0.set("tokenizer.ggml.token_type", .array(5, (0..<279).map { _ in .i32(3) })) })
         ]
         for (what, edit) in edits {
             var w = GGUFWriter.tinyGemma3()

@@ -1,5 +1,6 @@
 import CKernels
 import XCTest
+
 @testable import Inference
 
 /// The gathered-row kernels of the sparse FFNs against plain computations.
@@ -51,8 +52,9 @@ final class GatherKernelTests: XCTestCase {
             let coef = pseudoRandom(count, seed: UInt64(count))
             var y = [Float](repeating: 0, count: cols)
             var scratch = [Float](repeating: 0, count: 2 * cols)
-            ck_axpy_rows_par(ComputePool.shared.pool, Int32(GGMLType.q8_0.rawValue), w, rb, Int64(cols), idx, coef,
-                             Int64(count), &y, &scratch)
+            ck_axpy_rows_par(
+                ComputePool.shared.pool, Int32(GGMLType.q8_0.rawValue), w, rb, Int64(cols), idx, coef,
+                Int64(count), &y, &scratch)
             var want = [Double](repeating: 0, count: cols)
             var row = [Float](repeating: 0, count: cols)
             w.withUnsafeBytes { wp in

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Inference
 
 /// The real model against Hugging Face transformers on the same GGUF (dequantized to
@@ -10,9 +11,10 @@ final class Gemma3ReferenceTests: XCTestCase {
     func reference() throws -> (cases: [Case], long: [String: Any], ppl: [[String: Any]]) {
         let j = try XCTUnwrap(try Fixtures.json("gemma3-270m/hf_reference.json") as? [String: Any])
         let cases = (j["cases"] as! [[String: Any]]).map {
-            Case(kind: $0["kind"] as! String, prompt: $0["prompt"] as! String, ids: $0["ids"] as! [Int],
-                 greedy: $0["greedy"] as! [Int], margins: ($0["margins"] as! [NSNumber]).map(\.doubleValue),
-                 top20: ($0["top20_last"] as! [[NSNumber]]).map { $0.map(\.doubleValue) })
+            Case(
+                kind: $0["kind"] as! String, prompt: $0["prompt"] as! String, ids: $0["ids"] as! [Int],
+                greedy: $0["greedy"] as! [Int], margins: ($0["margins"] as! [NSNumber]).map(\.doubleValue),
+                top20: ($0["top20_last"] as! [[NSNumber]]).map { $0.map(\.doubleValue) })
         }
         return (cases, j["long"] as! [String: Any], j["perplexity"] as! [[String: Any]])
     }
@@ -40,8 +42,9 @@ final class Gemma3ReferenceTests: XCTestCase {
         var worst: Float = 0
         for c in try reference().cases {
             let logits = try withFloatActivations(m) {
-                try m.model.forward(c.ids, state: m.model.makeState(capacity: c.ids.count), logitRows: [c.ids.count - 1],
-                                    sparsity: .off, stats: nil)
+                try m.model.forward(
+                    c.ids, state: m.model.makeState(capacity: c.ids.count), logitRows: [c.ids.count - 1],
+                    sparsity: .off, stats: nil)
             }
             let range = Float(c.top20[0][1]) - (logits.min() ?? 0)
             for pair in c.top20 {
@@ -62,8 +65,9 @@ final class Gemma3ReferenceTests: XCTestCase {
         defer { m.model.options = saved }
         var worst: Float = 0
         for c in try reference().cases {
-            let logits = try m.model.forward(c.ids, state: m.model.makeState(capacity: c.ids.count),
-                                             logitRows: [c.ids.count - 1], sparsity: .off, stats: nil)
+            let logits = try m.model.forward(
+                c.ids, state: m.model.makeState(capacity: c.ids.count),
+                logitRows: [c.ids.count - 1], sparsity: .off, stats: nil)
             for pair in c.top20 {
                 let d = abs(logits[Int(pair[0])] - Float(pair[1]))
                 worst = max(worst, d)

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Inference
 
 /// KV-cached decode must equal a full recompute. Both runs use the same (quantized)

@@ -1,5 +1,6 @@
 import CKernels
 import XCTest
+
 @testable import Inference
 
 /// The dot kernels against the definition: dequantize the weight row and the
@@ -41,7 +42,8 @@ final class KernelTests: XCTestCase {
 
     func dequantize(_ type: GGMLType, _ bytes: [UInt8], _ n: Int) -> [Float] {
         var out = [Float](repeating: .nan, count: n)
-        bytes.withUnsafeBytes { src in out.withUnsafeMutableBufferPointer { ck_dequantize_row(Int32(type.rawValue), src.baseAddress, $0.baseAddress, Int64(n)) } }
+        bytes.withUnsafeBytes { src in out.withUnsafeMutableBufferPointer { ck_dequantize_row(Int32(type.rawValue), src.baseAddress, $0.baseAddress, Int64(n)) }
+        }
         return out
     }
 
@@ -64,8 +66,9 @@ final class KernelTests: XCTestCase {
                 for level in 0...maxLevel {
                     XCTAssertEqual(ck_set_cpu_level(level), level)
                     let got = row.withUnsafeBytes { r in act.withUnsafeBytes { ck_vec_dot(Int32(type.rawValue), r.baseAddress, $0.baseAddress, Int64(n)) } }
-                    XCTAssertEqual(Double(got), expected, accuracy: 1e-5 * magnitude + 1e-6,
-                                   "\(type.name) at CPU level \(level)")
+                    XCTAssertEqual(
+                        Double(got), expected, accuracy: 1e-5 * magnitude + 1e-6,
+                        "\(type.name) at CPU level \(level)")
                 }
             }
         }
@@ -104,16 +107,19 @@ final class KernelTests: XCTestCase {
             var batched = [Float](repeating: 0, count: T * rows)
             let rb = type.rowBytes(n)!
             ComputePool.shared.setThreads(2)
-            w.withUnsafeBytes { wp in acts.withUnsafeBytes { ap in
-                for t in 0..<T {
-                    serial.withUnsafeMutableBufferPointer {
-                        ck_matvec(Int32(type.rawValue), wp.baseAddress, rb, Int64(n), ap.baseAddress! + t * ab, $0.baseAddress! + t * rows, 0, Int64(rows))
+            w.withUnsafeBytes { wp in
+                acts.withUnsafeBytes { ap in
+                    for t in 0..<T {
+                        serial.withUnsafeMutableBufferPointer {
+                            ck_matvec(Int32(type.rawValue), wp.baseAddress, rb, Int64(n), ap.baseAddress! + t * ab, $0.baseAddress! + t * rows, 0, Int64(rows))
+                        }
                     }
+                    ck_matvec_par(ComputePool.shared.pool, Int32(type.rawValue), wp.baseAddress, rb, Int64(n), ap.baseAddress, &par, Int64(rows))
+                    ck_matmul_par(
+                        ComputePool.shared.pool, Int32(type.rawValue), wp.baseAddress, rb, Int64(n), ap.baseAddress,
+                        ab, Int64(T), &batched, Int64(rows), Int64(rows))
                 }
-                ck_matvec_par(ComputePool.shared.pool, Int32(type.rawValue), wp.baseAddress, rb, Int64(n), ap.baseAddress, &par, Int64(rows))
-                ck_matmul_par(ComputePool.shared.pool, Int32(type.rawValue), wp.baseAddress, rb, Int64(n), ap.baseAddress,
-                              ab, Int64(T), &batched, Int64(rows), Int64(rows))
-            } }
+            }
             XCTAssertEqual(Array(serial[0..<rows]), par, type.name)
             for t in 0..<T {
                 XCTAssertEqual(Array(batched[(t * rows)..<((t + 1) * rows)]), Array(serial[(t * rows)..<((t + 1) * rows)]), "\(type.name) activation \(t)")
@@ -126,7 +132,9 @@ final class KernelTests: XCTestCase {
         for n in [1, 2, 3, 17, 100] {
             var hits = [Int](repeating: 0, count: n)
             let lock = NSLock()
-            parallelFor(n) { i in lock.lock(); hits[i] += 1; lock.unlock() }
+            parallelFor(n) { i in
+                lock.lock(); hits[i] += 1; lock.unlock()
+            }
             XCTAssertEqual(hits, [Int](repeating: 1, count: n))
         }
     }

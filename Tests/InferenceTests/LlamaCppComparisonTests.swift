@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Inference
 
 /// The real model against llama.cpp on the same GGUF (docs/ARCHITECTURE.md §3): figures from

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Inference
 
 /// A stop (Esc) is honoured while a long prompt is read: the Generator feeds the
@@ -8,7 +9,8 @@ import XCTest
 final class PrefillCancellationTests: XCTestCase {
     /// Natural text of about `tokens` tokens, BOS first.
     func prompt(_ m: LoadedModel, tokens: Int) -> [Int] {
-        let paragraph = "The river ran slowly past the old mill, where children once gathered to watch the wheel turn. "
+        let paragraph =
+            "The river ran slowly past the old mill, where children once gathered to watch the wheel turn. "
             + "In the evenings the miller told stories of floods and droughts, of travellers and thieves. "
         var ids = [m.tokenizer.bosId]
         let piece = m.tokenizer.encode(paragraph, addBOS: false)
@@ -33,7 +35,7 @@ final class PrefillCancellationTests: XCTestCase {
         let ids = prompt(m, tokens: 4000)
         var p = SamplingParameters.greedy
         p.maxTokens = 3
-        _ = try run(Generator(model: m), Array(ids.prefix(8)), p)   // page the weights in: time a chunk, not the disk
+        _ = try run(Generator(model: m), Array(ids.prefix(8)), p)  // page the weights in: time a chunk, not the disk
         let g = Generator(model: m)
         let flag = CancellationFlag()
         let cancelledAt = LockedDate()
@@ -48,8 +50,10 @@ final class PrefillCancellationTests: XCTestCase {
         let returned = Date()
         let stoppedAt = try XCTUnwrap(cancelledAt.get(), "prefill ended before the stop was sent")
         let latency = returned.timeIntervalSince(stoppedAt)
-        print(String(format: "prefill stop: %d of %d prompt tokens read in %.0f ms; returned %.0f ms after the stop",
-                     s.prefilledTokens, ids.count, 1000 * returned.timeIntervalSince(t0), 1000 * latency))
+        print(
+            String(
+                format: "prefill stop: %d of %d prompt tokens read in %.0f ms; returned %.0f ms after the stop",
+                s.prefilledTokens, ids.count, 1000 * returned.timeIntervalSince(t0), 1000 * latency))
         XCTAssertEqual(s.stopReason, .cancelled)
         XCTAssertEqual(out, [], "no token after a stop during prefill")
         XCTAssertEqual(s.generatedTokens, 0)

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Inference
 
 /// Temperature, top-k, top-p, min-p and the repetition penalties against their

@@ -1,5 +1,6 @@
 import CKernels
 import XCTest
+
 @testable import Inference
 
 /// The Spark model and its kernels against the PyTorch reference
@@ -176,8 +177,9 @@ final class SparkReferenceTests: XCTestCase {
         let m = try tiny(), e = try expected()
         let ids = e["ids"] as! [Int]
         let V = m.config.vocabularySize
-        let full = try m.model.forward(ids, state: m.model.makeState(capacity: 64), logitRows: Array(0..<ids.count),
-                                       sparsity: .off, stats: nil)
+        let full = try m.model.forward(
+            ids, state: m.model.makeState(capacity: 64), logitRows: Array(0..<ids.count),
+            sparsity: .off, stats: nil)
         let state = m.model.makeState(capacity: 64)
         var stepwise = try m.model.forward(Array(ids[0..<20]), state: state, logitRows: Array(0..<20), sparsity: .off, stats: nil)
         for t in 20..<ids.count {
@@ -215,8 +217,10 @@ final class SparkReferenceTests: XCTestCase {
             try FileManager.default.createSymbolicLink(at: dir.appendingPathComponent(f), withDestinationURL: src.appendingPathComponent(f))
         }
         let base = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: src.appendingPathComponent("config.json"))) as? [String: Any])
-        for (key, value, word) in [("spark_ffn_rank", 64 as Any, "spark_ffn_rank"), ("spark_ffn_fraction", 1.5 as Any, "spark_ffn_fraction"),
-                                   ("spark_attn_rank", 7 as Any, "spark_attn_rank"), ("spark_attn_topk", 0 as Any, "spark_attn_topk")] {
+        for (key, value, word) in [
+            ("spark_ffn_rank", 64 as Any, "spark_ffn_rank"), ("spark_ffn_fraction", 1.5 as Any, "spark_ffn_fraction"),
+            ("spark_attn_rank", 7 as Any, "spark_attn_rank"), ("spark_attn_topk", 0 as Any, "spark_attn_topk")
+        ] {
             var j = base
             j[key] = value
             try JSONSerialization.data(withJSONObject: j).write(to: dir.appendingPathComponent("config.json"))

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Inference
 
 /// The Swift sparkify fit (SparkifyFitter, SparkifyFit, ReducedRankRegression) against
@@ -16,9 +17,10 @@ final class SparkifyFitReferenceTests: XCTestCase {
         guard let calibration = j["calibration"] as? [[Int]] else {
             throw XCTSkip("sparkify/\(file) predates the stored calibration chunks (run scripts/fixtures/sparkify_tiny.py)")
         }
-        return Reference(overlay: j["overlay"] as! String, rank: j["rank"] as! Int, calibration: calibration,
-                         ids: j["ids"] as! [Int], logits: (j["logits"] as! [[NSNumber]]).map { $0.map(\.floatValue) },
-                         active: j["active"] as! [[Int]])
+        return Reference(
+            overlay: j["overlay"] as! String, rank: j["rank"] as! Int, calibration: calibration,
+            ids: j["ids"] as! [Int], logits: (j["logits"] as! [[NSNumber]]).map { $0.map(\.floatValue) },
+            active: j["active"] as! [[Int]])
     }
 
     /// A scratch directory holding a link to the tiny checkpoint (an overlay is written beside its base).
@@ -65,8 +67,9 @@ final class SparkifyFitReferenceTests: XCTestCase {
             for (li, fit) in fits.enumerated() {
                 if r > 0 {
                     let got = predictorMap(fit.predictorA!, fit.predictorB!, F: F, r: r, d: d)
-                    let exp = predictorMap(try floats(want, "layers.\(li).predictor_a"), try floats(want, "layers.\(li).predictor_b"),
-                                           F: F, r: r, d: d)
+                    let exp = predictorMap(
+                        try floats(want, "layers.\(li).predictor_a"), try floats(want, "layers.\(li).predictor_b"),
+                        F: F, r: r, d: d)
                     worst.map = max(worst.map, relative(got, exp))
                 } else {
                     XCTAssertNil(fit.predictorA)
@@ -97,13 +100,15 @@ final class SparkifyFitReferenceTests: XCTestCase {
             let fits = try SparkifyFitter.fit(model, chunks: ref.calibration, fraction: 0.25, rank: ref.rank)
             let path = dir.appendingPathComponent(SparkifyFitter.overlayName(baseFile: base.path, fraction: 0.25, rank: ref.rank)).path
             XCTAssertEqual(URL(fileURLWithPath: path).lastPathComponent, "gemma3.sparkify-f0.25\(ref.rank == 0 ? "-gate" : "").safetensors")
-            try SparkifyFitter.write(fits, to: path, basePath: base.path, fraction: 0.25, rank: ref.rank,
-                                     calibrationTokens: ref.calibration.reduce(0) { $0 + $1.count })
+            try SparkifyFitter.write(
+                fits, to: path, basePath: base.path, fraction: 0.25, rank: ref.rank,
+                calibrationTokens: ref.calibration.reduce(0) { $0 + $1.count })
             let sparse = try LoadedModel.load(path: path)
             XCTAssertTrue(sparse.info.architecture.hasSuffix("+sparkify"))
             var stats: [TokenStats] = []
-            let logits = try sparse.model.forward(ref.ids, state: sparse.model.makeState(capacity: 64),
-                                                  logitRows: Array(ref.ids.indices), sparsity: .off, stats: &stats)
+            let logits = try sparse.model.forward(
+                ref.ids, state: sparse.model.makeState(capacity: 64),
+                logitRows: Array(ref.ids.indices), sparsity: .off, stats: &stats)
             let V = ref.logits[0].count
             var worst: Float = 0
             for (p, row) in ref.logits.enumerated() {
@@ -115,8 +120,9 @@ final class SparkifyFitReferenceTests: XCTestCase {
             print("sparkify Swift-fitted overlay (\(ref.overlay)): max |Δlogit| / range \(worst), active counts differing \(differing)/\(got.joined().count)")
             XCTAssertEqual(got, ref.active, "active neurons per position and layer")
             XCTAssertLessThanOrEqual(worst, 1e-4)
-            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(),
-                           ["gemma3", URL(fileURLWithPath: path).lastPathComponent].sorted(), "no temporary file left")
+            XCTAssertEqual(
+                try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(),
+                ["gemma3", URL(fileURLWithPath: path).lastPathComponent].sorted(), "no temporary file left")
         }
     }
 
@@ -128,16 +134,26 @@ final class SparkifyFitReferenceTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let model = try LoadedModel.load(path: base.path)
         var polls = 0
-        XCTAssertThrowsError(try SparkifyFitter.fit(model, chunks: ref.calibration, fraction: 0.25, rank: 8,
-                                                    isCancelled: { polls += 1; return polls > 8 })) { error in
+        XCTAssertThrowsError(
+            try SparkifyFitter.fit(
+                model, chunks: ref.calibration, fraction: 0.25, rank: 8,
+                isCancelled: {
+                    polls += 1; return polls > 8
+                })
+        ) { error in
             XCTAssertTrue(error is SparkifyFitter.Cancelled, "\(error)")
         }
         XCTAssertGreaterThan(polls, 8, "the fit polls the flag between chunks and layers")
         let fits = try SparkifyFitter.fit(model, chunks: ref.calibration, fraction: 0.25, rank: 8)
         let path = dir.appendingPathComponent("gemma3.sparkify-f0.25.safetensors").path
         var writes = 0
-        XCTAssertThrowsError(try SparkifyFitter.write(fits, to: path, basePath: base.path, fraction: 0.25, rank: 8,
-                                                      calibrationTokens: 1, isCancelled: { writes += 1; return writes > 20 }))
+        XCTAssertThrowsError(
+            try SparkifyFitter.write(
+                fits, to: path, basePath: base.path, fraction: 0.25, rank: 8,
+                calibrationTokens: 1,
+                isCancelled: {
+                    writes += 1; return writes > 20
+                }))
         XCTAssertGreaterThan(writes, 20, "cancelled in the middle of writing tensors")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["gemma3"])
         // A later write succeeds and replaces nothing but its own path.
@@ -184,8 +200,9 @@ final class SparkifyFitReferenceTests: XCTestCase {
         XCTAssertEqual(chunks.count, 2)
         let step = ids.count / 2
         XCTAssertEqual(chunks[1], [tok.bosId] + ids[step..<(step + 511)])
-        let sections = try SparkifyCalibration.chunks("one two three four five six seven eight nine ten eleven twelve thirteen fourteen\u{0C}" + words,
-                                                      tokenizer: tok, tokens: 3072)
+        let sections = try SparkifyCalibration.chunks(
+            "one two three four five six seven eight nine ten eleven twelve thirteen fourteen\u{0C}" + words,
+            tokenizer: tok, tokens: 3072)
         XCTAssertEqual(sections.count, 2)
         XCTAssertEqual(sections[0], [tok.bosId] + tok.encode("one two three four five six seven eight nine ten eleven twelve thirteen fourteen", addBOS: false))
         XCTAssertEqual(sections[1].count, 512)

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Inference
 
 /// The sparkified FFN (SparkifiedFFN, a SparkifyOverlay on a dense Gemma checkpoint)
@@ -15,10 +16,11 @@ final class SparkifyReferenceTests: XCTestCase {
 
     func expected(_ file: String) throws -> Expected {
         let j = try XCTUnwrap(try Fixtures.json("sparkify/\(file)") as? [String: Any])
-        return Expected(overlay: j["overlay"] as! String, ids: j["ids"] as! [Int],
-                        logits: (j["logits"] as! [[NSNumber]]).map { $0.map(\.floatValue) },
-                        active: j["active"] as! [[Int]], greedyPrompt: j["greedy_prompt"] as! [Int],
-                        greedy: j["greedy"] as! [Int])
+        return Expected(
+            overlay: j["overlay"] as! String, ids: j["ids"] as! [Int],
+            logits: (j["logits"] as! [[NSNumber]]).map { $0.map(\.floatValue) },
+            active: j["active"] as! [[Int]], greedyPrompt: j["greedy_prompt"] as! [Int],
+            greedy: j["greedy"] as! [Int])
     }
 
     func load(_ e: Expected) throws -> LoadedModel {
@@ -34,58 +36,60 @@ final class SparkifyReferenceTests: XCTestCase {
     /// Prefill (dense products with the mask) at every position: the same active
     /// neurons per layer as the reference, and the same logits.
     func testPrefillMatchesReference() throws {
-      for e in try expectations() {
-        let m = try load(e)
-        XCTAssertTrue(m.info.architecture.hasSuffix("+sparkify"))
-        var stats: [TokenStats] = []
-        let logits = try m.model.forward(e.ids, state: m.model.makeState(capacity: 64), logitRows: Array(e.ids.indices),
-                                         sparsity: .off, stats: &stats)
-        let V = e.logits[0].count
-        var worst: Float = 0
-        for (p, row) in e.logits.enumerated() { worst = max(worst, relativeError(logits[(p * V)..<((p + 1) * V)], row)) }
-        print("sparkify prefill (\(e.overlay)): max |Δlogit| / range \(worst)")
-        XCTAssertLessThanOrEqual(worst, 1e-4)
-        XCTAssertEqual(stats.map(\.ffnActivePerLayer), e.active, "active neurons per position and layer")
-        let fraction = Double(e.active.joined().reduce(0, +)) / Double(e.active.count * e.active[0].count * 96)
-        XCTAssertEqual(fraction, 0.25, accuracy: 0.05, "the calibrated threshold keeps about the target fraction")
-        // FLOPs are counted as the sparse path does them: fewer than dense.
-        XCTAssertTrue(stats.allSatisfy { $0.flops < $0.flopsDense })
-      }
+        for e in try expectations() {
+            let m = try load(e)
+            XCTAssertTrue(m.info.architecture.hasSuffix("+sparkify"))
+            var stats: [TokenStats] = []
+            let logits = try m.model.forward(
+                e.ids, state: m.model.makeState(capacity: 64), logitRows: Array(e.ids.indices),
+                sparsity: .off, stats: &stats)
+            let V = e.logits[0].count
+            var worst: Float = 0
+            for (p, row) in e.logits.enumerated() { worst = max(worst, relativeError(logits[(p * V)..<((p + 1) * V)], row)) }
+            print("sparkify prefill (\(e.overlay)): max |Δlogit| / range \(worst)")
+            XCTAssertLessThanOrEqual(worst, 1e-4)
+            XCTAssertEqual(stats.map(\.ffnActivePerLayer), e.active, "active neurons per position and layer")
+            let fraction = Double(e.active.joined().reduce(0, +)) / Double(e.active.count * e.active[0].count * 96)
+            XCTAssertEqual(fraction, 0.25, accuracy: 0.05, "the calibrated threshold keeps about the target fraction")
+            // FLOPs are counted as the sparse path does them: fewer than dense.
+            XCTAssertTrue(stats.allSatisfy { $0.flops < $0.flopsDense })
+        }
     }
 
     /// Decode (one token at a time: predictor, gathered gate/up rows, transposed down
     /// rows, M) gives the reference's logits and active sets at every position.
     func testDecodeMatchesReference() throws {
-      for e in try expectations() {
-        let m = try load(e)
-        let state = m.model.makeState(capacity: 64)
-        let V = e.logits[0].count
-        var worst: Float = 0
-        for (p, id) in e.ids.enumerated() {
-            var stats: [TokenStats] = []
-            let logits = try m.model.forward([id], state: state, logitRows: [0], sparsity: .off, stats: &stats)
-            worst = max(worst, relativeError(logits[0..<V], e.logits[p]))
-            XCTAssertEqual(stats[0].ffnActivePerLayer, e.active[p], "position \(p)")
+        for e in try expectations() {
+            let m = try load(e)
+            let state = m.model.makeState(capacity: 64)
+            let V = e.logits[0].count
+            var worst: Float = 0
+            for (p, id) in e.ids.enumerated() {
+                var stats: [TokenStats] = []
+                let logits = try m.model.forward([id], state: state, logitRows: [0], sparsity: .off, stats: &stats)
+                worst = max(worst, relativeError(logits[0..<V], e.logits[p]))
+                XCTAssertEqual(stats[0].ffnActivePerLayer, e.active[p], "position \(p)")
+            }
+            print("sparkify decode (\(e.overlay)): max |Δlogit| / range \(worst)")
+            XCTAssertLessThanOrEqual(worst, 1e-4)
         }
-        print("sparkify decode (\(e.overlay)): max |Δlogit| / range \(worst)")
-        XCTAssertLessThanOrEqual(worst, 1e-4)
-      }
     }
 
     func testGreedyMatchesReference() throws {
-      for e in try expectations() {
-        let m = try load(e)
-        let state = m.model.makeState(capacity: 64)
-        var logits = try m.model.forward(e.greedyPrompt, state: state, logitRows: [e.greedyPrompt.count - 1],
-                                         sparsity: .off, stats: nil)
-        var out: [Int] = []
-        for _ in e.greedy {
-            let next = logits.indices.max { logits[$0] < logits[$1] }!
-            out.append(next)
-            logits = try m.model.forward([next], state: state, logitRows: [0], sparsity: .off, stats: nil)
+        for e in try expectations() {
+            let m = try load(e)
+            let state = m.model.makeState(capacity: 64)
+            var logits = try m.model.forward(
+                e.greedyPrompt, state: state, logitRows: [e.greedyPrompt.count - 1],
+                sparsity: .off, stats: nil)
+            var out: [Int] = []
+            for _ in e.greedy {
+                let next = logits.indices.max { logits[$0] < logits[$1] }!
+                out.append(next)
+                logits = try m.model.forward([next], state: state, logitRows: [0], sparsity: .off, stats: nil)
+            }
+            XCTAssertEqual(out, e.greedy, e.overlay)
         }
-        XCTAssertEqual(out, e.greedy, e.overlay)
-      }
     }
 
     /// The overlay is listed by the catalog as its own model next to its base.
@@ -115,14 +119,17 @@ final class SparkifyReferenceTests: XCTestCase {
         try out.write(to: url)
     }
 
-    func loadError(metadata: [String: String], tensors: [(String, [Int], [Float])] = [],
-                   name: String = "bad.sparkify.safetensors") throws -> String {
+    func loadError(
+        metadata: [String: String], tensors: [(String, [Int], [Float])] = [],
+        name: String = "bad.sparkify.safetensors"
+    ) throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sparkify-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         // The tiny checkpoint, linked in as the base.
-        try FileManager.default.createSymbolicLink(at: dir.appendingPathComponent("base"),
-                                                   withDestinationURL: Fixtures.url("family/gemma3"))
+        try FileManager.default.createSymbolicLink(
+            at: dir.appendingPathComponent("base"),
+            withDestinationURL: Fixtures.url("family/gemma3"))
         let url = dir.appendingPathComponent(name)
         try writeSafetensors(url, metadata: metadata, tensors: tensors)
         do {
@@ -153,12 +160,14 @@ final class SparkifyReferenceTests: XCTestCase {
         // Non-finite calibration values are refused, not propagated into logits.
         var tensors: [(String, [Int], [Float])] = []
         for li in 0..<12 {
-            tensors += [("layers.\(li).predictor_a", [96, 8], .init(repeating: 0, count: 768)),
-                        ("layers.\(li).predictor_b", [8, 48], .init(repeating: 0, count: 384)),
-                        ("layers.\(li).dropped_map", [48, 48], .init(repeating: 0, count: 2304)),
-                        ("layers.\(li).idle_activation", [96], .init(repeating: li == 3 ? .nan : 0, count: 96)),
-                        ("layers.\(li).up_scale", [96], .init(repeating: 1, count: 96)),
-                        ("layers.\(li).threshold_z", [1], [0.5])]
+            tensors += [
+                ("layers.\(li).predictor_a", [96, 8], .init(repeating: 0, count: 768)),
+                ("layers.\(li).predictor_b", [8, 48], .init(repeating: 0, count: 384)),
+                ("layers.\(li).dropped_map", [48, 48], .init(repeating: 0, count: 2304)),
+                ("layers.\(li).idle_activation", [96], .init(repeating: li == 3 ? .nan : 0, count: 96)),
+                ("layers.\(li).up_scale", [96], .init(repeating: 1, count: 96)),
+                ("layers.\(li).threshold_z", [1], [0.5])
+            ]
         }
         XCTAssertTrue(try loadError(metadata: ok, tensors: tensors).contains("non-finite"))
         // Garbage bytes are a format error, not a crash.

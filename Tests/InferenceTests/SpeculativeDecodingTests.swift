@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Inference
 
 /// Speculative decoding is lossless: greedy output identical to plain decoding, and
@@ -134,14 +135,18 @@ final class SpeculativeDecodingTests: XCTestCase {
         // Exact target probabilities of each 3-token sequence after token 0.
         let bigram = (target.model as! BigramModel)
         var chi2 = 0.0, cells = 0
-        for a in 1..<V { for b in 1..<V { for c in 1..<V {
-            let prob = bigram.prob(0, a) * bigram.prob(a, b) * bigram.prob(b, c)
-            let expected = prob * Double(n)
-            guard expected >= 5 else { continue }
-            let o = Double(counts[[a, b, c]] ?? 0)
-            chi2 += (o - expected) * (o - expected) / expected
-            cells += 1
-        }}}
+        for a in 1..<V {
+            for b in 1..<V {
+                for c in 1..<V {
+                    let prob = bigram.prob(0, a) * bigram.prob(a, b) * bigram.prob(b, c)
+                    let expected = prob * Double(n)
+                    guard expected >= 5 else { continue }
+                    let o = Double(counts[[a, b, c]] ?? 0)
+                    chi2 += (o - expected) * (o - expected) / expected
+                    cells += 1
+                }
+            }
+        }
         // Token 0 is never sampled (it is the "EOS" of the tiny tokenizer, masked to -inf).
         XCTAssertGreaterThan(cells, 10)
         // 99.9% quantile of chi-square with (cells-1) dof ≈ dof + 3.1·sqrt(2·dof) + 10 (generous, deterministic seed).
@@ -150,12 +155,16 @@ final class SpeculativeDecodingTests: XCTestCase {
         // And the same test must catch a wrong sampler: the draft's own distribution differs.
         let d = draft.model as! BigramModel
         var chi2Draft = 0.0
-        for a in 1..<V { for b in 1..<V { for c in 1..<V {
-            let expected = d.prob(0, a) * d.prob(a, b) * d.prob(b, c) * Double(n)
-            guard expected >= 5 else { continue }
-            let o = Double(counts[[a, b, c]] ?? 0)
-            chi2Draft += (o - expected) * (o - expected) / expected
-        }}}
+        for a in 1..<V {
+            for b in 1..<V {
+                for c in 1..<V {
+                    let expected = d.prob(0, a) * d.prob(a, b) * d.prob(b, c) * Double(n)
+                    guard expected >= 5 else { continue }
+                    let o = Double(counts[[a, b, c]] ?? 0)
+                    chi2Draft += (o - expected) * (o - expected) / expected
+                }
+            }
+        }
         XCTAssertGreaterThan(chi2Draft, 10 * chi2, "the test could not tell the draft from the target")
     }
 }
@@ -214,8 +223,9 @@ extension SpeculativeDecodingTests {
 }
 
 extension ModelInfo {
-    static let tiny = ModelInfo(name: "tiny", path: "", architecture: "bigram", format: "test", parameterCount: 16,
-                                quantization: "F32", fileSize: 0, contextLength: 64)
+    static let tiny = ModelInfo(
+        name: "tiny", path: "", architecture: "bigram", format: "test", parameterCount: 16,
+        quantization: "F32", fileSize: 0, contextLength: 64)
 }
 
 /// Ids 0..V-1; id 0 plays BOS, no EOS is ever produced (its logit is -inf).
@@ -239,9 +249,10 @@ final class BigramModel: LanguageModel {
         self.V = V
         var rng = SplitMix64(seed: seed)
         table = (0..<V).map { _ in [-.infinity] + (1..<V).map { _ in Float(Int(rng.next() % 400)) / 100 } }
-        config = ModelConfig(architecture: .gemma, vocabularySize: V, hiddenSize: 1, intermediateSize: 1, layerCount: 0,
-                             headCount: 1, kvHeadCount: 1, headDim: 1, contextLength: 64, layerKinds: [],
-                             queryScale: 1, embeddingScale: 1)
+        config = ModelConfig(
+            architecture: .gemma, vocabularySize: V, hiddenSize: 1, intermediateSize: 1, layerCount: 0,
+            headCount: 1, kvHeadCount: 1, headDim: 1, contextLength: 64, layerKinds: [],
+            queryScale: 1, embeddingScale: 1)
     }
     func prob(_ a: Int, _ b: Int) -> Double {
         let row = table[a].map { Double($0) }
@@ -256,8 +267,10 @@ final class BigramModel: LanguageModel {
         var byteCount: Int { 0 }
     }
     func makeState(capacity: Int) -> ModelState { State() }
-    func forward(_ tokens: [Int], state: ModelState, logitRows: [Int], sparsity: SparsityMode,
-                 stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float] {
+    func forward(
+        _ tokens: [Int], state: ModelState, logitRows: [Int], sparsity: SparsityMode,
+        stats: UnsafeMutablePointer<[TokenStats]>?
+    ) throws -> [Float] {
         (state as! State).tokens += tokens
         return logitRows.flatMap { table[tokens[$0]] }
     }

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Inference
 
 /// The Hugging Face tokenizer files (tokenizer.json, tokenizer.model) as hostile input,
@@ -12,15 +13,18 @@ final class TokenizerFilesTests: XCTestCase {
         let v = vocab.map { "\(q($0.0)):\($0.1)" }.joined(separator: ",")
         let m = merges.map(q).joined(separator: ",")
         let a = added.map { "{\"id\":\($0.0),\"content\":\(q($0.1)),\"special\":\($0.2)}" }.joined(separator: ",")
-        return Data("{\"added_tokens\":[\(a)],\"normalizer\":{\"type\":\"Replace\"},\"model\":{\"type\":\"BPE\",\"unk_token\":\"<unk>\",\"vocab\":{\(v)},\"merges\":[\(m)]}}".utf8)
+        return Data(
+            "{\"added_tokens\":[\(a)],\"normalizer\":{\"type\":\"Replace\"},\"model\":{\"type\":\"BPE\",\"unk_token\":\"<unk>\",\"vocab\":{\(v)},\"merges\":[\(m)]}}"
+                .utf8)
     }
 
     /// "é" precomposed (U+00E9) and decomposed (e + U+0301) are different pieces; a
     /// Foundation dictionary would merge them (String keys compare canonically).
     func testCanonicallyEquivalentPiecesStayDistinct() throws {
         let pre = "\u{E9}", dec = "e\u{301}"
-        let data = tokenizerJSON(vocab: [("<pad>", 0), ("<eos>", 1), ("<bos>", 2), ("<unk>", 3), (pre, 4), (dec, 5), ("e", 6), ("\u{301}", 7)],
-                                 merges: ["e \u{301}"], added: [(0, "<pad>", true), (1, "<eos>", true), (2, "<bos>", true), (3, "<unk>", true)])
+        let data = tokenizerJSON(
+            vocab: [("<pad>", 0), ("<eos>", 1), ("<bos>", 2), ("<unk>", 3), (pre, 4), (dec, 5), ("e", 6), ("\u{301}", 7)],
+            merges: ["e \u{301}"], added: [(0, "<pad>", true), (1, "<eos>", true), (2, "<bos>", true), (3, "<unk>", true)])
         let t = try SentencePieceTokenizer.fromTokenizerJSON(data)
         XCTAssertEqual(t.vocabularySize, 8)
         XCTAssertEqual(t.encode(pre, addBOS: false), [4])
@@ -30,9 +34,12 @@ final class TokenizerFilesTests: XCTestCase {
 
     func testMergeRankOrdersMerges() throws {
         // "abc": merging "b c" first (rank 0) must win over "a b" (rank 1).
-        let data = tokenizerJSON(vocab: [("<pad>", 0), ("<eos>", 1), ("<bos>", 2), ("<unk>", 3), ("a", 4), ("b", 5), ("c", 6),
-                                         ("bc", 7), ("ab", 8), ("abc", 9)],
-                                 merges: ["b c", "a b", "a bc"])
+        let data = tokenizerJSON(
+            vocab: [
+                ("<pad>", 0), ("<eos>", 1), ("<bos>", 2), ("<unk>", 3), ("a", 4), ("b", 5), ("c", 6),
+                ("bc", 7), ("ab", 8), ("abc", 9)
+            ],
+            merges: ["b c", "a b", "a bc"])
         let t = try SentencePieceTokenizer.fromTokenizerJSON(data)
         XCTAssertEqual(t.encode("abc", addBOS: false), [9])
         XCTAssertEqual(t.encode("ab", addBOS: false), [8])
@@ -42,16 +49,19 @@ final class TokenizerFilesTests: XCTestCase {
     /// Characters without pieces or byte tokens: one <unk> each, fused when the file says fuse_unk
     /// (transformers' default GemmaTokenizer() vocabulary of five specials gives [unk] for any text).
     func testUnknownCharactersFuseLikeHuggingFace() throws {
-        let json = { (fuse: Bool) in Data("""
-            {"added_tokens":[{"id":0,"content":"<pad>","special":true},{"id":1,"content":"<eos>","special":true},
-            {"id":2,"content":"<bos>","special":true},{"id":3,"content":"<unk>","special":true}],
-            "model":{"type":"BPE","fuse_unk":\(fuse),"unk_token":"<unk>","vocab":{"<pad>":0,"<eos>":1,"<bos>":2,"<unk>":3,"a":4},"merges":[]}}
-            """.utf8) }
+        let json = { (fuse: Bool) in
+            Data(
+                """
+                {"added_tokens":[{"id":0,"content":"<pad>","special":true},{"id":1,"content":"<eos>","special":true},
+                {"id":2,"content":"<bos>","special":true},{"id":3,"content":"<unk>","special":true}],
+                "model":{"type":"BPE","fuse_unk":\(fuse),"unk_token":"<unk>","vocab":{"<pad>":0,"<eos>":1,"<bos>":2,"<unk>":3,"a":4},"merges":[]}}
+                """.utf8)
+        }
         let fused = try SentencePieceTokenizer.fromTokenizerJSON(json(true))
         XCTAssertEqual(fused.encode("Hello world", addBOS: true), [2, 3])
         XCTAssertEqual(fused.encode("xxaxx<eos>", addBOS: false), [3, 4, 3, 1])
         let plain = try SentencePieceTokenizer.fromTokenizerJSON(json(false))
-        XCTAssertEqual(plain.encode("héa", addBOS: false), [3, 3, 4]) // one <unk> per character, not per byte
+        XCTAssertEqual(plain.encode("héa", addBOS: false), [3, 3, 4])  // one <unk> per character, not per byte
     }
 
     func assertOneLineError(_ body: () throws -> Any, _ fragment: String, file: StaticString = #filePath, line: UInt = #line) {
@@ -66,8 +76,13 @@ final class TokenizerFilesTests: XCTestCase {
 
     func testMalformedTokenizerJSON() {
         assertOneLineError({ try SentencePieceTokenizer.fromTokenizerJSON(Data("{\"model\":{\"type\":\"Unigram\",\"vocab\":[]}}".utf8)) }, "Unigram")
-        assertOneLineError({ try SentencePieceTokenizer.fromTokenizerJSON(Data("{\"added_tokens\":[{\"id\":3,\"content\":\"<x>\"}],\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1}}}".utf8)) }, "not contiguous")
-        assertOneLineError({ try SentencePieceTokenizer.fromTokenizerJSON(Data("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":0}}}".utf8)) }, "appears twice")
+        assertOneLineError(
+            {
+                try SentencePieceTokenizer.fromTokenizerJSON(
+                    Data("{\"added_tokens\":[{\"id\":3,\"content\":\"<x>\"}],\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1}}}".utf8))
+            }, "not contiguous")
+        assertOneLineError(
+            { try SentencePieceTokenizer.fromTokenizerJSON(Data("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":0}}}".utf8)) }, "appears twice")
         assertOneLineError({ try SentencePieceTokenizer.fromTokenizerJSON(Data("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":-1}}}".utf8)) }, "no valid id")
         assertOneLineError({ try SentencePieceTokenizer.fromTokenizerJSON(Data("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0}".utf8)) }, "tokenizer.json")
         assertOneLineError({ try SentencePieceTokenizer.fromTokenizerJSON(Data((String(repeating: "[", count: 100_000)).utf8)) }, "nesting too deep")

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Inference
 
 /// The Gemma 3 tokenizer (read from the real GGUF) against committed reference ids
@@ -27,8 +28,9 @@ final class TokenizerReferenceTests: XCTestCase {
             func utf8(_ key: String) throws -> String {
                 String(decoding: try XCTUnwrap(Data(base64Encoded: try XCTUnwrap(c[key] as? String))), as: UTF8.self)
             }
-            return Case(text: try utf8("utf8"), ids: try XCTUnwrap(c["ids"] as? [Int]),
-                        decoded: try utf8("decoded_utf8"), hf: refs?["hf"] as? [Int])
+            return Case(
+                text: try utf8("utf8"), ids: try XCTUnwrap(c["ids"] as? [Int]),
+                decoded: try utf8("decoded_utf8"), hf: refs?["hf"] as? [Int])
         }
     }
 
@@ -113,9 +115,11 @@ final class TokenizerReferenceTests: XCTestCase {
     /// control tokens, whole and streamed.
     func testRandomStringsRoundTrip() throws {
         let tok = try Self.tokenizer()
-        let atoms = [" ", "  ", "\n", "\t", "\r\n", "a", "Z", "the", " of", "ing", "7", "42", "é", "e\u{301}", "ß",
-                     "東", "京", "한", "ع", "ש", "😀", "👨‍👩‍👧", "🇫🇷", "𝔘", "\u{1F9EC}", "\u{10FFFF}", "\u{feff}", "\u{0}",
-                     "<", ">", "<b>", "<0x41>", String(repeating: " ", count: 37), String(repeating: "\n", count: 33)]
+        let atoms = [
+            " ", "  ", "\n", "\t", "\r\n", "a", "Z", "the", " of", "ing", "7", "42", "é", "e\u{301}", "ß",
+            "東", "京", "한", "ع", "ש", "😀", "👨‍👩‍👧", "🇫🇷", "𝔘", "\u{1F9EC}", "\u{10FFFF}", "\u{feff}", "\u{0}",
+            "<", ">", "<b>", "<0x41>", String(repeating: " ", count: 37), String(repeating: "\n", count: 33)
+        ]
         // Not "▁": SentencePiece reads U+2581 in text as a space (llama.cpp too), so it cannot round-trip.
         let controls = ["<start_of_turn>", "<end_of_turn>", "<bos>", "<eos>", "<pad>", "<unk>"]
         var rng = SplitMix64(seed: 2718)
@@ -159,7 +163,8 @@ final class TokenizerReferenceTests: XCTestCase {
         let spaceA = try XCTUnwrap(tok.pieces.firstIndex(of: "▁a"))
         // llama.cpp: " " is prepended to the first text and to any text right after a special token.
         XCTAssertEqual(tok.encode("a<start_of_turn>a", addBOS: false), [spaceA, 4, spaceA])
-        XCTAssertEqual(try tinyTokenizer(addSpacePrefix: false).encode("a<start_of_turn>a", addBOS: false).first,
-                       tok.pieces.firstIndex(of: "a"))
+        XCTAssertEqual(
+            try tinyTokenizer(addSpacePrefix: false).encode("a<start_of_turn>a", addBOS: false).first,
+            tok.pieces.firstIndex(of: "a"))
     }
 }

@@ -14,8 +14,10 @@ final class FakeOpenAIServer {
     }
 
     init(arguments: [String] = []) throws {
-        guard let python = ["/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3"]
-            .first(where: FileManager.default.isExecutableFile(atPath:)) else { throw XCTSkip("python3 is not installed") }
+        guard
+            let python = ["/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3"]
+                .first(where: FileManager.default.isExecutableFile(atPath:))
+        else { throw XCTSkip("python3 is not installed") }
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = [FakeOpenAIServer.script] + arguments
         let out = Pipe()

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Remote
 
 /// The client against a fake OpenAI-compatible server on loopback: listing, streaming,
@@ -11,14 +12,18 @@ final class RemoteClientTests: XCTestCase {
     override func setUpWithError() throws { server = try FakeOpenAIServer() }
     override func tearDown() { server?.stop() }
 
-    private func chat(_ model: String, _ text: String = "hello", timeouts: RemoteTimeouts = .chat,
-                      endpoint: RemoteEndpoint? = nil, cancelAfter: Int? = nil) -> (String, [StreamEvent], Result<StreamOutcome, Error>) {
+    private func chat(
+        _ model: String, _ text: String = "hello", timeouts: RemoteTimeouts = .chat,
+        endpoint: RemoteEndpoint? = nil, cancelAfter: Int? = nil
+    ) -> (String, [StreamEvent], Result<StreamOutcome, Error>) {
         var c = CompletionRequest(model: model, input: .chat([("system", "be brief"), ("user", text)]))
         c.temperature = 0; c.maxTokens = 64
         var text = "", events: [StreamEvent] = []
         let result = Result {
-            try RemoteClient.stream(endpoint ?? lab, c, timeouts: timeouts,
-                                    isCancelled: { cancelAfter.map { events.count >= $0 } ?? false }) { e in
+            try RemoteClient.stream(
+                endpoint ?? lab, c, timeouts: timeouts,
+                isCancelled: { cancelAfter.map { events.count >= $0 } ?? false }
+            ) { e in
                 events.append(e)
                 if case .text(let t, _) = e { text += t }
             }
@@ -42,9 +47,11 @@ final class RemoteClientTests: XCTestCase {
     func testUnreachableEndpointsAreListedQuicklyAndConcurrently() throws {
         let slow = try FakeOpenAIServer(arguments: ["--models-delay", "10"])
         defer { slow.stop() }
-        let endpoints = [lab, RemoteEndpoint(name: "refused", baseURL: "http://127.0.0.1:\(FakeOpenAIServer.closedPort())/v1"),
-                         RemoteEndpoint(name: "silent", baseURL: slow.baseURL),
-                         RemoteEndpoint(name: "nodns", baseURL: "http://no-such-host.invalid/v1")]
+        let endpoints = [
+            lab, RemoteEndpoint(name: "refused", baseURL: "http://127.0.0.1:\(FakeOpenAIServer.closedPort())/v1"),
+            RemoteEndpoint(name: "silent", baseURL: slow.baseURL),
+            RemoteEndpoint(name: "nodns", baseURL: "http://no-such-host.invalid/v1")
+        ]
         let t0 = Date()
         let listings = RemoteClient.listModels(endpoints, timeouts: .listing)
         let seconds = Date().timeIntervalSince(t0)
@@ -75,12 +82,42 @@ final class RemoteClientTests: XCTestCase {
 
     func testHTTPErrorsBecomeOneLineErrors() {
         let cases: [(String, (RemoteError) -> Bool)] = [
-            ("error-401", { if case .unauthorized(401, let m) = $0 { return m.hasPrefix("invalid api key; no API key sent") }; return false }),
-            ("error-403", { if case .unauthorized(403, _) = $0 { return true }; return false }),
-            ("error-429", { if case .busy = $0 { return true }; return false }),
-            ("error-500", { if case .server(500, "internal error") = $0 { return true }; return false }),
-            ("error-503", { if case .server(503, _) = $0 { return true }; return false }),
-            ("no-such-model", { if case .modelNotFound(let m) = $0 { return m.contains("no-such-model") }; return false }),
+            (
+                "error-401",
+                {
+                    if case .unauthorized(401, let m) = $0 { return m.hasPrefix("invalid api key; no API key sent") }; return false
+                }
+            ),
+            (
+                "error-403",
+                {
+                    if case .unauthorized(403, _) = $0 { return true }; return false
+                }
+            ),
+            (
+                "error-429",
+                {
+                    if case .busy = $0 { return true }; return false
+                }
+            ),
+            (
+                "error-500",
+                {
+                    if case .server(500, "internal error") = $0 { return true }; return false
+                }
+            ),
+            (
+                "error-503",
+                {
+                    if case .server(503, _) = $0 { return true }; return false
+                }
+            ),
+            (
+                "no-such-model",
+                {
+                    if case .modelNotFound(let m) = $0 { return m.contains("no-such-model") }; return false
+                }
+            )
         ]
         for (model, matches) in cases {
             let (text, _, result) = chat(model)

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Remote
 
 final class SSEParserTests: XCTestCase {
@@ -18,8 +19,9 @@ final class SSEParserTests: XCTestCase {
     }
 
     func testCRLFAndLoneCRLineEnds() throws {
-        XCTAssertEqual(try parse(["data: a\r\n\r\ndata: b\r\rdata: c\n\n"]),
-                       [SSEEvent(data: "a"), SSEEvent(data: "b"), SSEEvent(data: "c")])
+        XCTAssertEqual(
+            try parse(["data: a\r\n\r\ndata: b\r\rdata: c\n\n"]),
+            [SSEEvent(data: "a"), SSEEvent(data: "b"), SSEEvent(data: "c")])
     }
 
     /// Every way a stream can be cut into chunks gives the same events: inside a field
@@ -54,13 +56,19 @@ final class SSEParserTests: XCTestCase {
         var d = ChunkDecoder()
         var got: [StreamEvent] = []
         try d.decode(SSEEvent(data: #"{"choices":[{"delta":{"role":"assistant"},"index":0}]}"#)) { got.append($0) }
-        try d.decode(SSEEvent(data: #"{"choices":[{"delta":{"content":"Hi"}}],"x_sparkchat":{"ffn_active":10,"ffn_total":40,"attended":3,"flops":1e6,"flops_dense":2e6}}"#)) { got.append($0) }
+        try d.decode(
+            SSEEvent(
+                data: #"{"choices":[{"delta":{"content":"Hi"}}],"x_sparkchat":{"ffn_active":10,"ffn_total":40,"attended":3,"flops":1e6,"flops_dense":2e6}}"#)
+        ) { got.append($0) }
         try d.decode(SSEEvent(data: #"{"choices":[{"text":" there","finish_reason":"length"}]}"#)) { got.append($0) }
         try d.decode(SSEEvent(data: #"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"#)) { got.append($0) }
         try d.decode(SSEEvent(data: "[DONE]")) { got.append($0) }
-        XCTAssertEqual(got, [
-            .text("Hi", stats: ServerTokenStats(ffnActive: 10, ffnTotal: 40, attended: 3, flops: 1e6, flopsDense: 2e6)),
-            .text(" there", stats: nil), .usage(promptTokens: 5, completionTokens: 2)])
+        XCTAssertEqual(
+            got,
+            [
+                .text("Hi", stats: ServerTokenStats(ffnActive: 10, ffnTotal: 40, attended: 3, flops: 1e6, flopsDense: 2e6)),
+                .text(" there", stats: nil), .usage(promptTokens: 5, completionTokens: 2)
+            ])
         XCTAssertEqual(d.finishReason, "length")
         XCTAssertTrue(d.sawDone)
         XCTAssertThrowsError(try d.decode(SSEEvent(data: "{not json")) { _ in }) {

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Sessions
 
 final class ConversationCodingTests: XCTestCase {
@@ -39,9 +40,11 @@ final class ConversationCodingTests: XCTestCase {
         XCTAssertEqual(ISODate.parse("2026-11-27T05:03:12.5Z"), base.addingTimeInterval(0.5))
         XCTAssertEqual(ISODate.parse("1970-01-01T00:00:00Z"), Date(timeIntervalSince1970: 0))
         XCTAssertEqual(ISODate.parse("2024-02-29T12:00:00Z"), Date(timeIntervalSince1970: 1_709_208_000))
-        for bad in ["", "2026-11-27", "2026-11-27T05:03:12", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z",
-                    "2025-02-29T00:00:00Z", "2026-11-27T24:00:00Z", "2026-11-27T05:03:12.Z", "2026-11-27T05:03:12Zjunk",
-                    "yesterday", "2026-11-27T05:03:12+2:00"] {
+        for bad in [
+            "", "2026-11-27", "2026-11-27T05:03:12", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z",
+            "2025-02-29T00:00:00Z", "2026-11-27T24:00:00Z", "2026-11-27T05:03:12.Z", "2026-11-27T05:03:12Zjunk",
+            "yesterday", "2026-11-27T05:03:12+2:00"
+        ] {
             XCTAssertNil(ISODate.parse(bad), bad)
         }
         // Formatting and parsing agree to the bit on random times from 2001 on (and on now),
@@ -97,9 +100,9 @@ final class ConversationCodingTests: XCTestCase {
 
     func testMinimalHandWrittenFileLoadsWithDefaults() throws {
         let json = """
-        {"version": 1, "id": "x", "created": "2026-11-27T05:00:00Z",
-         "messages": [{"role": "user", "text": "hi", "time": "2026-11-27T05:00:01+00:00"}]}
-        """
+            {"version": 1, "id": "x", "created": "2026-11-27T05:00:00Z",
+             "messages": [{"role": "user", "text": "hi", "time": "2026-11-27T05:00:01+00:00"}]}
+            """
         let c = try SessionFile.decode(Data(json.utf8))
         XCTAssertEqual(c.title, "New chat")
         XCTAssertEqual(c.updated, c.created)
@@ -117,14 +120,19 @@ final class ConversationCodingTests: XCTestCase {
         XCTAssertEqual(reason("{\"id\": \"x\"}"), "version: missing")
         XCTAssertEqual(reason("[1, 2, 3]"), "not a JSON object")
         XCTAssertEqual(reason("null"), "not a JSON object")
-        XCTAssertEqual(reason("{\"version\": 1, \"id\": \"x\", \"created\": \"2026-11-27T05:00:00Z\", \"messages\": [null]}"),
-                       "messages[0]: expected a Dictionary<String, Any>, found null")
+        XCTAssertEqual(
+            reason("{\"version\": 1, \"id\": \"x\", \"created\": \"2026-11-27T05:00:00Z\", \"messages\": [null]}"),
+            "messages[0]: expected a Dictionary<String, Any>, found null")
         XCTAssertEqual(reason("{\"version\": \"one\"}"), "version: expected an integer")
         XCTAssertTrue(reason("{\"version\": 0}").contains("unknown version 0"))
-        XCTAssertTrue(reason("{\"version\": 1, \"id\": \"x\", \"created\": \"2026-11-27T05:00:00Z\", \"messages\": [{\"role\": \"robot\", \"text\": \"\", \"time\": \"2026-11-27T05:00:00Z\"}]}")
-                        .hasPrefix("messages[0].role: "))
-        XCTAssertEqual(reason("{\"version\": 1, \"id\": \"x\", \"created\": \"noon\", \"messages\": []}"),
-                       "created: expected a date")
+        XCTAssertTrue(
+            reason(
+                "{\"version\": 1, \"id\": \"x\", \"created\": \"2026-11-27T05:00:00Z\", \"messages\": [{\"role\": \"robot\", \"text\": \"\", \"time\": \"2026-11-27T05:00:00Z\"}]}"
+            )
+            .hasPrefix("messages[0].role: "))
+        XCTAssertEqual(
+            reason("{\"version\": 1, \"id\": \"x\", \"created\": \"noon\", \"messages\": []}"),
+            "created: expected a date")
         XCTAssertTrue(reason("{\"version\": 2, \"id\": \"x\"}").contains("newer SparkChat (file version 2"))
         for json in ["", "[", "{\"version\": 1}", "null", "\u{0}\u{1}"] {
             XCTAssertFalse(reason(json).contains("\n"))

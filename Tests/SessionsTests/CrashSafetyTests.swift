@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Sessions
 
 /// `kill -9` at random moments while a process saves in a tight loop, then every file must
@@ -14,7 +15,7 @@ final class CrashSafetyTests: XCTestCase {
 
     func testKill9DuringSavesNeverLeavesABrokenFile() throws {
         #if !os(Linux)
-        throw XCTSkip("re-runs the test binary through /proc/self/exe (Linux)")
+            throw XCTSkip("re-runs the test binary through /proc/self/exe (Linux)")
         #endif
         let testBinary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
         let dir = try makeTemporaryDirectory(self)
@@ -22,7 +23,7 @@ final class CrashSafetyTests: XCTestCase {
         var lastCounts = [String: Int]()
         var killedWhileSaving = 0
         var tempsSeen = Set<String>()
-        let log = dir.appendingPathComponent("child.log")   // not a .json: ignored by the store
+        let log = dir.appendingPathComponent("child.log")  // not a .json: ignored by the store
         for round in 0..<6 {
             let before = CrashSafetyTests.ids.map { (try? store.load(id: $0))?.messages.count ?? 0 }.reduce(0, +)
             _ = FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -49,7 +50,7 @@ final class CrashSafetyTests: XCTestCase {
             XCTAssertEqual(child.terminationReason, .uncaughtSignal)
             XCTAssertEqual(child.terminationStatus, SIGKILL)
             let temps = Set(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".tmp-") })
-            if !temps.subtracting(tempsSeen).isEmpty { killedWhileSaving += 1 }   // a write was cut off: its temp file stays
+            if !temps.subtracting(tempsSeen).isEmpty { killedWhileSaving += 1 }  // a write was cut off: its temp file stays
             tempsSeen.formUnion(temps)
 
             // Every file loads, nothing was moved aside, and no durable message was lost.
@@ -83,7 +84,7 @@ final class CrashSafetyTests: XCTestCase {
         while childDir != nil || turn < 30 {
             let k = turn % conversations.count
             var c = conversations[k]
-            if c.messages.count >= 300 { c.messages.removeAll(); c.title = "restarted" }   // bound the file size
+            if c.messages.count >= 300 { c.messages.removeAll(); c.title = "restarted" }  // bound the file size
             // A question whose reply a kill prevented is answered now, as the app would.
             if c.messages.count % 2 == 0 {
                 c.append(Message(role: .user, text: "question \(c.messages.count / 2) 🤔"))

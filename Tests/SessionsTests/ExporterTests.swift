@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Sessions
 
 final class ExporterTests: XCTestCase {
@@ -11,8 +12,12 @@ final class ExporterTests: XCTestCase {
         XCTAssertTrue(md.contains("- **Model:** gemma-3-270m\n"))
         XCTAssertTrue(md.contains("**System prompt:**\n\n> Be brief.\n> Answer in English 🇬🇧.\n"))
         XCTAssertTrue(md.contains("### User · 2026-11-27 05:03:13 UTC\n\nHéllo wörld 👋🏽 — what's 2+2?\nSecond line «quoted»\n"))
-        XCTAssertTrue(md.contains("### Assistant (gemma-3-270m) · 2026-11-27 05:03:14 UTC\n\nIt is **4**.\n\n```python\nprint(2 + 2)  # 4 < 5 & \"ok\"\n```\nDone. 日本語 ✓\n"), md)
-        XCTAssertTrue(md.contains("*17 tokens · prompt 21 · prefill 812.5 tok/s · first token 33 ms · FFN active 8.1% · 5.50 GFLOP (dense 9.10) · draft acceptance 75%*"), md)
+        XCTAssertTrue(
+            md.contains(
+                "### Assistant (gemma-3-270m) · 2026-11-27 05:03:14 UTC\n\nIt is **4**.\n\n```python\nprint(2 + 2)  # 4 < 5 & \"ok\"\n```\nDone. 日本語 ✓\n"), md)
+        XCTAssertTrue(
+            md.contains("*17 tokens · prompt 21 · prefill 812.5 tok/s · first token 33 ms · FFN active 8.1% · 5.50 GFLOP (dense 9.10) · draft acceptance 75%*"),
+            md)
         XCTAssertTrue(md.contains("### Assistant (spark-270m) · 2026-11-27 05:03:23 UTC\n\nSix, becau\n\n*3 tokens · interrupted*\n"), md)
         XCTAssertEqual(md.components(separatedBy: "\n---\n").count, 5, "one rule before each message")
     }
@@ -37,7 +42,10 @@ final class ExporterTests: XCTestCase {
         XCTAssertTrue(txt.contains("Session: 20261127-050312-a1b2\n"))
         XCTAssertTrue(txt.contains("System prompt: Be brief.\nAnswer in English 🇬🇧.\n"))
         XCTAssertTrue(txt.contains("\n[2026-11-27 05:03:13 UTC] User\nHéllo wörld 👋🏽 — what's 2+2?\nSecond line «quoted»\n"))
-        XCTAssertTrue(txt.contains("\n[2026-11-27 05:03:14 UTC] Assistant (gemma-3-270m)\nIt is **4**.\n\n```python\nprint(2 + 2)  # 4 < 5 & \"ok\"\n```\nDone. 日本語 ✓\n(17 tokens · prompt 21"), txt)
+        XCTAssertTrue(
+            txt.contains(
+                "\n[2026-11-27 05:03:14 UTC] Assistant (gemma-3-270m)\nIt is **4**.\n\n```python\nprint(2 + 2)  # 4 < 5 & \"ok\"\n```\nDone. 日本語 ✓\n(17 tokens · prompt 21"
+            ), txt)
         XCTAssertTrue(txt.contains("\n[2026-11-27 05:03:23 UTC] Assistant (spark-270m) (interrupted)\nSix, becau\n"))
         XCTAssertFalse(txt.contains("<div") || txt.contains("&lt;") || txt.contains("### "), "no markup added")
     }
@@ -60,7 +68,8 @@ final class ExporterTests: XCTestCase {
         XCTAssertTrue(html.contains("content=\"default-src 'none'; style-src 'unsafe-inline'\""))
         XCTAssertTrue(html.contains("<style>") && html.contains("prefers-color-scheme: dark"))
         XCTAssertEqual(html.components(separatedBy: "<article class=\"message ").count, 5)
-        XCTAssertTrue(html.contains("<span class=\"who\">Assistant (gemma-3-270m)</span> <time datetime=\"2026-11-27T05:03:14Z\">2026-11-27 05:03:14 UTC</time>"), html)
+        XCTAssertTrue(
+            html.contains("<span class=\"who\">Assistant (gemma-3-270m)</span> <time datetime=\"2026-11-27T05:03:14Z\">2026-11-27 05:03:14 UTC</time>"), html)
         XCTAssertTrue(html.contains("<p>It is <strong>4</strong>.</p>"), html)
         XCTAssertTrue(html.contains("<pre><code class=\"language-python\">print(2 + 2)  # 4 &lt; 5 &amp; &quot;ok&quot;\n</code></pre>"), html)
         XCTAssertTrue(html.contains("<p>Done. 日本語 ✓</p>"), html)
@@ -82,7 +91,7 @@ final class ExporterTests: XCTestCase {
             "Tom & Jerry &amp; &lt;b&gt; &#60;",
             "</div></article></main><iframe src=\"javascript:alert(3)\">",
             "<!-- comment --> <![CDATA[ x ]]> <?php echo 1 ?> <a href=javascript:alert(4)>x</a>",
-            "\u{1B}[2J\u{0}\u{7} control bytes",
+            "\u{1B}[2J\u{0}\u{7} control bytes"
         ]
         var c = Conversation(id: "hostile", title: hostile[0], systemPrompt: hostile[4], model: "<b>model</b>\" x=\"")
         for (i, h) in hostile.enumerated() {
@@ -101,9 +110,11 @@ final class ExporterTests: XCTestCase {
         XCTAssertTrue(html.contains("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"))
         XCTAssertTrue(html.contains("<title>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;</title>"))
         // The only elements are the ones the exporter writes: count tags in the page.
-        let allowed: Set<String> = ["!doctype", "html", "head", "meta", "title", "style", "body", "main", "header", "h1",
-                                    "h2", "dl", "dt", "dd", "section", "article", "span", "time", "div", "pre", "code", "footer",
-                                    "p", "br"]
+        let allowed: Set<String> = [
+            "!doctype", "html", "head", "meta", "title", "style", "body", "main", "header", "h1",
+            "h2", "dl", "dt", "dd", "section", "article", "span", "time", "div", "pre", "code", "footer",
+            "p", "br"
+        ]
         var tags = Set<String>()
         var rest = Substring(html)
         while let lt = rest.firstIndex(of: "<") {
@@ -129,11 +140,13 @@ final class ExporterTests: XCTestCase {
     }
 
     func testHTMLRendersMarkdown() throws {
-        XCTAssertEqual(try html(of: "use `xs[::-1]` or ``a`b`` <not> `open"),
-                       "<p>use <code>xs[::-1]</code> or <code>a`b</code> &lt;not&gt; `open</p>\n")
+        XCTAssertEqual(
+            try html(of: "use `xs[::-1]` or ``a`b`` <not> `open"),
+            "<p>use <code>xs[::-1]</code> or <code>a`b</code> &lt;not&gt; `open</p>\n")
         XCTAssertEqual(try html(of: "**bold**, *it*, ~~gone~~"), "<p><strong>bold</strong>, <em>it</em>, <del>gone</del></p>\n")
-        XCTAssertEqual(try html(of: "## Title\n\n- a\n- b\n  1. c"),
-                       "<h2>Title</h2>\n<ul>\n<li>a</li>\n<li>b\n<ol>\n<li>c</li>\n</ol>\n</li>\n</ul>\n")
+        XCTAssertEqual(
+            try html(of: "## Title\n\n- a\n- b\n  1. c"),
+            "<h2>Title</h2>\n<ul>\n<li>a</li>\n<li>b\n<ol>\n<li>c</li>\n</ol>\n</li>\n</ul>\n")
         XCTAssertEqual(try html(of: "> quoted\n\n---"), "<blockquote>\n<p>quoted</p>\n</blockquote>\n<hr />\n")
         let table = try html(of: "| Name | Age |\n|:-----|----:|\n| Ann | 31 |\n| <b>Bo</b> | 4 |")
         XCTAssertTrue(table.hasPrefix("<table>\n<thead>\n<tr>\n<th align=\"left\">Name</th>\n<th align=\"right\">Age</th>"), table)
@@ -148,8 +161,9 @@ final class ExporterTests: XCTestCase {
         // Raw HTML shows as text (not dropped: the reader sees what was written).
         XCTAssertEqual(try html(of: "<script>alert(1)</script>"), "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>\n")
         XCTAssertEqual(try html(of: "hi <img src=x onerror=alert(2)> there"), "<p>hi &lt;img src=x onerror=alert(2)&gt; there</p>\n")
-        XCTAssertEqual(try html(of: "<div onclick=\"x()\">\nblock\n</div>"),
-                       "<p>&lt;div onclick=&quot;x()&quot;&gt;<br />\nblock<br />\n&lt;/div&gt;</p>\n")
+        XCTAssertEqual(
+            try html(of: "<div onclick=\"x()\">\nblock\n</div>"),
+            "<p>&lt;div onclick=&quot;x()&quot;&gt;<br />\nblock<br />\n&lt;/div&gt;</p>\n")
         // Script URLs lose their target; images become plain links (the page loads nothing).
         XCTAssertEqual(try html(of: "[x](javascript:alert(3))"), "<p><a href=\"\">x</a></p>\n")
         XCTAssertEqual(try html(of: "![a cat](https://example.org/cat.png)"), "<p><a href=\"https://example.org/cat.png\">a cat</a></p>\n")
@@ -168,7 +182,8 @@ final class ExporterTests: XCTestCase {
     /// long (the slack is for a shared machine), so no step is quadratic. 20 MB keeps the
     /// debug build's run short; the speed itself is cmark-gfm's (measured in release).
     func testHugeMarkdownMessageExportsLinearly() throws {
-        let unit = "## Part\n\nSome prose explaining the idea in a sentence or two, as replies are written by models, "
+        let unit =
+            "## Part\n\nSome prose explaining the idea in a sentence or two, as replies are written by models, "
             + "with **bold** words and `code` here and there.\nA second line of the same paragraph.\n\n"
             + "- item one with a few words\n- item two with a few more words\n\n```swift\nlet x = 1 < 2\n```\n\n"
         let small = String(repeating: unit, count: 2_000_000 / unit.utf8.count)
@@ -196,9 +211,10 @@ final class ExporterTests: XCTestCase {
             try Exporter.write(c, as: f, to: url)
             XCTAssertEqual(try String(contentsOf: url, encoding: .utf8), try Exporter.render(c, as: f))
         }
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(),
-                       ["out.html", "out.json", "out.md", "out.txt"])
-        let longName = String(repeating: "ü", count: 120) + ".md"   // 243 bytes: the temp name must be shorter
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(),
+            ["out.html", "out.json", "out.md", "out.txt"])
+        let longName = String(repeating: "ü", count: 120) + ".md"  // 243 bytes: the temp name must be shorter
         try Exporter.write(c, as: .md, to: dir.appendingPathComponent(longName))
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent(longName).path))
         try FileManager.default.removeItem(at: dir.appendingPathComponent(longName))
@@ -209,8 +225,9 @@ final class ExporterTests: XCTestCase {
     }
 
     func testTextBlocksSplitFences() {
-        XCTAssertEqual(TextBlock.split("a\n```js\nx<1\n```\nb"),
-                       [.prose("a"), .code(language: "js", body: "x<1", fence: "```", closed: true), .prose("b")])
+        XCTAssertEqual(
+            TextBlock.split("a\n```js\nx<1\n```\nb"),
+            [.prose("a"), .code(language: "js", body: "x<1", fence: "```", closed: true), .prose("b")])
         XCTAssertEqual(TextBlock.split("~~~~\n~~~\n~~~~"), [.code(language: "", body: "~~~", fence: "~~~~", closed: true)])
         XCTAssertEqual(TextBlock.split("``inline`` stays prose"), [.prose("``inline`` stays prose")])
         XCTAssertEqual(TextBlock.split("```\nopen"), [.code(language: "", body: "open", fence: "```", closed: false)])

@@ -1,8 +1,10 @@
 import Foundation
 import XCTest
+
 @testable import Sessions
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One writer per session: a second window (another process, or another open of the lock)
@@ -48,7 +50,7 @@ final class SessionLockTests: XCTestCase {
         XCTAssertFalse(try store.lock(id: id))
         XCTAssertThrowsError(try store.save(Conversation(id: id)))
 
-        kill(holder.processIdentifier, SIGKILL)   // a crash: the kernel drops the flock
+        kill(holder.processIdentifier, SIGKILL)  // a crash: the kernel drops the flock
         holder.waitUntilExit()
         XCTAssertTrue(try store.lock(id: id))
         XCTAssertNoThrow(try store.save(Conversation(id: id)))

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Sessions
 
 /// A damaged session file shows what can still be read: one bad byte or one odd value
@@ -130,7 +131,9 @@ final class SessionSalvageTests: XCTestCase {
     /// Found by the session fuzzer: an invalid role is quoted in the error, newlines and all.
     func testAnErrorQuotingTheFileStaysOneLine() throws {
         let role = "syst\\ngons" + String(repeating: "\\r", count: 3000)
-        let bad = Data(#"{"version": 1, "id": "x", "created": "2026-11-27T05:00:00Z", "messages": [{"role": "\#(role)", "text": "hi", "time": "2026-11-27T05:00:00Z"}]}"#.utf8)
+        let bad = Data(
+            #"{"version": 1, "id": "x", "created": "2026-11-27T05:00:00Z", "messages": [{"role": "\#(role)", "text": "hi", "time": "2026-11-27T05:00:00Z"}]}"#
+                .utf8)
         XCTAssertThrowsError(try SessionFile.decode(bad)) { e in
             XCTAssertFalse("\(e)".contains("\n") || "\(e)".contains("\r"), "\(e)")
             XCTAssertLessThan("\(e)".count, 400)

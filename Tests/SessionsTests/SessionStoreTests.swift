@@ -1,8 +1,10 @@
 import Foundation
 import XCTest
+
 @testable import Sessions
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 final class SessionStoreTests: XCTestCase {
@@ -22,8 +24,11 @@ final class SessionStoreTests: XCTestCase {
         let (sessions, notices) = store.list()
         XCTAssertEqual(notices, [])
         XCTAssertEqual(sessions.map(\.id), [b.id, a.id], "newest first")
-        XCTAssertEqual(sessions[1], SessionSummary(id: a.id, title: a.title, created: a.created, updated: a.updated,
-                                                   messageCount: 4, model: "gemma-3-270m"))
+        XCTAssertEqual(
+            sessions[1],
+            SessionSummary(
+                id: a.id, title: a.title, created: a.created, updated: a.updated,
+                messageCount: 4, model: "gemma-3-270m"))
         XCTAssertEqual(sessions[0].title, "newer one")
         XCTAssertEqual(sessions[0].model, "spark-270m")
 
@@ -69,7 +74,7 @@ final class SessionStoreTests: XCTestCase {
             "20261127-050312-garbage": Data((0..<500).map { UInt8(truncatingIfNeeded: $0 &* 37) }),
             "20261127-050312-empty": Data(),
             "20261127-050312-notobject": Data("[1, 2, 3]".utf8),
-            "20261127-050312-string": Data(#""just text""#.utf8),
+            "20261127-050312-string": Data(#""just text""#.utf8)
         ]
         for (id, data) in broken { try data.write(to: store.fileURL(id: id)) }
         // A file from a newer SparkChat is refused but left exactly where it is.
@@ -117,15 +122,17 @@ final class SessionStoreTests: XCTestCase {
         try package.write(to: dir.appendingPathComponent("package.json"))
         try Data("{ broken".utf8).write(to: dir.appendingPathComponent("tsconfig.json"))
         try Data("{".utf8).write(to: dir.appendingPathComponent(".eslintrc.json.tmp-1-a"))
-        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-600)],
-                                              ofItemAtPath: dir.appendingPathComponent(".eslintrc.json.tmp-1-a").path)
+        try FileManager.default.setAttributes(
+            [.modificationDate: Date().addingTimeInterval(-600)],
+            ofItemAtPath: dir.appendingPathComponent(".eslintrc.json.tmp-1-a").path)
         let store = try SessionStore(directory: dir)
         try store.save(sampleConversation(id: "20261127-050312-a1b2"))
         let (sessions, notices) = store.list()
         XCTAssertEqual(sessions.map(\.id), ["20261127-050312-a1b2"])
         XCTAssertEqual(notices, [])
-        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: dir.path)),
-                       ["package.json", "tsconfig.json", ".eslintrc.json.tmp-1-a", "20261127-050312-a1b2.json"])
+        XCTAssertEqual(
+            Set(try FileManager.default.contentsOfDirectory(atPath: dir.path)),
+            ["package.json", "tsconfig.json", ".eslintrc.json.tmp-1-a", "20261127-050312-a1b2.json"])
         XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("package.json")), package)
         // Named explicitly, it is read (and refused) but still not renamed.
         XCTAssertThrowsError(try store.load(id: "tsconfig")) { XCTAssertTrue("\($0)".hasPrefix("session tsconfig is corrupt"), "\($0)") }
@@ -147,7 +154,7 @@ final class SessionStoreTests: XCTestCase {
         try store.save(Conversation(id: "half"))
         // A second corrupt file of the same id in the same second gets its own name.
         try Data("junk".utf8).write(to: store.fileURL(id: "half"))
-        let other = try SessionStore(directory: dir)   // a store that has not written "half" itself
+        let other = try SessionStore(directory: dir)  // a store that has not written "half" itself
         try other.save(Conversation(id: "half"))
         let asides = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("half.json.corrupt-") }
         XCTAssertEqual(asides.count, 2, "\(asides)")
@@ -233,8 +240,10 @@ final class SessionStoreTests: XCTestCase {
         var c = Conversation(id: "large")
         let paragraph = String(repeating: "Sparse activations skip most FFN rows 🧠. ", count: 60)
         for i in 0..<400 {
-            c.append(Message(role: i % 2 == 0 ? .user : .assistant, text: paragraph, model: i % 2 == 0 ? nil : "gemma-3-270m",
-                             stats: i % 2 == 0 ? nil : MessageStats(generatedTokens: 500, decodeTPS: 40)))
+            c.append(
+                Message(
+                    role: i % 2 == 0 ? .user : .assistant, text: paragraph, model: i % 2 == 0 ? nil : "gemma-3-270m",
+                    stats: i % 2 == 0 ? nil : MessageStats(generatedTokens: 500, decodeTPS: 40)))
         }
         try store.save(c)
         let bytes = try Data(contentsOf: store.fileURL(id: "large")).count
@@ -279,8 +288,8 @@ final class AutoSaverTests: XCTestCase {
         var c = Conversation(id: "stream")
         c.append(Message(role: .user, text: "count"))
         c.append(Message(role: .assistant, text: "", model: "m"))
-        let firstUpdate = Date()   // the first save starts after this, so the next is due ≥ 0.25 s later
-        saver.update(c)            // the first save is due at once (in the background)
+        let firstUpdate = Date()  // the first save starts after this, so the next is due ≥ 0.25 s later
+        saver.update(c)  // the first save is due at once (in the background)
         XCTAssertTrue(eventually { (try? store.load(id: "stream")) != nil })
         var saved = Set<String>()
         for i in 1...100 {
@@ -309,7 +318,7 @@ final class AutoSaverTests: XCTestCase {
         XCTAssertEqual(try store.load(id: "flush").messages.count, 0, "next save is an hour away")
         try saver.flush()
         XCTAssertEqual(try store.load(id: "flush"), c)
-        try saver.flush()   // nothing pending: no-op
+        try saver.flush()  // nothing pending: no-op
         XCTAssertEqual(try store.load(id: "flush"), c)
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Sessions
 
 /// A fresh directory under the system temp dir, removed when the test ends.
@@ -24,13 +25,18 @@ func sampleConversation(id: String = "20261127-050312-a1b2") -> Conversation {
     c.created = t0
     c.updated = t0
     c.append(Message(role: .user, text: "Héllo wörld 👋🏽 — what's 2+2?\nSecond line «quoted»", time: t0.addingTimeInterval(1.5)))
-    c.append(Message(role: .assistant, text: "It is **4**.\n\n```python\nprint(2 + 2)  # 4 < 5 & \"ok\"\n```\nDone. 日本語 ✓",
-                     model: "gemma-3-270m", time: t0.addingTimeInterval(2.25),
-                     stats: MessageStats(promptTokens: 21, generatedTokens: 17, prefillTPS: 812.5, decodeTPS: .infinity,
-                                         timeToFirstTokenMs: 33.3, meanActiveFFN: 0.0812, flops: 5.5e9, flopsDense: 9.1e9,
-                                         speculativeAcceptance: 0.75)))
+    c.append(
+        Message(
+            role: .assistant, text: "It is **4**.\n\n```python\nprint(2 + 2)  # 4 < 5 & \"ok\"\n```\nDone. 日本語 ✓",
+            model: "gemma-3-270m", time: t0.addingTimeInterval(2.25),
+            stats: MessageStats(
+                promptTokens: 21, generatedTokens: 17, prefillTPS: 812.5, decodeTPS: .infinity,
+                timeToFirstTokenMs: 33.3, meanActiveFFN: 0.0812, flops: 5.5e9, flopsDense: 9.1e9,
+                speculativeAcceptance: 0.75)))
     c.append(Message(role: .user, text: "and 3+3?", time: t0.addingTimeInterval(10)))
-    c.append(Message(role: .assistant, text: "Six, becau", model: "spark-270m", time: t0.addingTimeInterval(11),
-                     stats: MessageStats(generatedTokens: 3), interrupted: true))
+    c.append(
+        Message(
+            role: .assistant, text: "Six, becau", model: "spark-270m", time: t0.addingTimeInterval(11),
+            stats: MessageStats(generatedTokens: 3), interrupted: true))
     return c
 }

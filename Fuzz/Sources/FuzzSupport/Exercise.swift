@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import Inference
 
 /// Uses what a parser accepted, so that a lie it let through (an offset past the end,
@@ -11,8 +12,9 @@ public enum Exercise {
     public static func gguf(_ g: GGUFFile) {
         var sum: UInt64 = 0
         for t in g.tensors.values {
-            check(t.offset >= g.dataOffset && t.byteCount >= 0 && t.offset + t.byteCount <= g.file.count,
-                         "tensor \(t.name) lies outside the file")
+            check(
+                t.offset >= g.dataOffset && t.byteCount >= 0 && t.offset + t.byteCount <= g.file.count,
+                "tensor \(t.name) lies outside the file")
             let p = g.pointer(t).assumingMemoryBound(to: UInt8.self)
             if t.byteCount > 0 { sum &+= UInt64(p[0]) &+ UInt64(p[t.byteCount - 1]) }
             if dequantizable.contains(t.type), t.rowLength <= 1 << 16 {
@@ -21,7 +23,8 @@ public enum Exercise {
             }
         }
         if g.metadata["tokenizer.ggml.tokens"] != nil,
-           let tok = Oracle.parse("gguf tokenizer", { try SentencePieceTokenizer.fromGGUF(g) }) {
+            let tok = Oracle.parse("gguf tokenizer", { try SentencePieceTokenizer.fromGGUF(g) })
+        {
             tokenizer(tok)
         }
         blackHole(sum)
@@ -39,8 +42,9 @@ public enum Exercise {
     public static func safetensors(_ f: SafetensorsFile) {
         var sum: UInt64 = 0
         for t in f.tensors.values {
-            check(t.offset >= 8 && t.byteCount >= 0 && t.offset + t.byteCount <= f.file.count,
-                         "tensor \(t.name) lies outside the file")
+            check(
+                t.offset >= 8 && t.byteCount >= 0 && t.offset + t.byteCount <= f.file.count,
+                "tensor \(t.name) lies outside the file")
             guard t.byteCount > 0 else { continue }
             let p = f.pointer(t).assumingMemoryBound(to: UInt8.self)
             sum &+= UInt64(p[0]) &+ UInt64(p[t.byteCount - 1])

@@ -1,6 +1,7 @@
 // config.json as the app reads it at start-up: never fails, at most a one-line notice.
 import Foundation
 import FuzzSupport
+
 @testable import ChatTUIFiles
 
 FuzzDriver.run { bytes in

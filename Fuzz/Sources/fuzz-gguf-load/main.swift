@@ -4,7 +4,7 @@ import Foundation
 import FuzzSupport
 import Inference
 
-setenv("SPARKCHAT_THREADS", "1", 1)   // one core: the machine is shared, and no threads to race
+setenv("SPARKCHAT_THREADS", "1", 1)  // one core: the machine is shared, and no threads to race
 setenv("OPENBLAS_NUM_THREADS", "1", 1)
 FuzzDriver.run { bytes in
     let path = Scratch.write(bytes, to: "model.gguf")

@@ -1,6 +1,7 @@
 // A theme file: parsed, then every role's style looked up (as drawing does).
 import Foundation
 import FuzzSupport
+
 @testable import ChatTUIFiles
 
 FuzzDriver.run { bytes in

@@ -1,6 +1,7 @@
 // tokenizer.json (the order-preserving JSON reader and the BPE vocabulary/merges), then encode/decode.
 import Foundation
 import FuzzSupport
+
 @testable import Inference
 
 FuzzDriver.run { bytes in

@@ -1,5 +1,6 @@
 // tokenizer.model (SentencePiece protobuf) into the BPE tokenizer, then encode/decode.
 import FuzzSupport
+
 @testable import Inference
 
 FuzzDriver.run { bytes in

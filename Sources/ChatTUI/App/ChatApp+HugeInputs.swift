@@ -18,9 +18,10 @@ extension ChatApp {
             shown[i].text = ShownText.cut(shown[i].text, limit: ChatApp.messageShownBytes, what: "this message")
         }
         if let sys = conversation.systemPrompt, !sys.isEmpty {
-            var m = Message(role: .system, text: ShownText.cut(sys, limit: ChatApp.systemPromptShownBytes, what: "the system prompt"),
-                            time: conversation.created)
-            m.id = ChatApp.systemPromptID   // a fixed id keeps its layout cached
+            var m = Message(
+                role: .system, text: ShownText.cut(sys, limit: ChatApp.systemPromptShownBytes, what: "the system prompt"),
+                time: conversation.created)
+            m.id = ChatApp.systemPromptID  // a fixed id keeps its layout cached
             shown.insert(m, at: 0)
         }
         return shown

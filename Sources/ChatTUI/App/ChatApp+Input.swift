@@ -92,7 +92,8 @@ extension ChatApp {
         let system = conversation.systemPrompt?.utf8.count ?? 0
         func size(_ n: Int) -> String { ByteCountFormatter.string(fromByteCount: Int64(n), countStyle: .file) }
         if system > ceiling {
-            return "the system prompt is \(size(system)), more than the model's context of \(limit) tokens holds: shorten it (/system TEXT, or system_prompt in config.json)"
+            return
+                "the system prompt is \(size(system)), more than the model's context of \(limit) tokens holds: shorten it (/system TEXT, or system_prompt in config.json)"
         }
         if system + text.utf8.count > ceiling {
             return "this message is \(size(text.utf8.count)), more than the model's context of \(limit) tokens holds with the system prompt"
@@ -105,20 +106,20 @@ extension ChatApp {
         guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return }
         if let parsed = SlashCommands.parse(text) {
             _ = takeInput()
-            editingMessageID = nil   // the edited text was replaced by a command
+            editingMessageID = nil  // the edited text was replaced by a command
             switch parsed {
             case .success(let c): execute(c)
             case .failure(let e): say(e.description, error: true)
             }
             return
         }
-        if readOnly { sayReadOnly(); return }   // first: nothing else would help; the text stays in the input
+        if readOnly { sayReadOnly(); return }  // first: nothing else would help; the text stays in the input
         if isStreaming { say("a reply is still coming (Esc stops it)", error: true); return }
         if loadingModel != nil { say("the model is still loading", error: true); return }
         if modelInfo == nil {
             say("no model: \(loadFailure ?? "none loaded"); pick another with F2 or /model NAME", error: true); return
         }
-        if let refusal = oversizedPrompt(adding: text) { say(refusal, error: true); return }   // the text stays in the input
+        if let refusal = oversizedPrompt(adding: text) { say(refusal, error: true); return }  // the text stays in the input
         var t = takeInput()
         if t.hasPrefix("//") { t.removeFirst() }
         if editingMessageID != nil { cutForEdit() }
@@ -158,7 +159,8 @@ extension ChatApp {
             newSession()
             say("new session")
         case .export(let format, let path):
-            let p = path.map { NSString(string: $0).expandingTildeInPath }
+            let p =
+                path.map { NSString(string: $0).expandingTildeInPath }
                 ?? FileManager.default.currentDirectoryPath + "/sparkchat-\(conversation.id).\(format.rawValue)"
             do {
                 try Exporter.write(conversation, as: format, to: URL(fileURLWithPath: p))

@@ -40,8 +40,11 @@ extension ChatApp {
         case .enter:
             overlay = .none
             if let m = p.choice {
-                if m.architecture == "unreachable" { say("endpoint \(m.name) is unreachable: \(m.chatStyle.reason)", error: true) }
-                else { switchModel(path: m.path, name: m.name) }
+                if m.architecture == "unreachable" {
+                    say("endpoint \(m.name) is unreachable: \(m.chatStyle.reason)", error: true)
+                } else {
+                    switchModel(path: m.path, name: m.name)
+                }
             }
             return
         case .escape, .function(2), .ctrl("c"), .text("q"): overlay = .none; return
@@ -66,7 +69,7 @@ extension ChatApp {
     // MARK: Sessions
 
     func newSession() {
-        releaseSession()   // a new id: nobody else can hold it
+        releaseSession()  // a new id: nobody else can hold it
         conversation = Conversation(systemPrompt: config.systemPrompt, settings: ChatApp.defaultSettings(config), model: modelInfo?.name)
         ChatApp.applyOverrides(options, to: &conversation.settings)
         transcript.toBottom()
@@ -121,7 +124,7 @@ extension ChatApp {
                     }
                     say("deleted \(s.title)")
                 } catch {
-                    say("\(error)", error: true)   // e.g. open in another window: nothing was deleted
+                    say("\(error)", error: true)  // e.g. open in another window: nothing was deleted
                 }
                 refreshSessions(&l)
             } else {
@@ -161,7 +164,7 @@ extension ChatApp {
             live = LiveStats()
             live.contextLimit = modelInfo?.contextLength ?? 0
             say(problems.isEmpty ? "opened \(c.title)" : problems.joined(separator: "; "), error: !problems.isEmpty)
-            claimSession()   // another window has it: read-only, with a notice
+            claimSession()  // another window has it: read-only, with a notice
             if let m = c.model, m != modelInfo?.name, RemoteModels.reference(m, endpoints: endpoints) != nil {
                 switchModel(path: m, name: m)
             } else if let m = c.model, m != modelInfo?.name, let p = try? ModelCatalog.resolve(m) {

@@ -14,7 +14,8 @@ extension ChatApp {
 
         canvas.fill(layout.title, role: .status)
         let access = readOnly ? " · read-only" : ""
-        canvas.put(" SparkChat · \(modelLabel) · \(DisplayText.singleLine(conversation.title))\(access)", x: 0, y: layout.title.y, role: .status, clip: layout.title)
+        canvas.put(
+            " SparkChat · \(modelLabel) · \(DisplayText.singleLine(conversation.title))\(access)", x: 0, y: layout.title.y, role: .status, clip: layout.title)
         if isStreaming {
             let tag = " ● generating \(live.tokens) "
             canvas.put(tag, x: w - TextWidth.of(tag), y: layout.title.y, role: .status, clip: layout.title)
@@ -24,10 +25,11 @@ extension ChatApp {
         let shown = shownMessages()
         transcript.render(shown, streaming: streamingID, into: &canvas, rect: layout.transcript)
         if let r = layout.stats {
-            StatsPanel.render(live, model: modelInfo?.name ?? "–", sparsity: sparsityLabel,
-                              streaming: isStreaming, speculative: conversation.settings.speculative, loadMs: modelLoadMs,
-                              format: chatFormatName,
-                              into: &canvas, rect: r)
+            StatsPanel.render(
+                live, model: modelInfo?.name ?? "–", sparsity: sparsityLabel,
+                streaming: isStreaming, speculative: conversation.settings.speculative, loadMs: modelLoadMs,
+                format: chatFormatName,
+                into: &canvas, rect: r)
         }
 
         if !layout.separator.isEmpty {
@@ -45,9 +47,12 @@ extension ChatApp {
         } else if let n = notice {
             canvas.put(" " + n.text, x: 0, y: layout.status.y, role: n.error ? .error : .notice, clip: layout.status)
         } else {
-            let hint = isStreaming ? " Esc stop · PgUp/PgDn scroll · F3 stats · Ctrl-C twice quit"
-                     : editingMessageID != nil ? " editing your last message · Enter sends it in its place · Esc cancels"
-                                   : " F1 help · F2 model · F3 stats · F4 sessions · Ctrl-C twice quit"
+            let hint =
+                isStreaming
+                ? " Esc stop · PgUp/PgDn scroll · F3 stats · Ctrl-C twice quit"
+                : editingMessageID != nil
+                    ? " editing your last message · Enter sends it in its place · Esc cancels"
+                    : " F1 help · F2 model · F3 stats · F4 sessions · Ctrl-C twice quit"
             canvas.put(hint, x: 0, y: layout.status.y, role: .dim, clip: layout.status)
         }
 

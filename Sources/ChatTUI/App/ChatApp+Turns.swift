@@ -20,7 +20,9 @@ extension ChatApp {
         conversation.messages.removeLast()
         startReply(info)
         let s = conversation.settings
-        let same = s.temperature == 0 ? " (temperature 0: expect the same reply; /temp changes it)"
+        let same =
+            s.temperature == 0
+            ? " (temperature 0: expect the same reply; /temp changes it)"
             : s.seed != nil ? " (a fixed seed: expect the same reply)" : ""
         say("generating the last reply again; it replaces the old one" + same)
     }

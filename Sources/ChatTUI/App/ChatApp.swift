@@ -135,7 +135,7 @@ final class ChatApp {
 
         let noColor = !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
         terminal = try Terminal(theme: theme, useColor: !noColor)
-        Signals.install()   // after curses start-up, which installs handlers of its own
+        Signals.install()  // after curses start-up, which installs handlers of its own
         worker.formatOverride = options.format
         worker.config = cfg
         if let r = remote {
@@ -211,7 +211,7 @@ final class ChatApp {
             if let n = notice, Date().timeIntervalSince(n.at) > 8 { notice = nil; dirty = true }
             if dirty { render(); dirty = false; startInterruptWindowIfDrawn() }
             // Shorter than 30 ms while a lone ESC waits to be told apart from Alt+key.
-            guard let bytes = terminal.readInput(timeoutMs: decoder.inputWaitMs(longest: 30)) else { break }   // input closed
+            guard let bytes = terminal.readInput(timeoutMs: decoder.inputWaitMs(longest: 30)) else { break }  // input closed
             let keys = bytes.isEmpty ? decoder.idle() : decoder.feed(bytes)
             for k in keys where !quitting { handle(k) }
             if !keys.isEmpty { dirty = true }
@@ -252,7 +252,7 @@ final class ChatApp {
             if !conversation.messages.isEmpty { persist(now: true) }
             let loaded = String(format: "loaded %@ in %.0f ms", info.name, seconds * 1000)
             say(switched ? "\(loaded): switched to \(info.name), the next reply comes from it" : "\(loaded): model \(info.name) ready")
-            if readOnly { sayReadOnly() }   // still the thing to know about this window
+            if readOnly { sayReadOnly() }  // still the thing to know about this window
         case .format(let name, let formatNotice):
             chatFormatName = name
             if let n = formatNotice { say(n, error: true) }
@@ -291,7 +291,9 @@ final class ChatApp {
             // The conversation is never lost: a partial reply stays, marked interrupted.
             var kept = false
             if let id = streamingID, let i = index(of: id) {
-                if conversation.messages[i].text.isEmpty { conversation.messages.remove(at: i) } else {
+                if conversation.messages[i].text.isEmpty {
+                    conversation.messages.remove(at: i)
+                } else {
                     conversation.messages[i].interrupted = true
                     conversation.messages[i].stats = live.messageStats
                     kept = true
@@ -339,8 +341,11 @@ final class ChatApp {
         p.stop = config.stop ?? []
         p.temperature = s.temperature; p.topK = s.topK; p.topP = s.topP; p.minP = s.minP
         p.repetitionPenalty = s.repetitionPenalty; p.seed = s.seed; p.maxTokens = max(1, s.maxTokens)
-        worker.submit(.generate(.init(messages: messages, parameters: p, sparsity: SparsityMode(argument: s.sparsity) ?? .off,
-                                          speculative: speculative)))
+        worker.submit(
+            .generate(
+                .init(
+                    messages: messages, parameters: p, sparsity: SparsityMode(argument: s.sparsity) ?? .off,
+                    speculative: speculative)))
     }
 
     /// The whole conversation for the chat template: whichever model replies re-reads

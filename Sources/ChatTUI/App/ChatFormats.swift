@@ -11,8 +11,10 @@ enum ChatFormats {
     static let usage = "auto, template, gemma, chatml, llama3, dialogue, or a frame file (NAME in formats/ or PATH.json)"
 
     /// The format for `model`; `choice` nil or "auto" decides from the files.
-    static func resolve(_ choice: String?, for model: LoadedModel,
-                        configDirectory: URL = AppConfig.directory()) throws -> ChatFormat {
+    static func resolve(
+        _ choice: String?, for model: LoadedModel,
+        configDirectory: URL = AppConfig.directory()
+    ) throws -> ChatFormat {
         let c = (choice ?? "auto").trimmingCharacters(in: .whitespaces)
         switch c.lowercased() {
         case "auto":
@@ -20,7 +22,10 @@ enum ChatFormats {
             return .dialogue(try frame("dialogue", configDirectory: configDirectory))
         case "template":
             if case .instruct(let f, _) = model.info.chatStyle { return f }
-            throw ChatError(description: "\(model.info.name) has no chat template it was trained on (\(model.info.chatStyle.reason)); use --format gemma, chatml, llama3 or dialogue")
+            throw ChatError(
+                description:
+                    "\(model.info.name) has no chat template it was trained on (\(model.info.chatStyle.reason)); use --format gemma, chatml, llama3 or dialogue"
+            )
         case "gemma": return .gemma(trimContent: true)
         case "chatml": return .chatml
         case "llama3": return .llama3
@@ -47,7 +52,8 @@ enum ChatFormats {
             let path = dir.appendingPathComponent(nameOrPath + ".json").path
             if let data = readBounded(path) { return try parse(data, source: path) }
         }
-        throw ChatError(description: "chat format \(nameOrPath) not found (looked for \(nameOrPath).json in formats/ and \(configDirectory.path)/formats; \(usage))")
+        throw ChatError(
+            description: "chat format \(nameOrPath) not found (looked for \(nameOrPath).json in formats/ and \(configDirectory.path)/formats; \(usage))")
     }
 
     /// A frame file is a few KB; anything over 1 MB is not one.

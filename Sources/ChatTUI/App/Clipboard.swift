@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Copying to the clipboard, two ways at once:
@@ -68,8 +69,10 @@ enum Clipboard {
     }
 
     /// Tries the fitting programs on PATH in turn until one copies.
-    static func copyWithTool(_ text: String, environment: [String: String] = ProcessInfo.processInfo.environment,
-                             timeout: Double = toolTimeout) -> Outcome {
+    static func copyWithTool(
+        _ text: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+        timeout: Double = toolTimeout
+    ) -> Outcome {
         var out = Outcome()
         let path = environment["PATH"] ?? "/usr/bin:/bin"
         for tool in candidates(environment: environment) {
@@ -146,10 +149,10 @@ enum Clipboard {
                     continue
                 }
                 if n < 0 && errno == EINTR { continue }
-                break   // EPIPE: it exited without reading everything; its status tells
+                break  // EPIPE: it exited without reading everything; its status tells
             }
         }
-        close(writeEnd); writeOpen = false   // end of input
+        close(writeEnd); writeOpen = false  // end of input
 
         var status: Int32 = 0
         while true {

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The input history kept across runs, in `$XDG_STATE_HOME/sparkchat/history`
@@ -108,15 +109,16 @@ struct InputHistory {
     /// One entry as a line of the file: a JSON string (newlines escaped) and "\n".
     static func line(_ text: String) -> Data? {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = .withoutEscapingSlashes   // "/retry", not "\/retry"
+        encoder.outputFormatting = .withoutEscapingSlashes  // "/retry", not "\/retry"
         guard var d = try? encoder.encode(text) else { return nil }
         d.append(0x0a)
         return d
     }
 
     private func ensureDirectory() throws {
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            at: url.deletingLastPathComponent(), withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
     }
 
     /// One `write` on an O_APPEND descriptor: the kernel places it at the end of the

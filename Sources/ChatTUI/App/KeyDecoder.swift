@@ -2,18 +2,18 @@ import Foundation
 
 /// A key press (or paste, or wheel turn) decoded from terminal input bytes.
 enum Key: Equatable, Sendable {
-    case text(String)            // printable text typed (possibly several characters)
-    case enter                   // CR: send
-    case newline                 // Ctrl-J (LF) or Alt-Enter: new line in the input
+    case text(String)  // printable text typed (possibly several characters)
+    case enter  // CR: send
+    case newline  // Ctrl-J (LF) or Alt-Enter: new line in the input
     case tab, backspace, delete
     case left, right, up, down, home, end, pageUp, pageDown
-    case function(Int)           // F1...F12
+    case function(Int)  // F1...F12
     case escape
-    case ctrl(Character)         // Ctrl-A ... Ctrl-Z other than the keys above, as "a"..."z"
-    case alt(Character)          // Alt (Meta) with a printable key: ESC then the key, as "b", "f", "d"
-    case altBackspace            // Alt-Backspace: ESC then DEL (or BS)
-    case ctrlLeft, ctrlRight     // Ctrl- or Alt-arrow (xterm CSI 1;5D / 1;3D, rxvt ESC O d)
-    case paste(String)           // one bracketed paste, as one block
+    case ctrl(Character)  // Ctrl-A ... Ctrl-Z other than the keys above, as "a"..."z"
+    case alt(Character)  // Alt (Meta) with a printable key: ESC then the key, as "b", "f", "d"
+    case altBackspace  // Alt-Backspace: ESC then DEL (or BS)
+    case ctrlLeft, ctrlRight  // Ctrl- or Alt-arrow (xterm CSI 1;5D / 1;3D, rxvt ESC O d)
+    case paste(String)  // one bracketed paste, as one block
     case wheelUp, wheelDown
 }
 
@@ -51,7 +51,7 @@ struct KeyDecoder {
 
     /// Paste bytes kept beyond this are dropped (the editor cuts far earlier).
     static let maxPasteBytes = 16 << 20
-    private static let pasteEnd: [UInt8] = [0x1b, 0x5b, 0x32, 0x30, 0x31, 0x7e]   // ESC [ 2 0 1 ~
+    private static let pasteEnd: [UInt8] = [0x1b, 0x5b, 0x32, 0x30, 0x31, 0x7e]  // ESC [ 2 0 1 ~
 
     mutating func feed(_ bytes: [UInt8], now: Double = KeyDecoder.now()) -> [Key] {
         if pending.isEmpty { pendingSince = now }
@@ -109,7 +109,7 @@ struct KeyDecoder {
                     break outer
                 }
                 let n = b[i + 1]
-                if n == 0x5b {   // CSI
+                if n == 0x5b {  // CSI
                     var j = i + 2
                     // Linux console F1-F5: ESC [ [ A..E
                     if j < b.count && b[j] == 0x5b {
@@ -125,7 +125,7 @@ struct KeyDecoder {
                     }
                     let params = String(decoding: b[(i + 2)..<j], as: UTF8.self)
                     let fin = b[j]
-                    if fin == 0x4d && params.isEmpty {   // X10 mouse: ESC [ M b x y
+                    if fin == 0x4d && params.isEmpty {  // X10 mouse: ESC [ M b x y
                         guard j + 3 < b.count else { if final { i = b.count }; break outer }
                         let button = Int(b[j + 1]) - 32
                         if button & 0x43 == 0x40 { keys.append(.wheelUp) }
@@ -135,7 +135,7 @@ struct KeyDecoder {
                     i = j + 1
                     if params == "200" && fin == 0x7e { paste = []; continue }
                     if let k = KeyDecoder.csiKey(params: params, final: fin) { keys.append(k) }
-                } else if n == 0x4f {   // SS3 (or Alt-O, when nothing follows)
+                } else if n == 0x4f {  // SS3 (or Alt-O, when nothing follows)
                     guard i + 2 < b.count else { if final { keys.append(.alt("O")); i += 2; continue }; break outer }
                     switch b[i + 2] {
                     case 0x50...0x53: keys.append(.function(Int(b[i + 2]) - 0x4f))
@@ -146,12 +146,12 @@ struct KeyDecoder {
                     case 0x48: keys.append(.home)
                     case 0x46: keys.append(.end)
                     case 0x4d: keys.append(.enter)
-                    case 0x64: keys.append(.ctrlLeft)    // rxvt Ctrl-Left
-                    case 0x63: keys.append(.ctrlRight)   // rxvt Ctrl-Right
+                    case 0x64: keys.append(.ctrlLeft)  // rxvt Ctrl-Left
+                    case 0x63: keys.append(.ctrlRight)  // rxvt Ctrl-Right
                     default: break
                     }
                     i += 3
-                } else if n == 0x0d || n == 0x0a {   // Alt-Enter
+                } else if n == 0x0d || n == 0x0a {  // Alt-Enter
                     keys.append(.newline); i += 2
                 } else if n == 0x7f || n == 0x08 {
                     keys.append(.altBackspace); i += 2
@@ -252,7 +252,7 @@ struct KeyDecoder {
     static func wordModified(_ params: String) -> Bool {
         let parts = params.split(separator: ";")
         guard parts.count == 2, let m = Int(parts[1]), m >= 2 else { return false }
-        return (m - 1) & 0b110 != 0   // bit 1: Alt, bit 2: Ctrl
+        return (m - 1) & 0b110 != 0  // bit 1: Alt, bit 2: Ctrl
     }
 
     static func csiKey(params: String, final: UInt8) -> Key? {
@@ -263,11 +263,12 @@ struct KeyDecoder {
         case 0x44: return KeyDecoder.wordModified(params) ? .ctrlLeft : .left
         case 0x48: return .home
         case 0x46: return .end
-        case 0x50...0x53 where params.hasPrefix("1;"): return .function(Int(final) - 0x4f)   // modified F1-F4
-        case 0x5a: return .tab   // shift-tab
-        case 0x4d, 0x6d:          // SGR mouse: ESC [ < b ; x ; y M/m
+        case 0x50...0x53 where params.hasPrefix("1;"): return .function(Int(final) - 0x4f)  // modified F1-F4
+        case 0x5a: return .tab  // shift-tab
+        case 0x4d, 0x6d:  // SGR mouse: ESC [ < b ; x ; y M/m
             guard params.hasPrefix("<"), final == 0x4d,
-                  let button = Int(params.dropFirst().split(separator: ";").first ?? "") else { return nil }
+                let button = Int(params.dropFirst().split(separator: ";").first ?? "")
+            else { return nil }
             if button & 0x43 == 0x40 { return .wheelUp }
             if button & 0x43 == 0x41 { return .wheelDown }
             return nil

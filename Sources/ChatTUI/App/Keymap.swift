@@ -86,6 +86,6 @@ enum Keymap {
         ("F3", "live stats panel"),
         ("F4", "sessions"),
         ("Esc", "stop the reply (kept, marked interrupted)"),
-        ("Ctrl-C twice", "quit"),
+        ("Ctrl-C twice", "quit")
     ]
 }

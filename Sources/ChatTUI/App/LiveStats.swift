@@ -31,7 +31,7 @@ struct LiveStats {
     }
 
     mutating func add(_ e: TokenEvent, at now: Date = Date()) {
-        guard e.id >= 0 else { return }   // the decoder's tail flush is text, not a token
+        guard e.id >= 0 else { return }  // the decoder's tail flush is text, not a token
         tokens += 1
         last = e.stats
         ffnActiveSum += e.stats.ffnActive; ffnTotalSum += e.stats.ffnTotal

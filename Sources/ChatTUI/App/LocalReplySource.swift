@@ -17,8 +17,9 @@ final class LocalReplySource: ReplySource {
         var dropped = 0
         let room = max(16, min(request.parameters.maxTokens, limit / 2))
         while tokens.count + room > limit,
-              let i = messages.firstIndex(where: { $0.role != .system }), i < messages.count - 1 {
-            if cancel.isCancelled { events.push(.failed("stopped before the reply started")); return }   // Esc, or quitting
+            let i = messages.firstIndex(where: { $0.role != .system }), i < messages.count - 1
+        {
+            if cancel.isCancelled { events.push(.failed("stopped before the reply started")); return }  // Esc, or quitting
             messages.remove(at: i); dropped += 1
             tokens = model.tokenizer.encode(model.chatPrompt(messages), addBOS: true)
         }

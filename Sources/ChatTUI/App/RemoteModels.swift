@@ -8,8 +8,10 @@ enum RemoteModels {
     /// The marker ModelInfo.format carries for a remote model (as `models --json` prints it).
     static let format = "remote"
 
-    static func endpoints(_ config: AppConfig,
-                          environment: [String: String] = ProcessInfo.processInfo.environment) -> [RemoteEndpoint] {
+    static func endpoints(
+        _ config: AppConfig,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> [RemoteEndpoint] {
         var out = (config.endpoints ?? []).map { e in
             RemoteEndpoint(name: e.name, baseURL: e.url, apiKey: e.apiKeyEnv.flatMap { environment[$0] }, apiKeyVariable: e.apiKeyEnv)
         }
@@ -33,24 +35,27 @@ enum RemoteModels {
     /// parameters or quantization; the server applies its own chat template.
     static func info(endpoint: String, id: String, contextLength: Int?) -> ModelInfo {
         let name = "\(endpoint)/\(id)"
-        return ModelInfo(name: name, path: name, architecture: "remote", format: format, parameterCount: 0,
-                         quantization: "–", fileSize: 0, contextLength: contextLength ?? 0,
-                         chatStyle: .base(reason: "the server applies its chat template"))
+        return ModelInfo(
+            name: name, path: name, architecture: "remote", format: format, parameterCount: 0,
+            quantization: "–", fileSize: 0, contextLength: contextLength ?? 0,
+            chatStyle: .base(reason: "the server applies its chat template"))
     }
 
     static func info(_ m: RemoteModel) -> ModelInfo { info(endpoint: m.endpoint, id: m.id, contextLength: m.contextLength) }
 
     /// An endpoint that did not answer, as a picker row that cannot be chosen.
     static func unreachableInfo(_ endpoint: String, why: String) -> ModelInfo {
-        ModelInfo(name: "\(endpoint)/", path: "", architecture: "unreachable", format: format, parameterCount: 0,
-                  quantization: "–", fileSize: 0, contextLength: 0, chatStyle: .base(reason: why))
+        ModelInfo(
+            name: "\(endpoint)/", path: "", architecture: "unreachable", format: format, parameterCount: 0,
+            quantization: "–", fileSize: 0, contextLength: 0, chatStyle: .base(reason: why))
     }
 
     /// The commands that read the weights refuse a remote model in one line.
     static func refuseRemote(_ model: String?, command: String) throws {
         guard let m = model, let ref = reference(m, endpoints: endpoints(AppConfig.load().0)) else { return }
-        throw RemoteModelError(description:
-            "\(m) is a remote model (endpoint \(ref.endpoint.name)): \(command) needs the model's weights here; use a local model")
+        throw RemoteModelError(
+            description:
+                "\(m) is a remote model (endpoint \(ref.endpoint.name)): \(command) needs the model's weights here; use a local model")
     }
 }
 

@@ -35,9 +35,9 @@ final class RemoteReplySource: ReplySource {
         events.push(.started(promptTokens: 0, contextLimit: contextLength, droppedMessages: 0))
         let meter = RemoteStreamMeter()
         do {
-            let outcome = try RemoteClient.stream(endpoint, c, timeouts: timeouts, isCancelled: { cancel.isCancelled }) { e in
-                if let t = meter.take(e) { events.push(.token(t)) }
-            }
+            let outcome = try RemoteClient.stream(
+                endpoint, c, timeouts: timeouts, isCancelled: { cancel.isCancelled },
+                onEvent: { e in if let t = meter.take(e) { events.push(.token(t)) } })
             let s = meter.summary(outcome)
             events.push(.done(s, contextUsed: s.promptTokens + s.generatedTokens))
         } catch {

@@ -1,10 +1,11 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import Inference
 import Remote
 import Sessions
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The one set of rules for every sampling setting, wherever it comes from: the command
 /// line (refused with an error), config.json and a session file (a bad value is dropped
@@ -101,8 +102,10 @@ enum SettingsValidation {
 
     /// Checks every field of `s` against the rules; a bad one is reset to the default and
     /// named in a notice ("session file: temperature 1e+300 must be in 0...5; using 0.7").
-    static func sanitize(_ s: inout SamplingSettings, source: String, trusted: Bool = false,
-                         modelsDirectory: URL = ModelCatalog.defaultDirectory()) -> [String] {
+    static func sanitize(
+        _ s: inout SamplingSettings, source: String, trusted: Bool = false,
+        modelsDirectory: URL = ModelCatalog.defaultDirectory()
+    ) -> [String] {
         let d = SamplingSettings()
         var notices: [String] = []
         func reject(_ key: String, _ value: String, _ why: String, _ fallback: String) {
@@ -126,12 +129,15 @@ enum SettingsValidation {
     /// A session file's settings and model (see `sanitize(_:source:)` for the settings). The
     /// model is dropped (nil: the default is used) when it is not a model the catalog has,
     /// nor a model of one of the user's own remote endpoints (ENDPOINT/MODEL_ID).
-    static func sanitize(session c: inout Conversation, remoteEndpoints: [RemoteEndpoint] = [],
-                         modelsDirectory: URL = ModelCatalog.defaultDirectory()) -> [String] {
+    static func sanitize(
+        session c: inout Conversation, remoteEndpoints: [RemoteEndpoint] = [],
+        modelsDirectory: URL = ModelCatalog.defaultDirectory()
+    ) -> [String] {
         let source = "session \(c.id)"
         var notices = sanitize(&c.settings, source: source, trusted: false, modelsDirectory: modelsDirectory)
         if let m = c.model, RemoteModels.reference(m, endpoints: remoteEndpoints) == nil,
-           let notice = sessionModel(m, source: source, modelsDirectory: modelsDirectory) {
+            let notice = sessionModel(m, source: source, modelsDirectory: modelsDirectory)
+        {
             notices.append(notice)
             c.model = nil
         }

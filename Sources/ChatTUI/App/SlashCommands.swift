@@ -3,17 +3,17 @@ import Sessions
 
 /// A command typed in the input as `/name args`.
 enum SlashCommand: Equatable {
-    case model(String?)            // no name: open the picker
-    case system(String?)           // no text: clear the system prompt
+    case model(String?)  // no name: open the picker
+    case system(String?)  // no text: clear the system prompt
     case temperature(Double)
-    case sparsity(String)          // "off" or "stat-topk:F"
-    case speculative(String?)      // nil: off; else a drafter's canonical form ("slice:16384@4")
+    case sparsity(String)  // "off" or "stat-topk:F"
+    case speculative(String?)  // nil: off; else a drafter's canonical form ("slice:16384@4")
     case clear
     case export(ExportFormat, String?)
     case copy
-    case copyCode(Int?)            // the N-th fenced code block of the last reply (from 1; nil: the last one)
-    case retry                     // generate the last reply again, in place of the old one
-    case edit                      // the last user message back in the editor; sending it replaces it
+    case copyCode(Int?)  // the N-th fenced code block of the last reply (from 1; nil: the last one)
+    case retry  // generate the last reply again, in place of the old one
+    case edit  // the last user message back in the editor; sending it replaces it
     case sessions
     case help
     case quit
@@ -34,7 +34,7 @@ enum SlashCommands {
         ("/edit", "edit your last message; Enter resends it"),
         ("/sessions", "list saved sessions"),
         ("/help", "keys and commands"),
-        ("/quit", "leave"),
+        ("/quit", "leave")
     ]
 
     /// nil when `input` is not a command (does not start with `/`, or starts with `//`,

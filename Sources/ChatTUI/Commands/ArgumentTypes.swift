@@ -18,10 +18,12 @@ extension ExportFormat: ExpressibleByArgument {}
 
 /// Help text and value names shared by every command that takes these options.
 enum OptionHelp {
-    static let sparsity = ArgumentHelp("Run-time FFN sparsity: off, or stat-topk:F to keep fraction F of the neurons (statistical top-k).",
-                                       valueName: "off|stat-topk:F")
-    static let speculative = ArgumentHelp("Speculative decoding: off, slice[:V], lookup[:N], sparse:F or model:PATH, each optionally @γ (draft length).",
-                                          valueName: "mode")
+    static let sparsity = ArgumentHelp(
+        "Run-time FFN sparsity: off, or stat-topk:F to keep fraction F of the neurons (statistical top-k).",
+        valueName: "off|stat-topk:F")
+    static let speculative = ArgumentHelp(
+        "Speculative decoding: off, slice[:V], lookup[:N], sparse:F or model:PATH, each optionally @γ (draft length).",
+        valueName: "mode")
 }
 
 extension SettingsValidation {

@@ -14,8 +14,11 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Repetitions (the median is reported).") var repetitions = 3
     @Option(name: .long, help: "Tokens already in the context before each test, as llama-bench -d (default 0).") var depth = 0
     @Option(name: .long, help: OptionHelp.sparsity) var sparsity: SparsityMode = .off
-    @Option(name: .long, help: ArgumentHelp("Also measure chat decoding with this speculative drafter (e.g. slice, lookup, sparse:0.25).",
-                                            valueName: "mode")) var speculative: SpeculativeMode?
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Also measure chat decoding with this speculative drafter (e.g. slice, lookup, sparse:0.25).",
+            valueName: "mode")) var speculative: SpeculativeMode?
     @Flag(name: .long, help: "Print where a decoded token's time goes (LM head, attention, FFN).") var profile = false
     @Flag(name: .long, help: "Also measure memory read bandwidth and the decode speed limit it sets.") var memory = false
     @Flag(name: .long, help: "Print one JSON object.") var json = false
@@ -28,7 +31,7 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         let loadStart = Date()
         let loaded = try options.load(for: "bench")
-        let loadSeconds = Date().timeIntervalSince(loadStart) // mmap + metadata + tokenizer: no weight is read
+        let loadSeconds = Date().timeIntervalSince(loadStart)  // mmap + metadata + tokenizer: no weight is read
         let m = loaded.model
         let mode = sparsity
         let needed = depth + max(promptTokens, genTokens) + 8
@@ -83,7 +86,7 @@ struct BenchCommand: ParsableCommand {
             }
             return Double(genTokens) / Date().timeIntervalSince(t0)
         }
-        _ = try prefill(); _ = try decode() // warm-up: page in the weights
+        _ = try prefill(); _ = try decode()  // warm-up: page in the weights
         var pp: [Double] = [], tg: [Double] = []
         for _ in 0..<repetitions { pp.append(try prefill()); tg.append(try decode()) }
         let median = { (a: [Double]) -> Double in a.sorted()[a.count / 2] }
@@ -97,12 +100,18 @@ struct BenchCommand: ParsableCommand {
             let bw = ComputePool.shared.measureReadBandwidth()
             let bytes = m.decodeWeightBytes
             let limit = bytes > 0 ? bw / Double(bytes) : 0
-            memoryFields = [("bandwidth_gbs", JSON.number(bw / 1e9)), ("decode_bytes_per_token", String(bytes)),
-                            ("decode_limit_tps", JSON.number(limit))]
-            memoryLines = [String(format: "memory read bandwidth: %.1f GB/s (%d threads); weights read per decoded token: %.1f MB",
-                                  bw / 1e9, ComputePool.shared.threads, Double(bytes) / 1e6),
-                           String(format: "decode limit (bandwidth / bytes per token): %.1f tokens/s; measured decode is %.0f%% of it",
-                                  limit, limit > 0 ? 100 * median(tg) / limit : 0)]
+            memoryFields = [
+                ("bandwidth_gbs", JSON.number(bw / 1e9)), ("decode_bytes_per_token", String(bytes)),
+                ("decode_limit_tps", JSON.number(limit))
+            ]
+            memoryLines = [
+                String(
+                    format: "memory read bandwidth: %.1f GB/s (%d threads); weights read per decoded token: %.1f MB",
+                    bw / 1e9, ComputePool.shared.threads, Double(bytes) / 1e6),
+                String(
+                    format: "decode limit (bandwidth / bytes per token): %.1f tokens/s; measured decode is %.0f%% of it",
+                    limit, limit > 0 ? 100 * median(tg) / limit : 0)
+            ]
         }
         if profile {
             let p = DecodeProfile.shared
@@ -127,24 +136,32 @@ struct BenchCommand: ParsableCommand {
         var spec: [(String, String)] = []
         if let mode = speculative {
             let r = try SpeculativeBench.run(loaded, mode: mode, tokens: genTokens, repetitions: repetitions)
-            spec = [("chat_decode_tps", JSON.number(r.plainTPS)), ("speculative_decode_tps", JSON.number(r.specTPS)),
-                    ("speculative", JSON.string(mode.description)), ("acceptance", JSON.number(r.acceptance)),
-                    ("tokens_per_pass", JSON.number(r.tokensPerPass)), ("identical_output", r.identical ? "true" : "false")]
+            spec = [
+                ("chat_decode_tps", JSON.number(r.plainTPS)), ("speculative_decode_tps", JSON.number(r.specTPS)),
+                ("speculative", JSON.string(mode.description)), ("acceptance", JSON.number(r.acceptance)),
+                ("tokens_per_pass", JSON.number(r.tokensPerPass)), ("identical_output", r.identical ? "true" : "false")
+            ]
             if !json {
                 emit(String(format: "chat decode, plain:       %8.1f tokens/s", r.plainTPS))
-                emit(String(format: "chat decode, speculative: %8.1f tokens/s (%@; %.0f%% of drafts accepted, %.2f tokens per target pass, output %@)",
-                            r.specTPS, mode.description, 100 * r.acceptance, r.tokensPerPass, r.identical ? "identical" : "DIFFERENT"))
+                emit(
+                    String(
+                        format: "chat decode, speculative: %8.1f tokens/s (%@; %.0f%% of drafts accepted, %.2f tokens per target pass, output %@)",
+                        r.specTPS, mode.description, 100 * r.acceptance, r.tokensPerPass, r.identical ? "identical" : "DIFFERENT"))
                 emit(String(format: "speculative speed-up:     %8.2fx", r.specTPS / max(r.plainTPS, 1e-9)))
             }
         }
         if json {
-            emit(JSON.object([("prefill_tps", JSON.number(median(pp))), ("decode_tps", JSON.number(median(tg))),
-                              ("threads", String(threads)), ("prompt_tokens", String(promptTokens)),
-                              ("gen_tokens", String(genTokens)), ("depth", String(depth)),
-                              ("depth_prefill_tps", depthPrefillTPS.map { JSON.number($0) } ?? "null"),
-                              ("ttft_ms", JSON.number(1000 * median(ttft))),
-                              ("load_ms", JSON.number(1000 * loadSeconds)),
-                              ("chat_prompt_tokens", String(chatIds.count))] + memoryFields + spec))
+            emit(
+                JSON.object(
+                    [
+                        ("prefill_tps", JSON.number(median(pp))), ("decode_tps", JSON.number(median(tg))),
+                        ("threads", String(threads)), ("prompt_tokens", String(promptTokens)),
+                        ("gen_tokens", String(genTokens)), ("depth", String(depth)),
+                        ("depth_prefill_tps", depthPrefillTPS.map { JSON.number($0) } ?? "null"),
+                        ("ttft_ms", JSON.number(1000 * median(ttft))),
+                        ("load_ms", JSON.number(1000 * loadSeconds)),
+                        ("chat_prompt_tokens", String(chatIds.count))
+                    ] + memoryFields + spec))
         } else {
             emit("model: \(loaded.info.name) (\(loaded.info.quantization)), threads: \(threads), sparsity: \(mode)")
             emit(String(format: "model load (mmap, tokenizer): %.1f ms", 1000 * loadSeconds))
@@ -179,7 +196,7 @@ enum SpeculativeBench {
     static let prompts = [
         "Explain how a refrigerator keeps food cold, in a few short paragraphs.",
         "Write a Python function that checks whether a string is a palindrome, and explain it.",
-        "What are three tips for staying focused while studying?",
+        "What are three tips for staying focused while studying?"
     ]
 
     struct Result { var plainTPS: Double; var specTPS: Double; var acceptance: Double; var tokensPerPass: Double; var identical: Bool }
@@ -201,9 +218,10 @@ enum SpeculativeBench {
                 identical = identical && a.ids == b.ids
             }
         }
-        return Result(plainTPS: Double(plainN) / max(plainT, 1e-9), specTPS: Double(specN) / max(specT, 1e-9),
-                      acceptance: proposed > 0 ? Double(accepted) / Double(proposed) : 0,
-                      tokensPerPass: passes > 0 ? Double(specN) / Double(passes) : 1, identical: identical)
+        return Result(
+            plainTPS: Double(plainN) / max(plainT, 1e-9), specTPS: Double(specN) / max(specT, 1e-9),
+            acceptance: proposed > 0 ? Double(accepted) / Double(proposed) : 0,
+            tokensPerPass: passes > 0 ? Double(specN) / Double(passes) : 1, identical: identical)
     }
 
     static func decode(_ m: LoadedModel, _ ids: [Int], _ p: SamplingParameters, _ mode: SpeculativeMode) throws -> (ids: [Int], summary: GenerationSummary) {

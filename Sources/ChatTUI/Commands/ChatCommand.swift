@@ -28,9 +28,11 @@ struct ChatCommand: ParsableCommand {
 
     func run() throws {
         if let t = threads { ComputePool.shared.setThreads(t) }
-        let app = try ChatApp(options: ChatOptions(model: model, session: session, theme: theme, temperature: temperature,
-                                                   maxTokens: maxTokens, sparsity: sparsity, seed: seed, speculative: speculative,
-                                                   format: format))
+        let app = try ChatApp(
+            options: ChatOptions(
+                model: model, session: session, theme: theme, temperature: temperature,
+                maxTokens: maxTokens, sparsity: sparsity, seed: seed, speculative: speculative,
+                format: format))
         app.run()
         // Everything is saved (or its fallback copy written) and the terminal restored; leave
         // without the C library's exit handlers: OpenBLAS's joins its idle threads there and

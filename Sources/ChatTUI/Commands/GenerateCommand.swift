@@ -102,28 +102,33 @@ struct GenerateCommand: ParsableCommand {
             switch event {
             case .token(let t):
                 if json {
-                    guard t.id >= 0 else { return } // trailing partial UTF-8 flush: text only
-                    emit(JSON.object([
-                        ("id", String(t.id)), ("text", JSON.string(t.text)), ("logprob", JSON.number(Double(t.logprob))),
-                        ("ms", JSON.number(t.ms)), ("ffn_active", String(t.stats.ffnActive)),
-                        ("ffn_total", String(t.stats.ffnTotal)), ("attended", String(t.stats.attended)),
-                        ("flops", JSON.number(t.stats.flops)), ("flops_dense", JSON.number(t.stats.flopsDense)),
-                    ]))
+                    guard t.id >= 0 else { return }  // trailing partial UTF-8 flush: text only
+                    emit(
+                        JSON.object([
+                            ("id", String(t.id)), ("text", JSON.string(t.text)), ("logprob", JSON.number(Double(t.logprob))),
+                            ("ms", JSON.number(t.ms)), ("ffn_active", String(t.stats.ffnActive)),
+                            ("ffn_total", String(t.stats.ffnTotal)), ("attended", String(t.stats.attended)),
+                            ("flops", JSON.number(t.stats.flops)), ("flops_dense", JSON.number(t.stats.flopsDense))
+                        ]))
                 } else {
                     emit(t.text, newline: false)
                 }
             case .done(let s):
                 if json {
-                    emit(JSON.object([
-                        ("done", "true"), ("prompt_tokens", String(s.promptTokens)),
-                        ("generated_tokens", String(s.generatedTokens)),
-                        ("prefill_tps", JSON.number(s.prefillTPS)), ("decode_tps", JSON.number(s.decodeTPS)),
-                        ("ttft_ms", JSON.number(s.timeToFirstToken * 1000)), ("stop", JSON.string(s.stopReason.rawValue)),
-                        ("format", chat ? JSON.string(loaded.chatFormat.name) : "null"),
-                    ] + (s.targetPasses > 0 ? [
-                        ("draft_proposed", String(s.speculativeProposed)), ("draft_accepted", String(s.speculativeAccepted)),
-                        ("target_passes", String(s.targetPasses)),
-                    ] : [])))
+                    emit(
+                        JSON.object(
+                            [
+                                ("done", "true"), ("prompt_tokens", String(s.promptTokens)),
+                                ("generated_tokens", String(s.generatedTokens)),
+                                ("prefill_tps", JSON.number(s.prefillTPS)), ("decode_tps", JSON.number(s.decodeTPS)),
+                                ("ttft_ms", JSON.number(s.timeToFirstToken * 1000)), ("stop", JSON.string(s.stopReason.rawValue)),
+                                ("format", chat ? JSON.string(loaded.chatFormat.name) : "null")
+                            ]
+                                + (s.targetPasses > 0
+                                    ? [
+                                        ("draft_proposed", String(s.speculativeProposed)), ("draft_accepted", String(s.speculativeAccepted)),
+                                        ("target_passes", String(s.targetPasses))
+                                    ] : [])))
                 } else {
                     emit("")
                     if s.stopReason == .loop {

@@ -16,7 +16,12 @@ struct LogitsCommand: ParsableCommand {
 
     func run() throws {
         let loaded = try options.load(for: "logits")
-        let ids = try self.ids.map { s in try s.split(separator: ",").map { guard let i = Int($0) else { throw ValidationError("bad id \($0)") }; return i } }
+        let ids =
+            try self.ids.map { s in
+                try s.split(separator: ",").map {
+                    guard let i = Int($0) else { throw ValidationError("bad id \($0)") }; return i
+                }
+            }
             ?? loaded.tokenizer.encode(text, addBOS: true)
         guard !ids.isEmpty else { throw ValidationError("--text is empty") }
         let state = loaded.model.makeState(capacity: max(ids.count + 1, 16))

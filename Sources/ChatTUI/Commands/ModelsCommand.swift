@@ -22,24 +22,32 @@ struct ModelsCommand: ParsableCommand {
         let listings = RemoteClient.listModels(RemoteModels.endpoints(config))
         if json {
             for m in models {
-                emit(JSON.object([("name", JSON.string(m.name)), ("path", JSON.string(m.path)),
-                                  ("architecture", JSON.string(m.architecture)), ("format", JSON.string(m.format)),
-                                  ("parameters", String(m.parameterCount)), ("quantization", JSON.string(m.quantization)),
-                                  ("size", String(m.fileSize)), ("context_length", String(m.contextLength)),
-                                  ("chat_format", JSON.string(m.chatFormatLabel)), ("chat_style", JSON.string(m.chatStyle.reason))]))
+                emit(
+                    JSON.object([
+                        ("name", JSON.string(m.name)), ("path", JSON.string(m.path)),
+                        ("architecture", JSON.string(m.architecture)), ("format", JSON.string(m.format)),
+                        ("parameters", String(m.parameterCount)), ("quantization", JSON.string(m.quantization)),
+                        ("size", String(m.fileSize)), ("context_length", String(m.contextLength)),
+                        ("chat_format", JSON.string(m.chatFormatLabel)), ("chat_style", JSON.string(m.chatStyle.reason))
+                    ]))
             }
             for l in listings { for line in ModelsCommand.remoteJSON(l) { emit(line) } }
         } else if models.isEmpty && listings.isEmpty {
             emit("no models in \(dir.path)")
         } else {
-            let rows = [["NAME", "ARCH", "FORMAT", "PARAMS", "QUANT", "SIZE", "CONTEXT", "CHAT"]] + models.map {
-                [$0.name, $0.architecture, $0.format, Format.count($0.parameterCount), $0.quantization,
-                 Format.bytes($0.fileSize), String($0.contextLength), $0.chatFormatLabel]
-            } + listings.flatMap(ModelsCommand.remoteRows)
+            let rows =
+                [["NAME", "ARCH", "FORMAT", "PARAMS", "QUANT", "SIZE", "CONTEXT", "CHAT"]]
+                + models.map {
+                    [
+                        $0.name, $0.architecture, $0.format, Format.count($0.parameterCount), $0.quantization,
+                        Format.bytes($0.fileSize), String($0.contextLength), $0.chatFormatLabel
+                    ]
+                } + listings.flatMap(ModelsCommand.remoteRows)
             let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max()! }
             for r in rows {
-                emit(r.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
-                    .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+                emit(
+                    r.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+                        .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
             }
             if models.isEmpty { FileHandle.standardError.write("no local models in \(dir.path)\n".data(using: .utf8)!) }
         }
@@ -50,39 +58,55 @@ struct ModelsCommand: ParsableCommand {
     static func remoteRows(_ l: EndpointListing) -> [[String]] {
         switch l.result {
         case .success(let list):
-            return list.map { ["\($0.endpoint)/\($0.id)", "remote", "remote", "–", "–", "–",
-                               $0.contextLength.map(String.init) ?? "–", "server"] }
+            return list.map {
+                [
+                    "\($0.endpoint)/\($0.id)", "remote", "remote", "–", "–", "–",
+                    $0.contextLength.map(String.init) ?? "–", "server"
+                ]
+            }
         case .failure(let e):
             return [["\(l.endpoint.name)/", "remote", "remote", "–", "–", "–", "–", "unreachable: \(e)"]]
         }
     }
 
     static func remoteJSON(_ l: EndpointListing) -> [String] {
-        let common = [("format", JSON.string("remote")), ("endpoint", JSON.string(l.endpoint.name)),
-                      ("url", JSON.string(l.endpoint.baseURL))]
+        let common = [
+            ("format", JSON.string("remote")), ("endpoint", JSON.string(l.endpoint.name)),
+            ("url", JSON.string(l.endpoint.baseURL))
+        ]
         switch l.result {
         case .success(let list):
             return list.map { m in
-                JSON.object([("name", JSON.string(m.qualifiedName))] + common + [
-                    ("id", JSON.string(m.id)), ("context_length", m.contextLength.map(String.init) ?? "null"),
-                    ("owned_by", m.ownedBy.map(JSON.string) ?? "null")])
+                JSON.object(
+                    [("name", JSON.string(m.qualifiedName))] + common + [
+                        ("id", JSON.string(m.id)), ("context_length", m.contextLength.map(String.init) ?? "null"),
+                        ("owned_by", m.ownedBy.map(JSON.string) ?? "null")
+                    ])
             }
         case .failure(let e):
-            return [JSON.object([("name", JSON.string("\(l.endpoint.name)/"))] + common + [
-                ("unreachable", "true"), ("error", JSON.string("\(e)"))])]
+            return [
+                JSON.object(
+                    [("name", JSON.string("\(l.endpoint.name)/"))] + common + [
+                        ("unreachable", "true"), ("error", JSON.string("\(e)"))
+                    ])
+            ]
         }
     }
 }
 
 enum Format {
     static func count(_ n: Int) -> String {
-        n >= 1_000_000_000 ? String(format: "%.1fB", Double(n) / 1e9)
-            : n >= 1_000_000 ? String(format: "%.0fM", Double(n) / 1e6)
-            : n >= 1000 ? String(format: "%.0fK", Double(n) / 1e3) : String(n)
+        n >= 1_000_000_000
+            ? String(format: "%.1fB", Double(n) / 1e9)
+            : n >= 1_000_000
+                ? String(format: "%.0fM", Double(n) / 1e6)
+                : n >= 1000 ? String(format: "%.0fK", Double(n) / 1e3) : String(n)
     }
     static func bytes(_ n: Int) -> String {
-        n >= 1 << 30 ? String(format: "%.2f GiB", Double(n) / Double(1 << 30))
-            : n >= 1 << 20 ? String(format: "%.1f MiB", Double(n) / Double(1 << 20))
-            : String(format: "%.1f KiB", Double(n) / 1024)
+        n >= 1 << 30
+            ? String(format: "%.2f GiB", Double(n) / Double(1 << 30))
+            : n >= 1 << 20
+                ? String(format: "%.1f MiB", Double(n) / Double(1 << 20))
+                : String(format: "%.1f KiB", Double(n) / 1024)
     }
 }

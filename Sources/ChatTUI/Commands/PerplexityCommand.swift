@@ -18,7 +18,8 @@ struct PerplexityCommand: ParsableCommand {
     @Option(name: .long, help: "Chunk length in tokens.") var ctx = 512
     @Option(name: .long, help: "Score at most this many chunks (0 = all).") var chunks = 0
     @Option(name: .long, help: OptionHelp.sparsity) var sparsity: SparsityMode = .off
-    @Flag(name: .long, help: "Float32 arithmetic (dequantized weights), as the Hugging Face reference computes, instead of decode's int8 activations.") var float32 = false
+    @Flag(name: .long, help: "Float32 arithmetic (dequantized weights), as the Hugging Face reference computes, instead of decode's int8 activations.")
+    var float32 = false
     @Flag(name: .long, help: "Print a JSON object instead of text.") var json = false
 
     func validate() throws {
@@ -28,17 +29,22 @@ struct PerplexityCommand: ParsableCommand {
     func run() throws {
         let text = try ArgumentCheck.readUTF8File(file)
         let loaded = try options.load(for: "perplexity")
-        let result = try Perplexity.compute(model: loaded, text: text, ctx: ctx, maxChunks: chunks,
-                                            sparsity: sparsity,
-                                            arithmetic: float32 ? .float32 : .quantized) { i, n, ppl in
+        let result = try Perplexity.compute(
+            model: loaded, text: text, ctx: ctx, maxChunks: chunks,
+            sparsity: sparsity,
+            arithmetic: float32 ? .float32 : .quantized
+        ) { i, n, ppl in
             if !json { FileHandle.standardError.write("[\(i)/\(n)] \(String(format: "%.4f", ppl))\n".data(using: .utf8)!) }
         }
         if json {
-            emit(JSON.object([("ppl", JSON.number(result.ppl)), ("chunks", String(result.chunks)),
-                              ("ctx", String(ctx)), ("tokens_scored", String(result.scored)),
-                              ("arithmetic", JSON.string(float32 ? "float32" : "quantized")),
-                              ("mean_ffn_active", JSON.number(result.meanFFNActive)),
-                              ("tokens_per_second", JSON.number(result.tokensPerSecond))]))
+            emit(
+                JSON.object([
+                    ("ppl", JSON.number(result.ppl)), ("chunks", String(result.chunks)),
+                    ("ctx", String(ctx)), ("tokens_scored", String(result.scored)),
+                    ("arithmetic", JSON.string(float32 ? "float32" : "quantized")),
+                    ("mean_ffn_active", JSON.number(result.meanFFNActive)),
+                    ("tokens_per_second", JSON.number(result.tokensPerSecond))
+                ]))
         } else {
             emit("chunks: \(result.chunks), tokens scored: \(result.scored), ffn active: \(String(format: "%.1f%%", 100 * result.meanFFNActive))")
             emit("ppl: \(String(format: "%.4f", result.ppl))")

@@ -32,7 +32,7 @@ struct RemoteGenerate {
         }
         let p = c.parameters()
         r.temperature = p.temperature; r.topP = p.topP; r.maxTokens = p.maxTokens; r.seed = p.seed
-        r.topK = c.topK   // only when asked: OpenAI itself refuses top_k
+        r.topK = c.topK  // only when asked: OpenAI itself refuses top_k
         r.stop = c.stop + (c.chat ? AppConfig.load().0.stop ?? [] : [])
         return r
     }
@@ -48,12 +48,13 @@ struct RemoteGenerate {
                 printed = true
                 if command.json {
                     let s = t.stats, has = s.ffnTotal > 0
-                    emit(JSON.object([
-                        ("id", "null"), ("text", JSON.string(t.text)), ("logprob", "null"), ("ms", JSON.number(t.ms)),
-                        ("ffn_active", has ? String(s.ffnActive) : "null"), ("ffn_total", has ? String(s.ffnTotal) : "null"),
-                        ("attended", has ? String(s.attended) : "null"),
-                        ("flops", has ? JSON.number(s.flops) : "null"), ("flops_dense", has ? JSON.number(s.flopsDense) : "null"),
-                    ]))
+                    emit(
+                        JSON.object([
+                            ("id", "null"), ("text", JSON.string(t.text)), ("logprob", "null"), ("ms", JSON.number(t.ms)),
+                            ("ffn_active", has ? String(s.ffnActive) : "null"), ("ffn_total", has ? String(s.ffnTotal) : "null"),
+                            ("attended", has ? String(s.attended) : "null"),
+                            ("flops", has ? JSON.number(s.flops) : "null"), ("flops_dense", has ? JSON.number(s.flopsDense) : "null")
+                        ]))
                 } else {
                     emit(t.text, newline: false)
                 }
@@ -65,13 +66,14 @@ struct RemoteGenerate {
         }
         let s = meter.summary(outcome)
         if command.json {
-            emit(JSON.object([
-                ("done", "true"), ("prompt_tokens", meter.usage.map { String($0.prompt) } ?? "null"),
-                ("generated_tokens", String(s.generatedTokens)), ("prefill_tps", "null"),
-                ("decode_tps", s.decodeSeconds > 0 ? JSON.number(s.decodeTPS) : "null"),
-                ("ttft_ms", meter.firstAt == nil ? "null" : JSON.number(s.timeToFirstToken * 1000)),
-                ("stop", JSON.string(s.stopReason.rawValue)), ("format", "null"), ("model", JSON.string(name)),
-            ]))
+            emit(
+                JSON.object([
+                    ("done", "true"), ("prompt_tokens", meter.usage.map { String($0.prompt) } ?? "null"),
+                    ("generated_tokens", String(s.generatedTokens)), ("prefill_tps", "null"),
+                    ("decode_tps", s.decodeSeconds > 0 ? JSON.number(s.decodeTPS) : "null"),
+                    ("ttft_ms", meter.firstAt == nil ? "null" : JSON.number(s.timeToFirstToken * 1000)),
+                    ("stop", JSON.string(s.stopReason.rawValue)), ("format", "null"), ("model", JSON.string(name))
+                ]))
         } else {
             emit("")
         }

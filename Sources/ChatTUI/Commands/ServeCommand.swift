@@ -47,7 +47,7 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
-        signal(SIGPIPE, SIG_IGN) // a client gone mid-write is an error on that socket, not the server's end
+        signal(SIGPIPE, SIG_IGN)  // a client gone mid-write is an error on that socket, not the server's end
         let loaded = try options.load()
         let (config, _) = AppConfig.load()
         let formatChoice = format
@@ -61,8 +61,9 @@ struct ServeCommand: ParsableCommand {
             return ServedModel(id: id, loaded: model, chatDefaults: chat, completionDefaults: raw, sparsity: sparsity)
         }
         let served = try serve(loaded, id: Self.modelId(loaded.info))
-        let registry = ModelRegistry(loaded: served, catalog: Self.catalog(served: served, make: serve), maxWaiting: maxQueue,
-                                     maxBatch: maxBatch)
+        let registry = ModelRegistry(
+            loaded: served, catalog: Self.catalog(served: served, make: serve), maxWaiting: maxQueue,
+            maxBatch: maxBatch)
 
         var cfg = ServerConfiguration()
         cfg.host = host
@@ -97,13 +98,20 @@ struct ServeCommand: ParsableCommand {
                 .map { Int($0.timeIntervalSince1970) } ?? 0
         }
         let info = served.loaded.info
-        var out = [CatalogModel(id: served.id, aliases: [URL(fileURLWithPath: info.path).lastPathComponent, info.path, info.name],
-                                contextLength: served.loaded.config.contextLength, created: created(info.path)) { served }]
+        var out = [
+            CatalogModel(
+                id: served.id, aliases: [URL(fileURLWithPath: info.path).lastPathComponent, info.path, info.name],
+                contextLength: served.loaded.config.contextLength, created: created(info.path)
+            ) { served }
+        ]
         for m in ModelCatalog.scan() where m.path != info.path && m.name != served.id {
-            out.append(CatalogModel(id: m.name, aliases: [URL(fileURLWithPath: m.path).lastPathComponent, m.path],
-                                    contextLength: m.contextLength, created: created(m.path)) {
-                try make(LoadedModel.load(path: m.path), m.name)
-            })
+            out.append(
+                CatalogModel(
+                    id: m.name, aliases: [URL(fileURLWithPath: m.path).lastPathComponent, m.path],
+                    contextLength: m.contextLength, created: created(m.path)
+                ) {
+                    try make(LoadedModel.load(path: m.path), m.name)
+                })
         }
         return out
     }

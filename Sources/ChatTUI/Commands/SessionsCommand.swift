@@ -42,25 +42,33 @@ extension SessionsCommand {
             let (sessions, notices) = store.list()
             if json {
                 for s in sessions {
-                    emit(JSON.object([("id", JSON.string(s.id)), ("title", JSON.string(s.title)),
-                                      ("created", JSON.string(Exporter.isoTime(s.created))),
-                                      ("updated", JSON.string(Exporter.isoTime(s.updated))),
-                                      ("messages", String(s.messageCount)),
-                                      ("model", s.model.map(JSON.string) ?? "null")]))
+                    emit(
+                        JSON.object([
+                            ("id", JSON.string(s.id)), ("title", JSON.string(s.title)),
+                            ("created", JSON.string(Exporter.isoTime(s.created))),
+                            ("updated", JSON.string(Exporter.isoTime(s.updated))),
+                            ("messages", String(s.messageCount)),
+                            ("model", s.model.map(JSON.string) ?? "null")
+                        ]))
                 }
             } else if sessions.isEmpty {
                 emit("no sessions in \(store.directory.path)")
             } else {
-                let rows = [["ID", "UPDATED (UTC)", "MSGS", "MODEL", "TITLE"]] + sessions.map {
-                    [$0.id, Exporter.shortTime($0.updated), String($0.messageCount),
-                     DisplayText.truncate(DisplayText.singleLine($0.model ?? "-"), to: 28),
-                     DisplayText.truncate(DisplayText.singleLine($0.title), to: 60)]
-                }
+                let rows =
+                    [["ID", "UPDATED (UTC)", "MSGS", "MODEL", "TITLE"]]
+                    + sessions.map {
+                        [
+                            $0.id, Exporter.shortTime($0.updated), String($0.messageCount),
+                            DisplayText.truncate(DisplayText.singleLine($0.model ?? "-"), to: 28),
+                            DisplayText.truncate(DisplayText.singleLine($0.title), to: 60)
+                        ]
+                    }
                 let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max()! }
                 for r in rows {
-                    emit(r.enumerated().map { i, cell in
-                        i == r.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
-                    }.joined(separator: "  "))
+                    emit(
+                        r.enumerated().map { i, cell in
+                            i == r.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                        }.joined(separator: "  "))
                 }
             }
             report(notices)

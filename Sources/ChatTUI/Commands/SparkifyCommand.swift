@@ -40,7 +40,9 @@ struct SparkifyCommand: ParsableCommand {
         let loaded = try options.load()
         let chunks = try SparkifyCalibration.chunks(text, tokenizer: loaded.tokenizer, tokens: tokens)
         let basePath = loaded.info.path
-        let path = output ?? URL(fileURLWithPath: basePath).deletingLastPathComponent()
+        let path =
+            output
+            ?? URL(fileURLWithPath: basePath).deletingLastPathComponent()
             .appendingPathComponent(SparkifyFitter.overlayName(baseFile: basePath, fraction: fraction, rank: rank)).path
         guard SparkifyOverlayName.isOverlay(path) else {
             throw ValidationError("the overlay's file name must contain .sparkify and end in .safetensors (got \(path))")
@@ -49,12 +51,14 @@ struct SparkifyCommand: ParsableCommand {
         Interrupt.install(temporaryFile: SparkifyFitter.temporaryPath(for: path))
         defer { Interrupt.uninstall() }
         let bar = ProgressBar()
-        let fits = try SparkifyFitter.fit(loaded, chunks: chunks, fraction: fraction, rank: rank,
-                                          refitPasses: refitPasses, refitTarget: target, ridge: ridge,
-                                          progress: { bar.show($0.done, of: $0.total, $0.stage) },
-                                          isCancelled: { Interrupt.requested })
-        try SparkifyFitter.write(fits, to: path, basePath: basePath, fraction: fraction, rank: rank,
-                                 calibrationTokens: chunks.reduce(0) { $0 + $1.count }, isCancelled: { Interrupt.requested })
+        let fits = try SparkifyFitter.fit(
+            loaded, chunks: chunks, fraction: fraction, rank: rank,
+            refitPasses: refitPasses, refitTarget: target, ridge: ridge,
+            progress: { bar.show($0.done, of: $0.total, $0.stage) },
+            isCancelled: { Interrupt.requested })
+        try SparkifyFitter.write(
+            fits, to: path, basePath: basePath, fraction: fraction, rank: rank,
+            calibrationTokens: chunks.reduce(0) { $0 + $1.count }, isCancelled: { Interrupt.requested })
         bar.finish()
         emit(path)
     }

@@ -1,7 +1,8 @@
 import CNcursesw
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The only code that calls ncurses (from the main thread only). It owns the screen:
@@ -27,7 +28,7 @@ final class Terminal {
         screen = s
         active = true
         raw(); noecho(); nonl()
-        keypad(stdscr, false)      // KeyDecoder reads the escape sequences itself
+        keypad(stdscr, false)  // KeyDecoder reads the escape sequences itself
         setupColors(theme: theme, useColor: useColor)
         // Bracketed paste (a paste arrives as one block) and SGR mouse reports (wheel).
         writeRaw("\u{1b}[?2004h\u{1b}[?1000h\u{1b}[?1006h")
@@ -65,10 +66,15 @@ final class Terminal {
             if colorOK && i + 1 < Int(sc_color_pairs()) {
                 func pick(_ c256: Int?, _ c8: String?, fallback: Int) -> Int {
                     var c: Int
-                    if n >= 256, let v = c256 { c = v }
-                    else if let name = c8 { c = Theme.basicColors[name] ?? -1 }
-                    else if let v = c256, v < n { c = v }
-                    else { c = -1 }
+                    if n >= 256, let v = c256 {
+                        c = v
+                    } else if let name = c8 {
+                        c = Theme.basicColors[name] ?? -1
+                    } else if let v = c256, v < n {
+                        c = v
+                    } else {
+                        c = -1
+                    }
                     if c >= n { c = -1 }
                     if c == -1 && !defaults { c = fallback }
                     return c

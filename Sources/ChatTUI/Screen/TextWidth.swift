@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// libc's wcwidth (Glibc's Swift module hides it behind _XOPEN_SOURCE).
@@ -23,7 +24,7 @@ enum TextWidth {
         let scalars = c.unicodeScalars
         guard let first = scalars.first else { return 0 }
         if first.value < 0x20 || (0x7f..<0xa0).contains(first.value) { return 1 }
-        if first.value < 0x7f { return 1 }   // ASCII fast path
+        if first.value < 0x7f { return 1 }  // ASCII fast path
         var w = Int(c_wcwidth(wchar_t(bitPattern: first.value)))
         if w < 0 { return 1 }
         // An emoji presentation selector or a regional-indicator pair makes the cluster wide.

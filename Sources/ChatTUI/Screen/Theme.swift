@@ -31,8 +31,10 @@ struct Theme: Sendable, Equatable {
         return s
     }
 
-    static let basicColors = ["default": -1, "black": 0, "red": 1, "green": 2, "yellow": 3,
-                              "blue": 4, "magenta": 5, "cyan": 6, "white": 7]
+    static let basicColors = [
+        "default": -1, "black": 0, "red": 1, "green": 2, "yellow": 3,
+        "blue": 4, "magenta": 5, "cyan": 6, "white": 7
+    ]
 
     /// Text from a theme file as it appears in an error: one short line, control
     /// characters escaped (the error is shown in the status line).
@@ -51,7 +53,7 @@ struct Theme: Sendable, Equatable {
         }
         var styles: [StyleRole: Style] = [:]
         for (key, style) in file.roles {
-            guard let role = StyleRole(rawValue: key) else { continue }   // newer roles: ignore
+            guard let role = StyleRole(rawValue: key) else { continue }  // newer roles: ignore
             for c in [style.fg, style.bg].compactMap({ $0 }) where c < -1 || c > 255 {
                 throw ChatError(description: "theme \(name): role \(Theme.quote(key)): colour \(c) is not in -1...255")
             }
@@ -89,11 +91,13 @@ struct Theme: Sendable, Equatable {
 
     /// Used when no theme file can be found at all (an installed binary without its
     /// data): attributes only, so it reads on any terminal.
-    static let fallback = Theme(name: "fallback", styles: [
-        .title: Style(bold: true), .status: Style(reverse: true), .selected: Style(reverse: true),
-        .user: Style(bold: true), .error: Style(bold: true), .dim: Style(dim: true), .meta: Style(dim: true),
-        .cursorLine: Style(reverse: true), .barHigh: Style(bold: true),
-    ])
+    static let fallback = Theme(
+        name: "fallback",
+        styles: [
+            .title: Style(bold: true), .status: Style(reverse: true), .selected: Style(reverse: true),
+            .user: Style(bold: true), .error: Style(bold: true), .dim: Style(dim: true), .meta: Style(dim: true),
+            .cursorLine: Style(reverse: true), .barHigh: Style(bold: true)
+        ])
 }
 
 /// A one-line error of the chat front end (theme, terminal, session).

@@ -111,7 +111,7 @@ struct InputEditor {
         var i = cursor
         while i > 0 && chars[i - 1].isWhitespace && chars[i - 1] != "\n" { i -= 1 }
         while i > 0 && !chars[i - 1].isWhitespace { i -= 1 }
-        if i == cursor && i > 0 { i -= 1 }   // only a newline before: delete it
+        if i == cursor && i > 0 { i -= 1 }  // only a newline before: delete it
         chars.removeSubrange(i..<cursor); cursor = i
     }
 

@@ -36,7 +36,7 @@ enum MarkdownBlocks {
 
     static func parse(_ lines: ArraySlice<Substring>) -> [MarkdownBlock] {
         var blocks: [MarkdownBlock] = []
-        var items: [OpenItem] = []      // the list items the next line may belong to, outermost first
+        var items: [OpenItem] = []  // the list items the next line may belong to, outermost first
         var afterBlank = false
         var paragraph: [Substring] = []
         func flush() {
@@ -105,7 +105,8 @@ enum MarkdownBlocks {
             }
             // Text under an open item (indented past its marker, or straight after it) continues it.
             if let top = items.last, !afterBlank || indent > top.indent,
-               case .listItem(let depth, let marker, let text)? = blocks.last, paragraph.isEmpty {
+                case .listItem(let depth, let marker, let text)? = blocks.last, paragraph.isEmpty
+            {
                 blocks[blocks.count - 1] = .listItem(depth: depth, marker: marker, text: text + "\n" + body)
                 i += 1; continue
             }

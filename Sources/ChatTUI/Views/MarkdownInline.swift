@@ -33,8 +33,8 @@ enum MarkdownInline {
     }
 
     private struct Delimiter {
-        var pos: Int          // output index of the run's first char still unused
-        var count: Int        // chars of the run still unused
+        var pos: Int  // output index of the run's first char still unused
+        var count: Int  // chars of the run still unused
         let original: Int
         let char: Character
         let canOpen: Bool
@@ -44,12 +44,12 @@ enum MarkdownInline {
     private struct Parser {
         let src: [Character]
         var out: [Character] = []
-        var flags: [InlineStyle] = []     // per output char, styles set while scanning (code, link, url)
-        var hidden: [Bool] = []           // per output char: a marker used up by emphasis
-        var delta: [[Int]] = []           // per style bit (strong, emphasis, strike): +1 at start, -1 at end
+        var flags: [InlineStyle] = []  // per output char, styles set while scanning (code, link, url)
+        var hidden: [Bool] = []  // per output char: a marker used up by emphasis
+        var delta: [[Int]] = []  // per style bit (strong, emphasis, strike): +1 at start, -1 at end
         var delims: [Delimiter] = []
-        var closeBracket: [Int: Int] = [:]   // src index of `[` → its matching `]`
-        var closeParen: [Int: Int] = [:]     // src index of `(` → its matching `)`
+        var closeBracket: [Int: Int] = [:]  // src index of `[` → its matching `]`
+        var closeParen: [Int: Int] = [:]  // src index of `(` → its matching `)`
         var noBacktickRun: [Int: Int] = [:]  // run length → src index after which no run of that length exists
 
         init(_ src: [Character]) {
@@ -104,10 +104,10 @@ enum MarkdownInline {
 
         mutating func scan() {
             var i = 0
-            var linkEnd: Int? = nil       // src index of the `]` ending the link being read
+            var linkEnd: Int? = nil  // src index of the `]` ending the link being read
             var linkURL = ""
-            var after = 0                  // src index to resume at after the link
-            var linkStart = 0              // output index of the link text's first char
+            var after = 0  // src index to resume at after the link
+            var linkStart = 0  // output index of the link text's first char
             while i < src.count {
                 let c = src[i]
                 let base: InlineStyle = linkEnd == nil ? [] : .link
@@ -187,8 +187,8 @@ enum MarkdownInline {
         /// delimiter is looked at twice.
         mutating func pairDelimiters() {
             delta = Array(repeating: Array(repeating: 0, count: out.count + 1), count: 3)
-            var prev = Array(-1..<(delims.count - 1))      // -1: none before
-            var next = Array(1..<(delims.count + 1))        // delims.count: none after
+            var prev = Array(-1..<(delims.count - 1))  // -1: none before
+            var next = Array(1..<(delims.count + 1))  // delims.count: none after
             func unlink(_ k: Int) {
                 if prev[k] >= 0 { next[prev[k]] = next[k] }
                 if next[k] < delims.count { prev[next[k]] = prev[k] }
@@ -205,7 +205,8 @@ enum MarkdownInline {
                 while o > bottom {
                     let op = delims[o]
                     if op.canOpen, op.count > 0, op.char == closer.char {
-                        let oddMatch = (op.canClose || closer.canOpen) && (op.original + closer.original) % 3 == 0
+                        let oddMatch =
+                            (op.canClose || closer.canOpen) && (op.original + closer.original) % 3 == 0
                             && !(op.original % 3 == 0 && closer.original % 3 == 0)
                         if closer.char == "~" ? op.count == 2 && closer.count == 2 : !oddMatch { found = o; break }
                     }
@@ -220,7 +221,7 @@ enum MarkdownInline {
                 }
                 let use = closer.char == "~" ? 2 : (delims[opener].count >= 2 && closer.count >= 2 ? 2 : 1)
                 delims[opener].count -= use
-                let openEnd = delims[opener].pos + delims[opener].count      // first hidden char of the opener
+                let openEnd = delims[opener].pos + delims[opener].count  // first hidden char of the opener
                 for k in openEnd..<(openEnd + use) { hidden[k] = true }
                 for k in closer.pos..<(closer.pos + use) { hidden[k] = true }
                 let style = closer.char == "~" ? 2 : (use == 2 ? 0 : 1)
@@ -228,7 +229,7 @@ enum MarkdownInline {
                 delta[style][closer.pos] -= 1
                 delims[c].pos += use
                 delims[c].count -= use
-                next[opener] = c; prev[c] = opener          // what lay between is done with
+                next[opener] = c; prev[c] = opener  // what lay between is done with
                 if delims[opener].count == 0 { unlink(opener) }
                 if delims[c].count == 0 { let after = next[c]; unlink(c); c = after }
             }

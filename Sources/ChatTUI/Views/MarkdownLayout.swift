@@ -74,20 +74,28 @@ enum MarkdownLayout {
         let natural = codeLines.reduce(0) { max($0, TextWidth.of($1)) }
         let inner = min(avail - 4, max(natural, labelWidth + 2, 1))
         var out: [TranscriptLine] = []
-        out.append(TranscriptLine(text: language, role: .border, indent: indent, runs: [
-            StyledRun(text: "┌─", role: .border), StyledRun(text: label, role: .meta),
-            StyledRun(text: String(repeating: "─", count: inner + 1 - labelWidth) + "┐", role: .border),
-        ]))
+        out.append(
+            TranscriptLine(
+                text: language, role: .border, indent: indent,
+                runs: [
+                    StyledRun(text: "┌─", role: .border), StyledRun(text: label, role: .meta),
+                    StyledRun(text: String(repeating: "─", count: inner + 1 - labelWidth) + "┐", role: .border)
+                ]))
         for line in codeLines {
             for row in TextWrap.wrap(line, width: inner, wordBreak: false) {
-                out.append(TranscriptLine(text: row, role: .code, indent: indent, runs: [
-                    StyledRun(text: "│ ", role: .border), StyledRun(text: TextWidth.pad(row, to: inner), role: .code),
-                    StyledRun(text: " │", role: .border),
-                ]))
+                out.append(
+                    TranscriptLine(
+                        text: row, role: .code, indent: indent,
+                        runs: [
+                            StyledRun(text: "│ ", role: .border), StyledRun(text: TextWidth.pad(row, to: inner), role: .code),
+                            StyledRun(text: " │", role: .border)
+                        ]))
             }
         }
-        out.append(TranscriptLine(text: "", role: .border, indent: indent,
-                                  runs: [StyledRun(text: "└" + String(repeating: "─", count: inner + 2) + "┘", role: .border)]))
+        out.append(
+            TranscriptLine(
+                text: "", role: .border, indent: indent,
+                runs: [StyledRun(text: "└" + String(repeating: "─", count: inner + 2) + "┘", role: .border)]))
         return out
     }
 
@@ -112,8 +120,13 @@ enum MarkdownLayout {
             return TranscriptLine(text: words.joined(separator: " | "), role: base, runs: runs)
         }
         var out = [row(header, base: .heading)]
-        out.append(TranscriptLine(text: "", role: .border, runs: [StyledRun(
-            text: widths.map { String(repeating: "─", count: $0) }.joined(separator: "─┼─"), role: .border)]))
+        out.append(
+            TranscriptLine(
+                text: "", role: .border,
+                runs: [
+                    StyledRun(
+                        text: widths.map { String(repeating: "─", count: $0) }.joined(separator: "─┼─"), role: .border)
+                ]))
         for r in rows { out.append(row(r, base: base)) }
         return out
     }
@@ -202,7 +215,7 @@ struct StyledText {
         while lineStart <= chars.count {
             let lineEnd = chars[lineStart...].firstIndex(of: "\n") ?? chars.count
             var start = lineStart, used = 0
-            var lastSpace: Int? = nil     // index just after the last space of the row
+            var lastSpace: Int? = nil  // index just after the last space of the row
             var k = lineStart
             while k < lineEnd {
                 let w = widths[k]

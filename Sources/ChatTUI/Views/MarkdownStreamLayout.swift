@@ -10,7 +10,7 @@
 /// character at a time).
 final class MarkdownStreamLayout {
     private var width = -1
-    private var stable = ""                       // text laid out for good
+    private var stable = ""  // text laid out for good
     private var stableLines: [TranscriptLine] = []
 
     func lines(_ text: String, width: Int) -> [TranscriptLine] {
@@ -44,7 +44,8 @@ final class MarkdownStreamLayout {
                 previousBlank = false
             } else {
                 if previousBlank, let first = line.first, first != " ", first != "\t", first != "\r",
-                   MarkdownBlocks.listMarker(line) == nil {
+                    MarkdownBlocks.listMarker(line) == nil
+                {
                     split = lineStart
                 }
                 fence = MarkdownCodeBlocks.opening(line)

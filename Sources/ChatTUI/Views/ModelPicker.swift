@@ -29,11 +29,15 @@ struct ModelPicker {
     static func columns(_ m: ModelInfo) -> [String] {
         if m.format == RemoteModels.format {
             // No weights here: the endpoint's model, or an endpoint that did not answer.
-            return [m.name, m.architecture, "–", "–", "–", m.contextLength > 0 ? String(m.contextLength) : "–",
-                    m.architecture == "unreachable" ? "–" : "server"]
+            return [
+                m.name, m.architecture, "–", "–", "–", m.contextLength > 0 ? String(m.contextLength) : "–",
+                m.architecture == "unreachable" ? "–" : "server"
+            ]
         }
-        return [m.name, m.architecture, count(m.parameterCount), m.quantization, bytes(m.fileSize), String(m.contextLength),
-         m.chatFormatLabel]
+        return [
+            m.name, m.architecture, count(m.parameterCount), m.quantization, bytes(m.fileSize), String(m.contextLength),
+            m.chatFormatLabel
+        ]
     }
 
     func render(into canvas: inout Canvas, screen: Rect) {

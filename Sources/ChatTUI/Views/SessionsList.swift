@@ -19,7 +19,9 @@ struct SessionsList {
 
     var choice: SessionSummary? { sessions.indices.contains(selected) ? sessions[selected] : nil }
 
-    static let dateFormatter: DateFormatter = { let f = DateFormatter(); f.dateFormat = "yyyy-MM-dd HH:mm"; return f }()
+    static let dateFormatter: DateFormatter = {
+        let f = DateFormatter(); f.dateFormat = "yyyy-MM-dd HH:mm"; return f
+    }()
 
     func render(into canvas: inout Canvas, screen: Rect) -> (x: Int, y: Int)? {
         let box = Layout.overlay(width: screen.width, height: screen.height, maxWidth: 100, maxHeight: sessions.count + 6)

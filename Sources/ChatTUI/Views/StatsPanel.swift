@@ -9,10 +9,11 @@ enum StatsPanel {
 
     /// One cell per layer, its height the fraction of FFN neurons active.
     static func sparkline(_ s: TokenStats) -> String {
-        String(zip(s.ffnActivePerLayer, s.ffnTotalPerLayer).map { a, t -> Character in
-            let f = t == 0 ? 0 : Double(a) / Double(t)
-            return levels[max(0, min(levels.count - 1, Int(f * Double(levels.count) - 1e-9)))]
-        })
+        String(
+            zip(s.ffnActivePerLayer, s.ffnTotalPerLayer).map { a, t -> Character in
+                let f = t == 0 ? 0 : Double(a) / Double(t)
+                return levels[max(0, min(levels.count - 1, Int(f * Double(levels.count) - 1e-9)))]
+            })
     }
 
     static let sparklineLabel = "layers    "
@@ -32,8 +33,10 @@ enum StatsPanel {
     /// The panel's rows (label, value, role), so they can be tested without a canvas.
     /// `speculative`: the session's drafter setting (nil: off); `loadMs`: how long the
     /// model took to load.
-    static func rows(_ live: LiveStats, model: String, sparsity: String, streaming: Bool,
-                     speculative: String? = nil, loadMs: Double? = nil, format: String? = nil) -> [(String, StyleRole)] {
+    static func rows(
+        _ live: LiveStats, model: String, sparsity: String, streaming: Bool,
+        speculative: String? = nil, loadMs: Double? = nil, format: String? = nil
+    ) -> [(String, StyleRole)] {
         var r: [(String, StyleRole)] = []
         r.append(("model     \(model)", .normal))
         if let ms = loadMs { r.append(("          " + String(format: "loaded in %.0f ms", ms), .dim)) }
@@ -84,8 +87,10 @@ enum StatsPanel {
         return r
     }
 
-    static func render(_ live: LiveStats, model: String, sparsity: String, streaming: Bool, speculative: String?, loadMs: Double?,
-                       format: String? = nil, into canvas: inout Canvas, rect: Rect) {
+    static func render(
+        _ live: LiveStats, model: String, sparsity: String, streaming: Bool, speculative: String?, loadMs: Double?,
+        format: String? = nil, into canvas: inout Canvas, rect: Rect
+    ) {
         guard !rect.isEmpty else { return }
         canvas.box(rect, title: "stats (F3)")
         let inner = rect.inset(1)

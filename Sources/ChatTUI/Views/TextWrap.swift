@@ -16,7 +16,7 @@ enum TextWrap {
         if line.isEmpty { rows.append(""); return }
         var row: [Character] = []
         var rowWidth = 0
-        var lastSpace: Int? = nil      // index in `row` just after the last space
+        var lastSpace: Int? = nil  // index in `row` just after the last space
         for ch in line {
             let w = TextWidth.of(ch)
             if rowWidth + w > width && !row.isEmpty {
@@ -29,7 +29,7 @@ enum TextWrap {
                     rows.append(String(row)); row = []; rowWidth = 0
                 }
                 lastSpace = nil
-                if ch == " " && row.isEmpty { continue }   // no leading space on a wrapped row
+                if ch == " " && row.isEmpty { continue }  // no leading space on a wrapped row
             }
             row.append(ch); rowWidth += w
             if ch == " " { lastSpace = row.count }

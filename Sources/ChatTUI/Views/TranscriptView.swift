@@ -45,7 +45,8 @@ final class TranscriptView {
             h.combine(m.stats?.generatedTokens); h.combine(streaming == m.id)
             let key = h.finalize()
             if let c = cache[m.id], c.key == key { out += c.lines; continue }
-            let ls = streaming == m.id
+            let ls =
+                streaming == m.id
                 ? TranscriptView.layout(m, width: width, streaming: true, markdown: streamLayout.lines)
                 : TranscriptView.layout(m, width: width, streaming: false)
             cache[m.id] = (key, ls)
@@ -61,8 +62,10 @@ final class TranscriptView {
 
     /// A message as rows: a header (who, which model, when, reply stats), the body
     /// (a reply's Markdown rendered; what people type stays as typed), and a blank row.
-    static func layout(_ m: Message, width: Int, streaming: Bool,
-                       markdown: (String, Int) -> [TranscriptLine] = { MarkdownLayout.lines($0, width: $1) }) -> [TranscriptLine] {
+    static func layout(
+        _ m: Message, width: Int, streaming: Bool,
+        markdown: (String, Int) -> [TranscriptLine] = { MarkdownLayout.lines($0, width: $1) }
+    ) -> [TranscriptLine] {
         var out: [TranscriptLine] = []
         let time = timeFormatter.string(from: m.time)
         switch m.role {

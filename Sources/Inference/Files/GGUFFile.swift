@@ -148,8 +148,9 @@ public final class GGUFFile: @unchecked Sendable {
             guard raw.rel <= UInt64(file.count - start), bytes <= file.count - start - Int(raw.rel) else {
                 throw EngineError.format("data of \(label) lies past end of file")
             }
-            infos[raw.name] = GGUFTensorInfo(name: raw.name, dims: raw.dims, type: raw.type,
-                                             offset: start + Int(raw.rel), byteCount: bytes)
+            infos[raw.name] = GGUFTensorInfo(
+                name: raw.name, dims: raw.dims, type: raw.type,
+                offset: start + Int(raw.rel), byteCount: bytes)
             names.append(raw.name)
         }
         // Two tensors sharing bytes would alias weights (and a writer never does it).

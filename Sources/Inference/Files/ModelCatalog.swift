@@ -7,7 +7,8 @@ public enum ModelCatalog {
     public static func defaultDirectory() -> URL {
         let env = ProcessInfo.processInfo.environment
         if let m = env["SPARKCHAT_MODELS"], !m.isEmpty { return URL(fileURLWithPath: m) }
-        let data = env["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+        let data =
+            env["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
             ?? (NSHomeDirectory() + "/.local/share")
         return URL(fileURLWithPath: data).appendingPathComponent("sparkchat/models")
     }
@@ -83,8 +84,10 @@ public enum ModelCatalog {
     /// A sparkify overlay: listed as its own model (the base with a sparse FFN).
     static func describeOverlay(_ path: String) throws -> ModelInfo {
         let overlay = try SparkifyOverlay(path: path)
-        return overlay.describe(base: overlay.baseIsDirectory ? try describeDirectory(overlay.basePath)
-                                                              : try describeGGUF(overlay.basePath))
+        return overlay.describe(
+            base: overlay.baseIsDirectory
+                ? try describeDirectory(overlay.basePath)
+                : try describeGGUF(overlay.basePath))
     }
 
     /// A Hugging Face checkpoint directory: architecture from config.json's model_type,
@@ -100,11 +103,13 @@ public enum ModelCatalog {
         for f in ck.files {
             for t in f.tensors.values { bytes[t.dtype, default: 0] += t.byteCount; params += t.elementCount }
         }
-        return ModelInfo(name: url.lastPathComponent, path: path,
-                         architecture: (try? top.string("model_type")) ?? "?", format: "safetensors",
-                         parameterCount: params, quantization: bytes.max { $0.value < $1.value }?.key.rawValue ?? "?",
-                         fileSize: ck.files.reduce(0) { $0 + $1.file.count }, contextLength: ctx ?? 0,
-                         chatStyle: StoredChatTemplate.style(directory: url, config: ck.config,
-                                                             architecture: (try? top.string("model_type")) ?? "?"))
+        return ModelInfo(
+            name: url.lastPathComponent, path: path,
+            architecture: (try? top.string("model_type")) ?? "?", format: "safetensors",
+            parameterCount: params, quantization: bytes.max { $0.value < $1.value }?.key.rawValue ?? "?",
+            fileSize: ck.files.reduce(0) { $0 + $1.file.count }, contextLength: ctx ?? 0,
+            chatStyle: StoredChatTemplate.style(
+                directory: url, config: ck.config,
+                architecture: (try? top.string("model_type")) ?? "?"))
     }
 }

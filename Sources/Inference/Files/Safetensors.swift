@@ -101,7 +101,8 @@ public final class SafetensorsFile: @unchecked Sendable {
             let (bytes, o) = elements.multipliedReportingOverflow(by: dtype.size)
             guard !o else { throw bad("tensor \(label) byte size overflows") }
             guard let offs = entry["data_offsets"] as? [Any], offs.count == 2,
-                  let begin = SafetensorsFile.integer(offs[0]), let end = SafetensorsFile.integer(offs[1]) else {
+                let begin = SafetensorsFile.integer(offs[0]), let end = SafetensorsFile.integer(offs[1])
+            else {
                 throw bad("tensor \(label) has invalid data_offsets")
             }
             guard begin >= 0, begin <= end, end <= dataSize else {

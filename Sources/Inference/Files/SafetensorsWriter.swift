@@ -5,8 +5,10 @@ import Foundation
 /// over the destination, so a reader never sees half a file and an interrupted write
 /// leaves nothing behind.
 enum SafetensorsWriter {
-    static func writeAtomically(_ tensors: [(name: String, shape: [Int], values: [Float])], metadata: [String: String],
-                                to path: String, temporary: String, isCancelled: () -> Bool = { false }) throws {
+    static func writeAtomically(
+        _ tensors: [(name: String, shape: [Int], values: [Float])], metadata: [String: String],
+        to path: String, temporary: String, isCancelled: () -> Bool = { false }
+    ) throws {
         var header: [String: Any] = ["__metadata__": metadata]
         var offset = 0
         for t in tensors {

@@ -62,7 +62,8 @@ struct SparkifyOverlay {
         }
         baseIsDirectory = isDir.boolValue
         if !isDir.boolValue, let expected = m["base_bytes"].flatMap(Int.init),
-           let size = (try? FileManager.default.attributesOfItem(atPath: basePath))?[.size] as? Int, size != expected {
+            let size = (try? FileManager.default.attributesOfItem(atPath: basePath))?[.size] as? Int, size != expected
+        {
             throw bad("was fitted for a \(expected)-byte \(base), but that file has \(size) bytes")
         }
     }
@@ -103,11 +104,12 @@ struct SparkifyOverlay {
                 guard out.allSatisfy(\.isFinite) else { throw EngineError.format("overlay tensor layers.\(li).\(n) has non-finite values") }
                 return out
             }
-            return Layer(predictorA: r > 0 ? try matrix("predictor_a", F, r) : nil,
-                         predictorB: r > 0 ? try matrix("predictor_b", r, D) : nil,
-                         droppedMap: try matrix("dropped_map", D, D),
-                         idleActivation: try vector("idle_activation", F), upScale: try vector("up_scale", F),
-                         thresholdZ: try vector("threshold_z", 1)[0])
+            return Layer(
+                predictorA: r > 0 ? try matrix("predictor_a", F, r) : nil,
+                predictorB: r > 0 ? try matrix("predictor_b", r, D) : nil,
+                droppedMap: try matrix("dropped_map", D, D),
+                idleActivation: try vector("idle_activation", F), upScale: try vector("up_scale", F),
+                thresholdZ: try vector("threshold_z", 1)[0])
         }
     }
 

@@ -12,7 +12,8 @@ enum StoredChatTemplate {
     static func style(gguf g: GGUFFile, path: String, architecture: String) -> ChatStyle {
         var template = g.metadata["tokenizer.chat_template"]?.stringValue
         if let t = template, t.utf8.count > maxTemplateBytes { template = nil }
-        let names = ["general.name", "general.finetune", "general.basename"].compactMap { g.metadata[$0]?.stringValue }
+        let names =
+            ["general.name", "general.finetune", "general.basename"].compactMap { g.metadata[$0]?.stringValue }
             + [URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent]
         return ChatStyle.decide(template: template, names: names, architecture: architecture)
     }
@@ -31,7 +32,8 @@ enum StoredChatTemplate {
         if let data = readBounded(jinja, limit: maxTemplateBytes) { return String(decoding: data, as: UTF8.self) }
         // tokenizer_config.json lists every added token (Gemma 3's is over 1 MB).
         guard let data = readBounded(dir.appendingPathComponent("tokenizer_config.json"), limit: 64 << 20),
-              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+            let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
         if let s = obj["chat_template"] as? String { return s.utf8.count <= maxTemplateBytes ? s : nil }
         if let list = obj["chat_template"] as? [[String: Any]] {
             let named = list.compactMap { e -> (String, String)? in
@@ -45,7 +47,8 @@ enum StoredChatTemplate {
 
     private static func readBounded(_ url: URL, limit: Int) -> Data? {
         guard let attrs = try? FileManager.default.attributesOfItem(atPath: url.path),
-              let size = attrs[.size] as? Int, size <= limit else { return nil }
+            let size = attrs[.size] as? Int, size <= limit
+        else { return nil }
         return try? Data(contentsOf: url)
     }
 }

@@ -39,8 +39,10 @@ public final class BatchGenerator: @unchecked Sendable {
     /// Prefills `prompt` (which should start with BOS) and emits the first token; the
     /// sequence then decodes with the others at each `step`. Events come on this thread,
     /// ending with `.done`.
-    public func add(tokens prompt: [Int], parameters: SamplingParameters, cancel: CancellationFlag? = nil,
-                    onEvent: @escaping (GenerationEvent) -> Void) throws {
+    public func add(
+        tokens prompt: [Int], parameters: SamplingParameters, cancel: CancellationFlag? = nil,
+        onEvent: @escaping (GenerationEvent) -> Void
+    ) throws {
         guard !prompt.isEmpty else { throw EngineError.input("empty prompt") }
         let capacity = model.config.contextLength
         guard prompt.count < capacity else {
@@ -67,8 +69,9 @@ public final class BatchGenerator: @unchecked Sendable {
             let end = min(prompt.count, start + chunkSize)
             let chunk = Array(prompt[start..<end])
             let tChunk = Date()
-            logits = try model.model.forward(chunk, state: state, logitRows: end == prompt.count ? [chunk.count - 1] : [],
-                                             sparsity: sparsity, stats: &prefillStats)
+            logits = try model.model.forward(
+                chunk, state: state, logitRows: end == prompt.count ? [chunk.count - 1] : [],
+                sparsity: sparsity, stats: &prefillStats)
             start = end
             let perToken = Date().timeIntervalSince(tChunk) / Double(chunk.count)
             let units = Int(Generator.prefillChunkSeconds / max(perToken, 1e-9)) / Generator.prefillChunk
@@ -76,8 +79,9 @@ public final class BatchGenerator: @unchecked Sendable {
         }
         summary.prefilledTokens = prompt.count
         summary.prefillSeconds = Date().timeIntervalSince(t0)
-        var emitter = TokenEmitter(tokenizer: model.tokenizer, parameters: parameters, cancel: cancel, start: t0,
-                                   recent: Array(prompt.suffix(parameters.historyWindow)), onEvent: onEvent)
+        var emitter = TokenEmitter(
+            tokenizer: model.tokenizer, parameters: parameters, cancel: cancel, start: t0,
+            recent: Array(prompt.suffix(parameters.historyWindow)), onEvent: onEvent)
         emitter.lastStats = prefillStats.last ?? TokenStats()
         var sampler = Sampler(parameters, sequenceBreakers: breakers(for: parameters))
         let id = sampler.sample(logits, recent: emitter.recent)
@@ -91,9 +95,13 @@ public final class BatchGenerator: @unchecked Sendable {
     public func step() throws {
         let capacity = model.config.contextLength
         sequences.removeAll { seq in
-            if seq.emitter.cancel?.isCancelled == true { seq.emitter.stopReason = .cancelled }
-            else if seq.state.length + 1 >= capacity { seq.emitter.stopReason = .contextFull }
-            else { return false }
+            if seq.emitter.cancel?.isCancelled == true {
+                seq.emitter.stopReason = .cancelled
+            } else if seq.state.length + 1 >= capacity {
+                seq.emitter.stopReason = .contextFull
+            } else {
+                return false
+            }
             finish(seq)
             return true
         }
@@ -101,8 +109,9 @@ public final class BatchGenerator: @unchecked Sendable {
         var stats: [TokenStats] = []
         let logits: [Float]
         do {
-            logits = try batchModel.decodeBatch(sequences.map(\.next), states: sequences.map(\.state), sparsity: sparsity,
-                                                stats: &stats)
+            logits = try batchModel.decodeBatch(
+                sequences.map(\.next), states: sequences.map(\.state), sparsity: sparsity,
+                stats: &stats)
         } catch {
             // The states are half-written: every sequence ends here (reported as cancelled,
             // so each client's reply is closed), and the caller learns why.

@@ -52,8 +52,10 @@ public final class Generator: @unchecked Sendable {
     public func reset() { state = nil; cachedTokens = [] }
 
     /// Encodes raw text (BOS added) and generates. Throws on an empty prompt.
-    public func generate(prompt: String, parameters: SamplingParameters, cancel: CancellationFlag? = nil,
-                         onEvent: (GenerationEvent) -> Void) throws {
+    public func generate(
+        prompt: String, parameters: SamplingParameters, cancel: CancellationFlag? = nil,
+        onEvent: (GenerationEvent) -> Void
+    ) throws {
         guard !prompt.isEmpty else { throw EngineError.input("empty prompt") }
         let ids = model.tokenizer.encode(prompt, addBOS: true)
         try generate(tokens: ids, parameters: parameters, cancel: cancel, onEvent: onEvent)
@@ -61,8 +63,10 @@ public final class Generator: @unchecked Sendable {
 
     /// Generates after `tokens` (which should start with BOS). Calls `onEvent` on this
     /// thread for each token and once with `.done`.
-    public func generate(tokens prompt: [Int], parameters: SamplingParameters, cancel: CancellationFlag? = nil,
-                         onEvent: (GenerationEvent) -> Void) throws {
+    public func generate(
+        tokens prompt: [Int], parameters: SamplingParameters, cancel: CancellationFlag? = nil,
+        onEvent: (GenerationEvent) -> Void
+    ) throws {
         guard !prompt.isEmpty else { throw EngineError.input("empty prompt") }
         let cfg = model.config
         let capacity = cfg.contextLength
@@ -107,8 +111,9 @@ public final class Generator: @unchecked Sendable {
             let chunk = Array(newTokens[start..<end])
             let last = end == newTokens.count
             let tChunk = Date()
-            logits = try model.model.forward(chunk, state: st, logitRows: last ? [chunk.count - 1] : [],
-                                             sparsity: sparsity, stats: &prefillStats)
+            logits = try model.model.forward(
+                chunk, state: st, logitRows: last ? [chunk.count - 1] : [],
+                sparsity: sparsity, stats: &prefillStats)
             cachedTokens += chunk
             start = end
             let perToken = Date().timeIntervalSince(tChunk) / Double(chunk.count)
@@ -119,8 +124,9 @@ public final class Generator: @unchecked Sendable {
         summary.prefillSeconds = Date().timeIntervalSince(t0)
 
         try withoutActuallyEscaping(onEvent) { onEvent in
-            var emitter = TokenEmitter(tokenizer: model.tokenizer, parameters: parameters, cancel: cancel,
-                                       start: t0, recent: Array(prompt.suffix(parameters.historyWindow)), onEvent: onEvent)
+            var emitter = TokenEmitter(
+                tokenizer: model.tokenizer, parameters: parameters, cancel: cancel,
+                start: t0, recent: Array(prompt.suffix(parameters.historyWindow)), onEvent: onEvent)
             emitter.lastStats = prefillStats.last ?? TokenStats()
             var sampler = Sampler(parameters, sequenceBreakers: sequenceBreakerIds(for: parameters))
             let tDecode = Date()
@@ -156,7 +162,8 @@ public final class Generator: @unchecked Sendable {
 
     /// The same as an async stream, run on a background thread.
     public func stream(tokens: [Int], parameters: SamplingParameters, cancel: CancellationFlag = CancellationFlag())
-        -> AsyncThrowingStream<GenerationEvent, Error> {
+        -> AsyncThrowingStream<GenerationEvent, Error>
+    {
         AsyncThrowingStream { continuation in
             let thread = Thread { [self] in
                 do {
@@ -172,7 +179,6 @@ public final class Generator: @unchecked Sendable {
         }
     }
 }
-
 
 /// Turns sampled ids into TokenEvents: streaming-safe text, stop tokens, the token
 /// budget and cancellation. Returns false from `emit` when generation must stop.
@@ -193,8 +199,10 @@ struct TokenEmitter {
     var stopFilter: StopStringFilter?
     var loopGuard: LoopGuard?
 
-    init(tokenizer: TextTokenizer, parameters: SamplingParameters, cancel: CancellationFlag?, start: Date,
-         recent: [Int], onEvent: @escaping (GenerationEvent) -> Void) {
+    init(
+        tokenizer: TextTokenizer, parameters: SamplingParameters, cancel: CancellationFlag?, start: Date,
+        recent: [Int], onEvent: @escaping (GenerationEvent) -> Void
+    ) {
         self.tokenizer = tokenizer; self.parameters = parameters; self.cancel = cancel
         self.start = start; self.recent = recent; self.onEvent = onEvent; self.tokenStart = start
         if !parameters.stop.isEmpty { stopFilter = StopStringFilter(stops: parameters.stop) }

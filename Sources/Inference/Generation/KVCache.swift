@@ -6,14 +6,14 @@ public final class KVCache: ModelState {
     struct Layer {
         var keys: UnsafeMutablePointer<Float>?
         var values: UnsafeMutablePointer<Float>?
-        var allocated = 0      // positions with storage
-        let ringSize: Int      // slots; position p lives in slot p % ringSize
-        let window: Int?       // nil for global layers
+        var allocated = 0  // positions with storage
+        let ringSize: Int  // slots; position p lives in slot p % ringSize
+        let window: Int?  // nil for global layers
     }
 
     /// Positions a forward chunk may add at once without overwriting keys it still needs.
     static let slack = 1024
-    let width: Int             // kvHeads * headDim
+    let width: Int  // kvHeads * headDim
     let capacity: Int
     var layers: [Layer]
     public private(set) var length = 0
@@ -28,8 +28,9 @@ public final class KVCache: ModelState {
 
     /// A cache for a transformer config: windowed rings for its local layers.
     convenience init(config: ModelConfig, capacity: Int) {
-        self.init(windows: config.layerKinds.map { $0 == .local ? config.slidingWindow : nil },
-                  width: config.kvHeadCount * config.headDim, capacity: capacity)
+        self.init(
+            windows: config.layerKinds.map { $0 == .local ? config.slidingWindow : nil },
+            width: config.kvHeadCount * config.headDim, capacity: capacity)
     }
 
     deinit {

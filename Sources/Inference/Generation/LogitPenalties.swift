@@ -27,8 +27,9 @@ public struct LogitPenalties: Sendable {
         self.counts = counts
         var dry: [Int: Float] = [:]
         if p.dryMultiplier > 0 && p.dryWindow > 1 {
-            let lengths = DRYPenalty.repeatLengths(history: history.suffix(p.dryWindow), allowedLength: p.dryAllowedLength,
-                                                   breakers: sequenceBreakers)
+            let lengths = DRYPenalty.repeatLengths(
+                history: history.suffix(p.dryWindow), allowedLength: p.dryAllowedLength,
+                breakers: sequenceBreakers)
             for (id, n) in lengths {
                 dry[id] = DRYPenalty.penalty(length: n, multiplier: p.dryMultiplier, base: p.dryBase, allowedLength: p.dryAllowedLength)
             }

@@ -16,9 +16,11 @@ public enum Perplexity {
     /// `.float32` the reference implementation's (dequantized weights, float activations).
     public enum Arithmetic: String, Sendable { case quantized, float32 }
 
-    public static func compute(model: LoadedModel, text: String, ctx: Int, maxChunks: Int = 0,
-                               sparsity: SparsityMode = .off, arithmetic: Arithmetic = .float32,
-                               progress: ((Int, Int, Double) -> Void)? = nil) throws -> Result {
+    public static func compute(
+        model: LoadedModel, text: String, ctx: Int, maxChunks: Int = 0,
+        sparsity: SparsityMode = .off, arithmetic: Arithmetic = .float32,
+        progress: ((Int, Int, Double) -> Void)? = nil
+    ) throws -> Result {
         // Quantized: every product as decode computes it, attention included (the
         // per-query loop, not the prefill sgemm), so the figure does not depend on which
         // BLAS kernels this CPU gets: int8 rounding turns any change of summation order
@@ -62,8 +64,9 @@ public enum Perplexity {
             progress?(c + 1, nChunks, exp(nll / Double(count)))
         }
         let secs = Date().timeIntervalSince(t0)
-        return Result(ppl: exp(nll / Double(count)), chunks: nChunks, scored: count,
-                      meanFFNActive: activeN > 0 ? activeSum / Double(activeN) : 1,
-                      tokensPerSecond: Double(nChunks * ctx) / max(secs, 1e-9))
+        return Result(
+            ppl: exp(nll / Double(count)), chunks: nChunks, scored: count,
+            meanFFNActive: activeN > 0 ? activeSum / Double(activeN) : 1,
+            tokensPerSecond: Double(nChunks * ctx) / max(secs, 1e-9))
     }
 }

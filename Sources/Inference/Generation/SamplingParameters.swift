@@ -1,19 +1,19 @@
 /// How the next token is picked. `temperature == 0` is greedy and deterministic.
 public struct SamplingParameters: Sendable, Equatable, Codable {
     public var temperature: Double = 0.8
-    public var topK: Int = 64          // 0 = off
-    public var topP: Double = 0.95     // 1 = off
-    public var minP: Double = 0.0      // 0 = off
+    public var topK: Int = 64  // 0 = off
+    public var topP: Double = 0.95  // 1 = off
+    public var minP: Double = 0.0  // 0 = off
     /// Repetition penalties (see LogitPenalties): all off by default, so plain
     /// `generate` samples the model's own distribution.
-    public var repetitionPenalty: Double = 1.0 // 1 = off; CTRL/llama.cpp multiplicative penalty
-    public var presencePenalty: Double = 0     // 0 = off; OpenAI: logit −= presence if the token occurred
-    public var frequencyPenalty: Double = 0    // 0 = off; OpenAI: logit −= frequency × occurrences
+    public var repetitionPenalty: Double = 1.0  // 1 = off; CTRL/llama.cpp multiplicative penalty
+    public var presencePenalty: Double = 0  // 0 = off; OpenAI: logit −= presence if the token occurred
+    public var frequencyPenalty: Double = 0  // 0 = off; OpenAI: logit −= frequency × occurrences
     /// Tokens (prompt and reply) the three penalties above look back over.
     public var repetitionWindow: Int = 64
     /// DRY: a token extending a verbatim repeat of n >= dryAllowedLength tokens loses
     /// dryMultiplier × dryBase^(n − dryAllowedLength).
-    public var dryMultiplier: Double = 0       // 0 = off
+    public var dryMultiplier: Double = 0  // 0 = off
     public var dryBase: Double = 1.75
     public var dryAllowedLength: Int = 2
     /// Tokens (prompt and reply) DRY searches for earlier occurrences.

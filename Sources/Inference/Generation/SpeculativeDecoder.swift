@@ -77,8 +77,10 @@ extension Generator {
         var hidden: [Float]? = nil
     }
 
-    func speculativeDecode(first: Int, state: ModelState, sampler: inout Sampler, emitter: inout TokenEmitter,
-                           capacity: Int) throws {
+    func speculativeDecode(
+        first: Int, state: ModelState, sampler: inout Sampler, emitter: inout TokenEmitter,
+        capacity: Int
+    ) throws {
         var pending = first
         var gamma = speculative.draftLength
         let greedy = sampler.parameters.temperature <= 0
@@ -97,8 +99,9 @@ extension Generator {
             if let h = draft.hidden, let hm = model.model as? HiddenStateModel {
                 logits = hm.logits(hidden: h, count: k + 1, vocabulary: nil)
             } else {
-                logits = try model.model.forward([pending] + draft.tokens, state: state, logitRows: Array(0...k),
-                                                 sparsity: sparsity, stats: &stats)
+                logits = try model.model.forward(
+                    [pending] + draft.tokens, state: state, logitRows: Array(0...k),
+                    sparsity: sparsity, stats: &stats)
             }
             speculativeStats.passes += 1
             speculativeStats.proposed += k
@@ -145,8 +148,7 @@ extension Generator {
             if !emitter.emit(id, logprob: Sampler.logprob(row, id)) { return }
             pending = id
             // Adapt the draft length to how well drafts are doing.
-            if accepted == k && k == gamma { gamma = min(gamma + 1, 12) }
-            else if accepted < k / 2 { gamma = max(2, gamma - 1) }
+            if accepted == k && k == gamma { gamma = min(gamma + 1, 12) } else if accepted < k / 2 { gamma = max(2, gamma - 1) }
             draft = Draft()
         }
     }
@@ -159,8 +161,10 @@ extension Generator {
         return sampler.draw(residual.filter { $0.p > 0 })
     }
 
-    private func propose(pending: Int, gamma: Int, state: ModelState, sampler: inout Sampler, recent: [Int],
-                         slice: [Int32]?) throws -> Draft {
+    private func propose(
+        pending: Int, gamma: Int, state: ModelState, sampler: inout Sampler, recent: [Int],
+        slice: [Int32]?
+    ) throws -> Draft {
         let greedy = sampler.parameters.temperature <= 0
         switch speculative {
         case .off: return Draft()
@@ -194,21 +198,25 @@ extension Generator {
             return draft
         case .sparse(let f, _):
             if draftModel?.path != speculative.description { draftModel = (speculative.description, model, nil, []) }
-            return try proposeWithDraftModel(sparsity: .statTopK(fraction: f), pending: pending, gamma: gamma,
-                                             sampler: &sampler, recent: recent)
+            return try proposeWithDraftModel(
+                sparsity: .statTopK(fraction: f), pending: pending, gamma: gamma,
+                sampler: &sampler, recent: recent)
         case .model(let path, _):
             if draftModel?.path != speculative.description {
                 draftModel = (speculative.description, try LoadedModel.load(path: try ModelCatalog.resolve(path)), nil, [])
             }
-            return try proposeWithDraftModel(sparsity: .off, pending: pending, gamma: gamma,
-                                             sampler: &sampler, recent: recent)
+            return try proposeWithDraftModel(
+                sparsity: .off, pending: pending, gamma: gamma,
+                sampler: &sampler, recent: recent)
         }
     }
 
     /// A separate drafter with its own state, kept in sync with the accepted tokens
     /// (its state is rewound to the longest common prefix each cycle).
-    private func proposeWithDraftModel(sparsity: SparsityMode, pending: Int, gamma: Int,
-                                       sampler: inout Sampler, recent: [Int]) throws -> Draft {
+    private func proposeWithDraftModel(
+        sparsity: SparsityMode, pending: Int, gamma: Int,
+        sampler: inout Sampler, recent: [Int]
+    ) throws -> Draft {
         let dm = draftModel!.model
         guard dm.config.vocabularySize == model.config.vocabularySize else {
             throw EngineError.unsupported("draft model vocabulary (\(dm.config.vocabularySize)) differs from the target's (\(model.config.vocabularySize))")
@@ -220,8 +228,9 @@ extension Generator {
         while common < min(old.count, context.count - 1) && old[common] == context[common] { common += 1 }
         if !ds.truncate(to: common) { ds = dm.model.makeState(capacity: dm.config.contextLength); common = 0 }
         var dTokens = context
-        var logits = try dm.model.forward(Array(context[common...]), state: ds, logitRows: [context.count - common - 1],
-                                          sparsity: sparsity, stats: nil)
+        var logits = try dm.model.forward(
+            Array(context[common...]), state: ds, logitRows: [context.count - common - 1],
+            sparsity: sparsity, stats: nil)
         var draft = Draft(tokens: [], distributions: sampler.parameters.temperature <= 0 ? nil : [], hidden: nil)
         var rec = recent
         for i in 0..<gamma {

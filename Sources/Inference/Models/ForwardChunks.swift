@@ -4,8 +4,10 @@ enum ForwardChunks {
     /// consecutive pieces of at most `GemmaModel.chunk` tokens (bounded scratch; no
     /// longer than the KV rings' slack, so local-attention rings stay valid), each with
     /// the logit rows that fall inside it, relative to the piece. Results are concatenated.
-    static func run(_ tokens: [Int], rows logitRows: [Int], vocabularySize: Int, length: Int, capacity: Int,
-                    _ chunk: (_ tokens: [Int], _ rows: [Int]) -> [Float]) throws -> [Float] {
+    static func run(
+        _ tokens: [Int], rows logitRows: [Int], vocabularySize: Int, length: Int, capacity: Int,
+        _ chunk: (_ tokens: [Int], _ rows: [Int]) -> [Float]
+    ) throws -> [Float] {
         for t in tokens where t < 0 || t >= vocabularySize {
             throw EngineError.input("token id \(t) is outside the vocabulary (\(vocabularySize))")
         }
@@ -26,11 +28,15 @@ enum ForwardChunks {
 
 extension ForwardChunks {
     /// `run` for a transformer whose state is a KV cache.
-    static func run(_ tokens: [Int], rows logitRows: [Int], _ config: ModelConfig, state: ModelState,
-                    _ chunk: (_ tokens: [Int], _ cache: KVCache, _ rows: [Int]) -> [Float]) throws -> [Float] {
+    static func run(
+        _ tokens: [Int], rows logitRows: [Int], _ config: ModelConfig, state: ModelState,
+        _ chunk: (_ tokens: [Int], _ cache: KVCache, _ rows: [Int]) -> [Float]
+    ) throws -> [Float] {
         guard let cache = state as? KVCache else { throw EngineError.input("state does not belong to this model") }
-        return try run(tokens, rows: logitRows, vocabularySize: config.vocabularySize, length: cache.length,
-                       capacity: cache.capacity) { chunk($0, cache, $1) }
+        return try run(
+            tokens, rows: logitRows, vocabularySize: config.vocabularySize, length: cache.length,
+            capacity: cache.capacity
+        ) { chunk($0, cache, $1) }
     }
 }
 

@@ -7,13 +7,17 @@ import Foundation
 public protocol BatchDecodingModel: LanguageModel {
     /// Runs `tokens[i]` as the next token of `states[i]` (appending it there) and returns
     /// `tokens.count` rows of logits, in order. `stats`, when given, gets one entry per sequence.
-    func decodeBatch(_ tokens: [Int], states: [ModelState], sparsity: SparsityMode,
-                     stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float]
+    func decodeBatch(
+        _ tokens: [Int], states: [ModelState], sparsity: SparsityMode,
+        stats: UnsafeMutablePointer<[TokenStats]>?
+    ) throws -> [Float]
 }
 
 extension GemmaModel: BatchDecodingModel {
-    func decodeBatch(_ tokens: [Int], states: [ModelState], sparsity: SparsityMode,
-                     stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float] {
+    func decodeBatch(
+        _ tokens: [Int], states: [ModelState], sparsity: SparsityMode,
+        stats: UnsafeMutablePointer<[TokenStats]>?
+    ) throws -> [Float] {
         let B = tokens.count
         guard B > 0, states.count == B else { throw EngineError.input("decodeBatch needs one state per token") }
         var caches: [KVCache] = []
@@ -46,12 +50,14 @@ extension GemmaModel: BatchDecodingModel {
             let qkNorm = lw.qNorm.flatMap { qn in lw.kNorm.map { (q: qn, k: $0) } }
             for (i, cache) in caches.enumerated() {
                 let one = ChunkShape(c, tokens: 1, start: starts[i])
-                TransformerSteps.positionQueriesAndKeys(q: b.q + i * qd, k: b.k + i * kvd, one, qkNorm: qkNorm, eps: eps,
-                                                        rope: local ? ropeLocal : ropeGlobal, queryScale: c.queryScale)
+                TransformerSteps.positionQueriesAndKeys(
+                    q: b.q + i * qd, k: b.k + i * kvd, one, qkNorm: qkNorm, eps: eps,
+                    rope: local ? ropeLocal : ropeGlobal, queryScale: c.queryScale)
                 TransformerSteps.writeKV(cache, layer: li, keys: b.k + i * kvd, values: b.v + i * kvd, one)
-                TransformerSteps.attendPerQuery(queries: b.q + i * qd, into: b.attn + i * qd, cache, layer: li, one,
-                                                window: c.attentionWindow(layer: li), softcap: c.attentionSoftcap,
-                                                scores: b.scores, scoresStride: one.keys)
+                TransformerSteps.attendPerQuery(
+                    queries: b.q + i * qd, into: b.attn + i * qd, cache, layer: li, one,
+                    window: c.attentionWindow(layer: li), softcap: c.attentionSoftcap,
+                    scores: b.scores, scoresStride: one.keys)
             }
             timer.lap(.attentionScores)
             linear.apply(lw.o, b.attn, B, b.o)

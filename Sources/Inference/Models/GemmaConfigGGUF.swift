@@ -30,22 +30,28 @@ extension ModelConfig {
         guard period > 0 else { throw EngineError.format("sliding_window_pattern must be positive") }
         let kinds = family.layerKinds(layers, period: period)
         // llama.cpp's window defaults: Gemma 2 4096, Gemma 3 512.
-        let window: Int? = family.layerPattern == .allGlobal
+        let window: Int? =
+            family.layerPattern == .allGlobal
             ? nil : try g.optionalInt(key("attention.sliding_window")) ?? (kind == .gemma2 ? 4096 : 512)
         if let w = window, w <= 0 { throw EngineError.format("sliding_window \(w) must be positive") }
 
         // Query scale as llama.cpp sets it: 1/sqrt(head_dim), except the 27B models
         // whose query_pre_attn_scalar is hidden/heads. A file may state it explicitly.
         let scalar: Double
-        if let s = try g.optionalDouble(key("attention.query_pre_attn_scalar")) { scalar = s }
-        else if kind != .gemma && layers == (kind == .gemma2 ? 46 : 62) { scalar = Double(hidden / heads) }
-        else { scalar = Double(headDim) }
+        if let s = try g.optionalDouble(key("attention.query_pre_attn_scalar")) {
+            scalar = s
+        } else if kind != .gemma && layers == (kind == .gemma2 ? 46 : 62) {
+            scalar = Double(hidden / heads)
+        } else {
+            scalar = Double(headDim)
+        }
         guard scalar > 0 else { throw EngineError.format("query_pre_attn_scalar must be positive") }
 
-        var c = ModelConfig(architecture: kind, vocabularySize: vocab, hiddenSize: hidden, intermediateSize: ffn,
-                            layerCount: layers, headCount: heads, kvHeadCount: kvHeads, headDim: headDim,
-                            contextLength: ctx, layerKinds: kinds, queryScale: Float(1 / scalar.squareRoot()),
-                            embeddingScale: Float(Double(hidden).squareRoot()))
+        var c = ModelConfig(
+            architecture: kind, vocabularySize: vocab, hiddenSize: hidden, intermediateSize: ffn,
+            layerCount: layers, headCount: heads, kvHeadCount: kvHeads, headDim: headDim,
+            contextLength: ctx, layerKinds: kinds, queryScale: Float(1 / scalar.squareRoot()),
+            embeddingScale: Float(Double(hidden).squareRoot()))
         c.slidingWindow = window
         c.rmsNormEps = Float(try g.optionalDouble(key("attention.layer_norm_rms_epsilon")) ?? 1e-6)
         c.ropeBaseGlobal = Float(try g.optionalDouble(key("rope.freq_base")) ?? 10_000)

@@ -77,7 +77,8 @@ extension ModelConfig {
         }
         // transformers' class defaults for keys a config.json leaves out.
         let d: (vocab: Int, hidden: Int, ffn: Int, layers: Int, heads: Int, kv: Int) =
-            kind == .gemma ? (256_000, 3072, 24_576, 28, 16, 16)
+            kind == .gemma
+            ? (256_000, 3072, 24_576, 28, 16, 16)
             : kind == .gemma2 ? (256_000, 2304, 9216, 26, 8, 4) : (262_208, 2304, 9216, 26, 8, 4)
         let hidden = try r.positive("hidden_size", default: d.hidden)
         let layers = try r.positive("num_hidden_layers", default: d.layers, max: 4096)
@@ -118,18 +119,21 @@ extension ModelConfig {
         let scalar: Double = kind == .gemma ? Double(headDim) : (try r.double("query_pre_attn_scalar") ?? 256)
         guard scalar > 0 else { throw EngineError.format("config.json: query_pre_attn_scalar must be positive") }
 
-        var c = ModelConfig(architecture: kind, vocabularySize: vocab, hiddenSize: hidden, intermediateSize: ffn,
-                            layerCount: layers, headCount: heads, kvHeadCount: kvHeads, headDim: headDim,
-                            contextLength: ctx, layerKinds: kinds, queryScale: Float(1 / scalar.squareRoot()),
-                            embeddingScale: Float(Double(hidden).squareRoot()))
+        var c = ModelConfig(
+            architecture: kind, vocabularySize: vocab, hiddenSize: hidden, intermediateSize: ffn,
+            layerCount: layers, headCount: heads, kvHeadCount: kvHeads, headDim: headDim,
+            contextLength: ctx, layerKinds: kinds, queryScale: Float(1 / scalar.squareRoot()),
+            embeddingScale: Float(Double(hidden).squareRoot()))
         c.slidingWindow = window
         c.rmsNormEps = Float(try r.double("rms_norm_eps") ?? 1e-6)
         try c.readRoPE(r, family)
-        if kind != .gemma {   // transformers' Gemma 1 has no soft-cap keys
+        if kind != .gemma {  // transformers' Gemma 1 has no soft-cap keys
             // An explicit null switches a soft-cap off; only an absent key takes the default.
-            let attn = text.keys.contains("attn_logit_softcapping")
+            let attn =
+                text.keys.contains("attn_logit_softcapping")
                 ? try r.double("attn_logit_softcapping") : family.defaultAttentionSoftcap.map(Double.init)
-            let final = text.keys.contains("final_logit_softcapping")
+            let final =
+                text.keys.contains("final_logit_softcapping")
                 ? try r.double("final_logit_softcapping") : family.defaultFinalSoftcap.map(Double.init)
             if let a = attn, a > 0 { c.attentionSoftcap = Float(a) }
             if let f = final, f > 0 { c.finalSoftcap = Float(f) }
@@ -141,7 +145,7 @@ extension ModelConfig {
 
     /// RoPE bases and linear scaling, from either spelling.
     private mutating func readRoPE(_ r: HFConfigReader, _ family: GemmaFamilyRules) throws {
-        let defaultGlobal: Double = family.architecture == .gemma3 ? 1_000_000 : 10_000   // transformers' defaults
+        let defaultGlobal: Double = family.architecture == .gemma3 ? 1_000_000 : 10_000  // transformers' defaults
         var global = try r.double("rope_theta") ?? defaultGlobal
         var local = try r.double("rope_local_base_freq") ?? family.defaultLocalRopeBase ?? global
         var scaling = try r.object("rope_scaling")

@@ -29,15 +29,18 @@ struct GemmaFamilyRules {
     let defaultLocalRopeBase: Double?
 
     static let all: [GemmaFamilyRules] = [
-        GemmaFamilyRules(architecture: .gemma, ggufName: "gemma", hfModelTypes: ["gemma"], layerPattern: .allGlobal,
-                         defaultAttentionSoftcap: nil, defaultFinalSoftcap: nil, usesQKNorm: false, usesPostNorms: false,
-                         defaultLocalRopeBase: nil),
-        GemmaFamilyRules(architecture: .gemma2, ggufName: "gemma2", hfModelTypes: ["gemma2"], layerPattern: .alternating,
-                         defaultAttentionSoftcap: 50, defaultFinalSoftcap: 30, usesQKNorm: false, usesPostNorms: true,
-                         defaultLocalRopeBase: nil),
-        GemmaFamilyRules(architecture: .gemma3, ggufName: "gemma3", hfModelTypes: ["gemma3", "gemma3_text"],
-                         layerPattern: .periodic, defaultAttentionSoftcap: nil, defaultFinalSoftcap: nil,
-                         usesQKNorm: true, usesPostNorms: true, defaultLocalRopeBase: 10_000),
+        GemmaFamilyRules(
+            architecture: .gemma, ggufName: "gemma", hfModelTypes: ["gemma"], layerPattern: .allGlobal,
+            defaultAttentionSoftcap: nil, defaultFinalSoftcap: nil, usesQKNorm: false, usesPostNorms: false,
+            defaultLocalRopeBase: nil),
+        GemmaFamilyRules(
+            architecture: .gemma2, ggufName: "gemma2", hfModelTypes: ["gemma2"], layerPattern: .alternating,
+            defaultAttentionSoftcap: 50, defaultFinalSoftcap: 30, usesQKNorm: false, usesPostNorms: true,
+            defaultLocalRopeBase: nil),
+        GemmaFamilyRules(
+            architecture: .gemma3, ggufName: "gemma3", hfModelTypes: ["gemma3", "gemma3_text"],
+            layerPattern: .periodic, defaultAttentionSoftcap: nil, defaultFinalSoftcap: nil,
+            usesQKNorm: true, usesPostNorms: true, defaultLocalRopeBase: 10_000)
     ]
 
     static func gguf(_ name: String) -> GemmaFamilyRules? { all.first { $0.ggufName == name } }

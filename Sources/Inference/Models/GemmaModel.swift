@@ -1,5 +1,5 @@
-import COpenBLAS
 import CKernels
+import COpenBLAS
 import Foundation
 
 /// Gemma 1, 2 and 3 (text): one decoder, the differences are configuration.
@@ -44,9 +44,10 @@ final class GemmaModel: HiddenStateModel {
     }
 
     var decodeWeightBytes: Int {
-        weights.lmHead.byteCount + weights.layers.reduce(0) { sum, l in
-            sum + [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].reduce(0) { $0 + $1.byteCount }
-        }
+        weights.lmHead.byteCount
+            + weights.layers.reduce(0) { sum, l in
+                sum + [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].reduce(0) { $0 + $1.byteCount }
+            }
     }
 
     convenience init(gguf: GGUFFile) throws {
@@ -56,14 +57,18 @@ final class GemmaModel: HiddenStateModel {
 
     func makeState(capacity: Int) -> ModelState { KVCache(config: config, capacity: capacity) }
 
-    func forwardHidden(_ tokens: [Int], state: ModelState, rows logitRows: [Int], sparsity: SparsityMode,
-                       stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float] {
+    func forwardHidden(
+        _ tokens: [Int], state: ModelState, rows logitRows: [Int], sparsity: SparsityMode,
+        stats: UnsafeMutablePointer<[TokenStats]>?
+    ) throws -> [Float] {
         try ForwardChunks.run(tokens, rows: logitRows, config, state: state) { forwardChunk($0, $1, $2, sparsity, stats) }
     }
 
     /// The equations of the type comment, one chunk of tokens at a time.
-    private func forwardChunk(_ tokens: [Int], _ cache: KVCache, _ logitRows: [Int], _ sparsity: SparsityMode,
-                              _ stats: UnsafeMutablePointer<[TokenStats]>?) -> [Float] {
+    private func forwardChunk(
+        _ tokens: [Int], _ cache: KVCache, _ logitRows: [Int], _ sparsity: SparsityMode,
+        _ stats: UnsafeMutablePointer<[TokenStats]>?
+    ) -> [Float] {
         let s = ChunkShape(config, tokens: tokens.count, start: cache.length), b = buffers, eps = config.rmsNormEps
         b.prepare(s)
         let ffnPath = feedForwardPath(tokens: s.tokens, sparsity)
@@ -71,9 +76,9 @@ final class GemmaModel: HiddenStateModel {
         var timer = SectionTimer()
         TransformerSteps.embed(tokens, weights.embedding, scale: config.embeddingScale, into: b.x)
         for (li, lw) in weights.layers.enumerated() {
-            attention(li, lw, s, cache, &timer)                                       // o = attention(norm(x))
+            attention(li, lw, s, cache, &timer)  // o = attention(norm(x))
             TransformerSteps.addResidual(b.o, postNorm: lw.postAttnNorm, to: b.x, s, eps: eps)
-            let active = feedForward(li, lw, ffnPath, s, &timer)                      // o = ffn(norm(x))
+            let active = feedForward(li, lw, ffnPath, s, &timer)  // o = ffn(norm(x))
             TransformerSteps.addResidual(b.o, postNorm: lw.postFfnNorm, to: b.x, s, eps: eps)
             if stats != nil { recordStats(layer: li, lw, active: active, s, into: &tokenStats) }
         }
@@ -85,8 +90,10 @@ final class GemmaModel: HiddenStateModel {
     }
 
     /// o = o_proj(attention(norm(x))) for one layer; the chunk's keys and values join the cache.
-    private func attention(_ li: Int, _ lw: GemmaLayerWeights, _ s: ChunkShape, _ cache: KVCache,
-                           _ timer: inout SectionTimer) {
+    private func attention(
+        _ li: Int, _ lw: GemmaLayerWeights, _ s: ChunkShape, _ cache: KVCache,
+        _ timer: inout SectionTimer
+    ) {
         let b = buffers, c = config, T = s.tokens
         let local = c.layerKinds[li] == .local
         TransformerSteps.normRows(b.x, lw.attnNorm, into: b.xn, rows: T, eps: c.rmsNormEps)
@@ -96,11 +103,13 @@ final class GemmaModel: HiddenStateModel {
         linear.apply(lw.v, b.xn, T, b.v)
         timer.lap(.queryKeyValue)
         let qkNorm = lw.qNorm.flatMap { qn in lw.kNorm.map { (q: qn, k: $0) } }
-        TransformerSteps.positionQueriesAndKeys(q: b.q, k: b.k, s, qkNorm: qkNorm, eps: c.rmsNormEps,
-                                                rope: local ? ropeLocal : ropeGlobal, queryScale: c.queryScale)
+        TransformerSteps.positionQueriesAndKeys(
+            q: b.q, k: b.k, s, qkNorm: qkNorm, eps: c.rmsNormEps,
+            rope: local ? ropeLocal : ropeGlobal, queryScale: c.queryScale)
         TransformerSteps.writeKV(cache, layer: li, keys: b.k, values: b.v, s)
-        TransformerSteps.attend(queries: b.q, into: b.attn, cache, layer: li, s, window: config.attentionWindow(layer: li),
-                                softcap: c.attentionSoftcap, scores: b.scores, batchedMinimum: options.batchedAttentionMinimum)
+        TransformerSteps.attend(
+            queries: b.q, into: b.attn, cache, layer: li, s, window: config.attentionWindow(layer: li),
+            softcap: c.attentionSoftcap, scores: b.scores, batchedMinimum: options.batchedAttentionMinimum)
         timer.lap(.attentionScores)
         linear.apply(lw.o, b.attn, T, b.o)
         timer.lap(.attentionOutput)
@@ -128,8 +137,10 @@ final class GemmaModel: HiddenStateModel {
     }
 
     /// o = ffn(norm(x)) for one layer. Returns each token's count of active neurons.
-    func feedForward(_ li: Int, _ lw: GemmaLayerWeights, _ path: FFNPath, _ s: ChunkShape,
-                             _ timer: inout SectionTimer) -> [Int] {
+    func feedForward(
+        _ li: Int, _ lw: GemmaLayerWeights, _ path: FFNPath, _ s: ChunkShape,
+        _ timer: inout SectionTimer
+    ) -> [Int] {
         let b = buffers, T = s.tokens, F = s.ffn
         TransformerSteps.normRows(b.x, lw.ffnNorm, into: b.xn, rows: T, eps: config.rmsNormEps)
         ffnInputObserver?(li, b.xn, T)
@@ -144,8 +155,9 @@ final class GemmaModel: HiddenStateModel {
             active = sp.runBatch(layer: li, x: b.xn, T, gate: b.gate, up: b.up, down: lw.down, out: b.o)
         case .activeNeurons(let fraction):
             linear.apply(lw.gate, b.xn, T, b.gate)
-            active[0] = activeFFN.run(layer: li, gate: b.gate, x: b.xn, up: lw.up, down: lw.down,
-                                      fraction: fraction, out: b.o)
+            active[0] = activeFFN.run(
+                layer: li, gate: b.gate, x: b.xn, up: lw.up, down: lw.down,
+                fraction: fraction, out: b.o)
         case .masked(let fraction):
             linear.apply(lw.gate, b.xn, T, b.gate)
             for t in 0..<T { active[t] = StatisticalTopK.applyMask(b.gate + t * F, F, fraction: fraction) }
@@ -170,16 +182,20 @@ final class GemmaModel: HiddenStateModel {
     /// up and down rows of inactive neurons contribute nothing (skipped by the sparse path,
     /// zero-multiplied in prefill: we count the work the sparse kernels do). Sparkified:
     /// predictor and M, then gate, up and down of active neurons.
-    func recordStats(layer li: Int, _ lw: GemmaLayerWeights, active: [Int], _ s: ChunkShape,
-                       into stats: inout [TokenStats]) {
+    func recordStats(
+        layer li: Int, _ lw: GemmaLayerWeights, active: [Int], _ s: ChunkShape,
+        into stats: inout [TokenStats]
+    ) {
         let D = s.hidden, F = s.ffn, window = config.attentionWindow(layer: li)
         for t in 0..<s.tokens {
             let attended = TransformerSteps.visibleKeys(s.start + t, window: window)
-            let attnFlops = TransformerSteps.attentionFlops([lw.q, lw.k, lw.v, lw.o], heads: s.heads, headDim: s.headDim,
-                                                            attended: attended)
+            let attnFlops = TransformerSteps.attentionFlops(
+                [lw.q, lw.k, lw.v, lw.o], heads: s.heads, headDim: s.headDim,
+                attended: attended)
             let ffnFlops = sparkified?.flops(layer: li, active: active[t], hidden: D) ?? Double(2 * D * F + 2 * 2 * D * active[t])
-            stats[t].addLayer(active: active[t], of: F, attended: attended, flops: attnFlops + ffnFlops,
-                              denseFlops: attnFlops + Double(2 * 3 * D * F))
+            stats[t].addLayer(
+                active: active[t], of: F, attended: attended, flops: attnFlops + ffnFlops,
+                denseFlops: attnFlops + Double(2 * 3 * D * F))
         }
     }
 

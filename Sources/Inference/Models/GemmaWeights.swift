@@ -1,3 +1,5 @@
+import CKernels
+
 /// Weights of one Gemma decoder layer. Norm vectors are float copies with Gemma's
 /// "+1" folded in; matrices stay in their stored (mapped, possibly quantized) form.
 struct GemmaLayerWeights {
@@ -17,8 +19,8 @@ struct GemmaLayerWeights {
 }
 
 struct GemmaWeights {
-    var embedding: WeightMatrix     // vocab x hidden
-    var lmHead: WeightMatrix        // tied to the embedding unless the file has its own
+    var embedding: WeightMatrix  // vocab x hidden
+    var lmHead: WeightMatrix  // tied to the embedding unless the file has its own
     var finalNorm: [Float]
     var layers: [GemmaLayerWeights]
     /// The mapped files the matrices point into: kept alive as long as the weights.
@@ -63,29 +65,30 @@ struct GGUFTensorSource {
         var layers: [GemmaLayerWeights] = []
         for i in 0..<c.layerCount {
             let p = "blk.\(i)."
-            layers.append(GemmaLayerWeights(
-                attnNorm: try vector(p + "attn_norm.weight", count: d),
-                q: try matrix(p + "attn_q.weight", rows: qd, cols: d),
-                k: try matrix(p + "attn_k.weight", rows: kvd, cols: d),
-                v: try matrix(p + "attn_v.weight", rows: kvd, cols: d),
-                o: try matrix(p + "attn_output.weight", rows: d, cols: qd),
-                qNorm: try optionalVector(p + "attn_q_norm.weight", count: c.headDim),
-                kNorm: try optionalVector(p + "attn_k_norm.weight", count: c.headDim),
-                postAttnNorm: try optionalVector(p + "post_attention_norm.weight", count: d),
-                ffnNorm: try vector(p + "ffn_norm.weight", count: d),
-                gate: try matrix(p + "ffn_gate.weight", rows: f, cols: d),
-                up: try matrix(p + "ffn_up.weight", rows: f, cols: d),
-                down: try matrix(p + "ffn_down.weight", rows: d, cols: f),
-                postFfnNorm: try optionalVector(p + "post_ffw_norm.weight", count: d)))
+            layers.append(
+                GemmaLayerWeights(
+                    attnNorm: try vector(p + "attn_norm.weight", count: d),
+                    q: try matrix(p + "attn_q.weight", rows: qd, cols: d),
+                    k: try matrix(p + "attn_k.weight", rows: kvd, cols: d),
+                    v: try matrix(p + "attn_v.weight", rows: kvd, cols: d),
+                    o: try matrix(p + "attn_output.weight", rows: d, cols: qd),
+                    qNorm: try optionalVector(p + "attn_q_norm.weight", count: c.headDim),
+                    kNorm: try optionalVector(p + "attn_k_norm.weight", count: c.headDim),
+                    postAttnNorm: try optionalVector(p + "post_attention_norm.weight", count: d),
+                    ffnNorm: try vector(p + "ffn_norm.weight", count: d),
+                    gate: try matrix(p + "ffn_gate.weight", rows: f, cols: d),
+                    up: try matrix(p + "ffn_up.weight", rows: f, cols: d),
+                    down: try matrix(p + "ffn_down.weight", rows: d, cols: f),
+                    postFfnNorm: try optionalVector(p + "post_ffw_norm.weight", count: d)))
             for m in [layers[i].q, layers[i].k, layers[i].v, layers[i].o, layers[i].gate, layers[i].up, layers[i].down]
             where !ck_supported(m.type) {
                 throw EngineError.unsupported("tensor type \(m.type.name) in layer \(i)")
             }
         }
-        return GemmaWeights(embedding: emb, lmHead: head, finalNorm: try vector("output_norm.weight", count: d), layers: layers,
-                            storage: [file])
+        return GemmaWeights(
+            embedding: emb, lmHead: head, finalNorm: try vector("output_norm.weight", count: d), layers: layers,
+            storage: [file])
     }
 }
 
-import CKernels
 func ck_supported(_ t: GGMLType) -> Bool { ck_type_supported(Int32(t.rawValue)) != 0 }

@@ -53,7 +53,8 @@ struct HFTensorSource {
                 postFfnNorm: c.usesPostNorms ? try norm(p + "post_feedforward_layernorm.weight", count: d) : nil)
             layers.append(lw)
         }
-        return GemmaWeights(embedding: emb, lmHead: head, finalNorm: try norm(m + "norm.weight", count: d), layers: layers,
-                            storage: [ck])
+        return GemmaWeights(
+            embedding: emb, lmHead: head, finalNorm: try norm(m + "norm.weight", count: d), layers: layers,
+            storage: [ck])
     }
 }

@@ -18,8 +18,10 @@ public protocol LanguageModel: AnyObject {
     /// appends them to the state. Returns logits (vocabulary-sized rows) for the
     /// positions in `logitRows` (indices into `tokens`), in order, concatenated.
     /// `stats`, when given, receives one entry per token.
-    func forward(_ tokens: [Int], state: ModelState, logitRows: [Int], sparsity: SparsityMode,
-                 stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float]
+    func forward(
+        _ tokens: [Int], state: ModelState, logitRows: [Int], sparsity: SparsityMode,
+        stats: UnsafeMutablePointer<[TokenStats]>?
+    ) throws -> [Float]
     /// Weight bytes one dense decoded token reads (every layer matrix and the LM head):
     /// with the machine's bandwidth, the physical limit of decode speed.
     var decodeWeightBytes: Int { get }
@@ -42,16 +44,20 @@ extension LanguageModel {
 /// for all drafted positions, and the layers are never run twice.
 public protocol HiddenStateModel: LanguageModel {
     /// Like `forward`, but returns the final-normed hidden states of `rows` (rows.count × hidden).
-    func forwardHidden(_ tokens: [Int], state: ModelState, rows: [Int], sparsity: SparsityMode,
-                       stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float]
+    func forwardHidden(
+        _ tokens: [Int], state: ModelState, rows: [Int], sparsity: SparsityMode,
+        stats: UnsafeMutablePointer<[TokenStats]>?
+    ) throws -> [Float]
     /// Logits of `count` hidden rows over the whole vocabulary, or over `vocabulary` ids only.
     func logits(hidden: [Float], count: Int, vocabulary: [Int32]?) -> [Float]
 }
 
 extension HiddenStateModel {
     /// The layers, then the LM head on the requested rows.
-    public func forward(_ tokens: [Int], state: ModelState, logitRows: [Int], sparsity: SparsityMode,
-                        stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float] {
+    public func forward(
+        _ tokens: [Int], state: ModelState, logitRows: [Int], sparsity: SparsityMode,
+        stats: UnsafeMutablePointer<[TokenStats]>?
+    ) throws -> [Float] {
         let hidden = try forwardHidden(tokens, state: state, rows: logitRows, sparsity: sparsity, stats: stats)
         return logits(hidden: hidden, count: logitRows.count, vocabulary: nil)
     }

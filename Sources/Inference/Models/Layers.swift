@@ -5,8 +5,10 @@ import Foundation
 enum Layers {
     /// Gemma RMSNorm: x / sqrt(mean(x²) + eps) * w, where w already includes Gemma's
     /// "+1" (GGUF stores it that way; the safetensors loader adds it when reading).
-    static func rmsNorm(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                        _ n: Int, eps: Float) {
+    static func rmsNorm(
+        _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+        _ n: Int, eps: Float
+    ) {
         var ss: Float = 0
         for i in 0..<n { ss += x[i] * x[i] }
         let inv = 1 / (ss / Float(n) + eps).squareRoot()
@@ -23,8 +25,10 @@ enum Layers {
 
     /// Rotary embedding in the "rotate half" layout (pairs i and i + rotDim/2) on the
     /// first `rotDim` dims of each head (rotDim < headDim is RecurrentGemma's partial RoPE).
-    static func rope(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, rotDim: Int, position: Int,
-                     invFreq: [Float]) {
+    static func rope(
+        _ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, rotDim: Int, position: Int,
+        invFreq: [Float]
+    ) {
         let half = rotDim / 2
         for i in 0..<half {
             let angle = Float(Double(position) * Double(invFreq[i]))

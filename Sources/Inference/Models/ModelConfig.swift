@@ -34,9 +34,11 @@ public struct ModelConfig: Sendable, Equatable {
     /// Head dims that RoPE rotates (RecurrentGemma: half of head_dim); nil = all.
     public var ropeDim: Int? = nil
 
-    public init(architecture: Architecture, vocabularySize: Int, hiddenSize: Int, intermediateSize: Int,
-                layerCount: Int, headCount: Int, kvHeadCount: Int, headDim: Int, contextLength: Int,
-                layerKinds: [LayerKind], queryScale: Float, embeddingScale: Float) {
+    public init(
+        architecture: Architecture, vocabularySize: Int, hiddenSize: Int, intermediateSize: Int,
+        layerCount: Int, headCount: Int, kvHeadCount: Int, headDim: Int, contextLength: Int,
+        layerKinds: [LayerKind], queryScale: Float, embeddingScale: Float
+    ) {
         self.architecture = architecture; self.vocabularySize = vocabularySize; self.hiddenSize = hiddenSize
         self.intermediateSize = intermediateSize; self.layerCount = layerCount; self.headCount = headCount
         self.kvHeadCount = kvHeadCount; self.headDim = headDim; self.contextLength = contextLength

@@ -60,13 +60,16 @@ enum ModelLoader {
             throw EngineError.unsupported("sparkify overlays apply to Gemma 1/2/3 models, not \(base.info.architecture)")
         }
         let blockQuantized = ![GGMLType.f32, .f16, .bf16].contains(gemma.weights.layers.first?.gate.type ?? .f32)
-        gemma.sparkified = try SparkifiedFFN(overlay: overlay, config: gemma.config,
-                                             downs: gemma.weights.layers.map(\.down), quantize: blockQuantized)
+        gemma.sparkified = try SparkifiedFFN(
+            overlay: overlay, config: gemma.config,
+            downs: gemma.weights.layers.map(\.down), quantize: blockQuantized)
         return LoadedModel(info: overlay.describe(base: base.info), tokenizer: base.tokenizer, model: gemma)
     }
 
-    private static func checkpointInfo(_ ck: SafetensorsCheckpoint, _ dir: URL, _ modelType: String,
-                                       _ config: ModelConfig) -> ModelInfo {
+    private static func checkpointInfo(
+        _ ck: SafetensorsCheckpoint, _ dir: URL, _ modelType: String,
+        _ config: ModelConfig
+    ) -> ModelInfo {
         let path = dir.path
         let dtypes = Dictionary(grouping: ck.files.flatMap { $0.tensors.values }, by: { $0.dtype })
             .mapValues { $0.reduce(0) { $0 + $1.byteCount } }
@@ -83,9 +86,11 @@ enum ModelLoader {
 enum GGUFQuantization {
     /// llama.cpp's file type names (general.file_type), else the most common tensor type.
     static func describe(_ g: GGUFFile) -> String {
-        let names: [Int: String] = [0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1",
-                                    10: "Q2_K", 11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S",
-                                    15: "Q4_K_M", 16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K", 32: "BF16"]
+        let names: [Int: String] = [
+            0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1",
+            10: "Q2_K", 11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S",
+            15: "Q4_K_M", 16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K", 32: "BF16"
+        ]
         if let ft = g.metadata["general.file_type"]?.intValue, let n = names[ft] { return n }
         var bytes: [GGMLType: Int] = [:]
         for t in g.tensors.values { bytes[t.type, default: 0] += t.byteCount }

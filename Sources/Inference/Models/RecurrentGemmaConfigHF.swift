@@ -32,12 +32,13 @@ extension ModelConfig {
             default: throw EngineError.unsupported("block type \(types[$0 % types.count])")
             }
         }
-        var c = ModelConfig(architecture: .recurrentGemma, vocabularySize: try r.positive("vocab_size", default: 256_000), hiddenSize: hidden,
-                            intermediateSize: ffn / 2, layerCount: layers, headCount: heads, kvHeadCount: kvHeads,
-                            headDim: headDim, contextLength: 1 << 20, layerKinds: kinds,
-                            queryScale: Float(1 / Double(headDim).squareRoot()),
-                            // transformers keeps the normalizer √hidden as a bfloat16 buffer.
-                            embeddingScale: Float(Double(hidden).squareRoot()).roundedToBFloat16())
+        var c = ModelConfig(
+            architecture: .recurrentGemma, vocabularySize: try r.positive("vocab_size", default: 256_000), hiddenSize: hidden,
+            intermediateSize: ffn / 2, layerCount: layers, headCount: heads, kvHeadCount: kvHeads,
+            headDim: headDim, contextLength: 1 << 20, layerKinds: kinds,
+            queryScale: Float(1 / Double(headDim).squareRoot()),
+            // transformers keeps the normalizer √hidden as a bfloat16 buffer.
+            embeddingScale: Float(Double(hidden).squareRoot()).roundedToBFloat16())
         c.slidingWindow = try r.positive("attention_window_size", default: 2048, max: 1 << 22)
         c.rmsNormEps = Float(try r.double("rms_norm_eps") ?? 1e-6)
         c.lruWidth = lru

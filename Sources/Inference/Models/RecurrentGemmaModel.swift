@@ -22,7 +22,7 @@ final class RecurrentGemmaModel: LanguageModel {
         var linearX: WeightMatrix, biasX: [Float]
         var linearY: WeightMatrix, biasY: [Float]
         var linearOut: WeightMatrix, biasOut: [Float]
-        var convWeight: [Float]          // [lru][width]: tap k multiplies input t − (width−1) + k
+        var convWeight: [Float]  // [lru][width]: tap k multiplies input t − (width−1) + k
         var convBias: [Float]
         /// Gate matrices transposed to [head][out][in] so each output is one dot product.
         var inputGate: [Float], inputGateBias: [Float]
@@ -63,7 +63,7 @@ final class RecurrentGemmaModel: LanguageModel {
         let d = c.hiddenSize, lru = c.lruWidth, f = c.intermediateSize, w = c.convWidth
         let qd = c.headCount * c.headDim, kvd = c.kvHeadCount * c.headDim
         let H = c.headCount, bw = lru / H
-        func norm(_ n: String) throws -> [Float] { try ck.vector(n, count: d).map { $0 + 1 } } // HF stores w, not 1 + w
+        func norm(_ n: String) throws -> [Float] { try ck.vector(n, count: d).map { $0 + 1 } }  // HF stores w, not 1 + w
         func optional(_ n: String, _ count: Int) throws -> [Float]? { ck.has(n) ? try ck.vector(n, count: count) : nil }
         // RecurrentGemmaForCausalLM saves under "model."; a bare RecurrentGemmaModel without it.
         let m0 = ck.has("embed_tokens.weight") && !ck.has("model.embed_tokens.weight") ? "" : "model."
@@ -84,31 +84,34 @@ final class RecurrentGemmaModel: LanguageModel {
                     return tr
                 }
                 let param = try ck.vector(t + "rg_lru.recurrent_param", count: lru)
-                temporal = .recurrent(RecurrentWeights(
-                    linearX: try ck.matrix(t + "linear_x.weight", rows: lru, cols: d), biasX: try ck.vector(t + "linear_x.bias", count: lru),
-                    linearY: try ck.matrix(t + "linear_y.weight", rows: lru, cols: d), biasY: try ck.vector(t + "linear_y.bias", count: lru),
-                    linearOut: try ck.matrix(t + "linear_out.weight", rows: d, cols: lru),
-                    biasOut: try ck.vector(t + "linear_out.bias", count: d),
-                    convWeight: try ck.vector(t + "conv_1d.weight", count: lru * w), convBias: try ck.vector(t + "conv_1d.bias", count: lru),
-                    inputGate: try gates(t + "rg_lru.input_gate_weight"),
-                    inputGateBias: try ck.vector(t + "rg_lru.input_gate_bias", count: lru),
-                    recurrentGate: try gates(t + "rg_lru.recurrent_gate_weight"),
-                    recurrentGateBias: try ck.vector(t + "rg_lru.recurrent_gate_bias", count: lru),
-                    logDecay: param.map { -8 * RecurrentGemmaModel.softplus($0) }))
+                temporal = .recurrent(
+                    RecurrentWeights(
+                        linearX: try ck.matrix(t + "linear_x.weight", rows: lru, cols: d), biasX: try ck.vector(t + "linear_x.bias", count: lru),
+                        linearY: try ck.matrix(t + "linear_y.weight", rows: lru, cols: d), biasY: try ck.vector(t + "linear_y.bias", count: lru),
+                        linearOut: try ck.matrix(t + "linear_out.weight", rows: d, cols: lru),
+                        biasOut: try ck.vector(t + "linear_out.bias", count: d),
+                        convWeight: try ck.vector(t + "conv_1d.weight", count: lru * w), convBias: try ck.vector(t + "conv_1d.bias", count: lru),
+                        inputGate: try gates(t + "rg_lru.input_gate_weight"),
+                        inputGateBias: try ck.vector(t + "rg_lru.input_gate_bias", count: lru),
+                        recurrentGate: try gates(t + "rg_lru.recurrent_gate_weight"),
+                        recurrentGateBias: try ck.vector(t + "rg_lru.recurrent_gate_bias", count: lru),
+                        logDecay: param.map { -8 * RecurrentGemmaModel.softplus($0) }))
             } else {
-                temporal = .attention(AttentionWeights(
-                    q: try ck.matrix(t + "q_proj.weight", rows: qd, cols: d), k: try ck.matrix(t + "k_proj.weight", rows: kvd, cols: d),
-                    v: try ck.matrix(t + "v_proj.weight", rows: kvd, cols: d), o: try ck.matrix(t + "o_proj.weight", rows: d, cols: qd),
-                    qBias: try optional(t + "q_proj.bias", qd), kBias: try optional(t + "k_proj.bias", kvd),
-                    vBias: try optional(t + "v_proj.bias", kvd), oBias: try optional(t + "o_proj.bias", d)))
+                temporal = .attention(
+                    AttentionWeights(
+                        q: try ck.matrix(t + "q_proj.weight", rows: qd, cols: d), k: try ck.matrix(t + "k_proj.weight", rows: kvd, cols: d),
+                        v: try ck.matrix(t + "v_proj.weight", rows: kvd, cols: d), o: try ck.matrix(t + "o_proj.weight", rows: d, cols: qd),
+                        qBias: try optional(t + "q_proj.bias", qd), kBias: try optional(t + "k_proj.bias", kvd),
+                        vBias: try optional(t + "v_proj.bias", kvd), oBias: try optional(t + "o_proj.bias", d)))
             }
             let m = p + "mlp_block."
-            layers.append(Layer(
-                temporalNorm: try norm(p + "temporal_pre_norm.weight"), channelNorm: try norm(p + "channel_pre_norm.weight"),
-                temporal: temporal,
-                gate: try ck.matrix(m + "gate_proj.weight", rows: f, cols: d), gateBias: try ck.vector(m + "gate_proj.bias", count: f),
-                up: try ck.matrix(m + "up_proj.weight", rows: f, cols: d), upBias: try ck.vector(m + "up_proj.bias", count: f),
-                down: try ck.matrix(m + "down_proj.weight", rows: d, cols: f), downBias: try ck.vector(m + "down_proj.bias", count: d)))
+            layers.append(
+                Layer(
+                    temporalNorm: try norm(p + "temporal_pre_norm.weight"), channelNorm: try norm(p + "channel_pre_norm.weight"),
+                    temporal: temporal,
+                    gate: try ck.matrix(m + "gate_proj.weight", rows: f, cols: d), gateBias: try ck.vector(m + "gate_proj.bias", count: f),
+                    up: try ck.matrix(m + "up_proj.weight", rows: f, cols: d), upBias: try ck.vector(m + "up_proj.bias", count: f),
+                    down: try ck.matrix(m + "down_proj.weight", rows: d, cols: f), downBias: try ck.vector(m + "down_proj.bias", count: d)))
         }
         self.layers = layers
         rope = [RoPEPart(dims: c.ropeDim ?? c.headDim, base: c.ropeBaseLocal)]
@@ -139,18 +142,24 @@ final class RecurrentGemmaModel: LanguageModel {
         GriffinState(config: config, capacity: capacity)
     }
 
-    func forward(_ tokens: [Int], state: ModelState, logitRows: [Int], sparsity: SparsityMode,
-                 stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float] {
+    func forward(
+        _ tokens: [Int], state: ModelState, logitRows: [Int], sparsity: SparsityMode,
+        stats: UnsafeMutablePointer<[TokenStats]>?
+    ) throws -> [Float] {
         guard let s = state as? GriffinState else { throw EngineError.input("state does not belong to this model") }
-        return try ForwardChunks.run(tokens, rows: logitRows, vocabularySize: config.vocabularySize,
-                                     length: s.length, capacity: s.kv.capacity) { chunk, rows in
+        return try ForwardChunks.run(
+            tokens, rows: logitRows, vocabularySize: config.vocabularySize,
+            length: s.length, capacity: s.kv.capacity
+        ) { chunk, rows in
             forwardChunk(chunk, s, rows, stats)
         }
     }
 
     /// The equations of the type comment, one chunk of tokens at a time.
-    private func forwardChunk(_ tokens: [Int], _ state: GriffinState, _ logitRows: [Int],
-                              _ stats: UnsafeMutablePointer<[TokenStats]>?) -> [Float] {
+    private func forwardChunk(
+        _ tokens: [Int], _ state: GriffinState, _ logitRows: [Int],
+        _ stats: UnsafeMutablePointer<[TokenStats]>?
+    ) -> [Float] {
         let c = config, s = ChunkShape(c, tokens: tokens.count, start: state.length), T = s.tokens, D = c.hiddenSize
         var x = [Float](repeating: 0, count: T * D)
         var xn = [Float](repeating: 0, count: T * D)
@@ -197,12 +206,14 @@ final class RecurrentGemmaModel: LanguageModel {
             case .recurrent(let w):
                 attended = 0
                 let lru = c.lruWidth, bw = lru / c.headCount
-                temporalFlops = Double(2 * (w.linearX.rows * w.linearX.cols * 2 + w.linearOut.rows * w.linearOut.cols)
-                                       + 2 * 2 * lru * bw + 2 * lru * c.convWidth)
+                temporalFlops = Double(
+                    2 * (w.linearX.rows * w.linearX.cols * 2 + w.linearOut.rows * w.linearOut.cols)
+                        + 2 * 2 * lru * bw + 2 * lru * c.convWidth)
             case .attention(let w):
                 attended = TransformerSteps.visibleKeys(s.start + t, window: c.slidingWindow)
-                temporalFlops = TransformerSteps.attentionFlops([w.q, w.k, w.v, w.o], heads: c.headCount, headDim: c.headDim,
-                                                                attended: attended)
+                temporalFlops = TransformerSteps.attentionFlops(
+                    [w.q, w.k, w.v, w.o], heads: c.headCount, headDim: c.headDim,
+                    attended: attended)
             }
             let flops = Double(2 * 3 * D * F) + temporalFlops
             stats[t].addLayer(active: F, of: F, attended: attended, flops: flops, denseFlops: flops)
@@ -228,7 +239,7 @@ final class RecurrentGemmaModel: LanguageModel {
         let r = s.recurrentIndex[li]!
         var u = [Float](repeating: 0, count: T * lru)
         var ig = [Float](repeating: 0, count: lru), rg = [Float](repeating: 0, count: lru)
-        s.conv[r].withUnsafeMutableBufferPointer { window in      // [lru][W−1], oldest first
+        s.conv[r].withUnsafeMutableBufferPointer { window in  // [lru][W−1], oldest first
             s.h[r].withUnsafeMutableBufferPointer { h in
                 for t in 0..<T {
                     // Causal depthwise conv over the window of the last W−1 inputs plus this one.
@@ -276,8 +287,10 @@ final class RecurrentGemmaModel: LanguageModel {
     }
 
     /// Local MQA attention over the cached window, with biases.
-    private func attentionBlock(_ w: AttentionWeights, _ li: Int, _ xn: [Float], _ s: ChunkShape, _ state: GriffinState,
-                                _ out: inout [Float]) {
+    private func attentionBlock(
+        _ w: AttentionWeights, _ li: Int, _ xn: [Float], _ s: ChunkShape, _ state: GriffinState,
+        _ out: inout [Float]
+    ) {
         let c = config, T = s.tokens
         var q = apply(w.q, xn, T, bias: w.qBias)
         var k = apply(w.k, xn, T, bias: w.kBias)
@@ -288,14 +301,16 @@ final class RecurrentGemmaModel: LanguageModel {
         var scores = [Float](repeating: 0, count: T * s.heads * stride)
         q.withUnsafeMutableBufferPointer { qp in
             k.withUnsafeMutableBufferPointer { kp in
-                TransformerSteps.positionQueriesAndKeys(q: qp.baseAddress!, k: kp.baseAddress!, s, qkNorm: nil, eps: c.rmsNormEps,
-                                                        rope: rope, queryScale: c.queryScale)
+                TransformerSteps.positionQueriesAndKeys(
+                    q: qp.baseAddress!, k: kp.baseAddress!, s, qkNorm: nil, eps: c.rmsNormEps,
+                    rope: rope, queryScale: c.queryScale)
                 v.withUnsafeBufferPointer { TransformerSteps.writeKV(state.kv, layer: li, keys: kp.baseAddress!, values: $0.baseAddress!, s) }
             }
             attn.withUnsafeMutableBufferPointer { ap in
                 scores.withUnsafeMutableBufferPointer { sp in
-                    TransformerSteps.attendPerQuery(queries: qp.baseAddress!, into: ap.baseAddress!, state.kv, layer: li, s,
-                                                    window: c.slidingWindow, softcap: nil, scores: sp.baseAddress!, scoresStride: stride)
+                    TransformerSteps.attendPerQuery(
+                        queries: qp.baseAddress!, into: ap.baseAddress!, state.kv, layer: li, s,
+                        window: c.slidingWindow, softcap: nil, scores: sp.baseAddress!, scoresStride: stride)
                 }
             }
         }
@@ -316,8 +331,9 @@ final class GriffinState: ModelState {
 
     init(config c: ModelConfig, capacity: Int) {
         // Recurrent layers get a zero-width window: they never reserve cache storage.
-        kv = KVCache(windows: c.layerKinds.map { $0 == .recurrent ? 0 : c.slidingWindow },
-                     width: c.kvHeadCount * c.headDim, capacity: capacity)
+        kv = KVCache(
+            windows: c.layerKinds.map { $0 == .recurrent ? 0 : c.slidingWindow },
+            width: c.kvHeadCount * c.headDim, capacity: capacity)
         var idx: [Int: Int] = [:]
         for (i, k) in c.layerKinds.enumerated() where k == .recurrent { idx[i] = idx.count }
         recurrentIndex = idx

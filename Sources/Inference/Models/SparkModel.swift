@@ -18,10 +18,10 @@ import Foundation
 /// (active neurons, attended keys, FLOPs) count exactly that work.
 final class SparkModel: HiddenStateModel {
     struct Settings: Equatable {
-        var ffnRank: Int          // r
-        var ffnFraction: Double   // k/n
-        var attnRank: Int         // r_a
-        var attnTopK: Int         // k_a
+        var ffnRank: Int  // r
+        var ffnFraction: Double  // k/n
+        var attnRank: Int  // r_a
+        var attnTopK: Int  // k_a
 
         /// Reads the spark_* keys of a config.json, checked against the base config.
         static func fromHF(_ json: [String: Any], _ c: ModelConfig) throws -> Settings {
@@ -32,8 +32,9 @@ final class SparkModel: HiddenStateModel {
             guard let f = json["spark_ffn_fraction"] as? Double, f > 0, f < 1 else {
                 throw EngineError.format("config.json: spark_ffn_fraction must be a number in (0, 1)")
             }
-            let s = Settings(ffnRank: try int("spark_ffn_rank"), ffnFraction: f,
-                             attnRank: try int("spark_attn_rank"), attnTopK: try int("spark_attn_topk"))
+            let s = Settings(
+                ffnRank: try int("spark_ffn_rank"), ffnFraction: f,
+                attnRank: try int("spark_attn_rank"), attnTopK: try int("spark_attn_topk"))
             guard s.ffnRank > 0, s.ffnRank < c.hiddenSize else {
                 throw EngineError.format("config.json: spark_ffn_rank \(s.ffnRank) must be in (0, hidden_size \(c.hiddenSize))")
             }
@@ -50,10 +51,10 @@ final class SparkModel: HiddenStateModel {
     struct LayerWeights {
         var attnNorm: [Float], q: WeightMatrix, k: WeightMatrix, v: WeightMatrix, o: WeightMatrix
         var qNorm: [Float], kNorm: [Float], postAttnNorm: [Float], ffnNorm: [Float]
-        var predictor: WeightMatrix   // K₁ᵀ: gate_proj [n, r]
-        var up: WeightMatrix          // K₂ᵀ: up_proj [n, d − r]
-        var down: WeightMatrix        // V: down_proj [d, n] as stored (the dense reference path)
-        var downByNeuron: WeightMatrix // Vᵀ: [n, d] float32 copy, one neuron's column per row
+        var predictor: WeightMatrix  // K₁ᵀ: gate_proj [n, r]
+        var up: WeightMatrix  // K₂ᵀ: up_proj [n, d − r]
+        var down: WeightMatrix  // V: down_proj [d, n] as stored (the dense reference path)
+        var downByNeuron: WeightMatrix  // Vᵀ: [n, d] float32 copy, one neuron's column per row
         var postFfnNorm: [Float]
     }
 
@@ -78,8 +79,10 @@ final class SparkModel: HiddenStateModel {
     enum FFNPath { case auto, gather, denseMasked }
     var ffnPath = FFNPath.auto
 
-    init(config: ModelConfig, spark: Settings, embedding: WeightMatrix, finalNorm: [Float], layers: [LayerWeights],
-         storage: [AnyObject]) {
+    init(
+        config: ModelConfig, spark: Settings, embedding: WeightMatrix, finalNorm: [Float], layers: [LayerWeights],
+        storage: [AnyObject]
+    ) {
         self.config = config; self.spark = spark; self.embedding = embedding; self.finalNorm = finalNorm
         self.layers = layers; self.storage = storage
         zScore = StatisticalTopK.inverseNormalCDF(1 - spark.ffnFraction)
@@ -91,23 +94,27 @@ final class SparkModel: HiddenStateModel {
     func makeState(capacity: Int) -> ModelState { KVCache(config: config, capacity: capacity) }
 
     /// `sparsity` is ignored: a Spark model's sparsity is part of its definition.
-    func forwardHidden(_ tokens: [Int], state: ModelState, rows logitRows: [Int], sparsity: SparsityMode,
-                       stats: UnsafeMutablePointer<[TokenStats]>?) throws -> [Float] {
+    func forwardHidden(
+        _ tokens: [Int], state: ModelState, rows logitRows: [Int], sparsity: SparsityMode,
+        stats: UnsafeMutablePointer<[TokenStats]>?
+    ) throws -> [Float] {
         try ForwardChunks.run(tokens, rows: logitRows, config, state: state) { forwardChunk($0, $1, $2, stats) }
     }
 
     /// The equations of the type comment, one chunk of tokens at a time.
-    private func forwardChunk(_ tokens: [Int], _ cache: KVCache, _ logitRows: [Int],
-                              _ stats: UnsafeMutablePointer<[TokenStats]>?) -> [Float] {
+    private func forwardChunk(
+        _ tokens: [Int], _ cache: KVCache, _ logitRows: [Int],
+        _ stats: UnsafeMutablePointer<[TokenStats]>?
+    ) -> [Float] {
         let s = ChunkShape(config, tokens: tokens.count, start: cache.length), b = buffers, eps = config.rmsNormEps
         b.prepare(s)
         let gather = ffnPath == .gather || (ffnPath == .auto && s.tokens < options.sgemmMinimumRows)
         var tokenStats = [TokenStats](repeating: TokenStats(), count: stats == nil ? 0 : s.tokens)
         TransformerSteps.embed(tokens, embedding, scale: config.embeddingScale, into: b.x)
         for (li, lw) in layers.enumerated() {
-            let attended = attention(li, lw, s, cache)                   // o = SparkAttention(norm(x))
+            let attended = attention(li, lw, s, cache)  // o = SparkAttention(norm(x))
             TransformerSteps.addResidual(b.o, postNorm: lw.postAttnNorm, to: b.x, s, eps: eps)
-            let active = feedForward(lw, gather: gather, s)              // o = SparkFFN(norm(x))
+            let active = feedForward(lw, gather: gather, s)  // o = SparkFFN(norm(x))
             TransformerSteps.addResidual(b.o, postNorm: lw.postFfnNorm, to: b.x, s, eps: eps)
             if stats != nil { recordStats(layer: li, lw, attended: attended, active: active, gather: gather, s, into: &tokenStats) }
         }
@@ -127,8 +134,9 @@ final class SparkModel: HiddenStateModel {
         linear.apply(lw.k, b.xn, T, b.k)
         linear.apply(lw.v, b.xn, T, b.v)
         // RoPE inside each part, so both partial dot products see relative positions only.
-        TransformerSteps.positionQueriesAndKeys(q: b.q, k: b.k, s, qkNorm: (q: lw.qNorm, k: lw.kNorm), eps: c.rmsNormEps,
-                                                rope: rope[c.layerKinds[li]] ?? rope[.global]!, queryScale: c.queryScale)
+        TransformerSteps.positionQueriesAndKeys(
+            q: b.q, k: b.k, s, qkNorm: (q: lw.qNorm, k: lw.kNorm), eps: c.rmsNormEps,
+            rope: rope[c.layerKinds[li]] ?? rope[.global]!, queryScale: c.queryScale)
         TransformerSteps.writeKV(cache, layer: li, keys: b.k, values: b.v, s)
         // Per (token, head) job: maxKeys scores, indices and softmax weights.
         let indices = scratch[0].ensure(T * H * maxKeys * 4).assumingMemoryBound(to: Int32.self)
@@ -140,9 +148,11 @@ final class SparkModel: HiddenStateModel {
             let t = job / H, h = job % H, position = s.start + t
             let lo = TransformerSteps.firstVisible(position, window: window)
             let kvOff = (h / s.group) * hd, o = job * maxKeys
-            attended[job] = Int(ck_spark_attend(b.q + t * qd + h * hd, keys0 + kvOff, values0 + kvOff, Int64(kvd), Int64(ring),
-                                                Int64(lo), Int64(position - lo + 1), Int64(hd), Int64(ra), Int64(topK),
-                                                b.scores + o, indices + o, weights + o, b.attn + t * qd + h * hd))
+            attended[job] = Int(
+                ck_spark_attend(
+                    b.q + t * qd + h * hd, keys0 + kvOff, values0 + kvOff, Int64(kvd), Int64(ring),
+                    Int64(lo), Int64(position - lo + 1), Int64(hd), Int64(ra), Int64(topK),
+                    b.scores + o, indices + o, weights + o, b.attn + t * qd + h * hd))
         }
         linear.apply(lw.o, b.attn, T, b.o)
         return attended
@@ -163,9 +173,9 @@ final class SparkModel: HiddenStateModel {
             (x1 + t * r).update(from: b.xn + t * D, count: r)
             (x2 + t * (D - r)).update(from: b.xn + t * D + r, count: D - r)
         }
-        linear.apply(lw.predictor, x1, T, b.gate)          // K₁ᵀx₁ for every neuron
+        linear.apply(lw.predictor, x1, T, b.gate)  // K₁ᵀx₁ for every neuron
         var activeCounts = [Int](repeating: 0, count: T)
-        if !gather { linear.apply(lw.up, x2, T, b.up) }   // K₂ᵀx₂ for every neuron and token
+        if !gather { linear.apply(lw.up, x2, T, b.up) }  // K₂ᵀx₂ for every neuron and token
         for t in 0..<T {
             let z = b.gate + t * F
             let n = Int(ck_stat_topk(z, Int64(F), zScore, nil, active, coef))
@@ -177,8 +187,9 @@ final class SparkModel: HiddenStateModel {
                 if n == 0 { out.initialize(repeating: 0, count: D); continue }
                 linear.applyRows(lw.up, x2 + t * (D - r), rows: active, count: n, upValues)
                 for i in 0..<n { coef[i] *= upValues[i] }
-                ck_axpy_rows_par(ComputePool.shared.pool, Int32(lw.downByNeuron.type.rawValue), lw.downByNeuron.data,
-                                 lw.downByNeuron.rowBytes, Int64(D), active, coef, Int64(n), out, axpyScratch)
+                ck_axpy_rows_par(
+                    ComputePool.shared.pool, Int32(lw.downByNeuron.type.rawValue), lw.downByNeuron.data,
+                    lw.downByNeuron.rowBytes, Int64(D), active, coef, Int64(n), out, axpyScratch)
             } else {
                 // h = mask ⊙ gelu(a) ⊙ K₂ᵀx₂, written over z (already read).
                 let up = b.up + t * F
@@ -193,8 +204,10 @@ final class SparkModel: HiddenStateModel {
     /// One layer's per-token statistics: the work Spark attention and the Spark FFN did
     /// (the batched prefill FFN is counted as done: it multiplies every neuron), and a
     /// dense model's.
-    private func recordStats(layer li: Int, _ lw: LayerWeights, attended: UnsafePointer<Int>, active: [Int], gather: Bool,
-                             _ s: ChunkShape, into stats: inout [TokenStats]) {
+    private func recordStats(
+        layer li: Int, _ lw: LayerWeights, attended: UnsafePointer<Int>, active: [Int], gather: Bool,
+        _ s: ChunkShape, into stats: inout [TokenStats]
+    ) {
         let H = s.heads, hd = s.headDim, D = s.hidden, F = s.ffn, r = spark.ffnRank, ra = spark.attnRank
         let projections = [lw.q, lw.k, lw.v, lw.o]
         let proj = TransformerSteps.attentionFlops(projections, heads: H, headDim: hd, attended: 0)
@@ -206,9 +219,10 @@ final class SparkModel: HiddenStateModel {
                 sum + Double(2 * ra * visible + 2 * (hd - ra) * attended[t * H + h] + 2 * hd * attended[t * H + h])
             }
             let ffnFlops = Double(2 * r * F + (gather ? 2 * (D - r) * a + 2 * D * a : 2 * (D - r) * F + 2 * D * F))
-            stats[t].addLayer(active: a, of: F, attended: picked, flops: proj + attnFlops + ffnFlops,
-                              denseFlops: TransformerSteps.attentionFlops(projections, heads: H, headDim: hd, attended: visible)
-                                  + Double(4 * D * F))
+            stats[t].addLayer(
+                active: a, of: F, attended: picked, flops: proj + attnFlops + ffnFlops,
+                denseFlops: TransformerSteps.attentionFlops(projections, heads: H, headDim: hd, attended: visible)
+                    + Double(4 * D * F))
         }
     }
 
@@ -222,7 +236,7 @@ extension SparkModel {
     /// Builds a Spark model from a checkpoint whose config.json says `model_type: spark_gemma`.
     static func load(_ ck: SafetensorsCheckpoint) throws -> SparkModel {
         var baseJSON = ck.config
-        baseJSON["model_type"] = "gemma3_text"            // the Gemma 3 base, read by the Gemma reader
+        baseJSON["model_type"] = "gemma3_text"  // the Gemma 3 base, read by the Gemma reader
         if let cap = baseJSON["final_logit_softcapping"], !(cap is NSNull) {
             throw EngineError.format("config.json: spark_gemma has no final_logit_softcapping")
         }
@@ -246,27 +260,29 @@ extension SparkModel {
                 for k in 0..<n { copy.pointer[k * d + j] = row[k] }
             }
             owned.append(copy)
-            layers.append(LayerWeights(
-                attnNorm: try src.norm(p + "input_layernorm.weight", count: d),
-                q: try ck.matrix(p + "self_attn.q_proj.weight", rows: qd, cols: d),
-                k: try ck.matrix(p + "self_attn.k_proj.weight", rows: kvd, cols: d),
-                v: try ck.matrix(p + "self_attn.v_proj.weight", rows: kvd, cols: d),
-                o: try ck.matrix(p + "self_attn.o_proj.weight", rows: d, cols: qd),
-                qNorm: try src.norm(p + "self_attn.q_norm.weight", count: c.headDim),
-                kNorm: try src.norm(p + "self_attn.k_norm.weight", count: c.headDim),
-                postAttnNorm: try src.norm(p + "post_attention_layernorm.weight", count: d),
-                ffnNorm: try src.norm(p + "pre_feedforward_layernorm.weight", count: d),
-                predictor: try ck.matrix(p + "mlp.gate_proj.weight", rows: n, cols: r),
-                up: try ck.matrix(p + "mlp.up_proj.weight", rows: n, cols: d - r),
-                down: down,
-                downByNeuron: WeightMatrix(type: .f32, rows: n, cols: d, data: UnsafeRawPointer(copy.pointer)),
-                postFfnNorm: try src.norm(p + "post_feedforward_layernorm.weight", count: d)))
+            layers.append(
+                LayerWeights(
+                    attnNorm: try src.norm(p + "input_layernorm.weight", count: d),
+                    q: try ck.matrix(p + "self_attn.q_proj.weight", rows: qd, cols: d),
+                    k: try ck.matrix(p + "self_attn.k_proj.weight", rows: kvd, cols: d),
+                    v: try ck.matrix(p + "self_attn.v_proj.weight", rows: kvd, cols: d),
+                    o: try ck.matrix(p + "self_attn.o_proj.weight", rows: d, cols: qd),
+                    qNorm: try src.norm(p + "self_attn.q_norm.weight", count: c.headDim),
+                    kNorm: try src.norm(p + "self_attn.k_norm.weight", count: c.headDim),
+                    postAttnNorm: try src.norm(p + "post_attention_layernorm.weight", count: d),
+                    ffnNorm: try src.norm(p + "pre_feedforward_layernorm.weight", count: d),
+                    predictor: try ck.matrix(p + "mlp.gate_proj.weight", rows: n, cols: r),
+                    up: try ck.matrix(p + "mlp.up_proj.weight", rows: n, cols: d - r),
+                    down: down,
+                    downByNeuron: WeightMatrix(type: .f32, rows: n, cols: d, data: UnsafeRawPointer(copy.pointer)),
+                    postFfnNorm: try src.norm(p + "post_feedforward_layernorm.weight", count: d)))
             for w in [layers[i].q, layers[i].k, layers[i].v, layers[i].o, layers[i].predictor, layers[i].up, down]
             where !ck_supported(w.type) {
                 throw EngineError.unsupported("tensor type \(w.type.name) in layer \(i)")
             }
         }
-        return SparkModel(config: c, spark: s, embedding: try ck.matrix(m + "embed_tokens.weight", rows: c.vocabularySize, cols: d),
-                          finalNorm: try src.norm(m + "norm.weight", count: d), layers: layers, storage: owned)
+        return SparkModel(
+            config: c, spark: s, embedding: try ck.matrix(m + "embed_tokens.weight", rows: c.vocabularySize, cols: d),
+            finalNorm: try src.norm(m + "norm.weight", count: d), layers: layers, storage: owned)
     }
 }

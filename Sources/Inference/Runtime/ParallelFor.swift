@@ -7,9 +7,11 @@ func parallelFor(_ n: Int, _ body: (Int) -> Void) {
     withoutActuallyEscaping(body) { b in
         let box = ParallelBody(b)
         let ctx = Unmanaged.passUnretained(box).toOpaque()
-        ck_pool_run(ComputePool.shared.pool, { ctx, i, _ in
-            Unmanaged<ParallelBody>.fromOpaque(ctx!).takeUnretainedValue().body(Int(i))
-        }, ctx, Int32(n))
+        ck_pool_run(
+            ComputePool.shared.pool,
+            { ctx, i, _ in
+                Unmanaged<ParallelBody>.fromOpaque(ctx!).takeUnretainedValue().body(Int(i))
+            }, ctx, Int32(n))
         _ = box
     }
 }

@@ -35,8 +35,10 @@ final class ActiveNeuronFFN {
 
     /// One token: `gate` holds gate·x (F values, overwritten), `x` the normed input,
     /// `out` receives D values. Returns the number of active neurons.
-    func run(layer: Int, gate: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, up: WeightMatrix,
-             down: WeightMatrix, fraction: Double, out: UnsafeMutablePointer<Float>) -> Int {
+    func run(
+        layer: Int, gate: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, up: WeightMatrix,
+        down: WeightMatrix, fraction: Double, out: UnsafeMutablePointer<Float>
+    ) -> Int {
         let F = up.rows, D = down.rows
         let theta = StatisticalTopK.threshold(gate, F, fraction: fraction)
         indices.removeAll(keepingCapacity: true)
@@ -61,8 +63,9 @@ final class ActiveNeuronFFN {
         let s = scratch.floats(threads * D)
         indices.withUnsafeBufferPointer { ip in
             coefficients.withUnsafeBufferPointer { cp in
-                ck_axpy_rows_par(ComputePool.shared.pool, Int32(downT.type.rawValue), downT.data, downT.rowBytes, Int64(D),
-                                 ip.baseAddress!, cp.baseAddress!, Int64(n), out, s)
+                ck_axpy_rows_par(
+                    ComputePool.shared.pool, Int32(downT.type.rawValue), downT.data, downT.rowBytes, Int64(D),
+                    ip.baseAddress!, cp.baseAddress!, Int64(n), out, s)
             }
         }
         return n

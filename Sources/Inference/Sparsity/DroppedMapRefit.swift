@@ -19,8 +19,10 @@ import Foundation
 /// on Gemma 3 270M it is most of the perplexity gap (docs/spark-checkpoint.md).
 enum DroppedMapRefit {
     /// The dense FFN output D (gelu(G x) ⊙ U x) of every row of x (N × d), float32.
-    static func denseOutput(x xf: [Float], samples N: Int, gate: [Float], up: [Float], down: [Float],
-                            hidden d: Int, width F: Int) -> [Float] {
+    static func denseOutput(
+        x xf: [Float], samples N: Int, gate: [Float], up: [Float], down: [Float],
+        hidden d: Int, width F: Int
+    ) -> [Float] {
         var g = [Float](repeating: 0, count: N * F), u = [Float](repeating: 0, count: N * F)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(N), Int32(F), Int32(d), 1, xf, Int32(d), gate, Int32(d), 0, &g, Int32(F))
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(N), Int32(F), Int32(d), 1, xf, Int32(d), up, Int32(d), 0, &u, Int32(F))
@@ -31,8 +33,10 @@ enum DroppedMapRefit {
     }
 
     /// M (d × d, row-major) for the layer `fit` on inputs x with targets y (both N × d).
-    static func refit(x xf: [Float], target yf: [Float], samples N: Int, gate gf: [Float], up uf: [Float], down df: [Float],
-                      hidden d: Int, width F: Int, fit: SparkifyLayerFit, ridge: Double) throws -> [Float] {
+    static func refit(
+        x xf: [Float], target yf: [Float], samples N: Int, gate gf: [Float], up uf: [Float], down df: [Float],
+        hidden d: Int, width F: Int, fit: SparkifyLayerFit, ridge: Double
+    ) throws -> [Float] {
         let x = xf.map(Double.init), wg = gf.map(Double.init)
         var g = [Double](repeating: 0, count: N * F), u = [Double](repeating: 0, count: N * F)
         SparkifyFit.matmulTransposed(x, N, wg, F, d, into: &g)
@@ -50,15 +54,16 @@ enum DroppedMapRefit {
         var t = [Double](repeating: 0, count: N * F)
         SparkifyFit.standardizedScores(predicted, gamma, sigma, N, F, into: &t)
         let z = Double(fit.thresholdZ)
-        var kept = [Double](repeating: 0, count: N * F)                   // (gelu(g) − γ) u on S, else 0
+        var kept = [Double](repeating: 0, count: N * F)  // (gelu(g) − γ) u on S, else 0
         for n in 0..<N {
             for i in 0..<F where t[n * F + i] > z {
                 kept[n * F + i] = (SparkifyFit.gelu(g[n * F + i]) - gamma[i]) * u[n * F + i]
             }
         }
-        var residual = yf.map(Double.init)                               // R = Y − K
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(N), Int32(d), Int32(F), -1,
-                    kept, Int32(F), df.map(Double.init), Int32(F), 1, &residual, Int32(d))
+        var residual = yf.map(Double.init)  // R = Y − K
+        cblas_dgemm(
+            CblasRowMajor, CblasNoTrans, CblasTrans, Int32(N), Int32(d), Int32(F), -1,
+            kept, Int32(F), df.map(Double.init), Int32(F), 1, &residual, Int32(d))
         var xtx = [Double](repeating: 0, count: d * d)
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(d), Int32(d), Int32(N), 1, x, Int32(d), x, Int32(d), 0, &xtx, Int32(d))
         let lambda = ridge * (0..<d).reduce(0.0) { $0 + xtx[$1 * d + $1] } / Double(d)
@@ -67,7 +72,7 @@ enum DroppedMapRefit {
         // column-major solution Mᵀ read row-major is M.
         var m = [Double](repeating: 0, count: d * d)
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(d), Int32(d), Int32(N), 1, residual, Int32(d), x, Int32(d), 0, &m, Int32(d))
-        for i in 0..<(d * d) { m[i] += lambda * Double(fit.droppedMap[i]) }   // + λ M₀ᵀ (column-major)
+        for i in 0..<(d * d) { m[i] += lambda * Double(fit.droppedMap[i]) }  // + λ M₀ᵀ (column-major)
         var n32 = Int32(d), info: Int32 = 0
         dposv_("L", &n32, &n32, &xtx, &n32, &m, &n32, &info)
         guard info == 0 else { throw EngineError.format("dropped-map least squares is singular (dposv info \(info))") }

@@ -9,17 +9,21 @@ import Foundation
 enum ReducedRankRegression {
     /// A (F × r) and B (r × d), row-major, from the second-moment matrix Σ (d × d) and
     /// the gate W_g (F × d).
-    static func fit(secondMoment sigma: [Double], gate: [Double], rows F: Int, cols d: Int,
-                    rank r: Int) throws -> (a: [Double], b: [Double]) {
+    static func fit(
+        secondMoment sigma: [Double], gate: [Double], rows F: Int, cols d: Int,
+        rank r: Int
+    ) throws -> (a: [Double], b: [Double]) {
         precondition(r > 0 && r <= min(F, d))
         let half = try symmetricSquareRoot(sigma, d)
-        var p = [Double](repeating: 0, count: F * d)                     // W_g Σ^{1/2}
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(F), Int32(d), Int32(d), 1,
-                    gate, Int32(d), half, Int32(d), 0, &p, Int32(d))
+        var p = [Double](repeating: 0, count: F * d)  // W_g Σ^{1/2}
+        cblas_dgemm(
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(F), Int32(d), Int32(d), 1,
+            gate, Int32(d), half, Int32(d), 0, &p, Int32(d))
         let u = try topLeftSingularVectors(p, rows: F, cols: d, count: r)  // F × r
-        var b = [Double](repeating: 0, count: r * d)                     // U_rᵀ W_g
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(r), Int32(d), Int32(F), 1,
-                    u, Int32(r), gate, Int32(d), 0, &b, Int32(d))
+        var b = [Double](repeating: 0, count: r * d)  // U_rᵀ W_g
+        cblas_dgemm(
+            CblasRowMajor, CblasTrans, CblasNoTrans, Int32(r), Int32(d), Int32(F), 1,
+            u, Int32(r), gate, Int32(d), 0, &b, Int32(d))
         return (u, b)
     }
 
@@ -35,8 +39,9 @@ enum ReducedRankRegression {
         }
         var out = [Double](repeating: 0, count: n * n)
         // (column-major) out = scaled · vectorsᵀ; symmetric, so the layout does not matter.
-        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(n), Int32(n), 1,
-                    scaled, Int32(n), vectors, Int32(n), 0, &out, Int32(n))
+        cblas_dgemm(
+            CblasColMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(n), Int32(n), 1,
+            scaled, Int32(n), vectors, Int32(n), 0, &out, Int32(n))
         return out
     }
 
@@ -46,7 +51,7 @@ enum ReducedRankRegression {
         var nn = Int32(n), lda = Int32(n), info: Int32 = 0
         var lwork: Int32 = -1, liwork: Int32 = -1
         var wq = [Double](repeating: 0, count: 1), iq = [Int32](repeating: 0, count: 1)
-        dsyevd_("V", "L", &nn, &a, &lda, &w, &wq, &lwork, &iq, &liwork, &info)   // workspace query
+        dsyevd_("V", "L", &nn, &a, &lda, &w, &wq, &lwork, &iq, &liwork, &info)  // workspace query
         guard info == 0 else { throw EngineError.format("dsyevd workspace query failed (info \(info))") }
         lwork = Int32(wq[0]); liwork = iq[0]
         var work = [Double](repeating: 0, count: Int(lwork)), iwork = [Int32](repeating: 0, count: Int(liwork))

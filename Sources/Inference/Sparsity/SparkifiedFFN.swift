@@ -52,11 +52,13 @@ final class SparkifiedFFN {
         let r = overlay.rank, D = config.hiddenSize
         layers = try zip(overlay.layers(for: config), downs).map { o, down in
             let a = o.predictorA.map { pa in keep(WeightMatrix.build(type: type(r), rows: pa.rows, cols: r) { i, out in pa.row(i, into: out) }) }
-            let bm = keep(WeightMatrix.build(type: type(D), rows: r + D, cols: D) { i, out in
-                i < r ? o.predictorB!.row(i, into: out) : o.droppedMap.row(i - r, into: out)
-            })
-            return Layer(a: a, bm: bm, idle: o.idleActivation, upScale: o.upScale, z: o.thresholdZ,
-                         downT: keep(down.transposedCopy(as: type(D))))
+            let bm = keep(
+                WeightMatrix.build(type: type(D), rows: r + D, cols: D) { i, out in
+                    i < r ? o.predictorB!.row(i, into: out) : o.droppedMap.row(i - r, into: out)
+                })
+            return Layer(
+                a: a, bm: bm, idle: o.idleActivation, upScale: o.upScale, z: o.thresholdZ,
+                downT: keep(down.transposedCopy(as: type(D))))
         }
         self.storage = storage
     }
@@ -86,8 +88,10 @@ final class SparkifiedFFN {
     /// The active set of `T` inputs: mask[t·F + i] = 1 where neuron i is computed. The
     /// gate is predicted from the projections (`project`), or at rank 0 copied from
     /// `exactGate` (T × F). Returns the active count per input.
-    private func select(_ l: Layer, projected: UnsafePointer<Float>, exactGate: UnsafePointer<Float>?, _ T: Int,
-                        mask: UnsafeMutablePointer<Float>) -> [Int] {
+    private func select(
+        _ l: Layer, projected: UnsafePointer<Float>, exactGate: UnsafePointer<Float>?, _ T: Int,
+        mask: UnsafeMutablePointer<Float>
+    ) -> [Int] {
         let F = l.neurons, width = l.bm.rows
         let predicted = scratch.floats(T * F)
         if let a = l.a {
@@ -118,8 +122,10 @@ final class SparkifiedFFN {
 
     /// Prefill: `gate` and `up` hold the dense gate·x and up·x (T × F); on return `gate`
     /// holds the masked, idle-shifted activations and `out` (T × D) the layer's output.
-    func runBatch(layer li: Int, x: UnsafePointer<Float>, _ T: Int, gate: UnsafeMutablePointer<Float>,
-                  up: UnsafePointer<Float>, down: WeightMatrix, out: UnsafeMutablePointer<Float>) -> [Int] {
+    func runBatch(
+        layer li: Int, x: UnsafePointer<Float>, _ T: Int, gate: UnsafeMutablePointer<Float>,
+        up: UnsafePointer<Float>, down: WeightMatrix, out: UnsafeMutablePointer<Float>
+    ) -> [Int] {
         let l = layers[li], F = l.neurons, D = down.rows, r = l.rank, width = l.bm.rows
         let mask = work.floats(T * (F + width)), projected = mask + T * F
         project(l, x, T, into: projected)
@@ -141,8 +147,10 @@ final class SparkifiedFFN {
 
     /// Decode: one input, only the active rows read (the down columns as rows of the
     /// transposed copy, Q8_0 for a quantized base). Returns the active count.
-    func runToken(layer li: Int, x: UnsafePointer<Float>, gate: WeightMatrix, up: WeightMatrix,
-                  out: UnsafeMutablePointer<Float>) -> Int {
+    func runToken(
+        layer li: Int, x: UnsafePointer<Float>, gate: WeightMatrix, up: WeightMatrix,
+        out: UnsafeMutablePointer<Float>
+    ) -> Int {
         let l = layers[li], F = l.neurons, downT = l.downT, D = downT.cols, r = l.rank
         var timer = SectionTimer()
         let mask = work.floats(4 * F + l.bm.rows), values = mask + F, projected = values + 3 * F
@@ -164,8 +172,9 @@ final class SparkifiedFFN {
                     // Gate and up rows of a neuron in one pass, against one quantized x.
                     let a = activation.ensure(gate.activationBytes)
                     ck_quantize_activation(gate.ckType, x, a, Int64(gate.cols))
-                    ck_matvec_rows2_par(ComputePool.shared.pool, gate.ckType, gate.data, up.data, gate.rowBytes,
-                                        Int64(gate.cols), a, ip.baseAddress!, Int64(n), g, u)
+                    ck_matvec_rows2_par(
+                        ComputePool.shared.pool, gate.ckType, gate.data, up.data, gate.rowBytes,
+                        Int64(gate.cols), a, ip.baseAddress!, Int64(n), g, u)
                 } else {
                     linear.applyRows(gate, x, rows: ip.baseAddress!, count: n, g)
                     linear.applyRows(up, x, rows: ip.baseAddress!, count: n, u)
@@ -174,8 +183,9 @@ final class SparkifiedFFN {
                 ck_geglu_f32(g, u, Int64(n))
                 for k in 0..<n { g[k] -= l.idle[Int(ip[k])] * u[k] }
                 let s = scratch.floats(ComputePool.shared.threads * D)
-                ck_axpy_rows_par(ComputePool.shared.pool, Int32(downT.type.rawValue), downT.data, downT.rowBytes, Int64(D),
-                                 ip.baseAddress!, g, Int64(n), out, s)
+                ck_axpy_rows_par(
+                    ComputePool.shared.pool, Int32(downT.type.rawValue), downT.data, downT.rowBytes, Int64(D),
+                    ip.baseAddress!, g, Int64(n), out, s)
             }
         } else {
             out.initialize(repeating: 0, count: D)

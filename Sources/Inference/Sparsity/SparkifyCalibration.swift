@@ -15,8 +15,9 @@ public enum SparkifyCalibration {
     public static func readText(_ path: String) throws -> String {
         let name = URL(fileURLWithPath: path).lastPathComponent
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-              let size = attributes[.size] as? Int, attributes[.type] as? FileAttributeType == .typeRegular,
-              let data = FileManager.default.contents(atPath: path) else {
+            let size = attributes[.size] as? Int, attributes[.type] as? FileAttributeType == .typeRegular,
+            let data = FileManager.default.contents(atPath: path)
+        else {
             throw EngineError.file("cannot read calibration text \(path)")
         }
         guard size <= maximumBytes else { throw EngineError.input("calibration text \(name) is \(size) bytes (at most \(maximumBytes))") }

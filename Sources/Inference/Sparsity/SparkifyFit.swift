@@ -6,10 +6,10 @@ public struct SparkifyLayerFit: Sendable {
     /// F × r and r × d; nil at rank 0 (the exact gate selects).
     public var predictorA: [Float]?
     public var predictorB: [Float]?
-    public var idleActivation: [Float]     // γ, F
-    public var upScale: [Float]            // σ, F
+    public var idleActivation: [Float]  // γ, F
+    public var upScale: [Float]  // σ, F
     public var thresholdZ: Float
-    public var droppedMap: [Float]         // M = W_down diag(γ) W_up, d × d
+    public var droppedMap: [Float]  // M = W_down diag(γ) W_up, d × d
 }
 
 /// The training-free sparkify fit of one GeGLU FFN layer, step for step as the PyTorch
@@ -28,32 +28,36 @@ enum SparkifyFit {
     }
 
     /// x: N × d inputs; gate, up: F × d; down: d × F (nn.Linear layout, dequantized).
-    static func fitLayer(x xf: [Float], samples N: Int, gate gf: [Float], up uf: [Float], down df: [Float],
-                         hidden d: Int, width F: Int, fraction: Double, rank: Int, rounds: Int = 3) throws -> SparkifyLayerFit {
+    static func fitLayer(
+        x xf: [Float], samples N: Int, gate gf: [Float], up uf: [Float], down df: [Float],
+        hidden d: Int, width F: Int, fraction: Double, rank: Int, rounds: Int = 3
+    ) throws -> SparkifyLayerFit {
         precondition(xf.count == N * d && gf.count == F * d && uf.count == F * d && df.count == d * F)
         let x = xf.map(Double.init), wg = gf.map(Double.init), wu = uf.map(Double.init)
         let nf = N * F
         var act = [Double](repeating: 0, count: nf), u2 = [Double](repeating: 0, count: nf)
-        matmulTransposed(x, N, wg, F, d, into: &act)                    // G
-        matmulTransposed(x, N, wu, F, d, into: &u2)                     // U
-        var out = SparkifyLayerFit(predictorA: nil, predictorB: nil, idleActivation: [], upScale: [],
-                                   thresholdZ: 0, droppedMap: [])
+        matmulTransposed(x, N, wg, F, d, into: &act)  // G
+        matmulTransposed(x, N, wu, F, d, into: &u2)  // U
+        var out = SparkifyLayerFit(
+            predictorA: nil, predictorB: nil, idleActivation: [], upScale: [],
+            thresholdZ: 0, droppedMap: [])
         for i in 0..<nf { act[i] = gelu(act[i]) }
         let actHat: [Double]
         if rank > 0 {
-            var sigma = [Double](repeating: 0, count: d * d)              // Σ = Xᵀ X / N
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(d), Int32(d), Int32(N), 1 / Double(N),
-                        x, Int32(d), x, Int32(d), 0, &sigma, Int32(d))
+            var sigma = [Double](repeating: 0, count: d * d)  // Σ = Xᵀ X / N
+            cblas_dgemm(
+                CblasRowMajor, CblasTrans, CblasNoTrans, Int32(d), Int32(d), Int32(N), 1 / Double(N),
+                x, Int32(d), x, Int32(d), 0, &sigma, Int32(d))
             let (a, b) = try ReducedRankRegression.fit(secondMoment: sigma, gate: wg, rows: F, cols: d, rank: rank)
             out.predictorA = a.map(Float.init); out.predictorB = b.map(Float.init)
             var xb = [Double](repeating: 0, count: N * rank)
-            matmulTransposed(x, N, b, rank, d, into: &xb)               // X Bᵀ
+            matmulTransposed(x, N, b, rank, d, into: &xb)  // X Bᵀ
             var predicted = [Double](repeating: 0, count: nf)
-            matmulTransposed(xb, N, a, F, rank, into: &predicted)       // (X Bᵀ) Aᵀ
+            matmulTransposed(xb, N, a, F, rank, into: &predicted)  // (X Bᵀ) Aᵀ
             for i in 0..<nf { predicted[i] = gelu(predicted[i]) }
             actHat = predicted
         } else {
-            actHat = act                                                 // rank 0: the exact gate selects
+            actHat = act  // rank 0: the exact gate selects
         }
         var sigmaU = [Double](repeating: 0, count: F)
         for n in 0..<N {
@@ -78,26 +82,32 @@ enum SparkifyFit {
         out.thresholdZ = quantile(t, 1 - fraction)
         out.idleActivation = gamma.map(Float.init)
         out.upScale = sigmaU.map(Float.init)
-        var scaledUp = wu                                                  // diag(γ) W_up
+        var scaledUp = wu  // diag(γ) W_up
         for i in 0..<F { for j in 0..<d { scaledUp[i * d + j] *= gamma[i] } }
         var m = [Double](repeating: 0, count: d * d)
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(d), Int32(d), Int32(F), 1,
-                    df.map(Double.init), Int32(F), scaledUp, Int32(d), 0, &m, Int32(d))
+        cblas_dgemm(
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(d), Int32(d), Int32(F), 1,
+            df.map(Double.init), Int32(F), scaledUp, Int32(d), 0, &m, Int32(d))
         out.droppedMap = m.map(Float.init)
         return out
     }
 
     /// out (rows × outCols) = a (rows × k) · bᵀ, b being outCols × k.
-    static func matmulTransposed(_ a: [Double], _ rows: Int, _ b: [Double], _ outCols: Int, _ k: Int,
-                                 into out: inout [Double]) {
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outCols), Int32(k), 1,
-                    a, Int32(k), b, Int32(k), 0, &out, Int32(outCols))
+    static func matmulTransposed(
+        _ a: [Double], _ rows: Int, _ b: [Double], _ outCols: Int, _ k: Int,
+        into out: inout [Double]
+    ) {
+        cblas_dgemm(
+            CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outCols), Int32(k), 1,
+            a, Int32(k), b, Int32(k), 0, &out, Int32(outCols))
     }
 
     /// Per sample n: s = |actHat − γ| ⊙ σ, t = (s − mean s) / std s (population std),
     /// the score the engine's statistical top-k compares with z.
-    static func standardizedScores(_ actHat: [Double], _ gamma: [Double], _ sigma: [Double], _ N: Int, _ F: Int,
-                                   into t: inout [Double]) {
+    static func standardizedScores(
+        _ actHat: [Double], _ gamma: [Double], _ sigma: [Double], _ N: Int, _ F: Int,
+        into t: inout [Double]
+    ) {
         for n in 0..<N {
             let base = n * F
             var mean = 0.0

@@ -27,10 +27,12 @@ public enum SparkifyFitter {
     /// `refitPasses` passes that run the calibration through the sparse model fitted so
     /// far and refit each layer's dropped map by least squares (0: the reference fit
     /// alone). `isCancelled` is polled between calibration chunks and layers.
-    public static func fit(_ loaded: LoadedModel, chunks: [[Int]], fraction: Double, rank: Int,
-                           refitPasses: Int = 0, refitTarget: RefitTarget = .layer, ridge: Double = 1e-2,
-                           progress: (Progress) -> Void = { _ in },
-                           isCancelled: () -> Bool = { false }) throws -> [SparkifyLayerFit] {
+    public static func fit(
+        _ loaded: LoadedModel, chunks: [[Int]], fraction: Double, rank: Int,
+        refitPasses: Int = 0, refitTarget: RefitTarget = .layer, ridge: Double = 1e-2,
+        progress: (Progress) -> Void = { _ in },
+        isCancelled: () -> Bool = { false }
+    ) throws -> [SparkifyLayerFit] {
         guard let gemma = loaded.model as? GemmaModel else {
             throw EngineError.unsupported("sparkify fits dense Gemma 1/2/3 models, not \(loaded.info.architecture)")
         }
@@ -58,8 +60,9 @@ public enum SparkifyFitter {
             for (i, chunk) in chunks.enumerated() {
                 try advance("\(label)calibration chunk \(i + 1)/\(chunks.count)")
                 // Each chunk on its own, as the reference runs them: no context between chunks.
-                _ = try gemma.forward(chunk, state: gemma.makeState(capacity: chunk.count), logitRows: [chunk.count - 1],
-                                      sparsity: .off, stats: nil)
+                _ = try gemma.forward(
+                    chunk, state: gemma.makeState(capacity: chunk.count), logitRows: [chunk.count - 1],
+                    sparsity: .off, stats: nil)
             }
             return inputs
         }
@@ -69,8 +72,10 @@ public enum SparkifyFitter {
         for (li, lw) in gemma.weights.layers.enumerated() {
             try advance("layer \(li + 1)/\(c.layerCount)")
             let (wg, wu, wd) = (dequantize(lw.gate), dequantize(lw.up), dequantize(lw.down))
-            fits.append(try SparkifyFit.fitLayer(x: inputs[li], samples: N, gate: wg, up: wu, down: wd, hidden: d, width: F,
-                                                 fraction: fraction, rank: rank))
+            fits.append(
+                try SparkifyFit.fitLayer(
+                    x: inputs[li], samples: N, gate: wg, up: wu, down: wd, hidden: d, width: F,
+                    fraction: fraction, rank: rank))
             if !denseOutputs.isEmpty {
                 denseOutputs[li] = DroppedMapRefit.denseOutput(x: inputs[li], samples: N, gate: wg, up: wu, down: wd, hidden: d, width: F)
             }
@@ -82,10 +87,13 @@ public enum SparkifyFitter {
             for (li, lw) in gemma.weights.layers.enumerated() {
                 try advance("\(label)layer \(li + 1)/\(c.layerCount)")
                 let (wg, wu, wd) = (dequantize(lw.gate), dequantize(lw.up), dequantize(lw.down))
-                let target = refitTarget == .model ? denseOutputs[li]
+                let target =
+                    refitTarget == .model
+                    ? denseOutputs[li]
                     : DroppedMapRefit.denseOutput(x: inputs[li], samples: N, gate: wg, up: wu, down: wd, hidden: d, width: F)
-                fits[li].droppedMap = try DroppedMapRefit.refit(x: inputs[li], target: target, samples: N, gate: wg, up: wu,
-                                                                down: wd, hidden: d, width: F, fit: fits[li], ridge: ridge)
+                fits[li].droppedMap = try DroppedMapRefit.refit(
+                    x: inputs[li], target: target, samples: N, gate: wg, up: wu,
+                    down: wd, hidden: d, width: F, fit: fits[li], ridge: ridge)
                 inputs[li] = []
             }
         }
@@ -96,15 +104,18 @@ public enum SparkifyFitter {
     /// Runs `body` with the model's FFN sparkified by `fits` exactly as a loaded overlay
     /// would be (written to a temporary file and read back: the engine's own quantization
     /// and selection), then restores the dense FFN.
-    static func withSparseFFN(_ fits: [SparkifyLayerFit], loaded: LoadedModel, gemma: GemmaModel, rank: Int,
-                              _ body: () throws -> Void) throws {
+    static func withSparseFFN(
+        _ fits: [SparkifyLayerFit], loaded: LoadedModel, gemma: GemmaModel, rank: Int,
+        _ body: () throws -> Void
+    ) throws {
         let path = FileManager.default.temporaryDirectory
             .appendingPathComponent("sparkchat-refit-\(getpid())-\(UUID().uuidString).sparkify.safetensors").path
         defer { unlink(path) }
         try write(fits, to: path, basePath: loaded.info.path, fraction: 0.5, rank: rank, calibrationTokens: 0)
         let blockQuantized = ![GGMLType.f32, .f16, .bf16].contains(gemma.weights.layers.first?.gate.type ?? .f32)
-        gemma.sparkified = try SparkifiedFFN(overlay: SparkifyOverlay(path: path), config: gemma.config,
-                                             downs: gemma.weights.layers.map(\.down), quantize: blockQuantized)
+        gemma.sparkified = try SparkifiedFFN(
+            overlay: SparkifyOverlay(path: path), config: gemma.config,
+            downs: gemma.weights.layers.map(\.down), quantize: blockQuantized)
         defer { gemma.sparkified = nil }
         try body()
     }
@@ -141,14 +152,19 @@ public enum SparkifyFitter {
 
     /// Writes the overlay atomically: a temporary file beside `path`, synced, renamed.
     /// On any error or cancellation the temporary file is removed and `path` is untouched.
-    public static func write(_ fits: [SparkifyLayerFit], to path: String, basePath: String, fraction: Double,
-                             rank: Int, calibrationTokens: Int, isCancelled: () -> Bool = { false }) throws {
+    public static func write(
+        _ fits: [SparkifyLayerFit], to path: String, basePath: String, fraction: Double,
+        rank: Int, calibrationTokens: Int, isCancelled: () -> Bool = { false }
+    ) throws {
         let base = relativePath(of: basePath, from: URL(fileURLWithPath: path).deletingLastPathComponent().path)
-        var meta = ["format": "sparkchat-sparkify", "version": "1", "base": base, "fraction": "\(fraction)",
-                    "rank": "\(rank)", "calibration_tokens": "\(calibrationTokens)"]
+        var meta = [
+            "format": "sparkchat-sparkify", "version": "1", "base": base, "fraction": "\(fraction)",
+            "rank": "\(rank)", "calibration_tokens": "\(calibrationTokens)"
+        ]
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: basePath, isDirectory: &isDir), !isDir.boolValue,
-           let size = (try? FileManager.default.attributesOfItem(atPath: basePath))?[.size] as? Int {
+            let size = (try? FileManager.default.attributesOfItem(atPath: basePath))?[.size] as? Int
+        {
             meta["base_bytes"] = "\(size)"
         }
         var tensors: [(String, [Int], [Float])] = []
@@ -158,10 +174,13 @@ public enum SparkifyFitter {
                 tensors.append(("layers.\(li).predictor_a", [F, rank], a))
                 tensors.append(("layers.\(li).predictor_b", [rank, d], b))
             }
-            tensors += [("layers.\(li).idle_activation", [F], f.idleActivation), ("layers.\(li).up_scale", [F], f.upScale),
-                        ("layers.\(li).threshold_z", [1], [f.thresholdZ]), ("layers.\(li).dropped_map", [d, d], f.droppedMap)]
+            tensors += [
+                ("layers.\(li).idle_activation", [F], f.idleActivation), ("layers.\(li).up_scale", [F], f.upScale),
+                ("layers.\(li).threshold_z", [1], [f.thresholdZ]), ("layers.\(li).dropped_map", [d, d], f.droppedMap)
+            ]
         }
-        try SafetensorsWriter.writeAtomically(tensors, metadata: meta, to: path, temporary: temporaryPath(for: path),
-                                              isCancelled: isCancelled)
+        try SafetensorsWriter.writeAtomically(
+            tensors, metadata: meta, to: path, temporary: temporaryPath(for: path),
+            isCancelled: isCancelled)
     }
 }

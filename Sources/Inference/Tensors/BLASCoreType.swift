@@ -12,8 +12,9 @@ public enum BLASCoreType {
     public static func reexecIfOpenBLASFellBack() {
         let env = ProcessInfo.processInfo.environment
         guard env["OPENBLAS_CORETYPE"] == nil, env["SPARKCHAT_NO_BLAS_REEXEC"] == nil,
-              let name = openblas_get_corename(), String(cString: name).lowercased() == "prescott",
-              let hint = ck_openblas_coretype_hint() else { return }
+            let name = openblas_get_corename(), String(cString: name).lowercased() == "prescott",
+            let hint = ck_openblas_coretype_hint()
+        else { return }
         setenv("OPENBLAS_CORETYPE", hint, 1)
         execv("/proc/self/exe", CommandLine.unsafeArgv)
         // execv only returns on failure: carry on with the fallback kernels.

@@ -1,6 +1,6 @@
-import Foundation
 import CKernels
 import COpenBLAS
+import Foundation
 
 /// A weight matrix of `rows` x `cols` (PyTorch's [out, in]) kept in its stored form
 /// (quantized or float) inside a mapped file. Multiplying never dequantizes the
@@ -34,8 +34,10 @@ public struct WeightMatrix: @unchecked Sendable {
 extension WeightMatrix {
     /// A rows × cols matrix of `type` (F32, F16, or Q8_0 when cols is a multiple of 32),
     /// filled a row at a time from floats.
-    static func build(type: GGMLType, rows: Int, cols: Int,
-                      _ fill: (Int, UnsafeMutablePointer<Float>) -> Void) -> (matrix: WeightMatrix, storage: UnsafeMutableRawPointer) {
+    static func build(
+        type: GGMLType, rows: Int, cols: Int,
+        _ fill: (Int, UnsafeMutablePointer<Float>) -> Void
+    ) -> (matrix: WeightMatrix, storage: UnsafeMutableRawPointer) {
         precondition(type == .f32 || type == .f16 || (type == .q8_0 && cols % 32 == 0), "unsupported build type")
         let rowBytes = type.rowBytes(cols)!
         let p = UnsafeMutableRawPointer.allocate(byteCount: max(1, rows * rowBytes), alignment: 64)
@@ -112,8 +114,9 @@ final class LinearKernel {
             let buf = tile.floats(n * w.cols)
             ck_dequantize_rows_par(pool, w.ckType, w.data, w.rowBytes, Int64(w.cols), Int64(r0), Int64(n), buf)
             // y[t, r0..r0+n] = x[t, :] · buf[r, :]
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(n), Int32(w.cols),
-                        1, x, Int32(w.cols), buf, Int32(w.cols), 0, y + r0, Int32(w.rows))
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(n), Int32(w.cols),
+                1, x, Int32(w.cols), buf, Int32(w.cols), 0, y + r0, Int32(w.rows))
             r0 += n
         }
     }
@@ -145,8 +148,10 @@ final class LinearKernel {
     }
 
     /// y[i] = row idx[i] · x, for a single input (sparse FFN gathers).
-    func applyRows(_ w: WeightMatrix, _ x: UnsafePointer<Float>, rows idx: UnsafePointer<Int32>, count: Int,
-                   _ y: UnsafeMutablePointer<Float>) {
+    func applyRows(
+        _ w: WeightMatrix, _ x: UnsafePointer<Float>, rows idx: UnsafePointer<Int32>, count: Int,
+        _ y: UnsafeMutablePointer<Float>
+    ) {
         let a = act.ensure(w.activationBytes)
         ck_quantize_activation(w.ckType, x, a, Int64(w.cols))
         ck_matvec_rows_par(ComputePool.shared.pool, w.ckType, w.data, w.rowBytes, Int64(w.cols), a, idx, Int64(count), y)

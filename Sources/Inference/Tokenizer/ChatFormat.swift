@@ -1,3 +1,5 @@
+import Foundation
+
 /// How a conversation becomes the text a model continues, and where its reply ends.
 ///
 /// Instruction-tuned models were trained on one turn markup (recognised from the
@@ -93,5 +95,3 @@ public enum ChatFormat: Sendable, Equatable, CustomStringConvertible {
         return out
     }
 }
-
-import Foundation

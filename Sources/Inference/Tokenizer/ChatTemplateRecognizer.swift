@@ -24,7 +24,9 @@ public enum ChatStyle: Sendable, Equatable {
     case base(reason: String)
 
     public var reason: String {
-        switch self { case .instruct(_, let r), .base(let r): return r }
+        switch self {
+        case .instruct(_, let r), .base(let r): return r
+        }
     }
 
     /// Decides from the stored template and the names the files give (file name,

@@ -35,8 +35,10 @@ public struct DialogueFrame: Sendable, Equatable, Codable {
         case systemTemplate = "system_template", userPrefix = "user_prefix", assistantPrefix = "assistant_prefix"
     }
 
-    public init(name: String, instruction: String, systemTemplate: String, examples: [Example],
-                userPrefix: String, assistantPrefix: String, separator: String, stop: [String]) {
+    public init(
+        name: String, instruction: String, systemTemplate: String, examples: [Example],
+        userPrefix: String, assistantPrefix: String, separator: String, stop: [String]
+    ) {
         self.name = name; self.instruction = instruction; self.systemTemplate = systemTemplate
         self.examples = examples; self.userPrefix = userPrefix; self.assistantPrefix = assistantPrefix
         self.separator = separator; self.stop = stop

@@ -34,7 +34,7 @@ extension SentencePieceTokenizer {
 
     static func fromSentencePieceModel(bytes: UnsafeRawBufferPointer) throws -> SentencePieceTokenizer {
         var pieces: [String] = [], scores: [Float] = [], types: [TokenType] = []
-        var modelType = 1 // UNIGRAM is the protobuf default
+        var modelType = 1  // UNIGRAM is the protobuf default
         var addDummyPrefix = true
         var ids: [Int: Int] = [:]  // trainer_spec field number → value
         var r = ProtoReader(bytes, "tokenizer.model")
@@ -65,7 +65,9 @@ extension SentencePieceTokenizer {
                     let (f, w) = try t.key()
                     if w == 0 && (f == 3 || (40...43).contains(f)) {
                         ids[f] = Int(Int32(truncatingIfNeeded: try t.varint()))
-                    } else { try t.skip(w) }
+                    } else {
+                        try t.skip(w)
+                    }
                 }
             case (3, 2):
                 var n = ProtoReader(try r.bytes(), "tokenizer.model normalizer_spec")
@@ -83,9 +85,10 @@ extension SentencePieceTokenizer {
         func id(_ piece: String, _ field: Int, _ fallback: Int) -> Int {
             pieces.firstIndex(of: piece) ?? ids[field] ?? fallback
         }
-        return try SentencePieceTokenizer(pieces: pieces, scores: scores, types: types,
-                                          bosId: id("<bos>", 41, 1), eosId: id("<eos>", 42, 2),
-                                          unknownId: id("<unk>", 40, 0), addSpacePrefix: addDummyPrefix)
+        return try SentencePieceTokenizer(
+            pieces: pieces, scores: scores, types: types,
+            bosId: id("<bos>", 41, 1), eosId: id("<eos>", 42, 2),
+            unknownId: id("<unk>", 40, 0), addSpacePrefix: addDummyPrefix)
     }
 
     // MARK: tokenizer.json
@@ -148,10 +151,11 @@ extension SentencePieceTokenizer {
         }
         // A normalizer that prepends "▁" is SentencePiece's add_dummy_prefix.
         let addPrefix = json["normalizer"].map { "\($0)".contains("Prepend") } ?? false
-        return try SentencePieceTokenizer(pieces: all, scores: scores, types: types,
-                                          bosId: id("<bos>") ?? 2, eosId: id("<eos>") ?? 1,
-                                          unknownId: id(unk ?? "<unk>") ?? 3, addSpacePrefix: addPrefix,
-                                          fuseUnknown: model["fuse_unk"]?.bool ?? false)
+        return try SentencePieceTokenizer(
+            pieces: all, scores: scores, types: types,
+            bosId: id("<bos>") ?? 2, eosId: id("<eos>") ?? 1,
+            unknownId: id(unk ?? "<unk>") ?? 3, addSpacePrefix: addPrefix,
+            fuseUnknown: model["fuse_unk"]?.bool ?? false)
     }
 }
 

@@ -104,7 +104,8 @@ indirect enum OrderedJSON {
         mutating func number() throws -> Double {
             let start = i
             while i < b.count, let c = Optional(b[i]),
-                  (c >= 0x30 && c <= 0x39) || c == 0x2D || c == 0x2B || c == 0x2E || c == 0x65 || c == 0x45 { i += 1 }
+                (c >= 0x30 && c <= 0x39) || c == 0x2D || c == 0x2B || c == 0x2E || c == 0x65 || c == 0x45
+            { i += 1 }
             guard i > start, let d = Double(String(decoding: UnsafeRawBufferPointer(rebasing: b[start..<i]), as: UTF8.self)) else {
                 throw fail("invalid number")
             }

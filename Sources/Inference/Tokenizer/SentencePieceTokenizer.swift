@@ -22,11 +22,13 @@ public final class SentencePieceTokenizer: TextTokenizer, @unchecked Sendable {
 
     private let pieceBytesTable: [[UInt8]]
     private let lookup: [ByteKey: Int]
-    private let byteTokens: [Int]            // byte value → id of <0xNN>, or -1
-    private let specials: [(bytes: [UInt8], id: Int)] // longest first
+    private let byteTokens: [Int]  // byte value → id of <0xNN>, or -1
+    private let specials: [(bytes: [UInt8], id: Int)]  // longest first
 
-    public init(pieces: [String], scores: [Float], types: [TokenType], bosId: Int, eosId: Int, unknownId: Int,
-                addSpacePrefix: Bool, fuseUnknown: Bool = false) throws {
+    public init(
+        pieces: [String], scores: [Float], types: [TokenType], bosId: Int, eosId: Int, unknownId: Int,
+        addSpacePrefix: Bool, fuseUnknown: Bool = false
+    ) throws {
         guard !pieces.isEmpty else { throw EngineError.format("tokenizer vocabulary is empty") }
         guard scores.isEmpty || scores.count == pieces.count else {
             throw EngineError.format("tokenizer has \(pieces.count) tokens but \(scores.count) scores")
@@ -84,7 +86,8 @@ public final class SentencePieceTokenizer: TextTokenizer, @unchecked Sendable {
             guard case .bool(let b) = v else { throw EngineError.format("tokenizer.ggml.add_space_prefix is not a bool") }
             addPrefix = b
         }
-        return try SentencePieceTokenizer(pieces: pieces, scores: scores, types: types,
+        return try SentencePieceTokenizer(
+            pieces: pieces, scores: scores, types: types,
             bosId: try g.optionalInt("tokenizer.ggml.bos_token_id") ?? 2,
             eosId: try g.optionalInt("tokenizer.ggml.eos_token_id") ?? 1,
             unknownId: try g.optionalInt("tokenizer.ggml.unknown_token_id") ?? 3,
@@ -93,7 +96,7 @@ public final class SentencePieceTokenizer: TextTokenizer, @unchecked Sendable {
 
     static func byteValue(_ piece: String) -> UInt8? {
         let u = Array(piece.utf8)
-        guard u.count == 6, u[0] == 0x3C, u[1] == 0x30, u[2] == 0x78, u[5] == 0x3E else { return nil } // <0xNN>
+        guard u.count == 6, u[0] == 0x3C, u[1] == 0x30, u[2] == 0x78, u[5] == 0x3E else { return nil }  // <0xNN>
         return UInt8(String(decoding: u[3...4], as: UTF8.self), radix: 16)
     }
 
@@ -231,8 +234,7 @@ public final class SentencePieceTokenizer: TextTokenizer, @unchecked Sendable {
             out.reserveCapacity(b.count)
             var i = 0
             while i < b.count {
-                if i + 2 < b.count && b[i] == 0xE2 && b[i + 1] == 0x96 && b[i + 2] == 0x81 { out.append(0x20); i += 3 }
-                else { out.append(b[i]); i += 1 }
+                if i + 2 < b.count && b[i] == 0xE2 && b[i + 1] == 0x96 && b[i + 2] == 0x81 { out.append(0x20); i += 3 } else { out.append(b[i]); i += 1 }
             }
             return out
         }

@@ -37,7 +37,7 @@ public struct StreamingDecoder: Sendable {
         var back = 0
         while i >= 0 && back < 4 {
             let b = pending[i]
-            if b & 0xC0 != 0x80 { // a lead byte (or ASCII)
+            if b & 0xC0 != 0x80 {  // a lead byte (or ASCII)
                 let need = b < 0x80 ? 1 : b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1
                 if back + 1 < need { end = i }
                 break

@@ -1,4 +1,5 @@
 import CKernels
+
 @testable import Inference
 
 /// Reads back a prepared activation as the kernels see it: our act32 (d, d·Σq, 32 × int8)

@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import Inference
 
 /// A small GGUF writer for tests: builds valid files (so the hostile-file tests start
@@ -13,7 +14,7 @@ struct GGUFWriter {
         case string(String), array(UInt32, [Value]), u64(UInt64), i64(Int64), f64(Double)
         case rawString(length: UInt64, bytes: [UInt8])
         case rawArray(elementType: UInt32, count: UInt64, payload: [Value])
-        case rawTyped(type: UInt32, bytes: [UInt8])   // any type id followed by any bytes
+        case rawTyped(type: UInt32, bytes: [UInt8])  // any type id followed by any bytes
 
         var typeId: UInt32 {
             switch self {
@@ -37,11 +38,11 @@ struct GGUFWriter {
 
     struct Tensor {
         var name: String
-        var dims: [UInt64]          // GGML order: dims[0] is the row length
+        var dims: [UInt64]  // GGML order: dims[0] is the row length
         var type: UInt32
         var data: [UInt8]
         var nDimsOverride: UInt32? = nil
-        var offsetOverride: UInt64? = nil   // relative to the data section
+        var offsetOverride: UInt64? = nil  // relative to the data section
     }
 
     var version: UInt32 = 3
@@ -60,8 +61,10 @@ struct GGUFWriter {
     mutating func addTensor(_ name: String, dims: [Int], type: GGMLType, data: [UInt8]? = nil) {
         let count = dims.reduce(1, *)
         let bytes = type.rowBytes(count) ?? 0
-        tensors.append(Tensor(name: name, dims: dims.map(UInt64.init), type: type.rawValue,
-                              data: data ?? (0..<bytes).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }))
+        tensors.append(
+            Tensor(
+                name: name, dims: dims.map(UInt64.init), type: type.rawValue,
+                data: data ?? (0..<bytes).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }))
     }
 
     /// F32 tensor from floats.
@@ -136,7 +139,9 @@ struct GGUFWriter {
 
     /// This process's scratch folder (tmpfs when there is one: the model fuzzer writes thousands of files).
     static var temporaryDirectory: URL {
-        let tmp = FileManager.default.isWritableFile(atPath: "/dev/shm") ? URL(fileURLWithPath: "/dev/shm")
+        let tmp =
+            FileManager.default.isWritableFile(atPath: "/dev/shm")
+            ? URL(fileURLWithPath: "/dev/shm")
             : FileManager.default.temporaryDirectory
         return tmp.appendingPathComponent("sparkchat-gguf-tests-\(getpid())")
     }

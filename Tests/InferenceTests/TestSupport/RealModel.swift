@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Inference
 
 /// The real checkpoint (Gemma 3 270M Q4_K_M) that scripts/setup fetches. Tests that
