@@ -13,28 +13,13 @@ struct GenerationRequest {
     var model: String?
     var messages: [ChatMessage] = []
     var prompt = ""
-    var temperature: Double?
-    var topP: Double?
-    var maxTokens: Int?
-    var stop: [String] = []
-    var seed: UInt64?
-    var presencePenalty: Double?
-    var frequencyPenalty: Double?
+    /// temperature, top_p, max_tokens, seed, presence/frequency penalties and stop.
+    var sampling = SamplingOverrides()
     var stream = false
     var includeUsage = false
 
     /// The served model's defaults for this endpoint, then what the request says.
-    func parameters(defaults: SamplingParameters) -> SamplingParameters {
-        var p = defaults
-        if let v = temperature { p.temperature = v }
-        if let v = topP { p.topP = v }
-        if let v = maxTokens { p.maxTokens = v }
-        if let v = presencePenalty { p.presencePenalty = v }
-        if let v = frequencyPenalty { p.frequencyPenalty = v }
-        p.seed = seed
-        for s in stop where !p.stop.contains(s) { p.stop.append(s) }
-        return p
-    }
+    func parameters(defaults: SamplingParameters) -> SamplingParameters { sampling.applied(to: defaults) }
 
     static func parse(_ body: Data, endpoint: Endpoint) throws -> GenerationRequest {
         guard let json = JSONValue.parse(body) else {
@@ -49,18 +34,18 @@ struct GenerationRequest {
         switch endpoint {
         case .chat:
             r.messages = try messages(f.value("messages"))
-            r.maxTokens = try f.int("max_completion_tokens", min: 1) ?? f.int("max_tokens", min: 1)
+            r.sampling.maxTokens = try f.int("max_completion_tokens", min: 1) ?? f.int("max_tokens", min: 1)
         case .completion:
             r.prompt = try prompt(f.value("prompt"))
-            r.maxTokens = try f.int("max_tokens", min: 1)
+            r.sampling.maxTokens = try f.int("max_tokens", min: 1)
         }
-        r.temperature = try f.number("temperature", in: 0...2)
-        r.topP = try f.number("top_p", in: 0...1)
-        if r.topP == 0 { throw APIError.invalid("'top_p' must be above 0", param: "top_p") }
-        r.presencePenalty = try f.number("presence_penalty", in: -2...2)
-        r.frequencyPenalty = try f.number("frequency_penalty", in: -2...2)
-        if let s = try f.int("seed") { r.seed = UInt64(bitPattern: Int64(s)) }
-        r.stop = try stops(f.value("stop"))
+        r.sampling.temperature = try f.number("temperature", in: 0...2)
+        r.sampling.topP = try f.number("top_p", in: 0...1)
+        if r.sampling.topP == 0 { throw APIError.invalid("'top_p' must be above 0", param: "top_p") }
+        r.sampling.presencePenalty = try f.number("presence_penalty", in: -2...2)
+        r.sampling.frequencyPenalty = try f.number("frequency_penalty", in: -2...2)
+        if let s = try f.int("seed") { r.sampling.seed = UInt64(bitPattern: Int64(s)) }
+        r.sampling.stop = try stops(f.value("stop"))
         r.stream = try f.bool("stream") ?? false
         if let n = try f.int("n", min: 1), n != 1 {
             throw APIError.invalid("Only n=1 is supported", param: "n")

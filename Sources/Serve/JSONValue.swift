@@ -53,10 +53,12 @@ public indirect enum JSONValue: Decodable, Equatable, Sendable {
     }
 }
 
-/// JSON text written by hand: responses are small, fixed-shape objects, and a stream
-/// writes one per token, so a Foundation encoder per token would be waste.
-enum JSONText {
-    static func string(_ s: String) -> String {
+/// JSON text written by hand, keys in a fixed order (the output contract of the
+/// server's responses and of the commands' `--json`): the documents are small and
+/// fixed-shape, and a stream writes one per token, so a Foundation encoder per token
+/// would be waste.
+public enum JSONText {
+    public static func string(_ s: String) -> String {
         var out = "\""
         out.reserveCapacity(s.utf8.count + 2)
         for u in s.unicodeScalars {
@@ -73,16 +75,16 @@ enum JSONText {
         return out + "\""
     }
 
-    static func number(_ d: Double) -> String {
+    public static func number(_ d: Double) -> String {
         guard d.isFinite else { return "null" }
         if d == d.rounded() && abs(d) < 1e15 { return String(Int64(d)) }
         return String(format: "%.6g", d)
     }
 
     /// An object with its keys in the given order; values are JSON text already.
-    static func object(_ pairs: [(String, String)]) -> String {
+    public static func object(_ pairs: [(String, String)]) -> String {
         "{" + pairs.map { "\(string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
     }
 
-    static func array(_ items: [String]) -> String { "[" + items.joined(separator: ",") + "]" }
+    public static func array(_ items: [String]) -> String { "[" + items.joined(separator: ",") + "]" }
 }

@@ -8,10 +8,10 @@ struct ChatOptions {
     var model: String?
     var session: String?
     var theme: String?
-    var temperature: Double?
-    var maxTokens: Int?
+    /// Sampling flags: those a session stores become its settings, the rest (penalties,
+    /// DRY, loop guard, stop strings) apply to every reply of this run.
+    var sampling = SamplingOverrides()
     var sparsity: String?
-    var seed: UInt64?
     var speculative: String?
     var format: String?
 }
@@ -183,10 +183,14 @@ final class ChatApp {
     }
 
     static func applyOverrides(_ o: ChatOptions, to s: inout SamplingSettings) {
-        if let v = o.temperature { s.temperature = v }
-        if let v = o.maxTokens { s.maxTokens = v }
+        if let v = o.sampling.temperature { s.temperature = v }
+        if let v = o.sampling.topK { s.topK = v }
+        if let v = o.sampling.topP { s.topP = v }
+        if let v = o.sampling.minP { s.minP = v }
+        if let v = o.sampling.repetitionPenalty { s.repetitionPenalty = v }
+        if let v = o.sampling.maxTokens { s.maxTokens = v }
+        if let v = o.sampling.seed { s.seed = v }
         if let v = o.sparsity { s.sparsity = v }
-        if let v = o.seed { s.seed = v }
         if let v = o.speculative { s.speculative = speculativeSetting(v) }
     }
 
@@ -341,6 +345,7 @@ final class ChatApp {
         p.stop = config.stop ?? []
         p.temperature = s.temperature; p.topK = s.topK; p.topP = s.topP; p.minP = s.minP
         p.repetitionPenalty = s.repetitionPenalty; p.seed = s.seed; p.maxTokens = max(1, s.maxTokens)
+        p = options.sampling.runWide.applied(to: p)
         worker.submit(
             .generate(
                 .init(
@@ -361,5 +366,16 @@ final class ChatApp {
             }
         }
         return out
+    }
+}
+
+extension SamplingOverrides {
+    /// The overrides a session does not store (SamplingSettings has no field for them):
+    /// they apply to every reply of this run instead.
+    var runWide: SamplingOverrides {
+        var o = self
+        o.temperature = nil; o.topK = nil; o.topP = nil; o.minP = nil
+        o.repetitionPenalty = nil; o.maxTokens = nil; o.seed = nil
+        return o
     }
 }

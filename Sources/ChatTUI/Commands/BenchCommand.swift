@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Inference
+import Serve
 
 /// Prefill and decode throughput as llama-bench measures it (pp: a batch of prompt
 /// tokens; tg: tokens generated one at a time; both from an empty context, or with
@@ -101,8 +102,8 @@ struct BenchCommand: ParsableCommand {
             let bytes = m.decodeWeightBytes
             let limit = bytes > 0 ? bw / Double(bytes) : 0
             memoryFields = [
-                ("bandwidth_gbs", JSON.number(bw / 1e9)), ("decode_bytes_per_token", String(bytes)),
-                ("decode_limit_tps", JSON.number(limit))
+                ("bandwidth_gbs", JSONText.number(bw / 1e9)), ("decode_bytes_per_token", String(bytes)),
+                ("decode_limit_tps", JSONText.number(limit))
             ]
             memoryLines = [
                 String(
@@ -137,9 +138,9 @@ struct BenchCommand: ParsableCommand {
         if let mode = speculative {
             let r = try SpeculativeBench.run(loaded, mode: mode, tokens: genTokens, repetitions: repetitions)
             spec = [
-                ("chat_decode_tps", JSON.number(r.plainTPS)), ("speculative_decode_tps", JSON.number(r.specTPS)),
-                ("speculative", JSON.string(mode.description)), ("acceptance", JSON.number(r.acceptance)),
-                ("tokens_per_pass", JSON.number(r.tokensPerPass)), ("identical_output", r.identical ? "true" : "false")
+                ("chat_decode_tps", JSONText.number(r.plainTPS)), ("speculative_decode_tps", JSONText.number(r.specTPS)),
+                ("speculative", JSONText.string(mode.description)), ("acceptance", JSONText.number(r.acceptance)),
+                ("tokens_per_pass", JSONText.number(r.tokensPerPass)), ("identical_output", r.identical ? "true" : "false")
             ]
             if !json {
                 emit(String(format: "chat decode, plain:       %8.1f tokens/s", r.plainTPS))
@@ -152,14 +153,14 @@ struct BenchCommand: ParsableCommand {
         }
         if json {
             emit(
-                JSON.object(
+                JSONText.object(
                     [
-                        ("prefill_tps", JSON.number(median(pp))), ("decode_tps", JSON.number(median(tg))),
+                        ("prefill_tps", JSONText.number(median(pp))), ("decode_tps", JSONText.number(median(tg))),
                         ("threads", String(threads)), ("prompt_tokens", String(promptTokens)),
                         ("gen_tokens", String(genTokens)), ("depth", String(depth)),
-                        ("depth_prefill_tps", depthPrefillTPS.map { JSON.number($0) } ?? "null"),
-                        ("ttft_ms", JSON.number(1000 * median(ttft))),
-                        ("load_ms", JSON.number(1000 * loadSeconds)),
+                        ("depth_prefill_tps", depthPrefillTPS.map { JSONText.number($0) } ?? "null"),
+                        ("ttft_ms", JSONText.number(1000 * median(ttft))),
+                        ("load_ms", JSONText.number(1000 * loadSeconds)),
                         ("chat_prompt_tokens", String(chatIds.count))
                     ] + memoryFields + spec))
         } else {

@@ -8,19 +8,16 @@ struct ChatCommand: ParsableCommand {
     @Option(name: .long, help: "Model path or catalog name (default: the config's, else the default model).") var model: String?
     @Option(name: .long, help: "Session id to continue (see `sparkchat sessions list`).") var session: String?
     @Option(name: .long, help: "Colour theme: dark, light, high-contrast, or a path to a theme JSON file.") var theme: String?
-    @Option(name: .long, help: "Temperature (0 = greedy).") var temperature: Double?
-    @Option(name: .long, help: "Maximum tokens per reply.") var maxTokens: Int?
+    @OptionGroup var sampling: SamplingOptions
     @Option(name: .long, help: "off or stat-topk:F (fraction of FFN neurons kept).") var sparsity: String?
     @Option(name: .long, help: "Speculative decoding: off, slice[:V], lookup[:N], sparse:F or model:PATH (optionally @γ).") var speculative: String?
-    @Option(name: .long, help: "Random seed.") var seed: UInt64?
     @Option(name: .long, help: "Chat format: \(ChatFormats.usage) (default: auto, from the model's files).") var format: String?
     @Option(name: .long, help: "Worker threads (default: all CPUs).") var threads: Int?
 
     func validate() throws {
         try ArgumentCheck.requireUTF8Arguments()
         // The rules config.json and session files are checked with (SettingsValidation).
-        if let v = temperature { try SettingsValidation.require("--temperature", SettingsValidation.temperature(v)) }
-        if let v = maxTokens { try SettingsValidation.require("--max-tokens", SettingsValidation.maxTokens(v)) }
+        if sampling.maxTokens == 0 { try SettingsValidation.require("--max-tokens", SettingsValidation.maxTokens(0)) }
         if let v = sparsity { try SettingsValidation.require("--sparsity", SettingsValidation.sparsity(v)) }
         if let v = speculative { try SettingsValidation.require("--speculative", SettingsValidation.speculative(v, trusted: true)) }
         if let t = threads, t < 1 || t > 256 { throw ValidationError("--threads must be between 1 and 256") }
@@ -30,9 +27,8 @@ struct ChatCommand: ParsableCommand {
         if let t = threads { ComputePool.shared.setThreads(t) }
         let app = try ChatApp(
             options: ChatOptions(
-                model: model, session: session, theme: theme, temperature: temperature,
-                maxTokens: maxTokens, sparsity: sparsity, seed: seed, speculative: speculative,
-                format: format))
+                model: model, session: session, theme: theme, sampling: sampling.overrides,
+                sparsity: sparsity, speculative: speculative, format: format))
         app.run()
         // Everything is saved (or its fallback copy written) and the terminal restored; leave
         // without the C library's exit handlers: OpenBLAS's joins its idle threads there and

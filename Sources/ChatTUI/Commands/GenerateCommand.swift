@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Inference
+import Serve
 
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,22 +16,11 @@ struct GenerateCommand: ParsableCommand {
             """)
 
     @OptionGroup var options: ModelOptions
+    @OptionGroup var sampling: SamplingOptions
     @Option(name: .long, help: "Prompt text (raw unless --chat); - or none with piped input: read stdin.") var prompt: String?
     @Flag(name: .long, help: "Wrap the prompt in the model's chat format; chat defaults apply.") var chat = false
     @Option(name: .long, help: "System prompt (with --chat).") var system: String?
     @Option(name: .long, help: "Chat format (with --chat): \(ChatFormats.usage).") var format: String?
-    @Option(name: .long, help: "A text that ends the reply (not shown); repeatable.") var stop: [String] = []
-    @Option(name: .long, help: "Maximum tokens to generate (default 256; 1024 with --chat).") var maxTokens: Int?
-    @Option(name: .long, help: "Temperature, 0 = greedy (default 0.8; 0.7 with --chat).") var temperature: Double?
-    @Option(name: .long, help: "Top-k, 0 = off (default 64).") var topK: Int?
-    @Option(name: .long, help: "Top-p, 1 = off (default 0.95).") var topP: Double?
-    @Option(name: .long, help: "Min-p, 0 = off (default 0).") var minP: Double?
-    @Option(name: .long, help: "Multiplicative repetition penalty, 1 = off (default 1).") var repeatPenalty: Double?
-    @Option(name: .long, help: "Presence penalty, 0 = off (default 0).") var presencePenalty: Double?
-    @Option(name: .long, help: "Frequency penalty, 0 = off (default 0).") var frequencyPenalty: Double?
-    @Option(name: .long, help: "DRY repetition penalty multiplier, 0 = off (default 0; 0.8 with --chat).") var dryMultiplier: Double?
-    @Flag(inversion: .prefixedNo, help: "End a reply caught in a verbatim loop (default: on with --chat).") var loopGuard: Bool?
-    @Option(name: .long, help: "Random seed.") var seed: UInt64?
     @Option(name: .long, help: "off or stat-topk:F (fraction of FFN neurons kept).") var sparsity = "off"
     @Option(name: .long, help: "Speculative decoding: off, slice[:V], lookup[:N], sparse:F or model:PATH (optionally @γ).") var speculative: String?
     @Flag(name: .long, help: "One JSON object per token, then a summary object.") var json = false
@@ -38,19 +28,6 @@ struct GenerateCommand: ParsableCommand {
     func validate() throws {
         try ArgumentCheck.requireUTF8Arguments()
         if prompt?.isEmpty == true { throw ValidationError("--prompt is empty") }
-        // The rules the chat, config.json and session files use (SettingsValidation); 0 tokens
-        // is allowed here only (a prompt read without a reply).
-        if let v = maxTokens, v != 0 { try SettingsValidation.require("--max-tokens", SettingsValidation.maxTokens(v)) }
-        if let v = temperature { try SettingsValidation.require("--temperature", SettingsValidation.temperature(v)) }
-        if let v = topK { try SettingsValidation.require("--top-k", SettingsValidation.topK(v)) }
-        if let v = topP { try SettingsValidation.require("--top-p", SettingsValidation.topP(v)) }
-        if let v = minP { try SettingsValidation.require("--min-p", SettingsValidation.minP(v)) }
-        if let v = repeatPenalty { try SettingsValidation.require("--repeat-penalty", SettingsValidation.repetitionPenalty(v)) }
-        for (name, v) in [("--presence-penalty", presencePenalty), ("--frequency-penalty", frequencyPenalty)] {
-            if let v, !(v.isFinite && abs(v) <= 100) { throw ValidationError("\(name) must be between -100 and 100") }
-        }
-        if let v = dryMultiplier, !(v >= 0 && v.isFinite && v <= 100) { throw ValidationError("--dry-multiplier must be between 0 and 100") }
-        if stop.contains(where: \.isEmpty) { throw ValidationError("--stop must not be empty") }
         if format != nil && !chat { throw ValidationError("--format needs --chat") }
         try SettingsValidation.require("--sparsity", SettingsValidation.sparsity(sparsity))
         if let v = speculative { try SettingsValidation.require("--speculative", SettingsValidation.speculative(v, trusted: true)) }
@@ -58,21 +35,9 @@ struct GenerateCommand: ParsableCommand {
 
     /// Raw defaults unless --chat; then every flag given wins over them.
     func parameters() -> SamplingParameters {
-        var p = chat ? ChatDefaults.parameters() : SamplingParameters()
-        if !chat { p.maxTokens = 256 }
-        if let v = temperature { p.temperature = v }
-        if let v = topK { p.topK = v }
-        if let v = topP { p.topP = v }
-        if let v = minP { p.minP = v }
-        if let v = repeatPenalty { p.repetitionPenalty = v }
-        if let v = presencePenalty { p.presencePenalty = v }
-        if let v = frequencyPenalty { p.frequencyPenalty = v }
-        if let v = dryMultiplier { p.dryMultiplier = v }
-        if let v = loopGuard { p.loopGuard = v }
-        if let v = maxTokens { p.maxTokens = v }
-        p.seed = seed
-        p.stop = stop
-        return p
+        var defaults = chat ? ChatDefaults.parameters() : SamplingParameters()
+        if !chat { defaults.maxTokens = 256 }
+        return sampling.overrides.applied(to: defaults)
     }
 
     func run() throws {
@@ -89,7 +54,7 @@ struct GenerateCommand: ParsableCommand {
         let rendered: String
         if chat {
             try ChatFormats.apply(format ?? AppConfig.load().0.format(for: loaded.info), to: loaded)
-            params.stop = ChatFormats.stops(loaded.chatFormat, extra: stop + (AppConfig.load().0.stop ?? []))
+            params.stop = ChatFormats.stops(loaded.chatFormat, extra: sampling.stop + (AppConfig.load().0.stop ?? []))
             var messages: [ChatMessage] = []
             if let s = system { messages.append(ChatMessage(role: .system, text: s)) }
             messages.append(ChatMessage(role: .user, text: text))
@@ -104,11 +69,11 @@ struct GenerateCommand: ParsableCommand {
                 if json {
                     guard t.id >= 0 else { return }  // trailing partial UTF-8 flush: text only
                     emit(
-                        JSON.object([
-                            ("id", String(t.id)), ("text", JSON.string(t.text)), ("logprob", JSON.number(Double(t.logprob))),
-                            ("ms", JSON.number(t.ms)), ("ffn_active", String(t.stats.ffnActive)),
+                        JSONText.object([
+                            ("id", String(t.id)), ("text", JSONText.string(t.text)), ("logprob", JSONText.number(Double(t.logprob))),
+                            ("ms", JSONText.number(t.ms)), ("ffn_active", String(t.stats.ffnActive)),
                             ("ffn_total", String(t.stats.ffnTotal)), ("attended", String(t.stats.attended)),
-                            ("flops", JSON.number(t.stats.flops)), ("flops_dense", JSON.number(t.stats.flopsDense))
+                            ("flops", JSONText.number(t.stats.flops)), ("flops_dense", JSONText.number(t.stats.flopsDense))
                         ]))
                 } else {
                     emit(t.text, newline: false)
@@ -116,13 +81,13 @@ struct GenerateCommand: ParsableCommand {
             case .done(let s):
                 if json {
                     emit(
-                        JSON.object(
+                        JSONText.object(
                             [
                                 ("done", "true"), ("prompt_tokens", String(s.promptTokens)),
                                 ("generated_tokens", String(s.generatedTokens)),
-                                ("prefill_tps", JSON.number(s.prefillTPS)), ("decode_tps", JSON.number(s.decodeTPS)),
-                                ("ttft_ms", JSON.number(s.timeToFirstToken * 1000)), ("stop", JSON.string(s.stopReason.rawValue)),
-                                ("format", chat ? JSON.string(loaded.chatFormat.name) : "null")
+                                ("prefill_tps", JSONText.number(s.prefillTPS)), ("decode_tps", JSONText.number(s.decodeTPS)),
+                                ("ttft_ms", JSONText.number(s.timeToFirstToken * 1000)), ("stop", JSONText.string(s.stopReason.rawValue)),
+                                ("format", chat ? JSONText.string(loaded.chatFormat.name) : "null")
                             ]
                                 + (s.targetPasses > 0
                                     ? [

@@ -45,36 +45,6 @@ enum ArgumentCheck {
     }
 }
 
-/// Minimal JSON writing with a fixed key order (the output contract) and no Foundation
-/// encoder in the token loop.
-enum JSON {
-    static func string(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
-    }
-
-    static func number(_ d: Double) -> String {
-        guard d.isFinite else { return "null" }
-        if d == d.rounded() && abs(d) < 1e15 { return String(Int64(d)) }
-        return String(format: "%.6g", d)
-    }
-
-    static func object(_ pairs: [(String, String)]) -> String {
-        "{" + pairs.map { "\(string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
-    }
-}
-
 /// Writes to stdout immediately (streamed tokens must appear as they come).
 func emit(_ s: String, newline: Bool = true) {
     FileHandle.standardOutput.write((newline ? s + "\n" : s).data(using: .utf8)!)

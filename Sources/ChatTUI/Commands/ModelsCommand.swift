@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Inference
 import Remote
+import Serve
 
 struct ModelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,12 +24,12 @@ struct ModelsCommand: ParsableCommand {
         if json {
             for m in models {
                 emit(
-                    JSON.object([
-                        ("name", JSON.string(m.name)), ("path", JSON.string(m.path)),
-                        ("architecture", JSON.string(m.architecture)), ("format", JSON.string(m.format)),
-                        ("parameters", String(m.parameterCount)), ("quantization", JSON.string(m.quantization)),
+                    JSONText.object([
+                        ("name", JSONText.string(m.name)), ("path", JSONText.string(m.path)),
+                        ("architecture", JSONText.string(m.architecture)), ("format", JSONText.string(m.format)),
+                        ("parameters", String(m.parameterCount)), ("quantization", JSONText.string(m.quantization)),
                         ("size", String(m.fileSize)), ("context_length", String(m.contextLength)),
-                        ("chat_format", JSON.string(m.chatFormatLabel)), ("chat_style", JSON.string(m.chatStyle.reason))
+                        ("chat_format", JSONText.string(m.chatFormatLabel)), ("chat_style", JSONText.string(m.chatStyle.reason))
                     ]))
             }
             for l in listings { for line in ModelsCommand.remoteJSON(l) { emit(line) } }
@@ -71,23 +72,23 @@ struct ModelsCommand: ParsableCommand {
 
     static func remoteJSON(_ l: EndpointListing) -> [String] {
         let common = [
-            ("format", JSON.string("remote")), ("endpoint", JSON.string(l.endpoint.name)),
-            ("url", JSON.string(l.endpoint.baseURL))
+            ("format", JSONText.string("remote")), ("endpoint", JSONText.string(l.endpoint.name)),
+            ("url", JSONText.string(l.endpoint.baseURL))
         ]
         switch l.result {
         case .success(let list):
             return list.map { m in
-                JSON.object(
-                    [("name", JSON.string(m.qualifiedName))] + common + [
-                        ("id", JSON.string(m.id)), ("context_length", m.contextLength.map(String.init) ?? "null"),
-                        ("owned_by", m.ownedBy.map(JSON.string) ?? "null")
+                JSONText.object(
+                    [("name", JSONText.string(m.qualifiedName))] + common + [
+                        ("id", JSONText.string(m.id)), ("context_length", m.contextLength.map(String.init) ?? "null"),
+                        ("owned_by", m.ownedBy.map(JSONText.string) ?? "null")
                     ])
             }
         case .failure(let e):
             return [
-                JSON.object(
-                    [("name", JSON.string("\(l.endpoint.name)/"))] + common + [
-                        ("unreachable", "true"), ("error", JSON.string("\(e)"))
+                JSONText.object(
+                    [("name", JSONText.string("\(l.endpoint.name)/"))] + common + [
+                        ("unreachable", "true"), ("error", JSONText.string("\(e)"))
                     ])
             ]
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Inference
+import Serve
 
 /// Perplexity computed the way llama.cpp's `llama-perplexity` does, so the figures
 /// compare: the text (tokenized with BOS) is cut into chunks of `ctx` tokens, the
@@ -38,12 +39,12 @@ struct PerplexityCommand: ParsableCommand {
         }
         if json {
             emit(
-                JSON.object([
-                    ("ppl", JSON.number(result.ppl)), ("chunks", String(result.chunks)),
+                JSONText.object([
+                    ("ppl", JSONText.number(result.ppl)), ("chunks", String(result.chunks)),
                     ("ctx", String(ctx)), ("tokens_scored", String(result.scored)),
-                    ("arithmetic", JSON.string(float32 ? "float32" : "quantized")),
-                    ("mean_ffn_active", JSON.number(result.meanFFNActive)),
-                    ("tokens_per_second", JSON.number(result.tokensPerSecond))
+                    ("arithmetic", JSONText.string(float32 ? "float32" : "quantized")),
+                    ("mean_ffn_active", JSONText.number(result.meanFFNActive)),
+                    ("tokens_per_second", JSONText.number(result.tokensPerSecond))
                 ]))
         } else {
             emit("chunks: \(result.chunks), tokens scored: \(result.scored), ffn active: \(String(format: "%.1f%%", 100 * result.meanFFNActive))")

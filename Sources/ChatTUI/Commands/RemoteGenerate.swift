@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Inference
 import Remote
+import Serve
 
 /// `generate --model ENDPOINT/MODEL_ID`: the same output as a local model, streamed from an
 /// OpenAI-compatible endpoint. `--chat` sends chat messages (the server applies its
@@ -32,8 +33,8 @@ struct RemoteGenerate {
         }
         let p = c.parameters()
         r.temperature = p.temperature; r.topP = p.topP; r.maxTokens = p.maxTokens; r.seed = p.seed
-        r.topK = c.topK  // only when asked: OpenAI itself refuses top_k
-        r.stop = c.stop + (c.chat ? AppConfig.load().0.stop ?? [] : [])
+        r.topK = c.sampling.topK  // only when asked: OpenAI itself refuses top_k
+        r.stop = c.sampling.stop + (c.chat ? AppConfig.load().0.stop ?? [] : [])
         return r
     }
 
@@ -49,11 +50,11 @@ struct RemoteGenerate {
                 if command.json {
                     let s = t.stats, has = s.ffnTotal > 0
                     emit(
-                        JSON.object([
-                            ("id", "null"), ("text", JSON.string(t.text)), ("logprob", "null"), ("ms", JSON.number(t.ms)),
+                        JSONText.object([
+                            ("id", "null"), ("text", JSONText.string(t.text)), ("logprob", "null"), ("ms", JSONText.number(t.ms)),
                             ("ffn_active", has ? String(s.ffnActive) : "null"), ("ffn_total", has ? String(s.ffnTotal) : "null"),
                             ("attended", has ? String(s.attended) : "null"),
-                            ("flops", has ? JSON.number(s.flops) : "null"), ("flops_dense", has ? JSON.number(s.flopsDense) : "null")
+                            ("flops", has ? JSONText.number(s.flops) : "null"), ("flops_dense", has ? JSONText.number(s.flopsDense) : "null")
                         ]))
                 } else {
                     emit(t.text, newline: false)
@@ -67,12 +68,12 @@ struct RemoteGenerate {
         let s = meter.summary(outcome)
         if command.json {
             emit(
-                JSON.object([
+                JSONText.object([
                     ("done", "true"), ("prompt_tokens", meter.usage.map { String($0.prompt) } ?? "null"),
                     ("generated_tokens", String(s.generatedTokens)), ("prefill_tps", "null"),
-                    ("decode_tps", s.decodeSeconds > 0 ? JSON.number(s.decodeTPS) : "null"),
-                    ("ttft_ms", meter.firstAt == nil ? "null" : JSON.number(s.timeToFirstToken * 1000)),
-                    ("stop", JSON.string(s.stopReason.rawValue)), ("format", "null"), ("model", JSON.string(name))
+                    ("decode_tps", s.decodeSeconds > 0 ? JSONText.number(s.decodeTPS) : "null"),
+                    ("ttft_ms", meter.firstAt == nil ? "null" : JSONText.number(s.timeToFirstToken * 1000)),
+                    ("stop", JSONText.string(s.stopReason.rawValue)), ("format", "null"), ("model", JSONText.string(name))
                 ]))
         } else {
             emit("")

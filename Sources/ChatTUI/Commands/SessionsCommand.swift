@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Serve
 import Sessions
 
 /// `sparkchat sessions list|show|export|delete|rename`: the saved conversations.
@@ -43,12 +44,12 @@ extension SessionsCommand {
             if json {
                 for s in sessions {
                     emit(
-                        JSON.object([
-                            ("id", JSON.string(s.id)), ("title", JSON.string(s.title)),
-                            ("created", JSON.string(Exporter.isoTime(s.created))),
-                            ("updated", JSON.string(Exporter.isoTime(s.updated))),
+                        JSONText.object([
+                            ("id", JSONText.string(s.id)), ("title", JSONText.string(s.title)),
+                            ("created", JSONText.string(Exporter.isoTime(s.created))),
+                            ("updated", JSONText.string(Exporter.isoTime(s.updated))),
                             ("messages", String(s.messageCount)),
-                            ("model", s.model.map(JSON.string) ?? "null")
+                            ("model", s.model.map(JSONText.string) ?? "null")
                         ]))
                 }
             } else if sessions.isEmpty {

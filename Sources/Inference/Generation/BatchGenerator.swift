@@ -12,7 +12,7 @@ public final class BatchGenerator: @unchecked Sendable {
     public var sparsity: SparsityMode = .off
     private let batchModel: BatchDecodingModel
     private var sequences: [Running] = []
-    private var breakerCache: (breakers: [String], ids: Set<Int>)?
+    private var sequenceBreakers: SequenceBreakerCache
 
     final class Running {
         let state: ModelState
@@ -31,6 +31,7 @@ public final class BatchGenerator: @unchecked Sendable {
     public init?(model: LoadedModel) {
         guard let m = model.model as? BatchDecodingModel else { return nil }
         self.model = model; batchModel = m
+        sequenceBreakers = SequenceBreakerCache(tokenizer: model.tokenizer)
     }
 
     /// Sequences still decoding.
@@ -43,47 +44,26 @@ public final class BatchGenerator: @unchecked Sendable {
         tokens prompt: [Int], parameters: SamplingParameters, cancel: CancellationFlag? = nil,
         onEvent: @escaping (GenerationEvent) -> Void
     ) throws {
-        guard !prompt.isEmpty else { throw EngineError.input("empty prompt") }
-        let capacity = model.config.contextLength
-        guard prompt.count < capacity else {
-            throw EngineError.input("prompt has \(prompt.count) tokens; the model's context is \(capacity)")
-        }
+        let capacity = try Generator.checkPrompt(prompt, model.config)
         var summary = GenerationSummary()
         summary.promptTokens = prompt.count
         let t0 = Date()
         let state = model.model.makeState(capacity: capacity)
         var prefillStats: [TokenStats] = []
-        // The prompt goes in Generator's chunks (so a sequence alone gets Generator's
-        // arithmetic), and a stop is honoured between them.
-        var logits: [Float] = []
-        var start = 0
-        var chunkSize = Generator.prefillChunk
-        while start < prompt.count {
-            if cancel?.isCancelled == true {
-                summary.prefilledTokens = start
-                summary.prefillSeconds = Date().timeIntervalSince(t0)
-                summary.stopReason = .cancelled
-                onEvent(.done(summary))
-                return
-            }
-            let end = min(prompt.count, start + chunkSize)
-            let chunk = Array(prompt[start..<end])
-            let tChunk = Date()
-            logits = try model.model.forward(
-                chunk, state: state, logitRows: end == prompt.count ? [chunk.count - 1] : [],
-                sparsity: sparsity, stats: &prefillStats)
-            start = end
-            let perToken = Date().timeIntervalSince(tChunk) / Double(chunk.count)
-            let units = Int(Generator.prefillChunkSeconds / max(perToken, 1e-9)) / Generator.prefillChunk
-            chunkSize = min(Generator.maxPrefillChunk, max(1, units) * Generator.prefillChunk)
-        }
-        summary.prefilledTokens = prompt.count
+        var prefilled = 0
+        let logits = try ChunkedPrefill(model: model.model, sparsity: sparsity).run(
+            prompt, state: state, cancel: cancel, stats: &prefillStats, prefilled: &prefilled)
+        summary.prefilledTokens = prefilled
         summary.prefillSeconds = Date().timeIntervalSince(t0)
+        guard let logits else {
+            summary.stopReason = .cancelled
+            onEvent(.done(summary))
+            return
+        }
         var emitter = TokenEmitter(
-            tokenizer: model.tokenizer, parameters: parameters, cancel: cancel, start: t0,
-            recent: Array(prompt.suffix(parameters.historyWindow)), onEvent: onEvent)
-        emitter.lastStats = prefillStats.last ?? TokenStats()
-        var sampler = Sampler(parameters, sequenceBreakers: breakers(for: parameters))
+            model: model, prompt: prompt, parameters: parameters, cancel: cancel, start: t0,
+            prefillStats: prefillStats, onEvent: onEvent)
+        var sampler = Sampler(parameters, sequenceBreakers: sequenceBreakers.ids(for: parameters))
         let id = sampler.sample(logits, recent: emitter.recent)
         let going = emitter.emit(id, logprob: Sampler.logprob(logits, id))
         let seq = Running(state: state, sampler: sampler, emitter: emitter, summary: summary, next: id)
@@ -138,18 +118,7 @@ public final class BatchGenerator: @unchecked Sendable {
 
     private func finish(_ seq: Running) {
         seq.emitter.finish()
-        seq.summary.stopReason = seq.emitter.stopReason
-        seq.summary.timeToFirstToken = seq.emitter.timeToFirstToken
-        seq.summary.generatedTokens = seq.emitter.generated
-        seq.summary.decodeSeconds = Date().timeIntervalSince(seq.decodeStart)
+        seq.summary.record(seq.emitter, decodeSeconds: Date().timeIntervalSince(seq.decodeStart))
         seq.emitter.onEvent(.done(seq.summary))
-    }
-
-    private func breakers(for parameters: SamplingParameters) -> Set<Int> {
-        guard parameters.dryMultiplier > 0 else { return [] }
-        if let c = breakerCache, c.breakers == parameters.drySequenceBreakers { return c.ids }
-        let ids = DRYPenalty.sequenceBreakerIds(tokenizer: model.tokenizer, breakers: parameters.drySequenceBreakers)
-        breakerCache = (parameters.drySequenceBreakers, ids)
-        return ids
     }
 }

@@ -79,14 +79,19 @@ public enum DRYPenalty {
     }
 }
 
-extension Generator {
-    /// The sequence-breaker ids for `parameters`, cached per breaker list (the scan of
-    /// a 262k vocabulary is done once per model, not once per reply).
-    func sequenceBreakerIds(for parameters: SamplingParameters) -> Set<Int> {
+/// The sequence-breaker ids of one tokenizer, cached per breaker list: the scan of a
+/// 262k vocabulary is done once per model, not once per reply.
+struct SequenceBreakerCache {
+    let tokenizer: TextTokenizer
+    private var cached: (breakers: [String], ids: Set<Int>)?
+
+    init(tokenizer: TextTokenizer) { self.tokenizer = tokenizer }
+
+    mutating func ids(for parameters: SamplingParameters) -> Set<Int> {
         guard parameters.dryMultiplier > 0 else { return [] }
-        if let c = sequenceBreakerCache, c.breakers == parameters.drySequenceBreakers { return c.ids }
-        let ids = DRYPenalty.sequenceBreakerIds(tokenizer: model.tokenizer, breakers: parameters.drySequenceBreakers)
-        sequenceBreakerCache = (parameters.drySequenceBreakers, ids)
+        if let c = cached, c.breakers == parameters.drySequenceBreakers { return c.ids }
+        let ids = DRYPenalty.sequenceBreakerIds(tokenizer: tokenizer, breakers: parameters.drySequenceBreakers)
+        cached = (parameters.drySequenceBreakers, ids)
         return ids
     }
 }

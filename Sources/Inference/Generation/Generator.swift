@@ -24,18 +24,11 @@ public final class Generator: @unchecked Sendable {
     var draftModel: (path: String, model: LoadedModel, state: ModelState?, tokens: [Int])?
     var state: ModelState?
     var cachedTokens: [Int] = []
-    /// DRY sequence-breaker ids of `model`'s tokenizer for one breaker list (see `sequenceBreakerIds`).
-    var sequenceBreakerCache: (breakers: [String], ids: Set<Int>)?
+    /// DRY sequence-breaker ids of `model`'s tokenizer.
+    var sequenceBreakers: SequenceBreakerCache
 
-    /// Prompt tokens run per forward call during prefill: the first chunk's size, and
-    /// the unit of every later one. The stop flag is read between calls, so the chunk
-    /// bounds how long a stop waits while a prompt is read.
-    public static let prefillChunk = 64
-    /// Later chunks grow (in units of `prefillChunk`, up to `maxPrefillChunk`) to about
-    /// this much work, because small chunks cost prefill speed (measured on 2 busy
-    /// cores: 64-token chunks ran 11% slower than 512-token ones, 128-token ones 6%).
-    static let prefillChunkSeconds = 0.25
-    static let maxPrefillChunk = 512
+    /// Prompt tokens of the first prefill chunk (see `ChunkedPrefill`): a stop falls between chunks.
+    public static let prefillChunk = ChunkedPrefill.firstChunk
 
     /// Drafts proposed and accepted, and target passes, of the reply in progress so
     /// far (read from `onEvent` on the generating thread for a live acceptance rate).
@@ -43,6 +36,7 @@ public final class Generator: @unchecked Sendable {
 
     public init(model: LoadedModel) {
         self.model = model
+        sequenceBreakers = SequenceBreakerCache(tokenizer: model.tokenizer)
     }
 
     /// Tokens currently held in the state (for the context meter).
@@ -67,97 +61,90 @@ public final class Generator: @unchecked Sendable {
         tokens prompt: [Int], parameters: SamplingParameters, cancel: CancellationFlag? = nil,
         onEvent: (GenerationEvent) -> Void
     ) throws {
-        guard !prompt.isEmpty else { throw EngineError.input("empty prompt") }
-        let cfg = model.config
-        let capacity = cfg.contextLength
-        guard prompt.count < capacity else {
-            throw EngineError.input("prompt has \(prompt.count) tokens; the model's context is \(capacity)")
-        }
+        let capacity = try Generator.checkPrompt(prompt, model.config)
         var summary = GenerationSummary()
         summary.promptTokens = prompt.count
-
-        // Reuse the common prefix (at least one token must be run to get logits).
-        var st: ModelState
-        var common = 0
-        if let s = state {
-            while common < min(cachedTokens.count, prompt.count - 1) && cachedTokens[common] == prompt[common] { common += 1 }
-            if s.truncate(to: common) { st = s } else { st = model.model.makeState(capacity: capacity); common = 0 }
-        } else {
-            st = model.model.makeState(capacity: capacity)
-        }
-        state = st
-        cachedTokens = Array(prompt.prefix(common))
-
+        let st = reuseCachedPrefix(of: prompt, capacity: capacity)
         speculativeStats = (0, 0, 0)
         let t0 = Date()
-        let newTokens = Array(prompt[common...])
-        // The prompt goes in chunks so that a stop (Esc) is honoured while a long
-        // prompt is read, not only after the first token. Each chunk extends the state
-        // and `cachedTokens` together, so a stopped prefill leaves a valid prefix for
-        // the next call to reuse.
+        // Each chunk extends the state and `cachedTokens` together, so a stopped prefill
+        // leaves a valid prefix for the next call to reuse.
         var prefillStats: [TokenStats] = []
-        var logits: [Float] = []
-        var start = 0
-        var chunkSize = Generator.prefillChunk
-        while start < newTokens.count {
-            if cancel?.isCancelled == true {
-                summary.prefilledTokens = start
-                summary.prefillSeconds = Date().timeIntervalSince(t0)
-                summary.stopReason = .cancelled
-                onEvent(.done(summary))
-                return
-            }
-            let end = min(newTokens.count, start + chunkSize)
-            let chunk = Array(newTokens[start..<end])
-            let last = end == newTokens.count
-            let tChunk = Date()
-            logits = try model.model.forward(
-                chunk, state: st, logitRows: last ? [chunk.count - 1] : [],
-                sparsity: sparsity, stats: &prefillStats)
-            cachedTokens += chunk
-            start = end
-            let perToken = Date().timeIntervalSince(tChunk) / Double(chunk.count)
-            let units = Int(Generator.prefillChunkSeconds / max(perToken, 1e-9)) / Generator.prefillChunk
-            chunkSize = min(Generator.maxPrefillChunk, max(1, units) * Generator.prefillChunk)
-        }
-        summary.prefilledTokens = newTokens.count
+        var prefilled = 0
+        let logits = try ChunkedPrefill(model: model.model, sparsity: sparsity).run(
+            Array(prompt[cachedTokens.count...]), state: st, cancel: cancel, stats: &prefillStats,
+            prefilled: &prefilled
+        ) { self.cachedTokens += $0 }
+        summary.prefilledTokens = prefilled
         summary.prefillSeconds = Date().timeIntervalSince(t0)
-
+        guard let logits else {
+            summary.stopReason = .cancelled
+            onEvent(.done(summary))
+            return
+        }
         try withoutActuallyEscaping(onEvent) { onEvent in
             var emitter = TokenEmitter(
-                tokenizer: model.tokenizer, parameters: parameters, cancel: cancel,
-                start: t0, recent: Array(prompt.suffix(parameters.historyWindow)), onEvent: onEvent)
-            emitter.lastStats = prefillStats.last ?? TokenStats()
-            var sampler = Sampler(parameters, sequenceBreakers: sequenceBreakerIds(for: parameters))
+                model: model, prompt: prompt, parameters: parameters, cancel: cancel, start: t0,
+                prefillStats: prefillStats, onEvent: onEvent)
+            var sampler = Sampler(parameters, sequenceBreakers: sequenceBreakers.ids(for: parameters))
             let tDecode = Date()
             // The first token comes from the prefill's logits; after that, either one
             // token per forward pass or a speculative cycle per pass.
-            var id = sampler.sample(logits, recent: emitter.recent)
-            if emitter.emit(id, logprob: Sampler.logprob(logits, id)) {
+            let first = sampler.sample(logits, recent: emitter.recent)
+            if emitter.emit(first, logprob: Sampler.logprob(logits, first)) {
                 if speculative != .off {
-                    try speculativeDecode(first: id, state: st, sampler: &sampler, emitter: &emitter, capacity: capacity)
+                    try speculativeDecode(first: first, state: st, sampler: &sampler, emitter: &emitter, capacity: capacity)
                 } else {
-                    while true {
-                        if cachedTokens.count + 1 >= capacity { emitter.stopReason = .contextFull; break }
-                        var stats: [TokenStats] = []
-                        logits = try model.model.forward([id], state: st, logitRows: [0], sparsity: sparsity, stats: &stats)
-                        cachedTokens.append(id)
-                        emitter.lastStats = stats.first ?? TokenStats()
-                        id = sampler.sample(logits, recent: emitter.recent)
-                        if !emitter.emit(id, logprob: Sampler.logprob(logits, id)) { break }
-                    }
+                    try decode(after: first, state: st, sampler: &sampler, emitter: &emitter, capacity: capacity)
                 }
             }
             emitter.finish()
-            summary.stopReason = emitter.stopReason
-            summary.timeToFirstToken = emitter.timeToFirstToken
-            summary.generatedTokens = emitter.generated
-            summary.decodeSeconds = Date().timeIntervalSince(tDecode)
+            summary.record(emitter, decodeSeconds: Date().timeIntervalSince(tDecode))
         }
         summary.speculativeProposed = speculativeStats.proposed
         summary.speculativeAccepted = speculativeStats.accepted
         summary.targetPasses = speculativeStats.passes
         onEvent(.done(summary))
+    }
+
+    /// The context limit, after refusing a prompt that is empty or leaves no room to reply.
+    static func checkPrompt(_ prompt: [Int], _ config: ModelConfig) throws -> Int {
+        guard !prompt.isEmpty else { throw EngineError.input("empty prompt") }
+        guard prompt.count < config.contextLength else {
+            throw EngineError.input("prompt has \(prompt.count) tokens; the model's context is \(config.contextLength)")
+        }
+        return config.contextLength
+    }
+
+    /// The state to continue from: the previous call's, cut back to the longest prefix it
+    /// shares with `prompt` (at least one token is left to run, for its logits), or a new one.
+    private func reuseCachedPrefix(of prompt: [Int], capacity: Int) -> ModelState {
+        var common = 0
+        var reused: ModelState?
+        if let s = state {
+            while common < min(cachedTokens.count, prompt.count - 1) && cachedTokens[common] == prompt[common] { common += 1 }
+            if s.truncate(to: common) { reused = s } else { common = 0 }
+        }
+        let st = reused ?? model.model.makeState(capacity: capacity)
+        state = st
+        cachedTokens = Array(prompt.prefix(common))
+        return st
+    }
+
+    /// Plain decoding: one forward pass per token until the emitter stops or the context is full.
+    private func decode(
+        after first: Int, state st: ModelState, sampler: inout Sampler, emitter: inout TokenEmitter, capacity: Int
+    ) throws {
+        var id = first
+        while true {
+            if cachedTokens.count + 1 >= capacity { emitter.stopReason = .contextFull; return }
+            var stats: [TokenStats] = []
+            let logits = try model.model.forward([id], state: st, logitRows: [0], sparsity: sparsity, stats: &stats)
+            cachedTokens.append(id)
+            emitter.lastStats = stats.first ?? TokenStats()
+            id = sampler.sample(logits, recent: emitter.recent)
+            if !emitter.emit(id, logprob: Sampler.logprob(logits, id)) { return }
+        }
     }
 
     /// The same as an async stream, run on a background thread.
@@ -209,6 +196,18 @@ struct TokenEmitter {
         if parameters.loopGuard { loopGuard = LoopGuard() }
     }
 
+    /// The emitter of a reply to `prompt` whose prefill began at `start`: the penalties'
+    /// history starts with the prompt's tail, the first token's stats are the prefill's last.
+    init(
+        model: LoadedModel, prompt: [Int], parameters: SamplingParameters, cancel: CancellationFlag?, start: Date,
+        prefillStats: [TokenStats], onEvent: @escaping (GenerationEvent) -> Void
+    ) {
+        self.init(
+            tokenizer: model.tokenizer, parameters: parameters, cancel: cancel, start: start,
+            recent: Array(prompt.suffix(parameters.historyWindow)), onEvent: onEvent)
+        lastStats = prefillStats.last ?? TokenStats()
+    }
+
     /// Emits `id` (unless it is a stop token); false when generation is over.
     mutating func emit(_ id: Int, logprob: Float) -> Bool {
         if tokenizer.isStop(id) {
@@ -236,5 +235,15 @@ struct TokenEmitter {
         var tail = decoder.flush()
         if stopFilter != nil { tail = stopFilter!.push(tail) + stopFilter!.flush() }
         if !tail.isEmpty { onEvent(.token(TokenEvent(id: -1, text: tail, logprob: 0, ms: 0, stats: lastStats))) }
+    }
+}
+
+extension GenerationSummary {
+    /// The decode half of the summary, from the emitter that ended the reply.
+    mutating func record(_ emitter: TokenEmitter, decodeSeconds: Double) {
+        stopReason = emitter.stopReason
+        timeToFirstToken = emitter.timeToFirstToken
+        generatedTokens = emitter.generated
+        self.decodeSeconds = decodeSeconds
     }
 }
