@@ -27,7 +27,8 @@ let package = Package(
             name: "ChatTUIFiles",
             dependencies: [
                 .product(name: "Inference", package: "SparkChat"),
-                .product(name: "Sessions", package: "SparkChat")
+                .product(name: "Sessions", package: "SparkChat"),
+                .product(name: "Remote", package: "SparkChat")
             ],
             path: "Sources/ChatTUIFiles")
     ]

@@ -9,8 +9,8 @@ struct ChatCommand: ParsableCommand {
     @Option(name: .long, help: "Session id to continue (see `sparkchat sessions list`).") var session: String?
     @Option(name: .long, help: "Colour theme: dark, light, high-contrast, or a path to a theme JSON file.") var theme: String?
     @OptionGroup var sampling: SamplingOptions
-    @Option(name: .long, help: "off or stat-topk:F (fraction of FFN neurons kept).") var sparsity: String?
-    @Option(name: .long, help: "Speculative decoding: off, slice[:V], lookup[:N], sparse:F or model:PATH (optionally @γ).") var speculative: String?
+    @Option(name: .long, help: OptionHelp.sparsity) var sparsity: SparsityMode?
+    @Option(name: .long, help: OptionHelp.speculative) var speculative: SpeculativeMode?
     @Option(name: .long, help: "Chat format: \(ChatFormats.usage) (default: auto, from the model's files).") var format: String?
     @Option(name: .long, help: "Worker threads (default: all CPUs).") var threads: Int?
 
@@ -18,8 +18,7 @@ struct ChatCommand: ParsableCommand {
         try ArgumentCheck.requireUTF8Arguments()
         // The rules config.json and session files are checked with (SettingsValidation).
         if sampling.maxTokens == 0 { try SettingsValidation.require("--max-tokens", SettingsValidation.maxTokens(0)) }
-        if let v = sparsity { try SettingsValidation.require("--sparsity", SettingsValidation.sparsity(v)) }
-        if let v = speculative { try SettingsValidation.require("--speculative", SettingsValidation.speculative(v, trusted: true)) }
+        if let v = speculative { try SettingsValidation.require("--speculative", SettingsValidation.speculative(v.description, trusted: true)) }
         if let t = threads, t < 1 || t > 256 { throw ValidationError("--threads must be between 1 and 256") }
     }
 
@@ -28,7 +27,7 @@ struct ChatCommand: ParsableCommand {
         let app = try ChatApp(
             options: ChatOptions(
                 model: model, session: session, theme: theme, sampling: sampling.overrides,
-                sparsity: sparsity, speculative: speculative, format: format))
+                sparsity: sparsity?.description, speculative: speculative?.description, format: format))
         app.run()
         // Everything is saved (or its fallback copy written) and the terminal restored; leave
         // without the C library's exit handlers: OpenBLAS's joins its idle threads there and

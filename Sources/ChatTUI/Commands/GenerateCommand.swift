@@ -21,16 +21,16 @@ struct GenerateCommand: ParsableCommand {
     @Flag(name: .long, help: "Wrap the prompt in the model's chat format; chat defaults apply.") var chat = false
     @Option(name: .long, help: "System prompt (with --chat).") var system: String?
     @Option(name: .long, help: "Chat format (with --chat): \(ChatFormats.usage).") var format: String?
-    @Option(name: .long, help: "off or stat-topk:F (fraction of FFN neurons kept).") var sparsity = "off"
-    @Option(name: .long, help: "Speculative decoding: off, slice[:V], lookup[:N], sparse:F or model:PATH (optionally @γ).") var speculative: String?
+    @Option(name: .long, help: OptionHelp.sparsity) var sparsity: SparsityMode = .off
+    @Option(name: .long, help: OptionHelp.speculative) var speculative: SpeculativeMode?
     @Flag(name: .long, help: "One JSON object per token, then a summary object.") var json = false
 
     func validate() throws {
         try ArgumentCheck.requireUTF8Arguments()
         if prompt?.isEmpty == true { throw ValidationError("--prompt is empty") }
         if format != nil && !chat { throw ValidationError("--format needs --chat") }
-        try SettingsValidation.require("--sparsity", SettingsValidation.sparsity(sparsity))
-        if let v = speculative { try SettingsValidation.require("--speculative", SettingsValidation.speculative(v, trusted: true)) }
+        // A model drafter must be a model file (the rule session files and config.json follow).
+        if let v = speculative { try SettingsValidation.require("--speculative", SettingsValidation.speculative(v.description, trusted: true)) }
     }
 
     /// Raw defaults unless --chat; then every flag given wins over them.
@@ -48,8 +48,8 @@ struct GenerateCommand: ParsableCommand {
         }
         let loaded = try options.load()
         let generator = Generator(model: loaded)
-        generator.sparsity = SparsityMode(argument: sparsity)!
-        generator.speculative = speculative.flatMap { SpeculativeMode(argument: $0) } ?? .off
+        generator.sparsity = sparsity
+        generator.speculative = speculative ?? .off
         var params = parameters()
         let rendered: String
         if chat {

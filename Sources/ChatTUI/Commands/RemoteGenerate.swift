@@ -18,7 +18,7 @@ struct RemoteGenerate {
 
     func request(_ text: String) throws -> CompletionRequest {
         let c = command
-        if c.sparsity != "off" || c.speculative != nil || c.format != nil {
+        if c.sparsity != .off || c.speculative != nil || c.format != nil {
             throw ValidationError("--sparsity, --speculative and --format apply to local models; \(name) is remote")
         }
         var r: CompletionRequest

@@ -61,6 +61,9 @@ public final class GGUFFile: @unchecked Sendable {
         try self.init(file: MappedFile(path: path))
     }
 
+    /// The header read in order: magic and version, counts, metadata, tensor infos; then
+    /// each tensor placed in the data section. Every count, size and offset is checked
+    /// against the file before use, so a hostile file fails with one line.
     public init(file: MappedFile) throws {
         self.file = file
         var r = ByteReader(bytes: file.bytes)
@@ -75,10 +78,24 @@ public final class GGUFFile: @unchecked Sendable {
         // Each KV takes at least 8 (key length) + 4 (type) + 1 bytes; each tensor info at least 8+4+8+4+8.
         guard kvCount <= UInt64(r.remaining / 13) else { throw EngineError.format("metadata_kv_count \(kvCount) exceeds file size") }
         guard tensorCount <= UInt64(r.remaining / 32) else { throw EngineError.format("tensor_count \(tensorCount) exceeds file size") }
+        (metadata, metadataKeys) = try GGUFFile.readMetadata(&r, count: Int(kvCount))
+        alignment = try GGUFFile.alignment(metadata)
+        var raws: [RawTensorInfo] = []
+        var seen = Set<String>()
+        for i in 0..<Int(tensorCount) {
+            raws.append(try GGUFFile.readTensorInfo(&r, index: i))
+            guard seen.insert(raws[i].name).inserted else { throw EngineError.format("duplicate tensor \(GGUFFile.label(raws[i].name))") }
+        }
+        dataOffset = (r.offset + alignment - 1) / alignment * alignment
+        guard dataOffset <= file.count else { throw EngineError.format("tensor data section starts past end of file") }
+        tensorNames = raws.map(\.name)
+        tensors = try GGUFFile.place(raws, dataOffset: dataOffset, alignment: alignment, fileSize: file.count)
+    }
 
+    private static func readMetadata(_ r: inout ByteReader, count: Int) throws -> ([String: GGUFValue], [String]) {
         var meta: [String: GGUFValue] = [:]
         var keys: [String] = []
-        for i in 0..<Int(kvCount) {
+        for i in 0..<count {
             let key = try r.string("metadata key #\(i)")
             // Keys and names come from the file: errors quote them escaped and shortened,
             // so a hostile name cannot break the one-line message or make it huge.
@@ -89,77 +106,70 @@ public final class GGUFFile: @unchecked Sendable {
             meta[key] = value
             keys.append(key)
         }
-        metadata = meta
-        metadataKeys = keys
+        return (meta, keys)
+    }
 
-        var align = 32
-        if let a = meta["general.alignment"] {
-            guard let v = a.intValue, v > 0, v <= 1 << 16, v & (v - 1) == 0 else {
-                throw EngineError.format("general.alignment must be a power of two up to 65536")
-            }
-            align = v
+    private static func alignment(_ meta: [String: GGUFValue]) throws -> Int {
+        guard let a = meta["general.alignment"] else { return 32 }
+        guard let v = a.intValue, v > 0, v <= 1 << 16, v & (v - 1) == 0 else {
+            throw EngineError.format("general.alignment must be a power of two up to 65536")
         }
-        alignment = align
+        return v
+    }
 
-        struct Raw { let name: String; let dims: [Int]; let type: GGMLType; let rel: UInt64 }
-        var raws: [Raw] = []
-        raws.reserveCapacity(Int(tensorCount))
-        var seen = Set<String>()
-        for i in 0..<Int(tensorCount) {
-            let rawName = try r.string("tensor #\(i) name")
-            guard rawName.utf8.count <= 256 else { throw EngineError.format("tensor #\(i) name longer than 256 bytes") }
-            let name = GGUFFile.label(rawName)
-            guard seen.insert(rawName).inserted else { throw EngineError.format("duplicate tensor \(name)") }
-            let nd = try r.u32("n_dims of \(name)")
-            guard nd >= 1 && nd <= 4 else { throw EngineError.format("n_dims of \(name) is \(nd) (must be 1...4)") }
-            var dims: [Int] = []
-            var product: Int = 1
-            for d in 0..<Int(nd) {
-                let v = try r.u64("dim \(d) of \(name)")
-                guard v >= 1, v <= UInt64(Int32.max) else { throw EngineError.format("dim \(d) of \(name) is \(v)") }
-                let (p, o) = product.multipliedReportingOverflow(by: Int(v))
-                guard !o, p <= 1 << 40 else { throw EngineError.format("element count of \(name) overflows") }
-                product = p
-                dims.append(Int(v))
-            }
-            let rawType = try r.u32("type of \(name)")
-            guard let type = GGMLType(rawValue: rawType) else {
-                throw EngineError.format("tensor \(name) has unknown type id \(rawType)")
-            }
-            guard dims[0] % type.blockSize == 0 else {
-                throw EngineError.format("row length \(dims[0]) of \(name) is not a multiple of the \(type.name) block size \(type.blockSize)")
-            }
-            let rel = try r.u64("offset of \(name)")
-            raws.append(Raw(name: rawName, dims: dims, type: type, rel: rel))
+    /// A tensor info as stored: its offset is relative to the data section.
+    private struct RawTensorInfo { let name: String; let dims: [Int]; let type: GGMLType; let relativeOffset: UInt64 }
+
+    private static func readTensorInfo(_ r: inout ByteReader, index i: Int) throws -> RawTensorInfo {
+        let rawName = try r.string("tensor #\(i) name")
+        guard rawName.utf8.count <= 256 else { throw EngineError.format("tensor #\(i) name longer than 256 bytes") }
+        let name = GGUFFile.label(rawName)
+        let nd = try r.u32("n_dims of \(name)")
+        guard nd >= 1 && nd <= 4 else { throw EngineError.format("n_dims of \(name) is \(nd) (must be 1...4)") }
+        var dims: [Int] = []
+        var product: Int = 1
+        for d in 0..<Int(nd) {
+            let v = try r.u64("dim \(d) of \(name)")
+            guard v >= 1, v <= UInt64(Int32.max) else { throw EngineError.format("dim \(d) of \(name) is \(v)") }
+            let (p, o) = product.multipliedReportingOverflow(by: Int(v))
+            guard !o, p <= 1 << 40 else { throw EngineError.format("element count of \(name) overflows") }
+            product = p
+            dims.append(Int(v))
         }
-        let headerEnd = r.offset
-        let start = (headerEnd + align - 1) / align * align
-        dataOffset = start
-        guard start <= file.count else { throw EngineError.format("tensor data section starts past end of file") }
+        let rawType = try r.u32("type of \(name)")
+        guard let type = GGMLType(rawValue: rawType) else {
+            throw EngineError.format("tensor \(name) has unknown type id \(rawType)")
+        }
+        guard dims[0] % type.blockSize == 0 else {
+            throw EngineError.format("row length \(dims[0]) of \(name) is not a multiple of the \(type.name) block size \(type.blockSize)")
+        }
+        let rel = try r.u64("offset of \(name)")
+        return RawTensorInfo(name: rawName, dims: dims, type: type, relativeOffset: rel)
+    }
 
+    /// Each tensor's absolute place in the file: aligned, inside the file, and not
+    /// sharing bytes with another (that would alias weights, and a writer never does it).
+    private static func place(
+        _ raws: [RawTensorInfo], dataOffset start: Int, alignment align: Int, fileSize: Int
+    ) throws -> [String: GGUFTensorInfo] {
         var infos: [String: GGUFTensorInfo] = [:]
-        var names: [String] = []
         for raw in raws {
             let label = GGUFFile.label(raw.name)
-            guard raw.rel % UInt64(align) == 0 else {
+            guard raw.relativeOffset % UInt64(align) == 0 else {
                 throw EngineError.format("offset of \(label) is not aligned to \(align)")
             }
             let bytes = (raw.dims.reduce(1, *) / raw.type.blockSize) * raw.type.typeSize
-            guard raw.rel <= UInt64(file.count - start), bytes <= file.count - start - Int(raw.rel) else {
+            guard raw.relativeOffset <= UInt64(fileSize - start), bytes <= fileSize - start - Int(raw.relativeOffset) else {
                 throw EngineError.format("data of \(label) lies past end of file")
             }
             infos[raw.name] = GGUFTensorInfo(
-                name: raw.name, dims: raw.dims, type: raw.type,
-                offset: start + Int(raw.rel), byteCount: bytes)
-            names.append(raw.name)
+                name: raw.name, dims: raw.dims, type: raw.type, offset: start + Int(raw.relativeOffset), byteCount: bytes)
         }
-        // Two tensors sharing bytes would alias weights (and a writer never does it).
-        let byOffset = names.compactMap { infos[$0] }.sorted { $0.offset < $1.offset }
+        let byOffset = raws.compactMap { infos[$0.name] }.sorted { $0.offset < $1.offset }
         for (a, b) in zip(byOffset, byOffset.dropFirst()) where a.offset + a.byteCount > b.offset {
             throw EngineError.format("data of \(GGUFFile.label(a.name)) overlaps \(GGUFFile.label(b.name))")
         }
-        tensors = infos
-        tensorNames = names
+        return infos
     }
 
     public func pointer(_ t: GGUFTensorInfo) -> UnsafeRawPointer { file.base + t.offset }

@@ -92,7 +92,31 @@ extension ModelConfig {
         let vocab = try r.positive("vocab_size", default: d.vocab)
         let ctx = try r.positive("max_position_embeddings", default: kind == .gemma3 ? 131_072 : 8192, max: 1 << 22)
 
-        // Local/global pattern: `layer_types` when present, else the family's rule.
+        let (kinds, window) = try readLayerKinds(r, text, family, layers: layers)
+
+        // Gemma 1 scales queries by head_dim^-0.5; Gemma 2/3 by query_pre_attn_scalar^-0.5.
+        let scalar: Double = kind == .gemma ? Double(headDim) : (try r.double("query_pre_attn_scalar") ?? 256)
+        guard scalar > 0 else { throw EngineError.format("config.json: query_pre_attn_scalar must be positive") }
+
+        var c = ModelConfig(
+            architecture: kind, vocabularySize: vocab, hiddenSize: hidden, intermediateSize: ffn,
+            layerCount: layers, headCount: heads, kvHeadCount: kvHeads, headDim: headDim,
+            contextLength: ctx, layerKinds: kinds, queryScale: Float(1 / scalar.squareRoot()),
+            embeddingScale: Float(Double(hidden).squareRoot()))
+        c.slidingWindow = window
+        c.rmsNormEps = Float(try r.double("rms_norm_eps") ?? 1e-6)
+        try c.readRoPE(r, family)
+        try c.readSoftcaps(r, text, family)
+        family.apply(to: &c)
+        c.normWeightsIncludeOne = false
+        return c
+    }
+
+    /// Local/global layers (`layer_types` when present, else the family's rule) and the
+    /// sliding window of the local ones.
+    private static func readLayerKinds(
+        _ r: HFConfigReader, _ text: [String: Any], _ family: GemmaFamilyRules, layers: Int
+    ) throws -> ([LayerKind], Int?) {
         let kinds: [LayerKind]
         if let types = try r.strings("layer_types") {
             guard types.count == layers else {
@@ -109,38 +133,25 @@ extension ModelConfig {
             let period = family.layerPattern == .periodic ? try r.positive("sliding_window_pattern", default: 6) : 1
             kinds = family.layerKinds(layers, period: period)
         }
-        var window: Int? = nil
         // An explicit `"sliding_window": null` makes every layer attend to the whole context.
-        if kinds.contains(.local) && !(text.keys.contains("sliding_window") && !r.has("sliding_window")) {
-            window = try r.positive("sliding_window", default: 4096, max: 1 << 22)
+        guard kinds.contains(.local) && !(text.keys.contains("sliding_window") && !r.has("sliding_window")) else {
+            return (kinds, nil)
         }
+        return (kinds, try r.positive("sliding_window", default: 4096, max: 1 << 22))
+    }
 
-        // Gemma 1 scales queries by head_dim^-0.5; Gemma 2/3 by query_pre_attn_scalar^-0.5.
-        let scalar: Double = kind == .gemma ? Double(headDim) : (try r.double("query_pre_attn_scalar") ?? 256)
-        guard scalar > 0 else { throw EngineError.format("config.json: query_pre_attn_scalar must be positive") }
-
-        var c = ModelConfig(
-            architecture: kind, vocabularySize: vocab, hiddenSize: hidden, intermediateSize: ffn,
-            layerCount: layers, headCount: heads, kvHeadCount: kvHeads, headDim: headDim,
-            contextLength: ctx, layerKinds: kinds, queryScale: Float(1 / scalar.squareRoot()),
-            embeddingScale: Float(Double(hidden).squareRoot()))
-        c.slidingWindow = window
-        c.rmsNormEps = Float(try r.double("rms_norm_eps") ?? 1e-6)
-        try c.readRoPE(r, family)
-        if kind != .gemma {  // transformers' Gemma 1 has no soft-cap keys
-            // An explicit null switches a soft-cap off; only an absent key takes the default.
-            let attn =
-                text.keys.contains("attn_logit_softcapping")
-                ? try r.double("attn_logit_softcapping") : family.defaultAttentionSoftcap.map(Double.init)
-            let final =
-                text.keys.contains("final_logit_softcapping")
-                ? try r.double("final_logit_softcapping") : family.defaultFinalSoftcap.map(Double.init)
-            if let a = attn, a > 0 { c.attentionSoftcap = Float(a) }
-            if let f = final, f > 0 { c.finalSoftcap = Float(f) }
-        }
-        family.apply(to: &c)
-        c.normWeightsIncludeOne = false
-        return c
+    /// Attention and final logit soft-caps (transformers' Gemma 1 has no such keys).
+    private mutating func readSoftcaps(_ r: HFConfigReader, _ text: [String: Any], _ family: GemmaFamilyRules) throws {
+        guard architecture != .gemma else { return }
+        // An explicit null switches a soft-cap off; only an absent key takes the default.
+        let attn =
+            text.keys.contains("attn_logit_softcapping")
+            ? try r.double("attn_logit_softcapping") : family.defaultAttentionSoftcap.map(Double.init)
+        let final =
+            text.keys.contains("final_logit_softcapping")
+            ? try r.double("final_logit_softcapping") : family.defaultFinalSoftcap.map(Double.init)
+        if let a = attn, a > 0 { attentionSoftcap = Float(a) }
+        if let f = final, f > 0 { finalSoftcap = Float(f) }
     }
 
     /// RoPE bases and linear scaling, from either spelling.

@@ -1,0 +1,1 @@
+../../../Sources/ChatTUI/App/RemoteModels.swift
