@@ -52,6 +52,9 @@ public final class GGUFFile: @unchecked Sendable {
     public let metadata: [String: GGUFValue]
     /// Metadata keys in file order (for `models` listings and debugging).
     public let metadataKeys: [String]
+    /// Where each key-value pair lies in the file (key, type and value), so a writer can
+    /// copy the metadata byte for byte, value types included.
+    public let metadataByteRanges: [String: Range<Int>]
     public let tensors: [String: GGUFTensorInfo]
     public let tensorNames: [String]
     public let alignment: Int
@@ -78,7 +81,9 @@ public final class GGUFFile: @unchecked Sendable {
 
         var meta: [String: GGUFValue] = [:]
         var keys: [String] = []
+        var ranges: [String: Range<Int>] = [:]
         for i in 0..<Int(kvCount) {
+            let entryStart = r.offset
             let key = try r.string("metadata key #\(i)")
             // Keys and names come from the file: errors quote them escaped and shortened,
             // so a hostile name cannot break the one-line message or make it huge.
@@ -88,9 +93,11 @@ public final class GGUFFile: @unchecked Sendable {
             guard meta[key] == nil else { throw EngineError.format("duplicate metadata key \(label)") }
             meta[key] = value
             keys.append(key)
+            ranges[key] = entryStart..<r.offset
         }
         metadata = meta
         metadataKeys = keys
+        metadataByteRanges = ranges
 
         var align = 32
         if let a = meta["general.alignment"] {
