@@ -58,12 +58,15 @@ final class PruneTests: XCTestCase {
         for f in [0.25, 0.5, 0.75] {
             let (path, summary) = try prune(.magnitude(fraction: f, scope: .layer))
             let pruned = try GGUFFile(path: path)
-            var matrices = 0
+            var matrices = 0, zerosBefore = 0
             for name in base.tensorNames where isLayerMatrix(name) {
                 matrices += 1
                 let orig = values(base, name), got = values(pruned, name)
-                XCTAssertEqual(orig.filter { $0 == 0 }.count, 0, "the fixture has no zeros of its own")
+                // F16 rounds a few tiny weights to zero: those are among the smallest, so
+                // the count of zeros afterwards is still exactly k.
                 let k = Int((f * Double(orig.count)).rounded())
+                zerosBefore += orig.filter { $0 == 0 }.count
+                XCTAssertLessThan(orig.filter { $0 == 0 }.count, k / 10)
                 let mask = naiveMask(orig, k: k)
                 XCTAssertEqual(got.filter { $0 == 0 }.count, k, "\(name) at \(f)")
                 for i in orig.indices {
@@ -72,7 +75,7 @@ final class PruneTests: XCTestCase {
                 XCTAssertEqual(pruned.tensors[name]!.type, base.tensors[name]!.type, "F16 keeps its type")
             }
             XCTAssertEqual(matrices, 7 * (try base.int("gemma3.block_count")))
-            XCTAssertEqual(summary.zerosBefore, 0)
+            XCTAssertEqual(summary.zerosBefore, zerosBefore)
             XCTAssertEqual(Double(summary.zerosAfter) / Double(summary.weights), f, accuracy: 1e-3)
         }
     }
@@ -106,7 +109,11 @@ final class PruneTests: XCTestCase {
                 let group = Array(orig[g..<g + 4]).enumerated().sorted { (abs($0.1), -$0.0) > (abs($1.1), -$1.0) }
                 let kept = Set(group.prefix(2).map(\.offset))
                 for j in 0..<4 {
-                    if kept.contains(j) { XCTAssertEqual(got[g + j].bitPattern, orig[g + j].bitPattern, "\(name) group \(g)") } else { XCTAssertEqual(got[g + j], 0, "\(name) group \(g)") }
+                    if kept.contains(j) {
+                        XCTAssertEqual(got[g + j].bitPattern, orig[g + j].bitPattern, "\(name) group \(g)")
+                    } else {
+                        XCTAssertEqual(got[g + j], 0, "\(name) group \(g)")
+                    }
                 }
             }
         }
@@ -212,6 +219,43 @@ final class PruneTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// A safetensors checkpoint directory: the copy is a directory whose layer matrices
+    /// hold the 2:4 pattern in their own dtype, with every other byte and file unchanged.
+    func testCheckpointDirectoryIsPrunedIntoADirectoryCopy() throws {
+        let source = Fixtures.url("family/gemma3")
+        guard FileManager.default.fileExists(atPath: source.appendingPathComponent("model.safetensors").path) else { throw XCTSkip("fixture missing") }
+        let out = directory.appendingPathComponent("gemma3.prune-2of4").path
+        let summary = try ModelPruner.prune(modelPath: source.path, method: .nOfM(n: 2, m: 4), output: out)
+        XCTAssertEqual(summary.zerosAfter, summary.weights / 2)
+        let a = try SafetensorsFile(path: source.appendingPathComponent("model.safetensors").path)
+        let b = try SafetensorsFile(path: out + "/model.safetensors")
+        XCTAssertEqual(a.file.count, b.file.count)
+        var pruned = 0
+        for name in a.tensorNames {
+            let t = a.tensors[name]!, u = b.tensors[name]!
+            let old = Array(UnsafeRawBufferPointer(start: a.pointer(t), count: t.byteCount))
+            let new = Array(UnsafeRawBufferPointer(start: b.pointer(u), count: u.byteCount))
+            guard CheckpointPruner.layerIndex(name: name, shape: t.shape) != nil else {
+                XCTAssertEqual(old, new, name)
+                continue
+            }
+            pruned += 1
+            let m = WeightMatrix(type: u.dtype.ggmlType!, rows: u.shape[0], cols: u.shape[1], data: b.pointer(u))
+            let xs = PrunedStorage.dequantize(m)
+            for g in stride(from: 0, to: xs.count, by: 4) { XCTAssertEqual(xs[g..<g + 4].filter { $0 == 0 }.count, 2, "\(name) group \(g)") }
+        }
+        XCTAssertGreaterThanOrEqual(pruned, 7)
+        for file in ["config.json", "tokenizer.json"] {
+            XCTAssertEqual(
+                FileManager.default.contents(atPath: source.appendingPathComponent(file).path),
+                FileManager.default.contents(atPath: out + "/" + file), file)
+        }
+        let m = try LoadedModel.load(path: out)
+        XCTAssertEqual(m.info.format, "safetensors")
+        _ = try m.model.forward([2, 10, 11], state: m.model.makeState(capacity: 8), logitRows: [2], sparsity: .off, stats: nil)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path), ["gemma3.prune-2of4"], "no temporary left")
     }
 
     func testHostileInputsGiveOneLineErrors() throws {

@@ -20,16 +20,19 @@ struct PruneCommand: ParsableCommand {
             stored, not skipped: the file is no smaller and decodes no faster than the dense model.
             """)
 
-    @Option(name: .long, help: "Model: a GGUF file or a name from `sparkchat models` (default: the default model).")
+    @Option(name: .long, help: "Model: a GGUF file, a safetensors checkpoint directory or a name from `sparkchat models` (default: the default model).")
     var model: String?
     @Option(
         name: .long,
-        help: "magnitude:F (the fraction F in (0, 1) of smallest-magnitude weights set to zero) or N:M (keep the N largest of every M consecutive weights along the input dimension, e.g. 2:4)."
+        help:
+            "magnitude:F (the fraction F in (0, 1) of smallest-magnitude weights set to zero) or N:M (keep the N largest of every M consecutive weights along the input dimension, e.g. 2:4)."
     )
     var method: String
     @Option(name: .long, help: "For magnitude:F: layer (F of each matrix) or global (one threshold across all layer matrices).")
     var scope = "layer"
-    @Option(name: [.short, .customLong("output")], help: "Output GGUF (default: beside the model, <model>.prune-<method>.gguf).")
+    @Option(
+        name: [.short, .customLong("output")],
+        help: "Output GGUF (default: beside the model, <model>.prune-<method>.gguf; for a checkpoint directory a directory <dir>.prune-<method>).")
     var output: String?
 
     func validate() throws {
@@ -42,11 +45,15 @@ struct PruneCommand: ParsableCommand {
         let method = try PruneMethod.parse(self.method, scope: PruneMethod.Scope(rawValue: scope)!)
         try RemoteModels.refuseRemote(model, command: "prune")
         let modelPath = try model.map { try ModelCatalog.resolve($0) } ?? ModelCatalog.defaultModel()
+        var isDirectory: ObjCBool = false
+        _ = FileManager.default.fileExists(atPath: modelPath, isDirectory: &isDirectory)
         let path =
             output
-            ?? URL(fileURLWithPath: modelPath).deletingLastPathComponent()
-            .appendingPathComponent(method.outputName(baseFile: modelPath)).path
-        guard path.hasSuffix(".gguf") else { throw ValidationError("the output's name must end in .gguf (got \(path))") }
+            ?? URL(fileURLWithPath: modelPath).standardizedFileURL.deletingLastPathComponent()
+            .appendingPathComponent(method.outputName(base: modelPath, isDirectory: isDirectory.boolValue)).path
+        if !isDirectory.boolValue, !path.hasSuffix(".gguf") {
+            throw ValidationError("the output's name must end in .gguf, or the models list would not show it (got \(path))")
+        }
         try SparkifyCommand.checkWritable(directoryOf: path)
         Interrupt.install(temporaryFile: GGUFRewriter.temporaryPath(for: path))
         defer { Interrupt.uninstall() }

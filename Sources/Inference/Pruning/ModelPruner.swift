@@ -25,111 +25,145 @@ public enum ModelPruner {
 
     public static let metadataPrefix = "sparkchat.prune."
 
-    /// Prunes the GGUF model at `modelPath` into `output` (atomically; on error or
-    /// cancellation nothing is left there).
+    /// Prunes the model at `modelPath` (a GGUF file, or a safetensors checkpoint
+    /// directory, whose pruned copy is a directory) into `output`, atomically: on an
+    /// error or cancellation nothing is left there.
     public static func prune(
         modelPath: String, method: PruneMethod, output: String,
-        progress: (LayerReport) -> Void = { _ in }, isCancelled: () -> Bool = { false }
+        progress: @escaping (LayerReport) -> Void = { _ in }, isCancelled: () -> Bool = { false }
     ) throws -> Summary {
         let name = URL(fileURLWithPath: modelPath).lastPathComponent
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: modelPath, isDirectory: &isDirectory), isDirectory.boolValue {
-            throw EngineError.unsupported("prune reads GGUF files; \(name) is a checkpoint directory (convert it to GGUF first)")
-        }
         if ModelCatalog.isSparkifyOverlay(name) {
             throw EngineError.unsupported("\(name) is a sparkify overlay: prune its base model, then fit the overlay on the pruned file")
         }
         guard URL(fileURLWithPath: output).standardizedFileURL.path != URL(fileURLWithPath: modelPath).standardizedFileURL.path else {
             throw EngineError.file("the output would overwrite the model itself: \(output)")
         }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: modelPath, isDirectory: &isDirectory), isDirectory.boolValue {
+            return try CheckpointPruner.prune(directory: modelPath, method: method, output: output, progress: progress, isCancelled: isCancelled)
+        }
+        return try pruneGGUF(modelPath, method: method, output: output, progress: progress, isCancelled: isCancelled)
+    }
+
+    static func pruneGGUF(
+        _ modelPath: String, method: PruneMethod, output: String,
+        progress: @escaping (LayerReport) -> Void, isCancelled: () -> Bool
+    ) throws -> Summary {
+        let name = URL(fileURLWithPath: modelPath).lastPathComponent
         let gguf = try GGUFFile(path: modelPath)
-        let targets = try gguf.tensorNames.compactMap { n -> (GGUFTensorInfo, Int)? in
+        let targets = try gguf.tensorNames.compactMap { n -> PruneTarget? in
             guard let t = gguf.tensors[n], let layer = PrunedStorage.layerIndex(of: t) else { return nil }
             guard ck_supported(t.type) else { throw EngineError.unsupported("tensor type \(t.type.name) of \(GGUFFile.label(n))") }
             _ = try PrunedStorage.storedType(for: t.type)
-            if case .nOfM(_, let m) = method, t.rowLength % m != 0 {
-                throw EngineError.unsupported("\(GGUFFile.label(n)): rows of \(t.rowLength) weights do not split into groups of \(m)")
-            }
-            return (t, layer)
+            let short = t.name.split(separator: ".").dropFirst(2).dropLast().joined(separator: ".")
+            return PruneTarget(
+                name: n, shortName: short, layer: layer,
+                matrix: WeightMatrix(type: t.type, rows: t.rowCount, cols: t.rowLength, data: gguf.pointer(t)))
         }
         guard !targets.isEmpty else {
             throw EngineError.format("\(name) has no transformer layer matrices to prune (blk.N.attn_q/k/v/output, ffn_gate/up/down)")
         }
-        func matrix(_ t: GGUFTensorInfo) -> WeightMatrix {
-            WeightMatrix(type: t.type, rows: t.rowCount, cols: t.rowLength, data: gguf.pointer(t))
-        }
-        func pruneCount(_ n: Int, _ f: Double) -> Int { min(n, Int((f * Double(n)).rounded())) }
-
-        let weights = targets.reduce(0) { $0 + $1.0.elementCount }
-        // Global scope: one threshold over every layer matrix, in file order (the order
-        // the tensors are then written in, so ties are taken in the same order).
-        var global: MagnitudeSelection?
-        if case .magnitude(let f, .global) = method {
-            global = MagnitudeSelection(k: pruneCount(weights, f)) { visit in
-                for (t, _) in targets {
-                    let values = PrunedStorage.dequantize(matrix(t))
-                    values.withUnsafeBufferPointer { visit($0) }
-                }
-            }
-        }
-        let prunedCount: Int
-        switch method {
-        case .magnitude(let f, .global): prunedCount = pruneCount(weights, f)
-        case .magnitude(let f, .layer): prunedCount = targets.reduce(0) { $0 + pruneCount($1.0.elementCount, f) }
-        case .nOfM(let n, let m): prunedCount = weights / m * (m - n)
-        }
-
-        let layerCount = (targets.map(\.1).max() ?? 0) + 1
-        var remaining = [Int: Int]()
-        for (_, l) in targets { remaining[l, default: 0] += 1 }
-        var done = [Int: [(name: String, zeroFraction: Double)]]()
-        var zerosBefore = 0, zerosAfter = 0
-        let layerOf = Dictionary(uniqueKeysWithValues: targets.map { ($0.0.name, $0.1) })
-
+        var run = try PruneRun(method: method, targets: targets, progress: progress)
         var metadata: [(String, GGUFRewriter.Value)] = [
             (metadataPrefix + "method", .string(method.methodName)),
             (metadataPrefix + "fraction", .float32(Float(method.prunedFraction))),
             (metadataPrefix + "matrices", .string("attn_q,attn_k,attn_v,attn_output,ffn_gate,ffn_up,ffn_down")),
-            (metadataPrefix + "weights", .uint64(UInt64(weights))),
-            (metadataPrefix + "pruned", .uint64(UInt64(prunedCount))),
+            (metadataPrefix + "weights", .uint64(UInt64(run.weights))),
+            (metadataPrefix + "pruned", .uint64(UInt64(run.prunedCount))),
             (metadataPrefix + "base", .string(name))
         ]
         if case .magnitude(_, let scope) = method { metadata.append((metadataPrefix + "scope", .string(scope.rawValue))) }
+        let byName = Dictionary(uniqueKeysWithValues: targets.map { ($0.name, $0) })
         try GGUFRewriter.write(
             source: gguf, to: output, metadata: metadata,
             // Keys of an earlier pruning (a pruned file pruned again) are replaced, not kept.
             dropping: { $0.hasPrefix(metadataPrefix) },
             plan: { t in
-                guard layerOf[t.name] != nil else { return .copy }
-                return .replace(type: try PrunedStorage.storedType(for: t.type)) {
-                    let m = matrix(t)
-                    let values = PrunedStorage.dequantize(m)
-                    let mask: [Bool]
-                    switch method {
-                    case .magnitude(let f, .layer):
-                        var selection = MagnitudeSelection(k: pruneCount(values.count, f)) { visit in values.withUnsafeBufferPointer { visit($0) } }
-                        mask = values.map { selection.prunes($0) }
-                    case .magnitude(_, .global):
-                        mask = values.map { global!.prunes($0) }
-                    case .nOfM(let n, let mm):
-                        mask = NOfMSelection.mask(values, cols: m.cols, n: n, m: mm)
-                    }
-                    zerosBefore += values.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
-                    let encoded = try PrunedStorage.encode(m, name: GGUFFile.label(t.name), values: values, zeroMask: mask)
-                    zerosAfter += encoded.zeros
-                    let short = t.name.split(separator: ".").dropFirst(2).dropLast().joined(separator: ".")
-                    done[layerOf[t.name]!, default: []].append((short, Double(encoded.zeros) / Double(values.count)))
-                    return encoded.bytes
-                }
+                guard let target = byName[t.name] else { return .copy }
+                return .replace(type: try PrunedStorage.storedType(for: t.type)) { try run.prune(target) }
             },
-            progress: { t in
-                guard let l = layerOf[t.name] else { return }
-                remaining[l]! -= 1
-                if remaining[l] == 0 { progress(LayerReport(layer: l, layerCount: layerCount, matrices: done[l] ?? [])) }
-            },
+            progress: { t in if let target = byName[t.name] { run.written(target) } },
             isCancelled: isCancelled)
-        let size = (try? FileManager.default.attributesOfItem(atPath: output))?[.size] as? Int ?? 0
-        return Summary(path: output, weights: weights, zerosBefore: zerosBefore, zerosAfter: zerosAfter, fileBytes: size)
+        return run.summary(path: output, fileBytes: (try? FileManager.default.attributesOfItem(atPath: output))?[.size] as? Int ?? 0)
+    }
+}
+
+/// One layer matrix to prune.
+struct PruneTarget {
+    let name: String
+    /// The matrix's name within its layer (`attn_q`, `mlp.up_proj`), for progress lines.
+    let shortName: String
+    let layer: Int
+    let matrix: WeightMatrix
+}
+
+/// The selection and the bookkeeping of one pruning, shared by the GGUF and the
+/// checkpoint-directory writers: the targets must be pruned in the order given.
+struct PruneRun {
+    let method: PruneMethod
+    let weights: Int
+    let prunedCount: Int
+    let layerCount: Int
+    private var global: MagnitudeSelection?
+    private var remaining: [Int: Int] = [:]
+    private var done: [Int: [(name: String, zeroFraction: Double)]] = [:]
+    private var zerosBefore = 0, zerosAfter = 0
+    private let progress: (ModelPruner.LayerReport) -> Void
+
+    static func pruneCount(_ n: Int, _ f: Double) -> Int { min(n, Int((f * Double(n)).rounded())) }
+
+    init(method: PruneMethod, targets: [PruneTarget], progress: @escaping (ModelPruner.LayerReport) -> Void) throws {
+        self.method = method
+        self.progress = progress
+        if case .nOfM(_, let m) = method, let t = targets.first(where: { $0.matrix.cols % m != 0 }) {
+            throw EngineError.unsupported("\(GGUFFile.label(t.name)): rows of \(t.matrix.cols) weights do not split into groups of \(m)")
+        }
+        weights = targets.reduce(0) { $0 + $1.matrix.rows * $1.matrix.cols }
+        switch method {
+        case .magnitude(let f, .global): prunedCount = Self.pruneCount(weights, f)
+        case .magnitude(let f, .layer): prunedCount = targets.reduce(0) { $0 + Self.pruneCount($1.matrix.rows * $1.matrix.cols, f) }
+        case .nOfM(let n, let m): prunedCount = weights / m * (m - n)
+        }
+        // Global scope: one threshold over every layer matrix, visited in the order the
+        // targets are then pruned, so ties at the threshold are taken in the same order.
+        if case .magnitude(let f, .global) = method {
+            global = MagnitudeSelection(k: Self.pruneCount(weights, f)) { visit in
+                for t in targets { PrunedStorage.dequantize(t.matrix).withUnsafeBufferPointer { visit($0) } }
+            }
+        }
+        layerCount = (targets.map(\.layer).max() ?? 0) + 1
+        for t in targets { remaining[t.layer, default: 0] += 1 }
+    }
+
+    /// The target's bytes in its stored type, pruned.
+    mutating func prune(_ t: PruneTarget) throws -> [UInt8] {
+        let values = PrunedStorage.dequantize(t.matrix)
+        let mask: [Bool]
+        switch method {
+        case .magnitude(let f, .layer):
+            var selection = MagnitudeSelection(k: Self.pruneCount(values.count, f)) { visit in values.withUnsafeBufferPointer { visit($0) } }
+            mask = values.map { selection.prunes($0) }
+        case .magnitude(_, .global):
+            mask = values.map { global!.prunes($0) }
+        case .nOfM(let n, let m):
+            mask = NOfMSelection.mask(values, cols: t.matrix.cols, n: n, m: m)
+        }
+        zerosBefore += values.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
+        let encoded = try PrunedStorage.encode(t.matrix, name: GGUFFile.label(t.name), values: values, zeroMask: mask)
+        zerosAfter += encoded.zeros
+        done[t.layer, default: []].append((t.shortName, Double(encoded.zeros) / Double(values.count)))
+        return encoded.bytes
+    }
+
+    /// Reports a layer once its last matrix is written.
+    mutating func written(_ t: PruneTarget) {
+        remaining[t.layer]! -= 1
+        if remaining[t.layer] == 0 { progress(ModelPruner.LayerReport(layer: t.layer, layerCount: layerCount, matrices: done[t.layer] ?? [])) }
+    }
+
+    func summary(path: String, fileBytes: Int) -> ModelPruner.Summary {
+        ModelPruner.Summary(path: path, weights: weights, zerosBefore: zerosBefore, zerosAfter: zerosAfter, fileBytes: fileBytes)
     }
 }
 

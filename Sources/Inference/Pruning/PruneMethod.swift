@@ -50,9 +50,10 @@ public enum PruneMethod: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// The default output name beside the model: `<stem>.prune-<tag>.gguf`.
-    public func outputName(baseFile: String) -> String {
-        let stem = URL(fileURLWithPath: baseFile).deletingPathExtension().lastPathComponent
-        return "\(stem).prune-\(tag).gguf"
+    /// The default output name beside the model: `<stem>.prune-<tag>.gguf` for a GGUF
+    /// file, `<directory>.prune-<tag>` for a checkpoint directory.
+    public func outputName(base: String, isDirectory: Bool) -> String {
+        let url = URL(fileURLWithPath: base)
+        return isDirectory ? "\(url.lastPathComponent).prune-\(tag)" : "\(url.deletingPathExtension().lastPathComponent).prune-\(tag).gguf"
     }
 }
