@@ -52,6 +52,9 @@ public final class GGUFFile: @unchecked Sendable {
     public let metadata: [String: GGUFValue]
     /// Metadata keys in file order (for `models` listings and debugging).
     public let metadataKeys: [String]
+    /// Where each key-value pair lies in the file (key, type and value), so a writer can
+    /// copy the metadata byte for byte, value types included.
+    public let metadataByteRanges: [String: Range<Int>]
     public let tensors: [String: GGUFTensorInfo]
     public let tensorNames: [String]
     public let alignment: Int
@@ -78,7 +81,7 @@ public final class GGUFFile: @unchecked Sendable {
         // Each KV takes at least 8 (key length) + 4 (type) + 1 bytes; each tensor info at least 8+4+8+4+8.
         guard kvCount <= UInt64(r.remaining / 13) else { throw EngineError.format("metadata_kv_count \(kvCount) exceeds file size") }
         guard tensorCount <= UInt64(r.remaining / 32) else { throw EngineError.format("tensor_count \(tensorCount) exceeds file size") }
-        (metadata, metadataKeys) = try GGUFFile.readMetadata(&r, count: Int(kvCount))
+        (metadata, metadataKeys, metadataByteRanges) = try GGUFFile.readMetadata(&r, count: Int(kvCount))
         alignment = try GGUFFile.alignment(metadata)
         var raws: [RawTensorInfo] = []
         var seen = Set<String>()
@@ -92,10 +95,14 @@ public final class GGUFFile: @unchecked Sendable {
         tensors = try GGUFFile.place(raws, dataOffset: dataOffset, alignment: alignment, fileSize: file.count)
     }
 
-    private static func readMetadata(_ r: inout ByteReader, count: Int) throws -> ([String: GGUFValue], [String]) {
+    private static func readMetadata(
+        _ r: inout ByteReader, count: Int
+    ) throws -> ([String: GGUFValue], [String], [String: Range<Int>]) {
         var meta: [String: GGUFValue] = [:]
         var keys: [String] = []
+        var ranges: [String: Range<Int>] = [:]
         for i in 0..<count {
+            let entryStart = r.offset
             let key = try r.string("metadata key #\(i)")
             // Keys and names come from the file: errors quote them escaped and shortened,
             // so a hostile name cannot break the one-line message or make it huge.
@@ -105,8 +112,9 @@ public final class GGUFFile: @unchecked Sendable {
             guard meta[key] == nil else { throw EngineError.format("duplicate metadata key \(label)") }
             meta[key] = value
             keys.append(key)
+            ranges[key] = entryStart..<r.offset
         }
-        return (meta, keys)
+        return (meta, keys, ranges)
     }
 
     private static func alignment(_ meta: [String: GGUFValue]) throws -> Int {

@@ -86,6 +86,14 @@ enum ModelLoader {
 enum GGUFQuantization {
     /// llama.cpp's file type names (general.file_type), else the most common tensor type.
     static func describe(_ g: GGUFFile) -> String {
+        let stored = storedTypes(g)
+        // A file written by `sparkchat prune` says so: "Q4_K_M pruned 2:4".
+        guard let method = g.metadata[ModelPruner.metadataPrefix + "method"]?.stringValue else { return stored }
+        let fraction = g.metadata[ModelPruner.metadataPrefix + "fraction"]?.doubleValue ?? 0
+        return stored + " pruned " + (method == "magnitude" ? String(format: "%g", fraction) : method)
+    }
+
+    static func storedTypes(_ g: GGUFFile) -> String {
         let names: [Int: String] = [
             0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1",
             10: "Q2_K", 11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S",
