@@ -32,9 +32,10 @@ final class TmuxSparkifyTests: XCTestCase {
 
     var modelsFolder: [String] { (try? FileManager.default.contentsOfDirectory(atPath: t.root.appendingPathComponent("models").path)) ?? [] }
 
-    /// The picker row of `name` (the screen line that has it), "" when not shown.
+    /// The picker row of `name` (its name cell follows the box edge and the current-model
+    /// mark), "" when not shown.
     func row(_ screen: String, _ name: String) -> String {
-        screen.split(separator: "\n").first { $0.contains(" \(name) ") }.map(String.init) ?? ""
+        screen.split(separator: "\n").first { $0.contains("│  \(name) ") || $0.contains("│● \(name) ") }.map(String.init) ?? ""
     }
 
     /// Opens the picker on `tiny-gemma3` and asks for a fit at the fraction ←/→ reached.
@@ -49,7 +50,7 @@ final class TmuxSparkifyTests: XCTestCase {
     }
 
     func testPickerSparkifiesATinyGemmaWithProgressAndListsTheOverlay() throws {
-        t = try driver(tokens: 40_000)
+        t = try driver(tokens: 12_000)
         try t.start("chat", "$APP --model alpha")
         t.waitFor("chat", "model alpha ready")
         try t.keys("chat", "F2")
