@@ -18,6 +18,10 @@ struct ck_pool {
     pthread_t *threads;
     pthread_mutex_t mutex;
     pthread_cond_t cond;
+    // One caller at a time: fn, ctx and the counters describe a single run, and two
+    // threads running the engine at once (a reply and a sparkify fit in the chat) would
+    // otherwise overwrite each other's tasks mid-run.
+    pthread_mutex_t caller;
     atomic_int generation;
     atomic_int next_task;
     atomic_int finished;   // workers done with the current generation
@@ -32,6 +36,10 @@ struct ck_pool {
 // quiet when the app is idle.
 enum { SPIN_ITERATIONS = 20000 };
 
+// Set on the pool's workers and on a caller during its run: a task that itself calls
+// ck_pool_run runs its tasks inline instead of waiting for the pool it is part of.
+static _Thread_local int inside_run;
+
 static void run_tasks(ck_pool *p) {
     int i;
     while ((i = atomic_fetch_add_explicit(&p->next_task, 1, memory_order_acq_rel)) < p->n_tasks)
@@ -41,6 +49,7 @@ static void run_tasks(ck_pool *p) {
 static void *worker(void *arg) {
     ck_pool *p = arg;
     int seen = 0;
+    inside_run = 1;
     for (;;) {
         int spins = 0;
         while (atomic_load_explicit(&p->generation, memory_order_acquire) == seen) {
@@ -70,6 +79,7 @@ ck_pool *ck_pool_create(int n_threads) {
     if (!p) return 0;
     p->n_threads = n_threads;
     pthread_mutex_init(&p->mutex, 0);
+    pthread_mutex_init(&p->caller, 0);
     pthread_cond_init(&p->cond, 0);
     p->threads = calloc((size_t)n_threads, sizeof(pthread_t));
     for (int i = 1; i < n_threads; i++) {
@@ -87,6 +97,7 @@ void ck_pool_destroy(ck_pool *p) {
     pthread_mutex_unlock(&p->mutex);
     for (int i = 1; i < p->n_threads; i++) pthread_join(p->threads[i], 0);
     pthread_mutex_destroy(&p->mutex);
+    pthread_mutex_destroy(&p->caller);
     pthread_cond_destroy(&p->cond);
     free(p->threads);
     free(p);
@@ -95,10 +106,12 @@ void ck_pool_destroy(ck_pool *p) {
 int ck_pool_threads(const ck_pool *p) { return p ? p->n_threads : 1; }
 
 void ck_pool_run(ck_pool *p, void (*fn)(void *, int, int), void *ctx, int n_tasks) {
-    if (!p || p->n_threads == 1 || n_tasks <= 1) {
+    if (!p || p->n_threads == 1 || n_tasks <= 1 || inside_run) {
         for (int i = 0; i < n_tasks; i++) fn(ctx, i, n_tasks);
         return;
     }
+    pthread_mutex_lock(&p->caller);
+    inside_run = 1;
     p->fn = fn; p->ctx = ctx; p->n_tasks = n_tasks;
     atomic_store_explicit(&p->finished, 0, memory_order_release);
     atomic_store_explicit(&p->next_task, 0, memory_order_release);
@@ -111,4 +124,6 @@ void ck_pool_run(ck_pool *p, void (*fn)(void *, int, int), void *ctx, int n_task
     while (atomic_load_explicit(&p->finished, memory_order_acquire) < p->n_threads - 1) {
         if (++spins % 64 == 0) sched_yield(); else CPU_RELAX();
     }
+    inside_run = 0;
+    pthread_mutex_unlock(&p->caller);
 }

@@ -12,6 +12,9 @@ public struct ModelInfo: Sendable, Equatable {
     public var contextLength: Int
     /// Instruction-tuned (with its markup) or pretrained (dialogue frame), from the files.
     public var chatStyle: ChatStyle
+    /// What the FFN and attention skip, as the picker and `sparkchat models` show it
+    /// ("dense", "sparkify 50% FFN", "spark 8% FFN · 256 keys"; ModelSparsity).
+    public var sparsity: String = ModelSparsity.dense
     public init(
         name: String, path: String, architecture: String, format: String, parameterCount: Int,
         quantization: String, fileSize: Int, contextLength: Int,
@@ -27,6 +30,7 @@ public struct ModelInfo: Sendable, Equatable {
         switch chatStyle {
         case .instruct(let f, _): return f.name
         case .base: return "dialogue"
+        case .plain: return "continuation"
         }
     }
 }
@@ -47,6 +51,8 @@ public final class LoadedModel: @unchecked Sendable {
         self.info = info; self.tokenizer = tokenizer; self.model = model
         if case .instruct(let f, _) = info.chatStyle {
             chatFormat = f
+        } else if case .plain = info.chatStyle {
+            chatFormat = .continuation
         } else {
             chatFormat = ChatStyle.familyFormat(info.architecture) ?? .gemma(trimContent: true)
         }

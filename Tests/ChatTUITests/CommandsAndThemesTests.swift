@@ -85,7 +85,12 @@ final class CommandsAndThemesTests: XCTestCase {
         let m = ModelInfo(
             name: "alpha", path: "/m/alpha.gguf", architecture: "gemma3", format: "gguf",
             parameterCount: 268_098_176, quantization: "Q4_K_M", fileSize: 253_105_696, contextLength: 32768)
-        XCTAssertEqual(ModelPicker.columns(m), ["alpha", "gemma3", "268M", "Q4_K_M", "241 MB", "32768", "dialogue"])
+        XCTAssertEqual(ModelPicker.columns(m), ["alpha", "gemma3", "268M", "Q4_K_M", "241 MB", "32768", "dialogue", "dense"])
+        XCTAssertTrue(ModelPicker.canSparkify(m))
+        var sparse = m
+        sparse.sparsity = "sparkify 50% FFN"
+        XCTAssertEqual(ModelPicker.columns(sparse).last, "sparkify 50% FFN")
+        XCTAssertFalse(ModelPicker.canSparkify(sparse), "an overlay is not fitted again")
         XCTAssertEqual(ModelPicker.count(2_506_172_416), "2.5B")
         XCTAssertEqual(ModelPicker.bytes(5 << 30), "5.0 GB")
         var p = ModelPicker(

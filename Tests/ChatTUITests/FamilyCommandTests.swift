@@ -107,6 +107,8 @@ final class FamilyCommandTests: XCTestCase {
         for arch in Self.archs {
             try FileManager.default.copyItem(at: Self.fixtures.appendingPathComponent(arch), to: tmp.appendingPathComponent("tiny-\(arch)"))
         }
+        try FileManager.default.copyItem(
+            at: HeadlessCommandTests.repoRoot.appendingPathComponent("Tests/Fixtures/spark/tiny"), to: tmp.appendingPathComponent("tiny-spark"))
         let p = Process()
         p.executableURL = URL(fileURLWithPath: HeadlessCommandTests.binary)
         guard FileManager.default.isExecutableFile(atPath: HeadlessCommandTests.binary) else { throw XCTSkip("no binary") }
@@ -123,5 +125,11 @@ final class FamilyCommandTests: XCTestCase {
         for arch in Self.archs { XCTAssertTrue(text.contains("tiny-\(arch)"), text) }
         XCTAssertTrue(text.contains("recurrent_gemma"), text)
         XCTAssertTrue(text.contains("safetensors"), text)
+        // The sparsity column: what each model skips.
+        let lines = text.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.first?.hasSuffix("SPARSITY") == true, text)
+        XCTAssertTrue(lines.first { $0.hasPrefix("tiny-gemma3 ") }?.hasSuffix("dense") == true, text)
+        let spark = lines.first { $0.hasPrefix("tiny-spark ") } ?? ""
+        XCTAssertTrue(spark.hasSuffix("continuation  spark 10% FFN · 8 keys"), text)
     }
 }

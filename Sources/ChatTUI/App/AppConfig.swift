@@ -25,10 +25,15 @@ struct AppConfig: Codable, Equatable {
     /// Extra texts that end a chat reply.
     var stop: [String]?
     var endpoints: [EndpointConfig]?
+    /// The picker's sparkify fits: calibration tokens (default 3072) and text (default
+    /// calibration/kjv-sparkify.txt), as `sparkchat sparkify --tokens/--calibration`.
+    var sparkifyTokens: Int?
+    var sparkifyCalibration: String?
 
     enum CodingKeys: String, CodingKey {
         case theme, model, temperature, seed, sparsity, speculative, formats, stop, endpoints
         case maxTokens = "max_tokens", topK = "top_k", topP = "top_p", systemPrompt = "system_prompt"
+        case sparkifyTokens = "sparkify_tokens", sparkifyCalibration = "sparkify_calibration"
     }
 
     /// The configured chat format of a model (by catalog or file name), nil: decide from its files.

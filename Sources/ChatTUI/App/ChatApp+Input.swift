@@ -149,7 +149,7 @@ extension ChatApp {
             say("temperature \(t)")
         case .sparsity(let s):
             conversation.settings.sparsity = s; persist(now: true)
-            say(isSparkified ? "sparsity \(s): applies to dense models; this sparkified model keeps its own" : "sparsity \(s)")
+            say(isSparkified ? "sparsity \(s): applies to dense models; this model keeps its own (\(sparsityLabel))" : "sparsity \(s)")
         case .speculative(let mode):
             if let m = mode, let why = SettingsValidation.speculative(m, trusted: true) { say("/speculative \(m) \(why)", error: true); return }
             conversation.settings.speculative = mode; persist(now: true)

@@ -36,6 +36,10 @@ extension ChatApp {
     }
 
     func handlePicker(_ key: Key, _ p: inout ModelPicker) {
+        if handleSparkifyKey(key, &p) {
+            if case .picker = overlay { overlay = .picker(p) }
+            return
+        }
         switch key {
         case .enter:
             overlay = .none

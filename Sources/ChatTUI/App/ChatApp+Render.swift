@@ -60,7 +60,7 @@ extension ChatApp {
         switch overlay {
         case .none: break
         case .help: HelpOverlay.render(into: &canvas, screen: screen, scroll: helpScroll); cursor = nil
-        case .picker(let p): p.render(into: &canvas, screen: screen); cursor = nil
+        case .picker(let p): p.render(into: &canvas, screen: screen, job: sparkifyJob); cursor = nil
         case .sessions(let l): cursor = l.render(into: &canvas, screen: screen)
         }
         terminal.draw(canvas, cursor: cursor)

@@ -61,6 +61,10 @@ final class ChatApp {
     /// Remote endpoints' model lists for the open picker, from a background thread (a slow
     /// endpoint must not freeze the keys).
     let remoteListings = EventQueue<[EndpointListing]>()
+    /// The sparkify fit the picker started (ChatApp+Sparkify); nil when none runs.
+    var sparkifyJob: SparkifyJob?
+    /// When the fit's progress was last drawn (it is redrawn a few times a second).
+    var sparkifyDrawn = Date.distantPast
     /// First line of the help overlay shown (it scrolls when the window is short).
     var helpScroll = 0
     /// Another window holds the session shown: it is never written from here (ChatApp+Saving).
@@ -163,12 +167,15 @@ final class ChatApp {
     /// model carries (run-time sparsity does not apply to it).
     var sparsityLabel: String {
         if modelInfo?.isRemote == true { return "n/a (remote)" }
-        guard let info = modelInfo, isSparkified else { return conversation.settings.sparsity }
-        return "sparkified " + (info.name.components(separatedBy: ".sparkify-").last ?? "")
+        guard let info = modelInfo else { return conversation.settings.sparsity }
+        // A sparkified or Spark model carries its own sparsity; run-time sparsity is for dense ones.
+        if info.sparsity != ModelSparsity.dense { return info.sparsity }
+        let s = conversation.settings.sparsity
+        return s == "off" ? "dense" : s
     }
 
-    /// The loaded model is a sparkify overlay (ModelCatalog lists it as "<arch>+sparkify").
-    var isSparkified: Bool { modelInfo?.architecture.hasSuffix("+sparkify") == true }
+    /// The loaded model carries its own sparsity (a sparkify overlay or a Spark checkpoint).
+    var isSparkified: Bool { modelInfo.map { !$0.isRemote && $0.sparsity != ModelSparsity.dense } ?? false }
 
     static func defaultSettings(_ cfg: AppConfig) -> SamplingSettings {
         var s = SamplingSettings()
@@ -212,6 +219,7 @@ final class ChatApp {
             for e in events { handle(e) }
             if !events.isEmpty { dirty = true }
             for l in remoteListings.drain() { showRemoteModels(l); dirty = true }
+            if pollSparkify() { dirty = true }
             if let n = notice, Date().timeIntervalSince(n.at) > 8 { notice = nil; dirty = true }
             if dirty { render(); dirty = false; startInterruptWindowIfDrawn() }
             // Shorter than 30 ms while a lone ESC waits to be told apart from Alt+key.
@@ -227,6 +235,8 @@ final class ChatApp {
         // Quitting must not wait for a long prefill or a huge prompt's tokenization: the
         // worker is told to stop and given half a second; the process exit ends it.
         worker.shutdown(timeout: 0.5)
+        // A fit in progress is cancelled; its temporary file goes with it (no half overlay).
+        sparkifyJob?.cancelAndWait(timeout: 2)
         // A reply cut by quitting is kept, marked interrupted.
         for e in worker.events.drain() { handle(e) }
         if let id = streamingID, let i = index(of: id) {

@@ -4,11 +4,11 @@ import Inference
 /// Chooses the chat format a model runs with: the user's choice (`--format`, or
 /// config.json's `formats` for this model), else what the model's files say: an
 /// instruction-tuned model's markup, or the dialogue frame (formats/dialogue.json)
-/// for a pretrained one.
+/// for a pretrained one, or plain continuation for a model trained on plain text only.
 enum ChatFormats {
     /// What `--format` and config.json accept (besides a frame file's name or path).
-    static let builtIn = ["auto", "template", "gemma", "chatml", "llama3", "dialogue"]
-    static let usage = "auto, template, gemma, chatml, llama3, dialogue, or a frame file (NAME in formats/ or PATH.json)"
+    static let builtIn = ["auto", "template", "gemma", "chatml", "llama3", "dialogue", "continuation"]
+    static let usage = "auto, template, gemma, chatml, llama3, dialogue, continuation, or a frame file (NAME in formats/ or PATH.json)"
 
     /// The format for `model`; `choice` nil or "auto" decides from the files.
     static func resolve(
@@ -19,6 +19,7 @@ enum ChatFormats {
         switch c.lowercased() {
         case "auto":
             if case .instruct(let f, _) = model.info.chatStyle { return f }
+            if case .plain = model.info.chatStyle { return .continuation }
             return .dialogue(try frame("dialogue", configDirectory: configDirectory))
         case "template":
             if case .instruct(let f, _) = model.info.chatStyle { return f }
@@ -29,6 +30,7 @@ enum ChatFormats {
         case "gemma": return .gemma(trimContent: true)
         case "chatml": return .chatml
         case "llama3": return .llama3
+        case "continuation": return .continuation
         default:
             return .dialogue(try frame(c, configDirectory: configDirectory))
         }

@@ -82,7 +82,7 @@ enum Keymap {
         ("PgUp / PgDn, wheel", "scroll the transcript"),
         ("Home / End", "top / bottom (End follows new output)"),
         ("F1 or ? (empty input)", "this help"),
-        ("F2", "model picker"),
+        ("F2", "model picker (s: sparkify a dense Gemma)"),
         ("F3", "live stats panel"),
         ("F4", "sessions"),
         ("Esc", "stop the reply (kept, marked interrupted)"),

@@ -29,7 +29,8 @@ struct ModelsCommand: ParsableCommand {
                         ("architecture", JSONText.string(m.architecture)), ("format", JSONText.string(m.format)),
                         ("parameters", String(m.parameterCount)), ("quantization", JSONText.string(m.quantization)),
                         ("size", String(m.fileSize)), ("context_length", String(m.contextLength)),
-                        ("chat_format", JSONText.string(m.chatFormatLabel)), ("chat_style", JSONText.string(m.chatStyle.reason))
+                        ("chat_format", JSONText.string(m.chatFormatLabel)), ("chat_style", JSONText.string(m.chatStyle.reason)),
+                        ("sparsity", JSONText.string(m.sparsity))
                     ]))
             }
             for l in listings { for line in ModelsCommand.remoteJSON(l) { emit(line) } }
@@ -37,11 +38,11 @@ struct ModelsCommand: ParsableCommand {
             emit("no models in \(dir.path)")
         } else {
             let rows =
-                [["NAME", "ARCH", "FORMAT", "PARAMS", "QUANT", "SIZE", "CONTEXT", "CHAT"]]
+                [["NAME", "ARCH", "FORMAT", "PARAMS", "QUANT", "SIZE", "CONTEXT", "CHAT", "SPARSITY"]]
                 + models.map {
                     [
                         $0.name, $0.architecture, $0.format, Format.count($0.parameterCount), $0.quantization,
-                        Format.bytes($0.fileSize), String($0.contextLength), $0.chatFormatLabel
+                        Format.bytes($0.fileSize), String($0.contextLength), $0.chatFormatLabel, $0.sparsity
                     ]
                 } + listings.flatMap(ModelsCommand.remoteRows)
             let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max()! }
@@ -62,11 +63,11 @@ struct ModelsCommand: ParsableCommand {
             return list.map {
                 [
                     "\($0.endpoint)/\($0.id)", "remote", "remote", "–", "–", "–",
-                    $0.contextLength.map(String.init) ?? "–", "server"
+                    $0.contextLength.map(String.init) ?? "–", "server", "–"
                 ]
             }
         case .failure(let e):
-            return [["\(l.endpoint.name)/", "remote", "remote", "–", "–", "–", "–", "unreachable: \(e)"]]
+            return [["\(l.endpoint.name)/", "remote", "remote", "–", "–", "–", "–", "unreachable: \(e)", "–"]]
         }
     }
 

@@ -11,12 +11,14 @@ struct SparkifyCommand: ParsableCommand {
         commandName: "sparkify", abstract: "Fit a sparkify overlay (activation-sparse FFN) for a dense Gemma model.")
     @OptionGroup var options: ModelOptions
     @Option(name: .long, help: "Target fraction of active FFN neurons, in (0, 1).") var fraction: Double
-    @Option(name: .long, help: "Rank of the gate predictor (0: the selection reads the exact gate).") var rank = 128
+    @Option(
+        name: .long, help: "Rank of the gate predictor (0: the selection reads the exact gate; default 128, a quarter of the hidden size for narrower models).")
+    var rank: Int?
     @Option(name: [.short, .customLong("output")], help: "Overlay path (default: beside the model, named by fraction and rank).")
     var output: String?
     @Option(name: .long, help: "Calibration text (UTF-8; default: calibration/kjv-sparkify.txt, the reference's KJV chunks).")
     var calibration: String?
-    @Option(name: .long, help: "Calibration tokens (chunks of 512 including BOS).") var tokens = 3072
+    @Option(name: .long, help: "Calibration tokens (chunks of 512 including BOS).") var tokens = SparkifyRequest.defaultTokens
     @Option(name: .long, help: "Passes that refit each layer's dropped map on the sparse model's own inputs (0: the reference fit alone).")
     var refitPasses = 0
     @Option(name: .long, help: "What the refit matches: layer (the dense FFN on the sparse input) or model (the dense model's FFN output).")
@@ -25,7 +27,7 @@ struct SparkifyCommand: ParsableCommand {
 
     func validate() throws {
         if !(fraction > 0 && fraction < 1) { throw ValidationError("--fraction must be in (0, 1)") }
-        if rank < 0 { throw ValidationError("--rank must be >= 0") }
+        if let r = rank, r < 0 { throw ValidationError("--rank must be >= 0") }
         if refitPasses < 0 || refitPasses > 8 { throw ValidationError("--refit-passes must be between 0 and 8") }
         if !(ridge > 0 && ridge < 1e3) { throw ValidationError("--ridge must be in (0, 1000)") }
         if tokens < 64 || tokens > 1 << 20 { throw ValidationError("--tokens must be between 64 and 1048576") }
@@ -35,50 +37,16 @@ struct SparkifyCommand: ParsableCommand {
         guard let target = SparkifyFitter.RefitTarget(rawValue: refitTarget) else {
             throw ValidationError("--refit-target must be layer or model")
         }
-        let calibrationPath = try calibration ?? defaultCalibration()
-        let text = try SparkifyCalibration.readText(calibrationPath)
-        let loaded = try options.load()
-        let chunks = try SparkifyCalibration.chunks(text, tokenizer: loaded.tokenizer, tokens: tokens)
-        let basePath = loaded.info.path
-        let path =
-            output
-            ?? URL(fileURLWithPath: basePath).deletingLastPathComponent()
-            .appendingPathComponent(SparkifyFitter.overlayName(baseFile: basePath, fraction: fraction, rank: rank)).path
-        guard SparkifyOverlayName.isOverlay(path) else {
-            throw ValidationError("the overlay's file name must contain .sparkify and end in .safetensors (got \(path))")
-        }
-        try Self.checkWritable(directoryOf: path)
-        Interrupt.install(temporaryFile: SparkifyFitter.temporaryPath(for: path))
+        let request = SparkifyRequest(
+            fraction: fraction, rank: rank, output: output, calibration: calibration, tokens: tokens,
+            refitPasses: refitPasses, refitTarget: target, ridge: ridge)
         defer { Interrupt.uninstall() }
         let bar = ProgressBar()
-        let fits = try SparkifyFitter.fit(
-            loaded, chunks: chunks, fraction: fraction, rank: rank,
-            refitPasses: refitPasses, refitTarget: target, ridge: ridge,
-            progress: { bar.show($0.done, of: $0.total, $0.stage) },
-            isCancelled: { Interrupt.requested })
-        try SparkifyFitter.write(
-            fits, to: path, basePath: basePath, fraction: fraction, rank: rank,
-            calibrationTokens: chunks.reduce(0) { $0 + $1.count }, isCancelled: { Interrupt.requested })
+        let path = try request.run(
+            load: { try options.load() }, willWrite: { Interrupt.install(temporaryFile: $0) },
+            progress: { bar.show($0.done, of: $0.total, $0.stage) }, isCancelled: { Interrupt.requested })
         bar.finish()
         emit(path)
-    }
-
-    /// Fails before the fit (not a minute later) when the overlay cannot be written;
-    /// a missing directory is made, as `-o` into a new folder expects.
-    static func checkWritable(directoryOf path: String) throws {
-        let dir = URL(fileURLWithPath: path).deletingLastPathComponent()
-        do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
-            throw ValidationError("cannot create the directory \(dir.path) for the overlay")
-        }
-        guard access(dir.path, W_OK) == 0 else { throw ValidationError("cannot write to \(dir.path)") }
-    }
-
-    private func defaultCalibration() throws -> String {
-        for dir in DataDirectories.search("calibration", configDirectory: AppConfig.directory()) {
-            let p = dir.appendingPathComponent("kjv-sparkify.txt").path
-            if FileManager.default.fileExists(atPath: p) { return p }
-        }
-        throw ValidationError("calibration/kjv-sparkify.txt not found beside the binary; pass --calibration FILE")
     }
 }
 
@@ -119,7 +87,7 @@ final class ProgressBar {
         let frac = total > 0 ? Double(done) / Double(total) : 0
         let width = 30, filled = Int(frac * Double(width))
         let elapsed = Date().timeIntervalSince(start)
-        let eta = done > 0 ? elapsed / frac - elapsed : .nan
+        let eta = Self.timeLeft(done: done, total: total, elapsed: elapsed)
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
         let line = "[\(bar)] \(Int(frac * 100))% \(stage)  elapsed \(Self.clock(elapsed))  left \(eta.isFinite ? Self.clock(eta) : "?")"
         FileHandle.standardError.write(((tty ? "\r\u{1B}[K" : "") + line + (tty ? "" : "\n")).data(using: .utf8)!)
@@ -128,6 +96,13 @@ final class ProgressBar {
     func finish() {
         if tty { FileHandle.standardError.write("\n".data(using: .utf8)!) }
         FileHandle.standardError.write("fitted in \(Self.clock(Date().timeIntervalSince(start)))\n".data(using: .utf8)!)
+    }
+
+    /// Seconds left at the pace so far (nan before the first step is done).
+    static func timeLeft(done: Int, total: Int, elapsed: Double) -> Double {
+        guard done > 0, total > 0 else { return .nan }
+        let frac = Double(done) / Double(total)
+        return elapsed / frac - elapsed
     }
 
     static func clock(_ s: Double) -> String {

@@ -1,11 +1,18 @@
 import Inference
 
 /// The model list (F2, /model): what is in the models directory, with the facts
-/// that matter when choosing. Enter switches; the conversation is kept.
+/// that matter when choosing. Enter switches; the conversation is kept. `s` on a dense
+/// Gemma asks for a fraction and starts a sparkify fit (SparkifyJob, ChatApp+Sparkify),
+/// whose progress the picker draws under the list.
 struct ModelPicker {
     var models: [ModelInfo]
     var selected = 0
     var current: String?
+    /// The fraction being typed for a sparkify fit of the selected model (nil: not asking).
+    var fractionEntry: String?
+
+    /// The fractions ←/→ step through while asking; 0.5 is the default.
+    static let fractions = ["0.5", "0.25", "0.1", "0.75"]
 
     init(models: [ModelInfo], current: String?) {
         self.models = models; self.current = current
@@ -23,7 +30,18 @@ struct ModelPicker {
         n >= 1 << 30 ? String(format: "%.1f GB", Double(n) / Double(1 << 30)) : String(format: "%.0f MB", Double(n) / Double(1 << 20))
     }
 
-    static let header = ["name", "arch", "params", "quant", "size", "context", "format"]
+    static let header = ["name", "arch", "params", "quant", "size", "context", "format", "sparsity"]
+
+    /// A dense Gemma 1/2/3 here (not remote, not already sparse) can be sparkified.
+    static func canSparkify(_ m: ModelInfo) -> Bool {
+        m.format != RemoteModels.format && m.sparsity == ModelSparsity.dense && m.architecture.hasPrefix("gemma")
+    }
+
+    /// ←/→ while asking: the next preset fraction.
+    mutating func stepFraction(_ d: Int) {
+        let i = ModelPicker.fractions.firstIndex(of: fractionEntry ?? "") ?? 0
+        fractionEntry = ModelPicker.fractions[(i + d + ModelPicker.fractions.count) % ModelPicker.fractions.count]
+    }
 
     /// "format": the chat format its files call for (markup name, or "dialogue" for a base model).
     static func columns(_ m: ModelInfo) -> [String] {
@@ -31,22 +49,38 @@ struct ModelPicker {
             // No weights here: the endpoint's model, or an endpoint that did not answer.
             return [
                 m.name, m.architecture, "–", "–", "–", m.contextLength > 0 ? String(m.contextLength) : "–",
-                m.architecture == "unreachable" ? "–" : "server"
+                m.architecture == "unreachable" ? "–" : "server", "–"
             ]
         }
         return [
             m.name, m.architecture, count(m.parameterCount), m.quantization, bytes(m.fileSize), String(m.contextLength),
-            m.chatFormatLabel
+            m.chatFormatLabel, m.sparsity
         ]
     }
 
-    func render(into canvas: inout Canvas, screen: Rect) {
-        let box = Layout.overlay(width: screen.width, height: screen.height, maxWidth: 110, maxHeight: models.count + 6)
+    /// `job`: the sparkify fit in progress (or just ended), drawn under the list.
+    func render(into canvas: inout Canvas, screen: Rect, job: SparkifyJob? = nil) {
+        let footer = fractionEntry != nil || job != nil ? 2 : 0
+        let box = Layout.overlay(width: screen.width, height: screen.height, maxWidth: 118, maxHeight: models.count + 6 + footer)
         guard !box.isEmpty else { return }
-        canvas.box(box, title: "models — Enter switch, Esc close")
-        let inner = box.inset(1)
+        let keys = job != nil ? "Enter switch, Esc cancel fit" : "Enter switch, s sparkify, Esc close"
+        canvas.box(box, title: "models — \(keys)")
+        var inner = box.inset(1)
         guard !inner.isEmpty else { return }
-        let widths = [max(12, inner.width - 2 - 10 - 8 - 9 - 9 - 8 - 10), 10, 8, 9, 9, 8, 10]
+        if footer > 0, inner.height > footer + 1 {
+            inner.height -= footer
+            let y = inner.y + inner.height + 1
+            let full = Rect(x: inner.x, y: y, width: inner.width, height: 1)
+            if let j = job {
+                let what = "sparkify \(j.modelName) at \(String(format: "%g", j.fraction)): "
+                canvas.put(what + j.progressLine(), x: inner.x + 1, y: y, role: .notice, clip: full)
+            } else if let f = fractionEntry, let m = choice {
+                canvas.put(
+                    "sparkify \(m.name): fraction of FFN neurons kept \(f)▏ ←/→ \(ModelPicker.fractions.joined(separator: " ")) · Enter start · Esc back",
+                    x: inner.x + 1, y: y, role: .notice, clip: full)
+            }
+        }
+        let widths = [max(12, inner.width - 2 - 12 - 7 - 7 - 8 - 8 - 13 - 25), 12, 7, 7, 8, 8, 13, 25]
         func line(_ cols: [String]) -> String {
             zip(cols, widths).map { TextWidth.pad($0, to: $1 - 1) + " " }.joined()
         }

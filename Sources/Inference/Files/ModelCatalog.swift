@@ -103,7 +103,7 @@ public enum ModelCatalog {
         for f in ck.files {
             for t in f.tensors.values { bytes[t.dtype, default: 0] += t.byteCount; params += t.elementCount }
         }
-        return ModelInfo(
+        var info = ModelInfo(
             name: url.lastPathComponent, path: path,
             architecture: (try? top.string("model_type")) ?? "?", format: "safetensors",
             parameterCount: params, quantization: bytes.max { $0.value < $1.value }?.key.rawValue ?? "?",
@@ -111,5 +111,7 @@ public enum ModelCatalog {
             chatStyle: StoredChatTemplate.style(
                 directory: url, config: ck.config,
                 architecture: (try? top.string("model_type")) ?? "?"))
+        if info.architecture == "spark_gemma" { info.sparsity = ModelSparsity.spark(config: ck.config) ?? info.sparsity }
+        return info
     }
 }

@@ -75,6 +75,7 @@ struct SparkifyOverlay {
         info.name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         info.path = path
         info.architecture += "+sparkify"
+        info.sparsity = ModelSparsity.sparkify(fraction: fraction)
         info.parameterCount += file.tensors.values.reduce(0) { $0 + $1.elementCount }
         info.fileSize += file.file.count
         return info

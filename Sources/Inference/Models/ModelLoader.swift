@@ -73,12 +73,13 @@ enum ModelLoader {
         let path = dir.path
         let dtypes = Dictionary(grouping: ck.files.flatMap { $0.tensors.values }, by: { $0.dtype })
             .mapValues { $0.reduce(0) { $0 + $1.byteCount } }
-        let info = ModelInfo(
+        var info = ModelInfo(
             name: dir.lastPathComponent, path: path, architecture: modelType, format: "safetensors",
             parameterCount: ck.files.reduce(0) { $0 + $1.tensors.values.reduce(0) { $0 + $1.elementCount } },
             quantization: dtypes.max { $0.value < $1.value }?.key.rawValue ?? "?",
             fileSize: ck.files.reduce(0) { $0 + $1.file.count }, contextLength: config.contextLength,
             chatStyle: StoredChatTemplate.style(directory: dir, config: ck.config, architecture: modelType))
+        if modelType == "spark_gemma" { info.sparsity = ModelSparsity.spark(config: ck.config) ?? info.sparsity }
         return info
     }
 }

@@ -16,6 +16,9 @@ public enum ChatFormat: Sendable, Equatable, CustomStringConvertible {
     case llama3
     /// A base model's dialogue frame: instruction, example turns, `User:`/`Assistant:`.
     case dialogue(DialogueFrame)
+    /// A model trained on plain text only (the tiny Spark KJV model): the messages run
+    /// on as one text and the reply continues it, up to a blank line (a paragraph's end).
+    case continuation
 
     /// The short name the picker, the stats panel and `--format` use.
     public var name: String {
@@ -24,6 +27,7 @@ public enum ChatFormat: Sendable, Equatable, CustomStringConvertible {
         case .chatml: return "chatml"
         case .llama3: return "llama3"
         case .dialogue(let f): return f.name
+        case .continuation: return "continuation"
         }
     }
 
@@ -41,6 +45,7 @@ public enum ChatFormat: Sendable, Equatable, CustomStringConvertible {
         case .chatml: return ["<|im_end|>", "<|im_start|>"]
         case .llama3: return ["<|eot_id|>", "<|start_header_id|>"]
         case .dialogue(let f): return f.stop
+        case .continuation: return ["\n\n"]
         }
     }
 
@@ -52,7 +57,16 @@ public enum ChatFormat: Sendable, Equatable, CustomStringConvertible {
         case .chatml: return ChatFormat.renderChatML(messages, addGenerationPrompt: addGenerationPrompt)
         case .llama3: return ChatFormat.renderLlama3(messages, addGenerationPrompt: addGenerationPrompt)
         case .dialogue(let f): return f.render(messages, addGenerationPrompt: addGenerationPrompt)
+        case .continuation: return ChatFormat.renderContinuation(messages)
         }
+    }
+
+    /// The user's and the model's texts joined by spaces (the model's reply already runs
+    /// on from the text before it); a system prompt is an instruction such a model cannot
+    /// follow, so it is left out.
+    static func renderContinuation(_ messages: [ChatMessage]) -> String {
+        messages.filter { $0.role != .system }.map { $0.text.trimmingCharacters(in: .whitespacesAndNewlines) }
+            .filter { !$0.isEmpty }.joined(separator: " ")
     }
 
     /// Gemma has no system role: the system prompt opens the first user turn,

@@ -22,10 +22,12 @@ public enum ChatStyle: Sendable, Equatable {
     case instruct(ChatFormat, reason: String)
     /// Pretrained: run with the dialogue frame.
     case base(reason: String)
+    /// Trained on plain text only (no dialogue, no markup): the reply continues the text.
+    case plain(reason: String)
 
     public var reason: String {
         switch self {
-        case .instruct(_, let r), .base(let r): return r
+        case .instruct(_, let r), .base(let r), .plain(let r): return r
         }
     }
 
@@ -46,6 +48,9 @@ public enum ChatStyle: Sendable, Equatable {
             if template != nil, let f = family {
                 return .instruct(f, reason: "instruction-tuned (stored chat template, family markup)")
             }
+            // Spark checkpoints are trained from scratch on plain text (scripts/spark): a
+            // `User:` frame is as foreign to them as turn markup, so they continue the text.
+            if architecture.lowercased() == "spark_gemma" { return .plain(reason: "trained on plain text (continues it)") }
             return .base(reason: "pretrained (no chat template stored)")
         }
     }

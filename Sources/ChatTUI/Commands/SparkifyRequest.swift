@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import Inference
+
+/// One sparkify fit from calibration text to overlay file: what `sparkchat sparkify` runs
+/// and what the model picker's background job (SparkifyJob) runs, so both give the same file.
+struct SparkifyRequest: Sendable {
+    var fraction: Double
+    /// nil: `defaultRank` for the model's width.
+    var rank: Int?
+    /// nil: beside the base model, named by fraction and rank (SparkifyFitter.overlayName).
+    var output: String?
+    /// nil: calibration/kjv-sparkify.txt beside the binary (the reference's KJV chunks).
+    var calibration: String?
+    var tokens = SparkifyRequest.defaultTokens
+    var refitPasses = 0
+    var refitTarget = SparkifyFitter.RefitTarget.layer
+    var ridge = 1e-2
+
+    static let defaultTokens = 3072
+
+    /// 128 (the reference's rank for Gemma 3 270M), or a quarter of the hidden size for a
+    /// narrower model, where 128 would not be a rank at all.
+    static func defaultRank(hidden: Int) -> Int { min(128, max(1, hidden / 4)) }
+
+    /// Where the overlay of `basePath` goes; known before the model is loaded (the name
+    /// depends on the rank only through "rank 0 or not").
+    func overlayPath(basePath: String) -> String {
+        output
+            ?? URL(fileURLWithPath: basePath).deletingLastPathComponent()
+            .appendingPathComponent(SparkifyFitter.overlayName(baseFile: basePath, fraction: fraction, rank: rank ?? 1)).path
+    }
+
+    /// Reads the calibration text, loads the model (`load`), fits and writes the overlay
+    /// atomically; returns its path. `willWrite` gets the temporary file's path before the
+    /// fit starts (a signal handler may need it). Cancelled: SparkifyFitter.Cancelled, no file left.
+    func run(
+        load: () throws -> LoadedModel, willWrite: (String) -> Void = { _ in },
+        progress: (SparkifyFitter.Progress) -> Void, isCancelled: () -> Bool
+    ) throws -> String {
+        let text = try SparkifyCalibration.readText(try calibration ?? Self.defaultCalibration())
+        let loaded = try load()
+        let chunks = try SparkifyCalibration.chunks(text, tokenizer: loaded.tokenizer, tokens: tokens)
+        let rank = self.rank ?? Self.defaultRank(hidden: loaded.config.hiddenSize)
+        let basePath = loaded.info.path
+        let path = overlayPath(basePath: basePath)
+        guard SparkifyOverlayName.isOverlay(path) else {
+            throw ValidationError("the overlay's file name must contain .sparkify and end in .safetensors (got \(path))")
+        }
+        try Self.checkWritable(directoryOf: path)
+        willWrite(SparkifyFitter.temporaryPath(for: path))
+        let fits = try SparkifyFitter.fit(
+            loaded, chunks: chunks, fraction: fraction, rank: rank,
+            refitPasses: refitPasses, refitTarget: refitTarget, ridge: ridge,
+            progress: progress, isCancelled: isCancelled)
+        try SparkifyFitter.write(
+            fits, to: path, basePath: basePath, fraction: fraction, rank: rank,
+            calibrationTokens: chunks.reduce(0) { $0 + $1.count }, isCancelled: isCancelled)
+        return path
+    }
+
+    /// Fails before the fit (not a minute later) when the overlay cannot be written;
+    /// a missing directory is made, as `-o` into a new folder expects.
+    static func checkWritable(directoryOf path: String) throws {
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent()
+        do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
+            throw ValidationError("cannot create the directory \(dir.path) for the overlay")
+        }
+        guard access(dir.path, W_OK) == 0 else { throw ValidationError("cannot write to \(dir.path)") }
+    }
+
+    static func defaultCalibration() throws -> String {
+        for dir in DataDirectories.search("calibration", configDirectory: AppConfig.directory()) {
+            let p = dir.appendingPathComponent("kjv-sparkify.txt").path
+            if FileManager.default.fileExists(atPath: p) { return p }
+        }
+        throw ValidationError("calibration/kjv-sparkify.txt not found beside the binary; pass --calibration FILE")
+    }
+}
