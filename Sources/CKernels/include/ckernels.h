@@ -111,6 +111,13 @@ const char *ck_openblas_coretype_hint(void);
 #ifdef __cplusplus
 extern "C" {
 #endif
+// ---- speed twins (twins.c) ----
+/// Fills rows [row0, row0 + rows) of a `type` matrix (Q4_K, Q6_K, Q8_0 or F32; `dst`
+/// points at row0) with random values of mean 0 and standard deviation ≈ `sigma`, each
+/// row seeded from (seed, row index) alone. Returns 0, or -1 for an unsupported type/width.
+int ck_fill_random_rows(int type, void *dst, size_t row_bytes, int64_t cols, int64_t row0, int64_t rows,
+                        uint64_t seed, float sigma);
+
 // ---- Spark Transformer (spark.c) ----
 /// Statistical top-k: θ = mean(x) + std(x)·z (population std, z = Φ⁻¹(1 − k/n));
 /// writes the indices i with x[i] > θ and their soft-thresholded values x[i] − θ, in

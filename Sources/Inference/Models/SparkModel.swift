@@ -110,15 +110,17 @@ final class SparkModel: HiddenStateModel {
         b.prepare(s)
         let gather = ffnPath == .gather || (ffnPath == .auto && s.tokens < options.sgemmMinimumRows)
         var tokenStats = [TokenStats](repeating: TokenStats(), count: stats == nil ? 0 : s.tokens)
+        var timer = SectionTimer()  // `bench --profile`: where a token's time goes
         TransformerSteps.embed(tokens, embedding, scale: config.embeddingScale, into: b.x)
         for (li, lw) in layers.enumerated() {
-            let attended = attention(li, lw, s, cache)  // o = SparkAttention(norm(x))
+            let attended = attention(li, lw, s, cache, &timer)  // o = SparkAttention(norm(x))
             TransformerSteps.addResidual(b.o, postNorm: lw.postAttnNorm, to: b.x, s, eps: eps)
-            let active = feedForward(lw, gather: gather, s)  // o = SparkFFN(norm(x))
+            let active = feedForward(lw, gather: gather, s, &timer)  // o = SparkFFN(norm(x))
             TransformerSteps.addResidual(b.o, postNorm: lw.postFfnNorm, to: b.x, s, eps: eps)
             if stats != nil { recordStats(layer: li, lw, attended: attended, active: active, gather: gather, s, into: &tokenStats) }
         }
         cache.advance(by: s.tokens)
+        timer.lap(.normsAndEmbedding)
         let hidden = TransformerSteps.finalNorm(b.x, rows: logitRows, weight: finalNorm, eps: eps)
         TransformerSteps.report(tokenStats, to: stats, config, s, logitRows: logitRows)
         return hidden
@@ -126,13 +128,17 @@ final class SparkModel: HiddenStateModel {
 
     /// o = o_proj(SparkAttention(norm(x))) for one layer; the chunk's keys and values join
     /// the cache. Returns the keys each (token, head) attended (tokens × heads).
-    private func attention(_ li: Int, _ lw: LayerWeights, _ s: ChunkShape, _ cache: KVCache) -> UnsafeMutablePointer<Int> {
+    private func attention(
+        _ li: Int, _ lw: LayerWeights, _ s: ChunkShape, _ cache: KVCache, _ timer: inout SectionTimer
+    ) -> UnsafeMutablePointer<Int> {
         let b = buffers, c = config, T = s.tokens, H = s.heads, hd = s.headDim, qd = s.queryWidth, maxKeys = s.keys
         let ra = spark.attnRank, topK = spark.attnTopK, window = config.attentionWindow(layer: li)
         TransformerSteps.normRows(b.x, lw.attnNorm, into: b.xn, rows: T, eps: c.rmsNormEps)
+        timer.lap(.normsAndEmbedding)
         linear.apply(lw.q, b.xn, T, b.q)
         linear.apply(lw.k, b.xn, T, b.k)
         linear.apply(lw.v, b.xn, T, b.v)
+        timer.lap(.queryKeyValue)
         // RoPE inside each part, so both partial dot products see relative positions only.
         TransformerSteps.positionQueriesAndKeys(
             q: b.q, k: b.k, s, qkNorm: (q: lw.qNorm, k: lw.kNorm), eps: c.rmsNormEps,
@@ -154,14 +160,16 @@ final class SparkModel: HiddenStateModel {
                     Int64(lo), Int64(position - lo + 1), Int64(hd), Int64(ra), Int64(topK),
                     b.scores + o, indices + o, weights + o, b.attn + t * qd + h * hd))
         }
+        timer.lap(.attentionScores)
         linear.apply(lw.o, b.attn, T, b.o)
+        timer.lap(.attentionOutput)
         return attended
     }
 
     /// o = SparkFFN(norm(x)) for one layer; returns each token's count of active neurons.
     /// `gather` (decode) reads only the active neurons; otherwise up and down run over every
     /// neuron with the inactive ones zeroed.
-    private func feedForward(_ lw: LayerWeights, gather: Bool, _ s: ChunkShape) -> [Int] {
+    private func feedForward(_ lw: LayerWeights, gather: Bool, _ s: ChunkShape, _ timer: inout SectionTimer) -> [Int] {
         let b = buffers, T = s.tokens, D = s.hidden, F = s.ffn, r = spark.ffnRank
         // Per token the FFN's split input x = [x₁; x₂], active indices and coefficients.
         let x1 = scratch[3].floats(T * r), x2 = scratch[4].floats(T * (D - r))
@@ -173,6 +181,7 @@ final class SparkModel: HiddenStateModel {
             (x1 + t * r).update(from: b.xn + t * D, count: r)
             (x2 + t * (D - r)).update(from: b.xn + t * D + r, count: D - r)
         }
+        timer.lap(.normsAndEmbedding)
         linear.apply(lw.predictor, x1, T, b.gate)  // K₁ᵀx₁ for every neuron
         var activeCounts = [Int](repeating: 0, count: T)
         if !gather { linear.apply(lw.up, x2, T, b.up) }  // K₂ᵀx₂ for every neuron and token
@@ -181,15 +190,18 @@ final class SparkModel: HiddenStateModel {
             let n = Int(ck_stat_topk(z, Int64(F), zScore, nil, active, coef))
             activeCounts[t] = n
             for i in 0..<n { coef[i] = Layers.geluTanh(coef[i]) }
+            timer.lap(.ffnPredictor)
             if gather {
                 // (K₂ᵀx₂)ᵢ for i ∈ A only, then y = Σ coefᵢ · Vᵢ over the rows of Vᵀ.
                 let out = b.o + t * D
                 if n == 0 { out.initialize(repeating: 0, count: D); continue }
                 linear.applyRows(lw.up, x2 + t * (D - r), rows: active, count: n, upValues)
                 for i in 0..<n { coef[i] *= upValues[i] }
+                timer.lap(.ffnActiveUp)
                 ck_axpy_rows_par(
                     ComputePool.shared.pool, Int32(lw.downByNeuron.type.rawValue), lw.downByNeuron.data,
                     lw.downByNeuron.rowBytes, Int64(D), active, coef, Int64(n), out, axpyScratch)
+                timer.lap(.ffnActiveDown)
             } else {
                 // h = mask ⊙ gelu(a) ⊙ K₂ᵀx₂, written over z (already read).
                 let up = b.up + t * F
@@ -198,6 +210,7 @@ final class SparkModel: HiddenStateModel {
             }
         }
         if !gather { linear.apply(lw.down, b.gate, T, b.o) }
+        timer.lap(.ffn)  // the batched (prefill) path; decode's laps are above
         return activeCounts
     }
 
