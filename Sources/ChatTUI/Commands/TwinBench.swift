@@ -20,7 +20,7 @@ struct TwinBench {
         var runs: [Double] = []
         var sections: [(String, Double)] = []  // ms per token
         var activeFraction = 1.0, keysPerLayer = 0.0, maxKeys = 0
-        var gatherBytes = 0.0  // per token
+        var gatherBytes = 0.0, cacheBytes = 0.0, bytes = 0.0  // per token: gathers, KV cache, all
     }
 
     func run() throws {
@@ -56,6 +56,8 @@ struct TwinBench {
                 rs[i].keysPerLayer = Double(st.reduce(0) { $0 + $1.attended }) / Double(st.count) / layers
                 rs[i].maxKeys = st.flatMap(\.attendedPerLayer).max() ?? 0
                 rs[i].gatherBytes = Double(st.reduce(0) { $0 + t.gatherBytes($1) }) / Double(st.count)
+                rs[i].cacheBytes = Double(st.reduce(0) { $0 + t.cacheBytes($1) }) / Double(st.count)
+                rs[i].bytes = Double(t.layerStreamBytes + t.lmHeadBytes) + rs[i].gatherBytes + rs[i].cacheBytes
             }
             results += rs
         }
@@ -88,6 +90,12 @@ struct TwinBench {
         func speedup(_ r: Result) -> Double? {
             guard r.name != "gemma2-2b", let base = results.first(where: { $0.name == "gemma2-2b" && $0.depth == r.depth }) else { return nil }
             return Self.median(r.runs) / Self.median(base.runs)
+        }
+        /// Dense bytes per token over this twin's: the speed-up a purely bandwidth-bound
+        /// engine would show.
+        func byteRatio(_ r: Result) -> Double? {
+            guard r.name != "gemma2-2b", let base = results.first(where: { $0.name == "gemma2-2b" && $0.depth == r.depth }) else { return nil }
+            return base.bytes / r.bytes
         }
         /// Bandwidths a profiled token reached: the Spark gathers (up rows, down rows and
         /// both), the predictor, the dense FFN and the LM head.
@@ -124,6 +132,9 @@ struct TwinBench {
                     ("ffn_active_fraction", JSON.number(r.activeFraction)),
                     ("attended_keys_per_layer", JSON.number(r.keysPerLayer)), ("attended_keys_max", String(r.maxKeys)),
                     ("gather_bytes_per_token", JSON.number(r.gatherBytes)),
+                    ("cache_bytes_per_token", JSON.number(r.cacheBytes)), ("bytes_per_token", JSON.number(r.bytes)),
+                    ("byte_ratio_vs_dense", byteRatio(r).map { JSON.number($0) } ?? "null"),
+                    ("effective_gbs", JSON.number(r.bytes * Self.median(r.runs) / 1e9)),
                     ("ms_per_token_by_section", JSON.object(r.sections.map { ($0.0, JSON.number($0.1)) })),
                     ("gbs", JSON.object(rates(r).map { ($0.0, JSON.number($0.1)) }))
                 ])
@@ -146,14 +157,15 @@ struct TwinBench {
                     Double(t.layerStreamBytes) / 1e6, Double(t.lmHeadBytes) / 1e6))
         }
         emit("")
-        emit("| twin | depth | decode tok/s | ms/token | speed-up | active FFN | keys/layer (max) | gathers MB/token |")
-        emit("|---|---|---|---|---|---|---|---|")
+        emit("| twin | depth | decode tok/s | ms/token | speed-up | bytes ratio | MB read/token | active FFN | keys/layer (max) | gathers MB/token |")
+        emit("|---|---|---|---|---|---|---|---|---|---|")
         for r in results {
             let tps = Self.median(r.runs)
             emit(
                 String(
-                    format: "| %@ | %d | %.2f | %.1f | %@ | %.1f%% | %.0f (%d) | %.1f |", r.name as NSString, r.depth, tps, 1000 / tps,
-                    (speedup(r).map { String(format: "%.2fx", $0) } ?? "—") as NSString, 100 * r.activeFraction,
+                    format: "| %@ | %d | %.2f | %.1f | %@ | %@ | %.0f | %.1f%% | %.0f (%d) | %.1f |", r.name as NSString, r.depth, tps, 1000 / tps,
+                    (speedup(r).map { String(format: "%.2fx", $0) } ?? "—") as NSString,
+                    (byteRatio(r).map { String(format: "%.2fx", $0) } ?? "—") as NSString, r.bytes / 1e6, 100 * r.activeFraction,
                     r.keysPerLayer, r.maxKeys, r.gatherBytes / 1e6))
         }
         for r in results {

@@ -150,15 +150,17 @@ final class SparkModel: HiddenStateModel {
         let attended = scratch[2].ensure(T * H * 8).assumingMemoryBound(to: Int.self)
         let ring = cache.layers[li].ringSize, kvd = s.kvWidth
         let keys0 = cache.keys(li, slot: 0), values0 = cache.values(li, slot: 0)
-        parallelFor(T * H) { job in
-            let t = job / H, h = job % H, position = s.start + t
+        // One job per (token, KV head): its query heads score each key in one pass.
+        let G = s.group, kvHeads = H / G
+        parallelFor(T * kvHeads) { job in
+            let t = job / kvHeads, g = job % kvHeads, h0 = g * G, position = s.start + t
             let lo = TransformerSteps.firstVisible(position, window: window)
-            let kvOff = (h / s.group) * hd, o = job * maxKeys
-            attended[job] = Int(
-                ck_spark_attend(
-                    b.q + t * qd + h * hd, keys0 + kvOff, values0 + kvOff, Int64(kvd), Int64(ring),
-                    Int64(lo), Int64(position - lo + 1), Int64(hd), Int64(ra), Int64(topK),
-                    b.scores + o, indices + o, weights + o, b.attn + t * qd + h * hd))
+            let head0 = t * H + h0, o = head0 * maxKeys
+            ck_spark_attend_group(
+                b.q + t * qd + h0 * hd, Int64(G), Int64(hd), keys0 + g * hd, values0 + g * hd, Int64(kvd), Int64(ring),
+                Int64(lo), Int64(position - lo + 1), Int64(hd), Int64(ra), Int64(topK),
+                b.scores + o, indices + o, weights + o, b.attn + t * qd + h0 * hd, Int64(hd),
+                UnsafeMutableRawPointer(attended + head0).assumingMemoryBound(to: Int64.self))
         }
         timer.lap(.attentionScores)
         linear.apply(lw.o, b.attn, T, b.o)

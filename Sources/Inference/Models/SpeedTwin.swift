@@ -49,6 +49,21 @@ public final class SpeedTwin {
         return s.ffnActivePerLayer.reduce(0) { $0 + $1 * (r.up + r.down) }
     }
 
+    /// Bytes of the KV cache a decoded token with these statistics reads, if every key
+    /// and value it uses is read once: dense, all of each visible key and value; Spark,
+    /// the first r_a dims of every visible key, then the rest of the picked keys and
+    /// their values (per query head: a group's heads pick different keys).
+    public func cacheBytes(_ s: TokenStats) -> Int {
+        let c = model.config, kvd = c.kvHeadCount * c.headDim
+        let sparkRank = c.architecture == .spark ? SpeedTwin.sparkSettings.attnRank : nil
+        return s.attendedPerLayer.enumerated().reduce(0) { sum, e in
+            let (li, picked) = e
+            guard let ra = sparkRank else { return sum + picked * kvd * 4 * 2 }
+            let visible = TransformerSteps.visibleKeys(s.contextLength - 1, window: c.attentionWindow(layer: li))
+            return sum + visible * c.kvHeadCount * ra * 4 + c.headCount * picked * (2 * c.headDim - ra) * 4
+        }
+    }
+
     private init(
         name: String, model: LanguageModel, quantization: String, parameterCount: Int, layerStreamBytes: Int,
         lmHeadBytes: Int, neuronRowBytes: (up: Int, down: Int)?, predictorBytes: Int, ffnBytes: Int
