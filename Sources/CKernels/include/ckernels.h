@@ -94,6 +94,14 @@ extern "C" {
 /// `scratch` must hold n_threads × n floats.
 void ck_axpy_rows_par(ck_pool *pool, int type, const void *w, size_t row_bytes, int64_t n,
                       const int32_t *idx, const float *coef, int64_t count, float *y, float *scratch);
+/// The Spark FFN's gathers in one pool pass (spark.c's model, SparkModel): each thread
+/// takes a share of the `count` active neurons, scales coef[i] by up row idx[i] · act (act
+/// prepared for `up_type` over up_n values), then adds coef[i] · down row idx[i] (n
+/// values, rows of a neuron-major down copy) into its accumulator. y receives the sum;
+/// scratch holds n_threads × n floats; coef is overwritten with the scaled values.
+void ck_spark_ffn_gather_par(ck_pool *pool, int up_type, const void *up, size_t up_row_bytes, int64_t up_n,
+                             const void *act, int down_type, const void *down, size_t down_row_bytes, int64_t n,
+                             const int32_t *idx, float *coef, int64_t count, float *y, float *scratch);
 /// Converts `n` floats to IEEE half precision.
 void ck_convert_f32_to_f16(const float *x, void *dst, int64_t n);
 /// Quantizes `n` floats into Q8_0 blocks (n a multiple of 32): for building transposed copies.

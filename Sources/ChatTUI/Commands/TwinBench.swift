@@ -102,12 +102,9 @@ struct TwinBench {
         func rates(_ r: Result) -> [(String, Double)] {
             let t = byName[r.name]!
             var out: [(String, Double)] = [("lm_head", Self.rate(Double(t.lmHeadBytes), section(r, "lm head")))]
-            if let rows = t.neuronRowBytes {
-                let share = Double(rows.up) / Double(rows.up + rows.down)
-                let up = section(r, "ffn: active up rows"), down = section(r, "ffn: active down rows")
+            if t.neuronRowBytes != nil {
                 out += [
-                    ("gather", Self.rate(r.gatherBytes, up + down)), ("gather_up", Self.rate(r.gatherBytes * share, up)),
-                    ("gather_down", Self.rate(r.gatherBytes * (1 - share), down)),
+                    ("gather", Self.rate(r.gatherBytes, section(r, "ffn: gathered up+down rows"))),
                     ("predictor", Self.rate(Double(t.predictorBytes), section(r, "ffn: predictor+top-k")))
                 ]
             } else {

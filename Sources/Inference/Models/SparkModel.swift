@@ -177,7 +177,7 @@ final class SparkModel: HiddenStateModel {
         let x1 = scratch[3].floats(T * r), x2 = scratch[4].floats(T * (D - r))
         let active = scratch[5].ensure(F * 4).assumingMemoryBound(to: Int32.self)
         let coef = scratch[6].floats(2 * F + ComputePool.shared.threads * D)
-        let upValues = coef + F, axpyScratch = coef + 2 * F
+        let axpyScratch = coef + 2 * F
         TransformerSteps.normRows(b.x, lw.ffnNorm, into: b.xn, rows: T, eps: config.rmsNormEps)
         for t in 0..<T {
             (x1 + t * r).update(from: b.xn + t * D, count: r)
@@ -197,13 +197,15 @@ final class SparkModel: HiddenStateModel {
                 // (K₂ᵀx₂)ᵢ for i ∈ A only, then y = Σ coefᵢ · Vᵢ over the rows of Vᵀ.
                 let out = b.o + t * D
                 if n == 0 { out.initialize(repeating: 0, count: D); continue }
-                linear.applyRows(lw.up, x2 + t * (D - r), rows: active, count: n, upValues)
-                for i in 0..<n { coef[i] *= upValues[i] }
-                timer.lap(.ffnActiveUp)
-                ck_axpy_rows_par(
-                    ComputePool.shared.pool, Int32(lw.downByNeuron.type.rawValue), lw.downByNeuron.data,
-                    lw.downByNeuron.rowBytes, Int64(D), active, coef, Int64(n), out, axpyScratch)
-                timer.lap(.ffnActiveDown)
+                // One pool pass: each thread dots its share of A's up rows (coefᵢ ·= (K₂ᵀx₂)ᵢ) and
+                // adds the same neurons' down rows, with no barrier between the two gathers.
+                let up = lw.up, down = lw.downByNeuron
+                let act = scratch[7].ensure(up.activationBytes)
+                ck_quantize_activation(up.ckType, x2 + t * (D - r), act, Int64(D - r))
+                ck_spark_ffn_gather_par(
+                    ComputePool.shared.pool, up.ckType, up.data, up.rowBytes, Int64(D - r), act, down.ckType, down.data,
+                    down.rowBytes, Int64(D), active, coef, Int64(n), out, axpyScratch)
+                timer.lap(.ffnGather)
             } else {
                 // h = mask ⊙ gelu(a) ⊙ K₂ᵀx₂, written over z (already read).
                 let up = b.up + t * F

@@ -222,7 +222,7 @@ enum ForwardSection: String {
     case ffnActiveGateUp = "ffn: active gate+up rows"
     case ffnActiveDown = "ffn: active down rows"
     case ffnPredictor = "ffn: predictor+top-k"
-    case ffnActiveUp = "ffn: active up rows"
+    case ffnGather = "ffn: gathered up+down rows"
 }
 
 /// Charges the wall time since the previous lap to a section (kept only while the
