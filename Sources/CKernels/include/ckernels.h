@@ -94,6 +94,14 @@ extern "C" {
 /// `scratch` must hold n_threads × n floats.
 void ck_axpy_rows_par(ck_pool *pool, int type, const void *w, size_t row_bytes, int64_t n,
                       const int32_t *idx, const float *coef, int64_t count, float *y, float *scratch);
+/// The Spark FFN's gathers in one pool pass (spark.c's model, SparkModel): each thread
+/// takes a share of the `count` active neurons, scales coef[i] by up row idx[i] · act (act
+/// prepared for `up_type` over up_n values), then adds coef[i] · down row idx[i] (n
+/// values, rows of a neuron-major down copy) into its accumulator. y receives the sum;
+/// scratch holds n_threads × n floats; coef is overwritten with the scaled values.
+void ck_spark_ffn_gather_par(ck_pool *pool, int up_type, const void *up, size_t up_row_bytes, int64_t up_n,
+                             const void *act, int down_type, const void *down, size_t down_row_bytes, int64_t n,
+                             const int32_t *idx, float *coef, int64_t count, float *y, float *scratch);
 /// Converts `n` floats to IEEE half precision.
 void ck_convert_f32_to_f16(const float *x, void *dst, int64_t n);
 /// Quantizes `n` floats into Q8_0 blocks (n a multiple of 32): for building transposed copies.
@@ -111,6 +119,13 @@ const char *ck_openblas_coretype_hint(void);
 #ifdef __cplusplus
 extern "C" {
 #endif
+// ---- speed twins (twins.c) ----
+/// Fills rows [row0, row0 + rows) of a `type` matrix (Q4_K, Q6_K, Q8_0 or F32; `dst`
+/// points at row0) with random values of mean 0 and standard deviation ≈ `sigma`, each
+/// row seeded from (seed, row index) alone. Returns 0, or -1 for an unsupported type/width.
+int ck_fill_random_rows(int type, void *dst, size_t row_bytes, int64_t cols, int64_t row0, int64_t rows,
+                        uint64_t seed, float sigma);
+
 // ---- Spark Transformer (spark.c) ----
 /// Statistical top-k: θ = mean(x) + std(x)·z (population std, z = Φ⁻¹(1 − k/n));
 /// writes the indices i with x[i] > θ and their soft-thresholded values x[i] − θ, in
@@ -127,6 +142,14 @@ int64_t ck_topk_indices(const float *s, int64_t n, int64_t k, int32_t *idx, floa
 int64_t ck_spark_attend(const float *q, const float *keys, const float *values, int64_t stride, int64_t ring,
                         int64_t lo, int64_t n, int64_t head_dim, int64_t rank, int64_t topk,
                         float *scores, int32_t *idx, float *scratch, float *out);
+/// The same for the `heads` query heads (q_stride floats apart) that share one KV head:
+/// their s1 in one pass over the keys (each key read once, with prefetch), then per head
+/// the selection and output (out_stride floats apart). scores and idx hold heads × n,
+/// scratch n floats; attended[h] receives head h's count of keys.
+void ck_spark_attend_group(const float *q, int64_t heads, int64_t q_stride, const float *keys, const float *values,
+                           int64_t stride, int64_t ring, int64_t lo, int64_t n, int64_t head_dim, int64_t rank,
+                           int64_t topk, float *scores, int32_t *idx, float *scratch, float *out, int64_t out_stride,
+                           int64_t *attended);
 /// gate[i] = gelu_tanh(gate[i]) · up[i] (Gemma's GeGLU), vectorised.
 void ck_geglu_f32(float *gate, const float *up, int64_t n);
 /// x ← softmax(x), stable (max subtracted), vectorised.

@@ -23,13 +23,29 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Print where a decoded token's time goes (LM head, attention, FFN).") var profile = false
     @Flag(name: .long, help: "Also measure memory read bandwidth and the decode speed limit it sets.") var memory = false
     @Flag(name: .long, help: "Print one JSON object.") var json = false
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Instead of --model, a random-weight speed twin built in memory (repeatable): gemma2-2b, gemma2-2b-spark, gemma2-2b-spark-wide. Decode only, at depth 0 and --depth.",
+            valueName: "name", visibility: .hidden)) var twin: [String] = []
 
     func validate() throws {
         if promptTokens < 1 || genTokens < 1 || repetitions < 1 { throw ValidationError("token counts and --repetitions must be >= 1") }
         if depth < 0 { throw ValidationError("--depth must be >= 0") }
+        if let bad = twin.first(where: { !SpeedTwin.names.contains($0) }) {
+            throw ValidationError("unknown --twin \(bad) (known: \(SpeedTwin.names.joined(separator: ", ")))")
+        }
+        if !twin.isEmpty && options.model != nil { throw ValidationError("--twin and --model are exclusive") }
+        if !twin.isEmpty && depth + genTokens + 16 > 8192 { throw ValidationError("--depth plus --gen-tokens exceed the twins' context of 8192") }
     }
 
     func run() throws {
+        if !twin.isEmpty {
+            if let t = options.threads { ComputePool.shared.setThreads(t) }
+            let depths = depth > 0 ? [0, depth] : [0]
+            try TwinBench(names: twin, depths: depths, tokens: genTokens, repetitions: repetitions, json: json).run()
+            return
+        }
         let loadStart = Date()
         let loaded = try options.load(for: "bench")
         let loadSeconds = Date().timeIntervalSince(loadStart)  // mmap + metadata + tokenizer: no weight is read

@@ -110,15 +110,17 @@ final class SparkModel: HiddenStateModel {
         b.prepare(s)
         let gather = ffnPath == .gather || (ffnPath == .auto && s.tokens < options.sgemmMinimumRows)
         var tokenStats = [TokenStats](repeating: TokenStats(), count: stats == nil ? 0 : s.tokens)
+        var timer = SectionTimer()  // `bench --profile`: where a token's time goes
         TransformerSteps.embed(tokens, embedding, scale: config.embeddingScale, into: b.x)
         for (li, lw) in layers.enumerated() {
-            let attended = attention(li, lw, s, cache)  // o = SparkAttention(norm(x))
+            let attended = attention(li, lw, s, cache, &timer)  // o = SparkAttention(norm(x))
             TransformerSteps.addResidual(b.o, postNorm: lw.postAttnNorm, to: b.x, s, eps: eps)
-            let active = feedForward(lw, gather: gather, s)  // o = SparkFFN(norm(x))
+            let active = feedForward(lw, gather: gather, s, &timer)  // o = SparkFFN(norm(x))
             TransformerSteps.addResidual(b.o, postNorm: lw.postFfnNorm, to: b.x, s, eps: eps)
             if stats != nil { recordStats(layer: li, lw, attended: attended, active: active, gather: gather, s, into: &tokenStats) }
         }
         cache.advance(by: s.tokens)
+        timer.lap(.normsAndEmbedding)
         let hidden = TransformerSteps.finalNorm(b.x, rows: logitRows, weight: finalNorm, eps: eps)
         TransformerSteps.report(tokenStats, to: stats, config, s, logitRows: logitRows)
         return hidden
@@ -126,13 +128,17 @@ final class SparkModel: HiddenStateModel {
 
     /// o = o_proj(SparkAttention(norm(x))) for one layer; the chunk's keys and values join
     /// the cache. Returns the keys each (token, head) attended (tokens × heads).
-    private func attention(_ li: Int, _ lw: LayerWeights, _ s: ChunkShape, _ cache: KVCache) -> UnsafeMutablePointer<Int> {
+    private func attention(
+        _ li: Int, _ lw: LayerWeights, _ s: ChunkShape, _ cache: KVCache, _ timer: inout SectionTimer
+    ) -> UnsafeMutablePointer<Int> {
         let b = buffers, c = config, T = s.tokens, H = s.heads, hd = s.headDim, qd = s.queryWidth, maxKeys = s.keys
         let ra = spark.attnRank, topK = spark.attnTopK, window = config.attentionWindow(layer: li)
         TransformerSteps.normRows(b.x, lw.attnNorm, into: b.xn, rows: T, eps: c.rmsNormEps)
+        timer.lap(.normsAndEmbedding)
         linear.apply(lw.q, b.xn, T, b.q)
         linear.apply(lw.k, b.xn, T, b.k)
         linear.apply(lw.v, b.xn, T, b.v)
+        timer.lap(.queryKeyValue)
         // RoPE inside each part, so both partial dot products see relative positions only.
         TransformerSteps.positionQueriesAndKeys(
             q: b.q, k: b.k, s, qkNorm: (q: lw.qNorm, k: lw.kNorm), eps: c.rmsNormEps,
@@ -144,35 +150,40 @@ final class SparkModel: HiddenStateModel {
         let attended = scratch[2].ensure(T * H * 8).assumingMemoryBound(to: Int.self)
         let ring = cache.layers[li].ringSize, kvd = s.kvWidth
         let keys0 = cache.keys(li, slot: 0), values0 = cache.values(li, slot: 0)
-        parallelFor(T * H) { job in
-            let t = job / H, h = job % H, position = s.start + t
+        // One job per (token, KV head): its query heads score each key in one pass.
+        let G = s.group, kvHeads = H / G
+        parallelFor(T * kvHeads) { job in
+            let t = job / kvHeads, g = job % kvHeads, h0 = g * G, position = s.start + t
             let lo = TransformerSteps.firstVisible(position, window: window)
-            let kvOff = (h / s.group) * hd, o = job * maxKeys
-            attended[job] = Int(
-                ck_spark_attend(
-                    b.q + t * qd + h * hd, keys0 + kvOff, values0 + kvOff, Int64(kvd), Int64(ring),
-                    Int64(lo), Int64(position - lo + 1), Int64(hd), Int64(ra), Int64(topK),
-                    b.scores + o, indices + o, weights + o, b.attn + t * qd + h * hd))
+            let head0 = t * H + h0, o = head0 * maxKeys
+            ck_spark_attend_group(
+                b.q + t * qd + h0 * hd, Int64(G), Int64(hd), keys0 + g * hd, values0 + g * hd, Int64(kvd), Int64(ring),
+                Int64(lo), Int64(position - lo + 1), Int64(hd), Int64(ra), Int64(topK),
+                b.scores + o, indices + o, weights + o, b.attn + t * qd + h0 * hd, Int64(hd),
+                UnsafeMutableRawPointer(attended + head0).assumingMemoryBound(to: Int64.self))
         }
+        timer.lap(.attentionScores)
         linear.apply(lw.o, b.attn, T, b.o)
+        timer.lap(.attentionOutput)
         return attended
     }
 
     /// o = SparkFFN(norm(x)) for one layer; returns each token's count of active neurons.
     /// `gather` (decode) reads only the active neurons; otherwise up and down run over every
     /// neuron with the inactive ones zeroed.
-    private func feedForward(_ lw: LayerWeights, gather: Bool, _ s: ChunkShape) -> [Int] {
+    private func feedForward(_ lw: LayerWeights, gather: Bool, _ s: ChunkShape, _ timer: inout SectionTimer) -> [Int] {
         let b = buffers, T = s.tokens, D = s.hidden, F = s.ffn, r = spark.ffnRank
         // Per token the FFN's split input x = [x₁; x₂], active indices and coefficients.
         let x1 = scratch[3].floats(T * r), x2 = scratch[4].floats(T * (D - r))
         let active = scratch[5].ensure(F * 4).assumingMemoryBound(to: Int32.self)
         let coef = scratch[6].floats(2 * F + ComputePool.shared.threads * D)
-        let upValues = coef + F, axpyScratch = coef + 2 * F
+        let axpyScratch = coef + 2 * F
         TransformerSteps.normRows(b.x, lw.ffnNorm, into: b.xn, rows: T, eps: config.rmsNormEps)
         for t in 0..<T {
             (x1 + t * r).update(from: b.xn + t * D, count: r)
             (x2 + t * (D - r)).update(from: b.xn + t * D + r, count: D - r)
         }
+        timer.lap(.normsAndEmbedding)
         linear.apply(lw.predictor, x1, T, b.gate)  // K₁ᵀx₁ for every neuron
         var activeCounts = [Int](repeating: 0, count: T)
         if !gather { linear.apply(lw.up, x2, T, b.up) }  // K₂ᵀx₂ for every neuron and token
@@ -181,15 +192,20 @@ final class SparkModel: HiddenStateModel {
             let n = Int(ck_stat_topk(z, Int64(F), zScore, nil, active, coef))
             activeCounts[t] = n
             for i in 0..<n { coef[i] = Layers.geluTanh(coef[i]) }
+            timer.lap(.ffnPredictor)
             if gather {
                 // (K₂ᵀx₂)ᵢ for i ∈ A only, then y = Σ coefᵢ · Vᵢ over the rows of Vᵀ.
                 let out = b.o + t * D
                 if n == 0 { out.initialize(repeating: 0, count: D); continue }
-                linear.applyRows(lw.up, x2 + t * (D - r), rows: active, count: n, upValues)
-                for i in 0..<n { coef[i] *= upValues[i] }
-                ck_axpy_rows_par(
-                    ComputePool.shared.pool, Int32(lw.downByNeuron.type.rawValue), lw.downByNeuron.data,
-                    lw.downByNeuron.rowBytes, Int64(D), active, coef, Int64(n), out, axpyScratch)
+                // One pool pass: each thread dots its share of A's up rows (coefᵢ ·= (K₂ᵀx₂)ᵢ) and
+                // adds the same neurons' down rows, with no barrier between the two gathers.
+                let up = lw.up, down = lw.downByNeuron
+                let act = scratch[7].ensure(up.activationBytes)
+                ck_quantize_activation(up.ckType, x2 + t * (D - r), act, Int64(D - r))
+                ck_spark_ffn_gather_par(
+                    ComputePool.shared.pool, up.ckType, up.data, up.rowBytes, Int64(D - r), act, down.ckType, down.data,
+                    down.rowBytes, Int64(D), active, coef, Int64(n), out, axpyScratch)
+                timer.lap(.ffnGather)
             } else {
                 // h = mask ⊙ gelu(a) ⊙ K₂ᵀx₂, written over z (already read).
                 let up = b.up + t * F
@@ -198,6 +214,7 @@ final class SparkModel: HiddenStateModel {
             }
         }
         if !gather { linear.apply(lw.down, b.gate, T, b.o) }
+        timer.lap(.ffn)  // the batched (prefill) path; decode's laps are above
         return activeCounts
     }
 

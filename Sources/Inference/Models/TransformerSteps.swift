@@ -221,6 +221,8 @@ enum ForwardSection: String {
     case ffnSelection = "ffn: predictor, selection, M"
     case ffnActiveGateUp = "ffn: active gate+up rows"
     case ffnActiveDown = "ffn: active down rows"
+    case ffnPredictor = "ffn: predictor+top-k"
+    case ffnGather = "ffn: gathered up+down rows"
 }
 
 /// Charges the wall time since the previous lap to a section (kept only while the
