@@ -54,7 +54,7 @@ struct PruneCommand: ParsableCommand {
         if !isDirectory.boolValue, !path.hasSuffix(".gguf") {
             throw ValidationError("the output's name must end in .gguf, or the models list would not show it (got \(path))")
         }
-        try SparkifyCommand.checkWritable(directoryOf: path)
+        try SparkifyRequest.checkWritable(directoryOf: path)
         Interrupt.install(temporaryFile: GGUFRewriter.temporaryPath(for: path))
         defer { Interrupt.uninstall() }
         let start = Date()

@@ -59,12 +59,12 @@ struct SparkifyRequest: Sendable {
         return path
     }
 
-    /// Fails before the fit (not a minute later) when the overlay cannot be written;
+    /// Fails before the work (not a minute later) when the output cannot be written;
     /// a missing directory is made, as `-o` into a new folder expects.
     static func checkWritable(directoryOf path: String) throws {
         let dir = URL(fileURLWithPath: path).deletingLastPathComponent()
         do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
-            throw ValidationError("cannot create the directory \(dir.path) for the overlay")
+            throw ValidationError("cannot create the directory \(dir.path)")
         }
         guard access(dir.path, W_OK) == 0 else { throw ValidationError("cannot write to \(dir.path)") }
     }

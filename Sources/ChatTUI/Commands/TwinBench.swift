@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Inference
+import Serve
 
 /// `sparkchat bench --twin NAME ... [--depth N]`: decode speed of random-weight speed
 /// twins (SpeedTwin: Gemma 2 2B's shapes, dense and Spark), built in memory, at context
@@ -114,31 +115,31 @@ struct TwinBench {
         }
         if json {
             let twinObjects = zip(twins, buildSeconds).map { t, s in
-                JSON.object([
-                    ("name", JSON.string(t.name)), ("quantization", JSON.string(t.quantization)),
-                    ("parameters", String(t.parameterCount)), ("build_s", JSON.number(s)),
+                JSONText.object([
+                    ("name", JSONText.string(t.name)), ("quantization", JSONText.string(t.quantization)),
+                    ("parameters", String(t.parameterCount)), ("build_s", JSONText.number(s)),
                     ("layer_stream_bytes", String(t.layerStreamBytes)), ("lm_head_bytes", String(t.lmHeadBytes))
                 ])
             }
             let resultObjects = results.map { r in
-                JSON.object([
-                    ("name", JSON.string(r.name)), ("depth", String(r.depth)),
-                    ("decode_tps", JSON.number(Self.median(r.runs))),
-                    ("decode_tps_runs", "[" + r.runs.map { JSON.number($0) }.joined(separator: ",") + "]"),
-                    ("speedup_vs_dense", speedup(r).map { JSON.number($0) } ?? "null"),
-                    ("ffn_active_fraction", JSON.number(r.activeFraction)),
-                    ("attended_keys_per_layer", JSON.number(r.keysPerLayer)), ("attended_keys_max", String(r.maxKeys)),
-                    ("gather_bytes_per_token", JSON.number(r.gatherBytes)),
-                    ("cache_bytes_per_token", JSON.number(r.cacheBytes)), ("bytes_per_token", JSON.number(r.bytes)),
-                    ("byte_ratio_vs_dense", byteRatio(r).map { JSON.number($0) } ?? "null"),
-                    ("effective_gbs", JSON.number(r.bytes * Self.median(r.runs) / 1e9)),
-                    ("ms_per_token_by_section", JSON.object(r.sections.map { ($0.0, JSON.number($0.1)) })),
-                    ("gbs", JSON.object(rates(r).map { ($0.0, JSON.number($0.1)) }))
+                JSONText.object([
+                    ("name", JSONText.string(r.name)), ("depth", String(r.depth)),
+                    ("decode_tps", JSONText.number(Self.median(r.runs))),
+                    ("decode_tps_runs", "[" + r.runs.map { JSONText.number($0) }.joined(separator: ",") + "]"),
+                    ("speedup_vs_dense", speedup(r).map { JSONText.number($0) } ?? "null"),
+                    ("ffn_active_fraction", JSONText.number(r.activeFraction)),
+                    ("attended_keys_per_layer", JSONText.number(r.keysPerLayer)), ("attended_keys_max", String(r.maxKeys)),
+                    ("gather_bytes_per_token", JSONText.number(r.gatherBytes)),
+                    ("cache_bytes_per_token", JSONText.number(r.cacheBytes)), ("bytes_per_token", JSONText.number(r.bytes)),
+                    ("byte_ratio_vs_dense", byteRatio(r).map { JSONText.number($0) } ?? "null"),
+                    ("effective_gbs", JSONText.number(r.bytes * Self.median(r.runs) / 1e9)),
+                    ("ms_per_token_by_section", JSONText.object(r.sections.map { ($0.0, JSONText.number($0.1)) })),
+                    ("gbs", JSONText.object(rates(r).map { ($0.0, JSONText.number($0.1)) }))
                 ])
             }
             emit(
-                JSON.object([
-                    ("threads", String(ComputePool.shared.threads)), ("bandwidth_gbs", JSON.number(bandwidth / 1e9)),
+                JSONText.object([
+                    ("threads", String(ComputePool.shared.threads)), ("bandwidth_gbs", JSONText.number(bandwidth / 1e9)),
                     ("gen_tokens", String(tokens)), ("repetitions", String(repetitions)),
                     ("twins", "[" + twinObjects.joined(separator: ",") + "]"),
                     ("results", "[" + resultObjects.joined(separator: ",") + "]")
