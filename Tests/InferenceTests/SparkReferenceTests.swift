@@ -74,7 +74,7 @@ final class SparkReferenceTests: XCTestCase {
 
     /// Exact top-k selection equals sorting, including ties (lowest index first).
     func testTopKIndicesEqualSorting() {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SplitMix64(seed: UInt64(ProcessInfo.processInfo.environment["SPARKCHAT_TEST_SEED"] ?? "") ?? 7)  // seeded: a failure repeats
         for trial in 0..<200 {
             let n = Int.random(in: 1...300, using: &rng), k = Int.random(in: 1...40, using: &rng)
             // Few distinct values on odd trials, so ties at the k-th value are common.

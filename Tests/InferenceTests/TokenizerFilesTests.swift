@@ -105,7 +105,7 @@ final class TokenizerFilesTests: XCTestCase {
         let dir = Fixtures.url("family/tokenizer")
         let spm = try Data(contentsOf: dir.appendingPathComponent("tokenizer.model"))
         let json = try Data(contentsOf: dir.appendingPathComponent("tokenizer.json"))
-        var rng = SystemRandomNumberGenerator()
+        var rng = SplitMix64(seed: UInt64(ProcessInfo.processInfo.environment["SPARKCHAT_TEST_SEED"] ?? "") ?? 7)  // seeded: a failure repeats
         for _ in 0..<100 {
             var a = spm, b = json
             for _ in 0..<Int.random(in: 1...6, using: &rng) {

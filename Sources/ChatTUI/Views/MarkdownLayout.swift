@@ -216,8 +216,10 @@ struct StyledText {
             let lineEnd = chars[lineStart...].firstIndex(of: "\n") ?? chars.count
             var start = lineStart, used = 0
             var lastSpace: Int? = nil  // index just after the last space of the row
+            var continued = false  // the row began at a break: no leading spaces
             var k = lineStart
             while k < lineEnd {
+                if continued && k == start && chars[k] == " " { start += 1; k += 1; continue }
                 let w = widths[k]
                 if used + w > width && k > start {
                     if wordBreak, let cut = lastSpace, cut > start {
@@ -231,7 +233,8 @@ struct StyledText {
                         start = k; used = 0
                     }
                     lastSpace = nil
-                    if chars[k] == " " && start == k { start = k + 1; k += 1; continue }
+                    continued = true
+                    continue  // measure chars[k] again against the new row: it may still not fit
                 }
                 used += w
                 if chars[k] == " " { lastSpace = k + 1 }

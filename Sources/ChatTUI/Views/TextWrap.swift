@@ -17,10 +17,13 @@ enum TextWrap {
         var row: [Character] = []
         var rowWidth = 0
         var lastSpace: Int? = nil  // index in `row` just after the last space
+        var continued = false  // the row began at a break: no leading spaces
         for ch in line {
             let w = TextWidth.of(ch)
-            if rowWidth + w > width && !row.isEmpty {
-                if wordBreak, let cut = lastSpace, cut > 0 {
+            // At most twice: a break after the last space may leave a row that still
+            // cannot take `ch`, which then breaks mid-word.
+            while rowWidth + w > width && !row.isEmpty {
+                if wordBreak, let cut = lastSpace, cut > 0, cut <= row.count {
                     let head = row[..<cut]
                     rows.append(String(head).trimmingTrailingSpaces())
                     row = Array(row[cut...])
@@ -29,8 +32,9 @@ enum TextWrap {
                     rows.append(String(row)); row = []; rowWidth = 0
                 }
                 lastSpace = nil
-                if ch == " " && row.isEmpty { continue }  // no leading space on a wrapped row
+                continued = true
             }
+            if ch == " " && row.isEmpty && continued { continue }  // no leading space on a wrapped row
             row.append(ch); rowWidth += w
             if ch == " " { lastSpace = row.count }
         }

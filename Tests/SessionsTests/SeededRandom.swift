@@ -1,0 +1,15 @@
+import Foundation
+
+/// A seeded generator for the randomized tests, so a failure repeats exactly;
+/// SPARKCHAT_TEST_SEED explores other inputs.
+struct SeededRandom: RandomNumberGenerator {
+    private var state: UInt64
+    init() { state = UInt64(ProcessInfo.processInfo.environment["SPARKCHAT_TEST_SEED"] ?? "") ?? 7 }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15  // SplitMix64
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
