@@ -8,10 +8,14 @@ import Foundation
 struct ChunkedPrefill {
     /// Tokens per forward call at first, and the unit of every later chunk.
     static let firstChunk = 64
-    /// Later chunks grow (in units of `firstChunk`, up to `maxChunk`) to about this much
-    /// work, because small chunks cost prefill speed (measured on 2 busy cores: 64-token
-    /// chunks ran 11% slower than 512-token ones, 128-token ones 6%).
-    static let chunkSeconds = 0.25
+    /// Later chunks grow (in units of `firstChunk`, up to `maxChunk`, the forward's own
+    /// chunk, which `bench` prefill runs) to about this much work. Each chunk pays a fixed
+    /// cost (every layer's weights dequantized once for sgemm, and a pool barrier per
+    /// product), so small chunks cost prefill speed: a 4803-token prompt on 2 busy cores
+    /// read at 82 tok/s in chunks sized to 0.25 s (64 tokens at that load) and at 112
+    /// tok/s in 512-token chunks, as fast as `bench` prefill of the same length (108).
+    /// One second keeps a stop (Esc) within about a second of work.
+    static let chunkSeconds = 1.0
     static let maxChunk = 512
 
     let model: LanguageModel
