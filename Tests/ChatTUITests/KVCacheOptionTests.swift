@@ -88,4 +88,31 @@ final class KVCacheOptionTests: XCTestCase {
         XCTAssertTrue(notices[0].contains("kv_cache"), notices[0])
         XCTAssertNil(c.kvCache)
     }
+
+    /// The stats panel shows the KV cache's bytes after a reply (kept while the next one
+    /// streams) and, for RecurrentGemma, its constant recurrent state beside them.
+    func testStatsPanelShowsCacheAndRecurrentBytes() throws {
+        let dir = HeadlessCommandTests.repoRoot.appendingPathComponent("Tests/Fixtures/family/recurrent_gemma").path
+        guard FileManager.default.fileExists(atPath: dir) else { throw XCTSkip("fixture missing") }
+        let m = try LoadedModel.load(path: dir)
+        try m.useKVCache(.q8_0)
+        var p = SamplingParameters.greedy
+        p.maxTokens = 3
+        var summary = GenerationSummary()
+        try Generator(model: m).generate(tokens: [2, 10, 11, 12], parameters: p) { e in
+            if case .done(let s) = e { summary = s }
+        }
+        XCTAssertGreaterThan(summary.kvCacheBytes, 0)
+        XCTAssertGreaterThan(summary.recurrentStateBytes, 0)
+        var live = LiveStats(promptTokens: 4, contextLimit: 64, started: Date())
+        var rows = StatsPanel.rows(live, model: "m", sparsity: "off", streaming: true).map(\.0)
+        XCTAssertTrue(rows.contains("KV cache  –"), "\(rows)")
+        live.finish(summary, contextUsed: 7)
+        rows = StatsPanel.rows(live, model: "m", sparsity: "off", streaming: false).map(\.0)
+        XCTAssertTrue(rows.contains("KV cache  \(StatsPanel.si(Double(summary.kvCacheBytes)))B"), "\(rows)")
+        XCTAssertTrue(rows.contains("recurrent \(StatsPanel.si(Double(summary.recurrentStateBytes)))B (constant)"), "\(rows)")
+        live.remote = true
+        rows = StatsPanel.rows(live, model: "m", sparsity: "off", streaming: false).map(\.0)
+        XCTAssertFalse(rows.contains { $0.hasPrefix("KV cache") }, "a remote reply has no local cache")
+    }
 }

@@ -118,6 +118,7 @@ final class KVCacheQ8Tests: XCTestCase {
             }
             let range = v.max()! - v.min()!
             let worst = zip(outs[0], outs[1]).map { abs($0 - $1) }.max()!
+            print("q8_0 attention, head size \(hd): worst |q8_0 - f32| = \(worst / range * 100)% of the values' range")
             XCTAssertLessThan(worst, 0.02 * range, "head size \(hd)")
             XCTAssertGreaterThan(worst, 0, "q8_0 rounding should show")
             // 34 bytes per (started) block of 32 values against 4 per value: 3.76x less at 256.
@@ -145,9 +146,11 @@ final class KVCacheQ8Tests: XCTestCase {
         return out
     }
 
-    /// The tiny checkpoints (heads of 16: one partial block) with a q8_0 cache give logits
-    /// within 3% of the logit range of the f32 cache's (measured ≤ 1%), the same greedy
-    /// token at most positions, and the q8_0 decode equals the q8_0 prefill.
+    /// The tiny checkpoints (random weights, heads of 16: one partial block) with a q8_0
+    /// cache give logits within 5% of the logit range of the f32 cache's (measured: gemma
+    /// 0.7%, gemma2 2.9%, gemma3 1.2%, recurrent_gemma 0.3%), the same greedy token at 44
+    /// of 48 positions or more (measured 45 to 48), and q8_0 decode equals q8_0 prefill.
+    /// (On the real model the cost is +0.3% perplexity: README, "KV cache".)
     func testTinyModelLogitsWithQ8CacheAreCloseToF32() throws {
         for arch in ["gemma", "gemma2", "gemma3", "recurrent_gemma"] {
             let m = try tinyModel(arch)
@@ -162,7 +165,7 @@ final class KVCacheQ8Tests: XCTestCase {
             let chunked = try logits(m, seq, chunks: [0..<40, 40..<48])
             let range = ref.max()! - ref.min()!
             let worst = zip(ref, stepped).map { abs($0 - $1) }.max()!
-            XCTAssertLessThan(worst, 0.03 * range, arch)
+            XCTAssertLessThan(worst, 0.05 * range, arch)
             XCTAssertGreaterThan(worst, 0, "\(arch): the cache should be q8_0")
             let prefillGap = zip(stepped, chunked).map { abs($0 - $1) }.max()!
             XCTAssertLessThan(prefillGap, 1e-3 * range, "\(arch): q8_0 prefill vs decode")
@@ -171,6 +174,7 @@ final class KVCacheQ8Tests: XCTestCase {
                 let a = ref[(p * V)..<((p + 1) * V)], b = stepped[(p * V)..<((p + 1) * V)]
                 if a.indices.max(by: { a[$0] < a[$1] }) == b.indices.max(by: { b[$0] < b[$1] }) { same += 1 }
             }
+            print("\(arch): q8_0 logits within \(worst / range * 100)% of the f32 range, greedy agrees at \(same)/48")
             XCTAssertGreaterThanOrEqual(same, 44, "\(arch): greedy tokens agree at \(same)/48 positions")
             let state = m.model.makeState(capacity: 64)
             _ = try m.model.forward(Array(seq[0..<20]), state: state, logitRows: [19], sparsity: .off, stats: nil)
