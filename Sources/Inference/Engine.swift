@@ -58,6 +58,17 @@ public final class LoadedModel: @unchecked Sendable {
         }
     }
 
+    /// Makes new states store keys and values as `type`; refuses, in one line, a model
+    /// whose attention reads only float32 keys (Spark's top-k attention kernel).
+    public func useKVCache(_ type: KVCacheType) throws {
+        guard model.kvCacheTypes.contains(type) else {
+            throw EngineError.unsupported(
+                "--kv-cache \(type) is not supported for \(info.architecture) models (supported: \(model.kvCacheTypes.map(\.rawValue).joined(separator: ", ")))"
+            )
+        }
+        model.options.kvCache = type
+    }
+
     /// Loads a GGUF file or a Hugging Face checkpoint directory.
     public static func load(path: String) throws -> LoadedModel {
         var isDir: ObjCBool = false

@@ -48,6 +48,22 @@ float ck_dot_f32(const float *a, const float *b, int64_t n);
 /// y += a * x
 void ck_axpy_f32(float a, const float *x, float *y, int64_t n);
 
+// ---- the q8_0 KV cache (kv_q8.c): a head row of n values is ceil(n/32) blocks of llama.cpp's
+// q8_0 (fp16 scale + 32 int8; a partial last block is zero-padded) ----
+/// Bytes of one stored head row of `n` values.
+size_t ck_kv_q8_row_bytes(int64_t n);
+/// Quantizes `n` floats into a head row (llama.cpp's rounding: d = amax/127 at fp16, q = round(x/d)).
+void ck_kv_q8_quantize(const float *x, void *dst, int64_t n);
+/// The floats a head row stands for.
+void ck_kv_q8_dequantize(const void *src, float *dst, int64_t n);
+/// scores[j] = q . key(lo + j) for j in [0, count): the key of position p is the head row at
+/// keys + (p % ring) * stride bytes; `n` values per head.
+void ck_kv_q8_scores(const float *q, const void *keys, size_t stride, int64_t ring, int64_t lo, int64_t count,
+                     int64_t n, float *scores);
+/// out = sum over j of w[j] * value(lo + j), values laid out as the keys above (out is overwritten).
+void ck_kv_q8_weighted_sum(const float *w, const void *values, size_t stride, int64_t ring, int64_t lo,
+                           int64_t count, int64_t n, float *out);
+
 // ---- thread pool: workers spin briefly then sleep; run() blocks until all tasks finish ----
 typedef struct ck_pool ck_pool;
 ck_pool *ck_pool_create(int n_threads);   // n_threads includes the caller

@@ -4,7 +4,7 @@ import Inference
 /// Settings from `$XDG_CONFIG_HOME/sparkchat/config.json` (default ~/.config):
 /// `{"theme": "dark", "model": "NAME", "temperature": 0.7, "max_tokens": 1024,
 ///   "top_k": 64, "top_p": 0.95, "seed": 1, "sparsity": "off", "speculative": "off",
-///   "system_prompt": "...", "endpoints": [{"name": "lab", "url": "http://host:8080/v1", "api_key_env": "LAB_KEY"}]}`
+///   "kv_cache": "q8_0", "system_prompt": "...", "endpoints": [{"name": "lab", "url": "http://host:8080/v1", "api_key_env": "LAB_KEY"}]}`
 /// (`speculative`: off or a drafter, as `/speculative` takes; `endpoints`: OpenAI-compatible
 /// servers whose models are listed as `NAME/MODEL_ID`).
 /// Every key is optional; command-line options win over the file.
@@ -18,6 +18,8 @@ struct AppConfig: Codable, Equatable {
     var seed: UInt64?
     var sparsity: String?
     var speculative: String?
+    /// How local models store their KV cache: f32 (default) or q8_0, as `--kv-cache`.
+    var kvCache: String?
     var systemPrompt: String?
     /// Chat format per model (catalog name → auto|template|gemma|chatml|llama3|dialogue|frame file),
     /// and `"*"` for every model not named.
@@ -32,7 +34,7 @@ struct AppConfig: Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case theme, model, temperature, seed, sparsity, speculative, formats, stop, endpoints
-        case maxTokens = "max_tokens", topK = "top_k", topP = "top_p", systemPrompt = "system_prompt"
+        case maxTokens = "max_tokens", topK = "top_k", topP = "top_p", systemPrompt = "system_prompt", kvCache = "kv_cache"
         case sparkifyTokens = "sparkify_tokens", sparkifyCalibration = "sparkify_calibration"
     }
 

@@ -14,6 +14,7 @@ struct ChatOptions {
     var sparsity: String?
     var speculative: String?
     var format: String?
+    var kvCache: KVCacheType?
 }
 
 /// The chat: owns the state and runs the event loop on the main thread. Each turn
@@ -141,6 +142,7 @@ final class ChatApp {
         terminal = try Terminal(theme: theme, useColor: !noColor)
         Signals.install()  // after curses start-up, which installs handlers of its own
         worker.formatOverride = options.format
+        worker.kvCacheOverride = options.kvCache
         worker.config = cfg
         if let r = remote {
             loadingModel = "\(r.endpoint.name)/\(r.id)"
@@ -275,7 +277,9 @@ final class ChatApp {
             loadingModel = nil
             say("cannot load model: \(msg); pick another with F2 or /model NAME", error: true)
         case .started(let promptTokens, let limit, let dropped):
+            let held = (live.kvCacheBytes, live.recurrentStateBytes)  // until this reply's summary
             live = LiveStats(promptTokens: promptTokens, contextLimit: limit, started: requestStarted)
+            (live.kvCacheBytes, live.recurrentStateBytes) = held
             live.speculative = requestSpeculative
             live.remote = modelInfo?.isRemote == true
             if dropped > 0 { say("context full: the oldest \(dropped) messages were left out of the prompt") }

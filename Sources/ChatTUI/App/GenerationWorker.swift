@@ -51,6 +51,8 @@ final class GenerationWorker: @unchecked Sendable {
     private var source: ReplySource?
     /// `--format` (wins), else config.json's `formats` entry for the model, else the model's files decide.
     var formatOverride: String?
+    /// `chat --kv-cache`, else config.json's `kv_cache`, else f32.
+    var kvCacheOverride: KVCacheType?
     var config = AppConfig()
 
     init() {
@@ -95,6 +97,10 @@ final class GenerationWorker: @unchecked Sendable {
                 do {
                     let t0 = Date()
                     let m = try LoadedModel.load(path: path)
+                    // A model without q8_0 attention (Spark) keeps f32, said in the notice.
+                    let kvCache = kvCacheOverride ?? config.kvCache.flatMap(KVCacheType.init(rawValue:)) ?? .f32
+                    var kvNotice: String? = nil
+                    do { try m.useKVCache(kvCache) } catch { kvNotice = "\(error); using f32" }
                     let generator = Generator(model: m)
                     source = LocalReplySource(generator: generator)
                     events.push(.loaded(m.info, contextLimit: m.config.contextLength, seconds: Date().timeIntervalSince(t0)))
@@ -102,6 +108,7 @@ final class GenerationWorker: @unchecked Sendable {
                     do { try ChatFormats.apply(formatOverride ?? config.format(for: m.info), to: m) } catch {
                         formatNotice = "\(error); using \(m.chatFormat.name)"
                     }
+                    if let k = kvNotice { formatNotice = formatNotice.map { "\($0); \(k)" } ?? k }
                     events.push(.format(m.chatFormat.name + (m.chatFormat.isDialogueFrame ? " (base model)" : ""), notice: formatNotice))
                     warmFormatPrefix(m, generator)
                 } catch {

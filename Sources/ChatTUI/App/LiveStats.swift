@@ -22,6 +22,9 @@ struct LiveStats {
     /// The reply comes from a remote endpoint: prompt processing and sparsity are the
     /// server's (shown as not available unless it sent them), token counts its usage.
     var remote = false
+    /// The sequence state's bytes after the last reply: its KV cache (in the model's
+    /// `--kv-cache` layout) and, for RecurrentGemma, the constant recurrent state.
+    var kvCacheBytes = 0, recurrentStateBytes = 0
 
     init() {}
 
@@ -57,6 +60,7 @@ struct LiveStats {
         prefillTPS = s.prefillTPS
         if s.generatedTokens > 0 { decodeTPS = s.decodeTPS; ttftMs = s.timeToFirstToken * 1000 }
         contextUsed = used
+        if !remote { kvCacheBytes = s.kvCacheBytes; recurrentStateBytes = s.recurrentStateBytes }
         if speculative != nil {
             speculativeProposed = s.speculativeProposed; speculativeAccepted = s.speculativeAccepted; targetPasses = s.targetPasses
         }

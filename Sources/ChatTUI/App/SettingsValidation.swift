@@ -157,6 +157,9 @@ enum SettingsValidation {
         if let v = c.topP, let why = topP(v) { reject("top_p", "\(v)", why); c.topP = nil }
         if let v = c.sparsity, let why = sparsity(v) { reject("sparsity", v, why); c.sparsity = nil }
         if let v = c.speculative, let why = speculative(v, trusted: true) { reject("speculative", v, why); c.speculative = nil }
+        if let v = c.kvCache, KVCacheType(rawValue: v) == nil {
+            reject("kv_cache", v, "must be one of \(KVCacheType.allCases.map(\.rawValue).joined(separator: ", "))"); c.kvCache = nil
+        }
         if let v = c.sparkifyTokens, !(64...(1 << 20)).contains(v) {
             reject("sparkify_tokens", "\(v)", "must be between 64 and 1048576"); c.sparkifyTokens = nil
         }

@@ -15,6 +15,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Repetitions (the median is reported).") var repetitions = 3
     @Option(name: .long, help: "Tokens already in the context before each test, as llama-bench -d (default 0).") var depth = 0
     @Option(name: .long, help: OptionHelp.sparsity) var sparsity: SparsityMode = .off
+    @Option(name: .long, help: OptionHelp.kvCache) var kvCache: KVCacheType = .f32
     @Option(
         name: .long,
         help: ArgumentHelp(
@@ -36,6 +37,7 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("unknown --twin \(bad) (known: \(SpeedTwin.names.joined(separator: ", ")))")
         }
         if !twin.isEmpty && options.model != nil { throw ValidationError("--twin and --model are exclusive") }
+        if !twin.isEmpty && kvCache != .f32 { throw ValidationError("--twin fills float32 caches only (--kv-cache f32)") }
         if !twin.isEmpty && depth + genTokens + 16 > 8192 { throw ValidationError("--depth plus --gen-tokens exceed the twins' context of 8192") }
     }
 
@@ -48,6 +50,7 @@ struct BenchCommand: ParsableCommand {
         }
         let loadStart = Date()
         let loaded = try options.load(for: "bench")
+        try loaded.useKVCache(kvCache)
         let loadSeconds = Date().timeIntervalSince(loadStart)  // mmap + metadata + tokenizer: no weight is read
         let m = loaded.model
         let mode = sparsity
@@ -91,8 +94,10 @@ struct BenchCommand: ParsableCommand {
             _ = try m.forward(prompt, state: s, logitRows: [prompt.count - 1], sparsity: mode, stats: nil)
             return Double(prompt.count) / Date().timeIntervalSince(t0)
         }
+        var kvBytes = 0
         func decode() throws -> Double {
             let s = try startState()
+            defer { kvBytes = s.kvCacheByteCount }
             var tok = depth > 0 ? lo : loaded.tokenizer.bosId
             var stats: [TokenStats] = []
             let t0 = Date()
@@ -177,15 +182,17 @@ struct BenchCommand: ParsableCommand {
                         ("depth_prefill_tps", depthPrefillTPS.map { JSONText.number($0) } ?? "null"),
                         ("ttft_ms", JSONText.number(1000 * median(ttft))),
                         ("load_ms", JSONText.number(1000 * loadSeconds)),
-                        ("chat_prompt_tokens", String(chatIds.count))
+                        ("chat_prompt_tokens", String(chatIds.count)),
+                        ("kv_cache", JSONText.string(kvCache.rawValue)), ("kv_bytes", String(kvBytes))
                     ] + memoryFields + spec))
         } else {
-            emit("model: \(loaded.info.name) (\(loaded.info.quantization)), threads: \(threads), sparsity: \(mode)")
+            emit("model: \(loaded.info.name) (\(loaded.info.quantization)), threads: \(threads), sparsity: \(mode), kv cache: \(kvCache)")
             emit(String(format: "model load (mmap, tokenizer): %.1f ms", 1000 * loadSeconds))
             let at = depth > 0 ? " @ d\(depth)" : ""
             if let d = depthPrefillTPS { emit(String(format: "context fill (%d tokens): %8.1f tokens/s", depth, d)) }
             emit(String(format: "prefill (pp%d%@): %8.1f tokens/s", promptTokens, at as NSString, median(pp)))
             emit(String(format: "decode  (tg%d%@): %8.1f tokens/s", genTokens, at as NSString, median(tg)))
+            emit(String(format: "kv cache after decode (%@): %.2f MB", kvCache.rawValue, Double(kvBytes) / 1e6))
             emit(String(format: "time to first token (chat turn, %d prompt tokens): %.1f ms", chatIds.count, 1000 * median(ttft)))
             for line in memoryLines { emit(line) }
         }

@@ -13,6 +13,7 @@ struct ChatCommand: ParsableCommand {
     @Option(name: .long, help: OptionHelp.speculative) var speculative: SpeculativeMode?
     @Option(name: .long, help: "Chat format: \(ChatFormats.usage) (default: auto, from the model's files).") var format: String?
     @Option(name: .long, help: "Worker threads (default: all CPUs).") var threads: Int?
+    @Option(name: .long, help: OptionHelp.kvCache) var kvCache: KVCacheType?
 
     func validate() throws {
         try ArgumentCheck.requireUTF8Arguments()
@@ -27,7 +28,8 @@ struct ChatCommand: ParsableCommand {
         let app = try ChatApp(
             options: ChatOptions(
                 model: model, session: session, theme: theme, sampling: sampling.overrides,
-                sparsity: sparsity?.description, speculative: speculative?.description, format: format))
+                sparsity: sparsity?.description, speculative: speculative?.description, format: format,
+                kvCache: kvCache))
         app.run()
         // Everything is saved (or its fallback copy written) and the terminal restored; leave
         // without the C library's exit handlers: OpenBLAS's joins its idle threads there and

@@ -23,6 +23,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .long, help: "Chat format (with --chat): \(ChatFormats.usage).") var format: String?
     @Option(name: .long, help: OptionHelp.sparsity) var sparsity: SparsityMode = .off
     @Option(name: .long, help: OptionHelp.speculative) var speculative: SpeculativeMode?
+    @Option(name: .long, help: OptionHelp.kvCache) var kvCache: KVCacheType = .f32
     @Flag(name: .long, help: "One JSON object per token, then a summary object.") var json = false
 
     func validate() throws {
@@ -47,6 +48,7 @@ struct GenerateCommand: ParsableCommand {
             return
         }
         let loaded = try options.load()
+        try loaded.useKVCache(kvCache)
         let generator = Generator(model: loaded)
         generator.sparsity = sparsity
         generator.speculative = speculative ?? .off
@@ -87,7 +89,9 @@ struct GenerateCommand: ParsableCommand {
                                 ("generated_tokens", String(s.generatedTokens)),
                                 ("prefill_tps", JSONText.number(s.prefillTPS)), ("decode_tps", JSONText.number(s.decodeTPS)),
                                 ("ttft_ms", JSONText.number(s.timeToFirstToken * 1000)), ("stop", JSONText.string(s.stopReason.rawValue)),
-                                ("format", chat ? JSONText.string(loaded.chatFormat.name) : "null")
+                                ("format", chat ? JSONText.string(loaded.chatFormat.name) : "null"),
+                                ("kv_cache", JSONText.string(kvCache.rawValue)), ("kv_bytes", String(s.kvCacheBytes)),
+                                ("recurrent_state_bytes", String(s.recurrentStateBytes))
                             ]
                                 + (s.targetPasses > 0
                                     ? [

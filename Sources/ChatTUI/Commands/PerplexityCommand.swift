@@ -19,6 +19,7 @@ struct PerplexityCommand: ParsableCommand {
     @Option(name: .long, help: "Chunk length in tokens.") var ctx = 512
     @Option(name: .long, help: "Score at most this many chunks (0 = all).") var chunks = 0
     @Option(name: .long, help: OptionHelp.sparsity) var sparsity: SparsityMode = .off
+    @Option(name: .long, help: OptionHelp.kvCache) var kvCache: KVCacheType = .f32
     @Flag(name: .long, help: "Float32 arithmetic (dequantized weights), as the Hugging Face reference computes, instead of decode's int8 activations.")
     var float32 = false
     @Flag(name: .long, help: "Print a JSON object instead of text.") var json = false
@@ -30,6 +31,7 @@ struct PerplexityCommand: ParsableCommand {
     func run() throws {
         let text = try ArgumentCheck.readUTF8File(file)
         let loaded = try options.load(for: "perplexity")
+        try loaded.useKVCache(kvCache)
         let result = try Perplexity.compute(
             model: loaded, text: text, ctx: ctx, maxChunks: chunks,
             sparsity: sparsity,
@@ -43,11 +45,14 @@ struct PerplexityCommand: ParsableCommand {
                     ("ppl", JSONText.number(result.ppl)), ("chunks", String(result.chunks)),
                     ("ctx", String(ctx)), ("tokens_scored", String(result.scored)),
                     ("arithmetic", JSONText.string(float32 ? "float32" : "quantized")),
+                    ("kv_cache", JSONText.string(kvCache.rawValue)),
                     ("mean_ffn_active", JSONText.number(result.meanFFNActive)),
                     ("tokens_per_second", JSONText.number(result.tokensPerSecond))
                 ]))
         } else {
-            emit("chunks: \(result.chunks), tokens scored: \(result.scored), ffn active: \(String(format: "%.1f%%", 100 * result.meanFFNActive))")
+            emit(
+                "chunks: \(result.chunks), tokens scored: \(result.scored), ffn active: \(String(format: "%.1f%%", 100 * result.meanFFNActive)), kv cache: \(kvCache)"
+            )
             emit("ppl: \(String(format: "%.4f", result.ppl))")
         }
     }

@@ -31,6 +31,7 @@ struct ServeCommand: ParsableCommand {
     var maxBatch = 8
     @Option(name: .long, help: "Largest request body in bytes; larger ones are answered 413.") var maxBodyBytes = 4 << 20
     @Option(name: .long, help: OptionHelp.sparsity) var sparsity: SparsityMode = .off
+    @Option(name: .long, help: OptionHelp.kvCache) var kvCache: KVCacheType = .f32
     @Flag(name: .long, help: "Do not log requests on stderr.") var quiet = false
 
     func validate() throws {
@@ -51,8 +52,9 @@ struct ServeCommand: ParsableCommand {
         let loaded = try options.load()
         let (config, _) = AppConfig.load()
         let formatChoice = format
-        let sparsity = self.sparsity
+        let sparsity = self.sparsity, kvCache = self.kvCache
         @Sendable func serve(_ model: LoadedModel, id: String) throws -> ServedModel {
+            try model.useKVCache(kvCache)
             try ChatFormats.apply(formatChoice ?? config.format(for: model.info), to: model)
             var chat = ChatDefaults.parameters()
             chat.stop = ChatFormats.stops(model.chatFormat, extra: config.stop ?? [])

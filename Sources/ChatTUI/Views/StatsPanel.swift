@@ -84,6 +84,10 @@ enum StatsPanel {
         r.append(("TTFT      " + (live.ttftMs.map { String(format: "%.0f ms", $0) } ?? "–"), .normal))
         let ctxFrac = live.contextLimit == 0 ? "" : " (\(pct(Double(live.contextUsed), Double(live.contextLimit))))"
         r.append(("context   \(live.contextUsed) / \(live.contextLimit)\(ctxFrac)", .normal))
+        if !live.remote {
+            r.append(("KV cache  " + (live.kvCacheBytes > 0 ? "\(si(Double(live.kvCacheBytes)))B" : "–"), .normal))
+            if live.recurrentStateBytes > 0 { r.append(("recurrent \(si(Double(live.recurrentStateBytes)))B (constant)", .normal)) }
+        }
         return r
     }
 

@@ -77,6 +77,8 @@ public final class Generator: @unchecked Sendable {
         ) { self.cachedTokens += $0 }
         summary.prefilledTokens = prefilled
         summary.prefillSeconds = Date().timeIntervalSince(t0)
+        summary.kvCacheBytes = st.kvCacheByteCount
+        summary.recurrentStateBytes = st.recurrentByteCount
         guard let logits else {
             summary.stopReason = .cancelled
             onEvent(.done(summary))
@@ -104,6 +106,8 @@ public final class Generator: @unchecked Sendable {
         summary.speculativeProposed = speculativeStats.proposed
         summary.speculativeAccepted = speculativeStats.accepted
         summary.targetPasses = speculativeStats.passes
+        summary.kvCacheBytes = st.kvCacheByteCount
+        summary.recurrentStateBytes = st.recurrentByteCount
         onEvent(.done(summary))
     }
 

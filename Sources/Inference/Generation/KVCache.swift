@@ -1,11 +1,14 @@
+import CKernels
+
 /// Keys and values of the attention layers. Global layers keep every position;
 /// local (sliding-window) layers keep a ring of `window + slack` positions, so
 /// memory stays bounded while a rewind of up to `slack` tokens (a chat turn whose
 /// re-tokenized reply differs from the generated tokens) stays possible.
+/// A position's row holds `kvHeads` head rows of `type`'s layout (`rowBytes` in all).
 public final class KVCache: ModelState {
     struct Layer {
-        var keys: UnsafeMutablePointer<Float>?
-        var values: UnsafeMutablePointer<Float>?
+        var keys: UnsafeMutableRawPointer?
+        var values: UnsafeMutableRawPointer?
         var allocated = 0  // positions with storage
         let ringSize: Int  // slots; position p lives in slot p % ringSize
         let window: Int?  // nil for global layers
@@ -14,12 +17,23 @@ public final class KVCache: ModelState {
     /// Positions a forward chunk may add at once without overwriting keys it still needs.
     static let slack = 1024
     let width: Int  // kvHeads * headDim
+    let headDim: Int
+    let type: KVCacheType
+    /// Bytes of one position (every KV head) and of one head within it.
+    let rowBytes: Int
+    let headRowBytes: Int
     let capacity: Int
     var layers: [Layer]
+    /// q8_0: float copies of a layer's rows for prefill's sgemm attention (floatRows).
+    private let dequantized = ScratchBuffer(64)
     public private(set) var length = 0
 
-    init(windows: [Int?], width: Int, capacity: Int) {
+    init(windows: [Int?], width: Int, headDim: Int, capacity: Int, type: KVCacheType = .f32) {
         self.width = width
+        self.headDim = headDim
+        self.type = type
+        self.headRowBytes = type.headRowBytes(headDim: headDim)
+        self.rowBytes = (width / max(headDim, 1)) * headRowBytes
         self.capacity = capacity
         self.layers = windows.map { w in
             Layer(ringSize: w.map { min($0 + KVCache.slack, capacity) } ?? capacity, window: w)
@@ -27,17 +41,17 @@ public final class KVCache: ModelState {
     }
 
     /// A cache for a transformer config: windowed rings for its local layers.
-    convenience init(config: ModelConfig, capacity: Int) {
+    convenience init(config: ModelConfig, capacity: Int, type: KVCacheType = .f32) {
         self.init(
             windows: config.layerKinds.map { $0 == .local ? config.slidingWindow : nil },
-            width: config.kvHeadCount * config.headDim, capacity: capacity)
+            width: config.kvHeadCount * config.headDim, headDim: config.headDim, capacity: capacity, type: type)
     }
 
     deinit {
         for l in layers { l.keys?.deallocate(); l.values?.deallocate() }
     }
 
-    public var byteCount: Int { layers.reduce(0) { $0 + 2 * $1.allocated * width * 4 } }
+    public var byteCount: Int { layers.reduce(0) { $0 + 2 * $1.allocated * rowBytes } }
 
     public func truncate(to n: Int) -> Bool {
         guard n <= length else { return false }
@@ -59,9 +73,9 @@ public final class KVCache: ModelState {
         guard need > l.allocated else { return }
         let newCount = min(l.ringSize, max(need, l.allocated * 2, 256))
         for kp in [\Layer.keys, \Layer.values] {
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: newCount * width)
+            let p = UnsafeMutableRawPointer.allocate(byteCount: newCount * rowBytes, alignment: 64)
             if let old = l[keyPath: kp] {
-                p.update(from: old, count: l.allocated * width)
+                p.copyMemory(from: old, byteCount: l.allocated * rowBytes)
                 old.deallocate()
             }
             l[keyPath: kp] = p
@@ -76,6 +90,48 @@ public final class KVCache: ModelState {
         end <= layers[layer].ringSize && end <= layers[layer].allocated
     }
 
-    @inline(__always) func keys(_ layer: Int, slot: Int) -> UnsafeMutablePointer<Float> { layers[layer].keys! + slot * width }
-    @inline(__always) func values(_ layer: Int, slot: Int) -> UnsafeMutablePointer<Float> { layers[layer].values! + slot * width }
+    /// A float32 cache's keys and values of a slot (`width` floats).
+    @inline(__always) func keys(_ layer: Int, slot: Int) -> UnsafeMutablePointer<Float> {
+        (layers[layer].keys! + slot * rowBytes).assumingMemoryBound(to: Float.self)
+    }
+    @inline(__always) func values(_ layer: Int, slot: Int) -> UnsafeMutablePointer<Float> {
+        (layers[layer].values! + slot * rowBytes).assumingMemoryBound(to: Float.self)
+    }
+
+    /// Stores one position's keys and values (`width` floats each) in a slot, in the cache's type.
+    func store(_ layer: Int, slot: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>) {
+        let l = layers[layer]
+        switch type {
+        case .f32:
+            keys(layer, slot: slot).update(from: k, count: width)
+            values(layer, slot: slot).update(from: v, count: width)
+        case .q8_0:
+            for h in 0..<(width / headDim) {
+                let at = slot * rowBytes + h * headRowBytes
+                ck_kv_q8_quantize(k + h * headDim, l.keys! + at, Int64(headDim))
+                ck_kv_q8_quantize(v + h * headDim, l.values! + at, Int64(headDim))
+            }
+        }
+    }
+
+    /// Positions 0..<count of a contiguous layer as float32 rows of `width` (keys, values):
+    /// the cache itself when it is float32, else a dequantized copy in scratch memory that
+    /// the next call reuses (prefill's batched attention multiplies them with sgemm).
+    func floatRows(_ layer: Int, count: Int) -> (keys: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>) {
+        guard type == .q8_0 else { return (keys(layer, slot: 0), values(layer, slot: 0)) }
+        let k = dequantized.floats(2 * count * width), v = k + count * width
+        let heads = width / headDim, src = (keys: layers[layer].keys!, values: layers[layer].values!)
+        parallelFor(count) { p in
+            for h in 0..<heads {
+                let at = p * rowBytes + h * headRowBytes, to = p * width + h * headDim
+                ck_kv_q8_dequantize(src.keys + at, k + to, Int64(headDim))
+                ck_kv_q8_dequantize(src.values + at, v + to, Int64(headDim))
+            }
+        }
+        return (k, v)
+    }
+
+    /// The raw rows of a layer (q8_0 attention reads them with strides of `rowBytes`).
+    func rawKeys(_ layer: Int) -> UnsafeMutableRawPointer { layers[layer].keys! }
+    func rawValues(_ layer: Int) -> UnsafeMutableRawPointer { layers[layer].values! }
 }

@@ -60,6 +60,10 @@ public struct GenerationSummary: Sendable {
     public var speculativeAccepted: Int = 0
     public var speculativeProposed: Int = 0
     public var targetPasses: Int = 0
+    /// Bytes the sequence's state holds at the end: its KV cache (as allocated, in the
+    /// model's `--kv-cache` layout) and a recurrent model's constant recurrent state.
+    public var kvCacheBytes: Int = 0
+    public var recurrentStateBytes: Int = 0
 
     public init() {}
     public var prefillTPS: Double { prefillSeconds > 0 ? Double(prefilledTokens) / prefillSeconds : 0 }

@@ -55,7 +55,8 @@ final class GemmaModel: HiddenStateModel {
         self.init(config: c, weights: try GGUFTensorSource(file: gguf).gemmaWeights(c))
     }
 
-    func makeState(capacity: Int) -> ModelState { KVCache(config: config, capacity: capacity) }
+    func makeState(capacity: Int) -> ModelState { KVCache(config: config, capacity: capacity, type: options.kvCache) }
+    var kvCacheTypes: [KVCacheType] { KVCacheType.allCases }
 
     func forwardHidden(
         _ tokens: [Int], state: ModelState, rows logitRows: [Int], sparsity: SparsityMode,

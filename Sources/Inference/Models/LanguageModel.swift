@@ -7,6 +7,15 @@ public protocol ModelState: AnyObject {
     func truncate(to n: Int) -> Bool
     /// Bytes the state holds (for the stats panel).
     var byteCount: Int { get }
+    /// Of those, the bytes of a constant-size recurrent state (RecurrentGemma's RG-LRU and
+    /// conv windows); the rest is the KV cache.
+    var recurrentByteCount: Int { get }
+}
+
+extension ModelState {
+    public var recurrentByteCount: Int { 0 }
+    /// The KV cache's share of `byteCount`.
+    public var kvCacheByteCount: Int { byteCount - recurrentByteCount }
 }
 
 /// One architecture's forward pass. Implementations are a straight read of the
@@ -28,10 +37,13 @@ public protocol LanguageModel: AnyObject {
     /// How this instance runs its arithmetic (sgemm or quantized kernels, batched
     /// attention, gathered sparse FFN): per model, so two users of two models never race.
     var options: RuntimeOptions { get set }
+    /// The KV cache layouts this model's attention reads.
+    var kvCacheTypes: [KVCacheType] { get }
 }
 
 extension LanguageModel {
     public var decodeWeightBytes: Int { 0 }
+    public var kvCacheTypes: [KVCacheType] { [.f32] }
     /// A model without kernel choices (a test's toy model) has only the defaults.
     public var options: RuntimeOptions {
         get { RuntimeOptions() }

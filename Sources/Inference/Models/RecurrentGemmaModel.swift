@@ -139,8 +139,9 @@ final class RecurrentGemmaModel: LanguageModel {
     @inline(__always) static func sigmoid(_ x: Float) -> Float { 1 / (1 + expf(-x)) }
 
     func makeState(capacity: Int) -> ModelState {
-        GriffinState(config: config, capacity: capacity)
+        GriffinState(config: config, capacity: capacity, kvCache: options.kvCache)
     }
+    var kvCacheTypes: [KVCacheType] { KVCacheType.allCases }
 
     func forward(
         _ tokens: [Int], state: ModelState, logitRows: [Int], sparsity: SparsityMode,
@@ -329,11 +330,11 @@ final class GriffinState: ModelState {
     var conv: [[Float]]
     var length: Int { kv.length }
 
-    init(config c: ModelConfig, capacity: Int) {
+    init(config c: ModelConfig, capacity: Int, kvCache: KVCacheType = .f32) {
         // Recurrent layers get a zero-width window: they never reserve cache storage.
         kv = KVCache(
             windows: c.layerKinds.map { $0 == .recurrent ? 0 : c.slidingWindow },
-            width: c.kvHeadCount * c.headDim, capacity: capacity)
+            width: c.kvHeadCount * c.headDim, headDim: c.headDim, capacity: capacity, type: kvCache)
         var idx: [Int: Int] = [:]
         for (i, k) in c.layerKinds.enumerated() where k == .recurrent { idx[i] = idx.count }
         recurrentIndex = idx

@@ -160,7 +160,9 @@ public final class SpeedTwin {
     /// decode at depth reads the cache the same way whatever wrote it, and filling it
     /// by prefill at these shapes would take minutes per twin on a small CPU.
     public static func fillContext(_ state: ModelState, depth: Int, seed: UInt64 = 4096) throws {
-        guard let cache = state as? KVCache else { throw EngineError.unsupported("speed twins fill transformer caches only") }
+        guard let cache = state as? KVCache, cache.type == .f32 else {
+            throw EngineError.unsupported("speed twins fill float32 transformer caches only")
+        }
         guard cache.length == 0, depth >= 0, depth <= cache.capacity else {
             throw EngineError.format("speed twin: cannot fill \(depth) positions into a cache of \(cache.capacity) holding \(cache.length)")
         }

@@ -66,9 +66,7 @@ enum TransformerSteps {
         let kvd = s.kvWidth
         cache.reserve(layer, upTo: s.keys)
         for t in 0..<s.tokens {
-            let slot = cache.slot(layer, s.start + t)
-            cache.keys(layer, slot: slot).update(from: k + t * kvd, count: kvd)
-            cache.values(layer, slot: slot).update(from: v + t * kvd, count: kvd)
+            cache.store(layer, slot: cache.slot(layer, s.start + t), keys: k + t * kvd, values: v + t * kvd)
         }
     }
 
@@ -106,6 +104,12 @@ enum TransformerSteps {
         layer: Int, _ s: ChunkShape, window: Int?, softcap: Float?,
         scores: UnsafeMutablePointer<Float>, scoresStride: Int
     ) {
+        if cache.type == .q8_0 {
+            attendPerQueryQ8(
+                queries: q, into: out, cache, layer: layer, s, window: window, softcap: softcap,
+                scores: scores, scoresStride: scoresStride)
+            return
+        }
         let H = s.heads, hd = s.headDim, qd = s.queryWidth, group = s.group, p0 = s.start
         parallelFor(s.tokens * H) { job in
             let t = job / H, h = job % H, position = p0 + t
@@ -126,16 +130,39 @@ enum TransformerSteps {
         }
     }
 
+    /// `attendPerQuery` over a q8_0 cache: the scores and the weighted sum of values read
+    /// the int8 rows directly (ck_kv_q8_scores, ck_kv_q8_weighted_sum), ring slots and all.
+    static func attendPerQueryQ8(
+        queries q: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ cache: KVCache,
+        layer: Int, _ s: ChunkShape, window: Int?, softcap: Float?,
+        scores: UnsafeMutablePointer<Float>, scoresStride: Int
+    ) {
+        let H = s.heads, hd = s.headDim, qd = s.queryWidth, group = s.group, p0 = s.start
+        let keys = cache.rawKeys(layer), values = cache.rawValues(layer)
+        let ring = Int64(cache.layers[layer].ringSize), stride = cache.rowBytes, headBytes = cache.headRowBytes
+        parallelFor(s.tokens * H) { job in
+            let t = job / H, h = job % H, position = p0 + t
+            let lo = firstVisible(position, window: window), n = position - lo + 1
+            let kvHead = (h / group) * headBytes
+            let weights = scores + job * scoresStride
+            ck_kv_q8_scores(q + t * qd + h * hd, keys + kvHead, stride, ring, Int64(lo), Int64(n), Int64(hd), weights)
+            if let cap = softcap { for j in 0..<n { weights[j] = Layers.softcap(weights[j], cap) } }
+            Layers.softmax(weights, n)
+            ck_kv_q8_weighted_sum(weights, values + kvHead, stride, ring, Int64(lo), Int64(n), Int64(hd), out + t * qd + h * hd)
+        }
+    }
+
     /// Prefill: per head, scores = Q Kᵀ over every cached position (one sgemm), then the
     /// causal/window mask, soft-cap and softmax row by row, then out = P V (masked entries
     /// are zero). Measured here: 0.72 ms of a 1.64 ms prompt token went to the per-query
-    /// loop before this. `scores` holds tokens × heads × keys floats.
+    /// loop before this. `scores` holds tokens × heads × keys floats. A q8_0 cache is
+    /// dequantized for the two sgemms (KVCache.floatRows: once per layer and chunk).
     static func attendBatched(
         queries q: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ cache: KVCache,
         layer: Int, _ s: ChunkShape, window: Int?, softcap: Float?, scores: UnsafeMutablePointer<Float>
     ) {
         let T = s.tokens, hd = s.headDim, qd = s.queryWidth, kvd = s.kvWidth, p0 = s.start, nk = s.keys
-        let keys0 = cache.keys(layer, slot: 0), values0 = cache.values(layer, slot: 0)
+        let (keys0, values0) = cache.floatRows(layer, count: nk)
         for h in 0..<s.heads {
             let kvOff = (h / s.group) * hd
             let S = scores + h * T * nk

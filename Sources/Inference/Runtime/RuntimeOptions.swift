@@ -19,6 +19,11 @@ public struct RuntimeOptions: Sendable, Equatable {
     /// Decode with statistical top-k reads only the active neurons' up rows and down
     /// columns. Off runs the dense masked path (same mask, every byte read): for comparison.
     public var gatherActiveNeurons = true
+    /// How new states store keys and values (float32, or q8_0 at ~1/3.8 of the bytes):
+    /// the one option here that changes what is computed, by the int8 rounding of the
+    /// cache. Set it through `LoadedModel.useKVCache`, which refuses a model that has no
+    /// q8_0 attention.
+    public var kvCache: KVCacheType = .f32
 
     public init() {}
 
