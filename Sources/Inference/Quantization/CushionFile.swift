@@ -8,6 +8,7 @@ public struct CushionFile: Codable, Equatable, Sendable {
         public var token: Int
         public var text: String
         public var loss: Double
+        public init(token: Int, text: String, loss: Double) { self.token = token; self.text = text; self.loss = loss }
     }
 
     public static let formatName = "sparkchat-cushion"

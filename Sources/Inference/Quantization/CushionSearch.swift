@@ -32,6 +32,7 @@ public enum CushionSearch {
 
     /// Thrown when `isCancelled` turned true: nothing was written.
     public struct Cancelled: Error, CustomStringConvertible {
+        public init() {}
         public var description: String { "cushion search interrupted; no file written" }
     }
 
