@@ -89,7 +89,8 @@ final class CushionTests: XCTestCase {
     func sample() -> CushionFile {
         CushionFile(
             model: "tiny-gemma3", objective: CushionRequest.objective, prefixIds: [2, 7, 9], prefixText: "<bos>ab",
-            baselineLoss: 30.5, steps: [.init(token: 2, text: "<bos>", loss: 20), .init(token: 7, text: "a", loss: 19), .init(token: 9, text: "b", loss: 18.25)],
+            baselineLoss: 30.5,
+            steps: [.init(token: 2, text: "<bos>", loss: 20), .init(token: 7, text: "a", loss: 19), .init(token: 9, text: "b", loss: 18.25)],
             candidates: [2, 7, 9, 11], calibrationTokens: 96)
     }
 

@@ -21,7 +21,9 @@ struct PerplexityCommand: ParsableCommand {
     @Option(name: .long, help: OptionHelp.sparsity) var sparsity: SparsityMode = .off
     @Flag(name: .long, help: "Float32 arithmetic (dequantized weights), as the Hugging Face reference computes, instead of decode's int8 activations.")
     var float32 = false
-    @Option(name: .long, help: "Activations of the products: \(ActivationMode.allCases.map(\.rawValue).joined(separator: ", ")) (default per-block-int8, as decode).")
+    @Option(
+        name: .long,
+        help: "Activations of the products: \(ActivationMode.allCases.map(\.rawValue).joined(separator: ", ")) (default per-block-int8, as decode).")
     var activations: ActivationMode?
     @Option(name: .long, help: "A cushion file (sparkchat cushion): its prefix is in the cache before each chunk, not scored.")
     var cushion: String?
@@ -64,14 +66,15 @@ struct PerplexityCommand: ParsableCommand {
         }
         if json {
             emit(
-                JSONText.object([
-                    ("ppl", JSONText.number(result.ppl)), ("chunks", String(result.chunks)),
-                    ("ctx", String(ctx)), ("tokens_scored", String(result.scored)),
-                    ("arithmetic", JSONText.string(mode == .float32 ? "float32" : "quantized")),
-                    ("activations", JSONText.string(mode.rawValue)), ("cushion_tokens", String(prefix.count)),
-                    ("mean_ffn_active", JSONText.number(result.meanFFNActive)),
-                    ("tokens_per_second", JSONText.number(result.tokensPerSecond))
-                ] + (profile.map { Self.calibrationJSON($0) } ?? [])))
+                JSONText.object(
+                    [
+                        ("ppl", JSONText.number(result.ppl)), ("chunks", String(result.chunks)),
+                        ("ctx", String(ctx)), ("tokens_scored", String(result.scored)),
+                        ("arithmetic", JSONText.string(mode == .float32 ? "float32" : "quantized")),
+                        ("activations", JSONText.string(mode.rawValue)), ("cushion_tokens", String(prefix.count)),
+                        ("mean_ffn_active", JSONText.number(result.meanFFNActive)),
+                        ("tokens_per_second", JSONText.number(result.tokensPerSecond))
+                    ] + (profile.map { Self.calibrationJSON($0) } ?? [])))
         } else {
             for line in profile?.summaryLines ?? [] { emit("calibration \(line)") }
             if let p = profile { emit("calibration crest factor: \(String(format: "%.2f", p.crestLoss)) dB (mean over linear inputs)") }
