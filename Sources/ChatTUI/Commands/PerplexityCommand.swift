@@ -11,7 +11,9 @@ import Serve
 /// as llama.cpp computes: measured on the committed 1601-token text at ctx 512 that
 /// gives 9.11-9.24 (it moves with any change of rounding) against llama-perplexity's
 /// 9.216 on the same GGUF, while float32 arithmetic gives 8.955, the Hugging Face
-/// reference's figure (2.8% below llama.cpp).
+/// reference's figure (2.8% below llama.cpp). `--activations per-tensor-int8` simulates
+/// static per-tensor int8 activations (scales calibrated once, see StaticInt8Quantizer), with
+/// a CushionCache prefix (`--cushion`, from `sparkchat cushion`) in the cache when given.
 struct PerplexityCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "perplexity", abstract: "Perplexity of a text file, as llama.cpp computes it.")
     @OptionGroup var options: ModelOptions
