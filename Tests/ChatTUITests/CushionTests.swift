@@ -163,6 +163,7 @@ final class CushionTests: XCTestCase {
         XCTAssertThrowsError(try PerplexityCommand.parse(["--file", "t.txt", "--activations", "int4"]))
         XCTAssertThrowsError(try PerplexityCommand.parse(["--file", "t.txt", "--activations", "per-tensor-int8", "--float32"]))
         XCTAssertThrowsError(try PerplexityCommand.parse(["--file", "t.txt", "--calibration", "k.txt"]))
+        XCTAssertThrowsError(try PerplexityCommand.parse(["--file", "t.txt", "--activations", "per-tensor-int8", "--sparsity", "stat-topk:0.5"]))
         XCTAssertThrowsError(try PerplexityCommand.parse(["--file", "t.txt", "--activations", "per-tensor-int8", "--calibration-tokens", "3"]))
     }
 

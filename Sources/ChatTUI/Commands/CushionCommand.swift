@@ -37,7 +37,7 @@ struct CushionCommand: ParsableCommand {
         let path = try request.run(
             load: { try options.load(for: "cushion") }, willWrite: { Interrupt.install(temporaryFile: $0) },
             progress: { bar.show($0.done, of: $0.total, $0.stage) }, isCancelled: { Interrupt.requested })
-        bar.finish()
+        bar.finish("searched")
         emit(path)
     }
 }

@@ -45,6 +45,7 @@ struct PerplexityCommand: ParsableCommand {
         if ctx < 8 { throw ValidationError("--ctx must be >= 8") }
         if float32, let a = activations, a != .float32 { throw ValidationError("--float32 contradicts --activations \(a.rawValue)") }
         if calibrationTokens < 16 || calibrationTokens > 65536 { throw ValidationError("--calibration-tokens must be between 16 and 65536") }
+        if sparsity != .off && mode == .perTensorInt8 { throw ValidationError("--sparsity cannot be combined with --activations per-tensor-int8") }
         if calibration != nil && mode != .perTensorInt8 { throw ValidationError("--calibration needs --activations per-tensor-int8") }
     }
 
