@@ -11,7 +11,7 @@ struct SparkChat: ParsableCommand {
         subcommands: [
             ChatCommand.self, GenerateCommand.self, TokenizeCommand.self, LogitsCommand.self,
             PerplexityCommand.self, BenchCommand.self, ModelsCommand.self, SessionsCommand.self,
-            ServeCommand.self, SparkifyCommand.self, PruneCommand.self
+            ServeCommand.self, SparkifyCommand.self, PruneCommand.self, CushionCommand.self
         ],
         defaultSubcommand: ChatCommand.self)
 

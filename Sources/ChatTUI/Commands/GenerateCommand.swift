@@ -24,6 +24,8 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .long, help: OptionHelp.sparsity) var sparsity: SparsityMode = .off
     @Option(name: .long, help: OptionHelp.speculative) var speculative: SpeculativeMode?
     @Option(name: .long, help: OptionHelp.kvCache) var kvCache: KVCacheType = .f32
+    @Option(name: .long, help: "A cushion file (sparkchat cushion): its prefix is prefilled before the prompt, never shown or counted.")
+    var cushion: String?
     @Flag(name: .long, help: "One JSON object per token, then a summary object.") var json = false
 
     func validate() throws {
@@ -44,6 +46,7 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         let text = try PromptInput.read(prompt)
         if let m = options.model, let r = RemoteModels.reference(m, endpoints: RemoteModels.endpoints(AppConfig.load().0)) {
+            if cushion != nil { throw ValidationError("--cushion needs a local model") }
             try RemoteGenerate(endpoint: r.endpoint, modelID: r.id, command: self).run(prompt: text)
             return
         }
@@ -64,7 +67,10 @@ struct GenerateCommand: ParsableCommand {
         } else {
             rendered = text
         }
-        let tokens = loaded.tokenizer.encode(rendered, addBOS: true)
+        let prompt = loaded.tokenizer.encode(rendered, addBOS: true)
+        // The cushion (BOS first) takes the place of the prompt's BOS, as perplexity puts it.
+        let cushionIds = try cushion.map { try CushionFile.read($0, vocabularySize: loaded.config.vocabularySize, bos: loaded.tokenizer.bosId).prefixIds } ?? []
+        let tokens = cushionIds.isEmpty ? prompt : cushionIds + prompt.drop(while: { $0 == loaded.tokenizer.bosId })
         try generator.generate(tokens: tokens, parameters: params) { event in
             switch event {
             case .token(let t):
@@ -85,7 +91,7 @@ struct GenerateCommand: ParsableCommand {
                     emit(
                         JSONText.object(
                             [
-                                ("done", "true"), ("prompt_tokens", String(s.promptTokens)),
+                                ("done", "true"), ("prompt_tokens", String(s.promptTokens - tokens.count + prompt.count)),
                                 ("generated_tokens", String(s.generatedTokens)),
                                 ("prefill_tps", JSONText.number(s.prefillTPS)), ("decode_tps", JSONText.number(s.decodeTPS)),
                                 ("ttft_ms", JSONText.number(s.timeToFirstToken * 1000)), ("stop", JSONText.string(s.stopReason.rawValue)),
@@ -93,6 +99,7 @@ struct GenerateCommand: ParsableCommand {
                                 ("kv_cache", JSONText.string(kvCache.rawValue)), ("kv_bytes", String(s.kvCacheBytes)),
                                 ("recurrent_state_bytes", String(s.recurrentStateBytes))
                             ]
+                                + (cushionIds.isEmpty ? [] : [("cushion_tokens", String(cushionIds.count))])
                                 + (s.targetPasses > 0
                                     ? [
                                         ("draft_proposed", String(s.speculativeProposed)), ("draft_accepted", String(s.speculativeAccepted)),

@@ -93,9 +93,9 @@ final class ProgressBar {
         FileHandle.standardError.write(((tty ? "\r\u{1B}[K" : "") + line + (tty ? "" : "\n")).data(using: .utf8)!)
     }
 
-    func finish() {
+    func finish(_ verb: String = "fitted") {
         if tty { FileHandle.standardError.write("\n".data(using: .utf8)!) }
-        FileHandle.standardError.write("fitted in \(Self.clock(Date().timeIntervalSince(start)))\n".data(using: .utf8)!)
+        FileHandle.standardError.write("\(verb) in \(Self.clock(Date().timeIntervalSince(start)))\n".data(using: .utf8)!)
     }
 
     /// Seconds left at the pace so far (nan before the first step is done).

@@ -13,14 +13,26 @@ public enum Perplexity {
 
     /// The arithmetic of the matrix products: `.quantized` is decode's (int8 activations,
     /// as llama.cpp computes every product, so the figure compares with llama-perplexity's),
-    /// `.float32` the reference implementation's (dequantized weights, float activations).
-    public enum Arithmetic: String, Sendable { case quantized, float32 }
+    /// `.float32` the reference implementation's (dequantized weights, float activations),
+    /// `.perTensorInt8` float products whose inputs are first rounded to static per-tensor
+    /// int8 (StaticInt8Quantizer: one scale per linear input, calibrated once; simulated).
+    public enum Arithmetic: String, Sendable { case quantized, float32, perTensorInt8 }
 
     public static func compute(
         model: LoadedModel, text: String, ctx: Int, maxChunks: Int = 0,
         sparsity: SparsityMode = .off, arithmetic: Arithmetic = .float32,
+        cushion: [Int] = [], calibration: ActivationProfile? = nil,
         progress: ((Int, Int, Double) -> Void)? = nil
     ) throws -> Result {
+        // Static int8: every product in float, its input rounded with the calibrated scales.
+        var quantizer: (gemma: GemmaModel, tap: StaticInt8Quantizer)?
+        if arithmetic == .perTensorInt8 {
+            guard let calibration else { throw EngineError.input("per-tensor int8 activations need a calibration profile") }
+            let g = try ActivationProbe.gemma(model, for: "per-tensor int8 activations")
+            let sites = ActivationSites(g)
+            guard calibration.maxAbs.count == sites.count else { throw EngineError.input("the calibration profile is for another model") }
+            quantizer = (g, StaticInt8Quantizer(sites: sites, calibration: calibration))
+        }
         // Quantized: every product as decode computes it, attention included (the
         // per-query loop, not the prefill sgemm), so the figure does not depend on which
         // BLAS kernels this CPU gets: int8 rounding turns any change of summation order
@@ -28,7 +40,11 @@ public enum Perplexity {
         let saved = model.model.options
         var options = saved
         options.sgemmMinimumRows = max(1, min(saved.sgemmMinimumRows, ctx))
-        model.model.options = arithmetic == .quantized ? saved.decodeArithmetic : options
+        switch arithmetic {
+        case .quantized: model.model.options = saved.decodeArithmetic
+        case .float32: model.model.options = options
+        case .perTensorInt8: model.model.options = ActivationProbe.floatOptions(saved)
+        }
         defer { model.model.options = saved }
         let tokens = model.tokenizer.encode(text, addBOS: true)
         var nChunks = tokens.count / ctx
@@ -45,11 +61,10 @@ public enum Perplexity {
         for c in 0..<nChunks {
             var chunk = Array(tokens[(c * ctx)..<((c + 1) * ctx)])
             chunk[0] = model.tokenizer.bosId
-            let state = model.model.makeState(capacity: ctx)
             var stats: [TokenStats] = []
             // Logits of positions first-1 ... ctx-2 predict tokens first ... ctx-1.
             let rows = Array((first - 1)..<(ctx - 1))
-            let logits = try model.model.forward(chunk, state: state, logitRows: rows, sparsity: sparsity, stats: &stats)
+            let logits = try scoreChunk(chunk, rows: rows, model: model, cushion: cushion, quantizer: quantizer, sparsity: sparsity, stats: &stats)
             // Added one by one, in order, as a serial loop would.
             for v in negativeLogLikelihoods(logits, targets: rows.map { chunk[$0 + 1] }, vocabulary: V) { nll += v }
             count += rows.count
@@ -83,5 +98,25 @@ public enum Perplexity {
             }
         }
         return out
+    }
+
+    /// The logits of `rows` of one chunk (BOS first). With a cushion, the cushion (which
+    /// starts with BOS) takes the place of the chunk's BOS in the cache, computed in full
+    /// precision and not scored; the quantizer, when given, rounds the text's inputs only.
+    static func scoreChunk(
+        _ chunk: [Int], rows: [Int], model: LoadedModel, cushion: [Int],
+        quantizer: (gemma: GemmaModel, tap: StaticInt8Quantizer)?, sparsity: SparsityMode,
+        stats: inout [TokenStats]
+    ) throws -> [Float] {
+        let prefix = cushion
+        let text = cushion.isEmpty ? chunk : Array(chunk.dropFirst())
+        let textRows = cushion.isEmpty ? rows : rows.map { $0 - 1 }
+        let state = model.model.makeState(capacity: prefix.count + text.count)
+        if let q = quantizer {
+            q.tap.endPass()
+            return try ActivationProbe.run(q.gemma, prefix: prefix, tokens: text, rows: textRows, tap: q.tap, state: state)
+        }
+        if !prefix.isEmpty { _ = try model.model.forward(prefix, state: state, logitRows: [], sparsity: sparsity, stats: nil) }
+        return try model.model.forward(text, state: state, logitRows: textRows, sparsity: sparsity, stats: &stats)
     }
 }

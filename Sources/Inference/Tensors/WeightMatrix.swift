@@ -89,11 +89,16 @@ final class LinearKernel {
     /// Products of at least this many rows go through dequantized tiles and sgemm
     /// (`RuntimeOptions.sgemmMinimumRows`, set by the owning model).
     var sgemmMinimumRows = RuntimeOptions().sgemmMinimumRows
+    /// Sees (and may replace) every product's input: set only while the CushionCache
+    /// search measures activations or static per-tensor int8 is simulated; nil otherwise,
+    /// so decode pays one nil check per product.
+    var inputTap: LinearInputTap?
     private let act = ScratchBuffer()
     private let tile = ScratchBuffer()
 
     /// x: T x cols (row-major), y: T x rows.
-    func apply(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ T: Int, _ y: UnsafeMutablePointer<Float>) {
+    func apply(_ w: WeightMatrix, _ input: UnsafePointer<Float>, _ T: Int, _ y: UnsafeMutablePointer<Float>) {
+        let x = inputTap?.input(of: w, input, rows: T) ?? input
         let pool = ComputePool.shared.pool
         if T < sgemmMinimumRows {
             let ab = w.activationBytes
