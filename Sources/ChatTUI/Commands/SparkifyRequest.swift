@@ -16,8 +16,11 @@ struct SparkifyRequest: Sendable {
     var refitPasses = 0
     var refitTarget = SparkifyFitter.RefitTarget.layer
     var ridge = 1e-2
+    /// Ridge of the layer-by-layer distillation (SparkifyDistill); nil: no distillation.
+    var distillRidge: Double? = SparkifyRequest.defaultDistillRidge
 
     static let defaultTokens = 3072
+    static let defaultDistillRidge = 0.1
 
     /// 128 (the reference's rank for Gemma 3 270M), or a quarter of the hidden size for a
     /// narrower model, where 128 would not be a rank at all.
@@ -51,7 +54,7 @@ struct SparkifyRequest: Sendable {
         willWrite(SparkifyFitter.temporaryPath(for: path))
         let fits = try SparkifyFitter.fit(
             loaded, chunks: chunks, fraction: fraction, rank: rank,
-            refitPasses: refitPasses, refitTarget: refitTarget, ridge: ridge,
+            refitPasses: refitPasses, refitTarget: refitTarget, ridge: ridge, distillRidge: distillRidge,
             progress: progress, isCancelled: isCancelled)
         try SparkifyFitter.write(
             fits, to: path, basePath: basePath, fraction: fraction, rank: rank,
