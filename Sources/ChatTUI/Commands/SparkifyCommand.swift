@@ -26,8 +26,10 @@ struct SparkifyCommand: ParsableCommand {
     @Option(name: .long, help: "Ridge of the refit, relative to the inputs' mean square.") var ridge = 1e-2
     @Flag(
         inversion: .prefixedNo,
-        help: "Distil each layer in order on the sparse model's own inputs: refit its down projection and dropped map to the dense layer's output.")
-    var distill = true
+        help:
+            "Distil each layer in order on the sparse model's own inputs: refit its down projection and dropped map to the dense layer's output (off by default; see the README)."
+    )
+    var distill = false
     @Option(name: .long, help: "Ridge of the distillation, relative to the mean square of its features.")
     var distillRidge = SparkifyRequest.defaultDistillRidge
 

@@ -16,8 +16,10 @@ struct SparkifyRequest: Sendable {
     var refitPasses = 0
     var refitTarget = SparkifyFitter.RefitTarget.layer
     var ridge = 1e-2
-    /// Ridge of the layer-by-layer distillation (SparkifyDistill); nil: no distillation.
-    var distillRidge: Double? = SparkifyRequest.defaultDistillRidge
+    /// Ridge of the layer-by-layer distillation (SparkifyDistill); nil (the default): none.
+    /// Off by default: on Gemma 3 270M with the 3,000 calibration tokens it halves each
+    /// layer's error on the calibration text but did not lower held-out perplexity (README).
+    var distillRidge: Double? = nil
 
     static let defaultTokens = 3072
     static let defaultDistillRidge = 0.1
