@@ -22,7 +22,7 @@ struct SparkifyRequest: Sendable {
     var distillRidge: Double? = nil
 
     static let defaultTokens = 3072
-    static let defaultDistillRidge = 0.1
+    static let defaultDistillRidge = 10.0
 
     /// 128 (the reference's rank for Gemma 3 270M), or a quarter of the hidden size for a
     /// narrower model, where 128 would not be a rank at all.
