@@ -170,6 +170,13 @@ final class SparkifyReferenceTests: XCTestCase {
             ]
         }
         XCTAssertTrue(try loadError(metadata: ok, tensors: tensors).contains("non-finite"))
+        // A distilled down projection: only in version 2, and only of the base's shape.
+        tensors = tensors.map { $0.0 == "layers.3.idle_activation" ? ($0.0, $0.1, .init(repeating: 0, count: 96)) : $0 }
+        let down = ("layers.5.down", [48, 95], [Float](repeating: 0, count: 48 * 95))
+        XCTAssertTrue(try loadError(metadata: ok, tensors: tensors + [down]).contains("only version 2"))
+        let v2 = try loadError(metadata: with("version", "2"), tensors: tensors + [down])
+        XCTAssertTrue(v2.contains("layers.5.down") && v2.contains("expected [48, 96]"), v2)
+        XCTAssertEqual(try loadError(metadata: with("version", "2"), tensors: tensors), "loaded")
         // Garbage bytes are a format error, not a crash.
         let dir = FileManager.default.temporaryDirectory
         let junk = dir.appendingPathComponent("junk-\(UUID().uuidString).sparkify.safetensors")

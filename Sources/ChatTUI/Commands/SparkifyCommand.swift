@@ -24,12 +24,21 @@ struct SparkifyCommand: ParsableCommand {
     @Option(name: .long, help: "What the refit matches: layer (the dense FFN on the sparse input) or model (the dense model's FFN output).")
     var refitTarget = "layer"
     @Option(name: .long, help: "Ridge of the refit, relative to the inputs' mean square.") var ridge = 1e-2
+    @Flag(
+        inversion: .prefixedNo,
+        help:
+            "Distil each layer in order on the sparse model's own inputs: refit its down projection and dropped map to the dense layer's output (off by default; see the README)."
+    )
+    var distill = false
+    @Option(name: .long, help: "Ridge of the distillation, relative to the mean square of its features.")
+    var distillRidge = SparkifyRequest.defaultDistillRidge
 
     func validate() throws {
         if !(fraction > 0 && fraction < 1) { throw ValidationError("--fraction must be in (0, 1)") }
         if let r = rank, r < 0 { throw ValidationError("--rank must be >= 0") }
         if refitPasses < 0 || refitPasses > 8 { throw ValidationError("--refit-passes must be between 0 and 8") }
         if !(ridge > 0 && ridge < 1e3) { throw ValidationError("--ridge must be in (0, 1000)") }
+        if !(distillRidge > 0 && distillRidge < 1e3) { throw ValidationError("--distill-ridge must be in (0, 1000)") }
         if tokens < 64 || tokens > 1 << 20 { throw ValidationError("--tokens must be between 64 and 1048576") }
     }
 
@@ -39,7 +48,7 @@ struct SparkifyCommand: ParsableCommand {
         }
         let request = SparkifyRequest(
             fraction: fraction, rank: rank, output: output, calibration: calibration, tokens: tokens,
-            refitPasses: refitPasses, refitTarget: target, ridge: ridge)
+            refitPasses: refitPasses, refitTarget: target, ridge: ridge, distillRidge: distill ? distillRidge : nil)
         defer { Interrupt.uninstall() }
         let bar = ProgressBar()
         let path = try request.run(

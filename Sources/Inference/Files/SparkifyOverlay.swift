@@ -6,7 +6,7 @@ import Foundation
 /// checkpoint (a GGUF file or a checkpoint directory) is named in its metadata,
 /// relative to the overlay's directory, and loaded as usual.
 ///
-///   __metadata__: format = "sparkchat-sparkify", version = "1", base, base_bytes,
+///   __metadata__: format = "sparkchat-sparkify", version = "1" or "2", base, base_bytes,
 ///                 fraction, rank, calibration_tokens
 ///   layers.{i}.predictor_b   [r, d]   ĝ = A (B x): the low-rank gate predictor
 ///   layers.{i}.predictor_a   [F, r]   (both absent at rank 0: the exact gate selects)
@@ -14,12 +14,17 @@ import Foundation
 ///   layers.{i}.up_scale      [F]      σ: rms of the neuron's up output on calibration text
 ///   layers.{i}.threshold_z   [1]      θ = mean(s) + std(s)·z over s = |gelu(ĝ) − γ| ⊙ σ
 ///   layers.{i}.dropped_map   [d, d]   M = down · diag(γ) · up: the dropped neurons' sum
+///   layers.{i}.down          [d, F]   version 2 only, optional: the distilled down projection
+///                                     (SparkifyDistill) that replaces the base's
+/// Version 1 files (the reference's) still load; a version 1 file with a down tensor does not.
 struct SparkifyOverlay {
     struct Layer {
         /// Absent at rank 0: the selection then reads the exact gate.
         let predictorA: WeightMatrix?
         let predictorB: WeightMatrix?
         let droppedMap: WeightMatrix
+        /// The distilled down projection (D × F); nil: the base model's.
+        let down: WeightMatrix?
         let idleActivation: [Float]
         let upScale: [Float]
         let thresholdZ: Float
@@ -33,6 +38,8 @@ struct SparkifyOverlay {
     let baseIsDirectory: Bool
     let fraction: Double
     let rank: Int
+    let version: Int
+    static let versions = 1...2
 
     /// Overlay files are recognised by name: `<anything>.sparkify<anything>.safetensors`.
     static func isOverlayName(_ name: String) -> Bool {
@@ -46,7 +53,13 @@ struct SparkifyOverlay {
         func bad(_ s: String) -> EngineError { .format("\(name): \(s)") }
         let m = file.metadata
         guard m["format"] == "sparkchat-sparkify" else { throw bad("not a sparkify overlay (metadata format is \(m["format"] ?? "missing"))") }
-        guard m["version"] == "1" else { throw EngineError.unsupported("\(name): sparkify overlay version \(m["version"] ?? "?")") }
+        guard let v = m["version"].flatMap(Int.init), Self.versions.contains(v) else {
+            throw EngineError.unsupported("\(name): sparkify overlay version \(m["version"] ?? "?") (this build reads 1 and 2)")
+        }
+        version = v
+        if v < 2, let t = file.tensors.keys.first(where: { $0.hasSuffix(".down") }) {
+            throw bad("version 1 overlay holds \(t), which only version 2 may")
+        }
         guard let base = m["base"], !base.isEmpty, !base.hasPrefix("/"), !base.contains("\0") else {
             throw bad("metadata base must name the base checkpoint relative to the overlay's directory")
         }
@@ -109,6 +122,7 @@ struct SparkifyOverlay {
                 predictorA: r > 0 ? try matrix("predictor_a", F, r) : nil,
                 predictorB: r > 0 ? try matrix("predictor_b", r, D) : nil,
                 droppedMap: try matrix("dropped_map", D, D),
+                down: file.tensors["layers.\(li).down"] == nil ? nil : try matrix("down", D, F),
                 idleActivation: try vector("idle_activation", F), upScale: try vector("up_scale", F),
                 thresholdZ: try vector("threshold_z", 1)[0])
         }

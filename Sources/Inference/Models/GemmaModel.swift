@@ -28,6 +28,9 @@ final class GemmaModel: HiddenStateModel {
     /// Called with (layer, pre-FFN-normed rows, row count) in every forward: the tap the
     /// sparkify fit (SparkifyFit) collects its calibration inputs through.
     var ffnInputObserver: ((Int, UnsafePointer<Float>, Int) -> Void)?
+    /// When set, a forward runs only the layers up to this one (its logits are then
+    /// meaningless): the sparkify distillation needs one layer's inputs, not the rest.
+    var lastLayerRun: Int?
     /// Prompt chunk size: bounds scratch memory and keeps local-layer rings valid.
     static let chunk = 512
 
@@ -76,7 +79,7 @@ final class GemmaModel: HiddenStateModel {
         var tokenStats = [TokenStats](repeating: TokenStats(), count: stats == nil ? 0 : s.tokens)
         var timer = SectionTimer()
         TransformerSteps.embed(tokens, weights.embedding, scale: config.embeddingScale, into: b.x)
-        for (li, lw) in weights.layers.enumerated() {
+        for (li, lw) in weights.layers.prefix((lastLayerRun ?? weights.layers.count) + 1).enumerated() {
             attention(li, lw, s, cache, &timer)  // o = attention(norm(x))
             TransformerSteps.addResidual(b.o, postNorm: lw.postAttnNorm, to: b.x, s, eps: eps)
             let active = feedForward(li, lw, ffnPath, s, &timer)  // o = ffn(norm(x))

@@ -21,8 +21,11 @@ final class SparkifiedFFN {
         /// is no A and bm is M: the selection reads the exact gate instead.
         let a: WeightMatrix?, bm: WeightMatrix
         let idle: [Float], upScale: [Float], z: Float
-        /// The base's down projection transposed (F × D): neuron i's column as row i.
+        /// The down projection (the overlay's distilled one, else the base's) transposed
+        /// (F × D): neuron i's column as row i.
         let downT: WeightMatrix
+        /// The overlay's distilled down projection (D × F) for prefill; nil: the base's.
+        let down: WeightMatrix?
         var rank: Int { bm.rows - bm.cols }
         var neurons: Int { idle.count }
     }
@@ -34,6 +37,8 @@ final class SparkifiedFFN {
     /// Per-call work (mask, projections, gathered values): decode never allocates.
     private let work = ScratchBuffer()
     private let activation = ScratchBuffer()
+    /// The batched selection's contiguous B x rows.
+    private let work2 = ScratchBuffer()
     private var indices: [Int32] = []
     /// gelu(x) = ck_geglu_f32(x, ones): the vectorised GELU (scalar tanh costs ~20 ns).
     private let ones: [Float]
@@ -56,9 +61,13 @@ final class SparkifiedFFN {
                 WeightMatrix.build(type: type(D), rows: r + D, cols: D) { i, out in
                     i < r ? o.predictorB!.row(i, into: out) : o.droppedMap.row(i - r, into: out)
                 })
+            // A distilled down is stored float; it runs in the base's kind of precision.
+            let distilled = o.down.map { od in
+                keep(WeightMatrix.build(type: type(od.cols), rows: od.rows, cols: od.cols) { i, out in od.row(i, into: out) })
+            }
             return Layer(
                 a: a, bm: bm, idle: o.idleActivation, upScale: o.upScale, z: o.thresholdZ,
-                downT: keep(down.transposedCopy(as: type(D))))
+                downT: keep((o.down ?? down).transposedCopy(as: type(D))), down: distilled)
         }
         self.storage = storage
     }
@@ -82,8 +91,17 @@ final class SparkifiedFFN {
     /// every T, so prefill picks exactly the neurons decode would (sgemm's rounding
     /// could flip a neuron at the threshold).
     private func project(_ l: Layer, _ x: UnsafePointer<Float>, _ T: Int, into out: UnsafeMutablePointer<Float>) {
+        if batchedSelection {
+            linear.apply(l.bm, x, T, out)
+            return
+        }
         for t in 0..<T { linear.apply(l.bm, x + t * l.bm.cols, 1, out + t * l.bm.rows) }
     }
+
+    /// Prefill selects through batched products (sgemm) instead of decode's per-input
+    /// int8 path: several times faster, but a neuron at the threshold may flip. Only the
+    /// sparkify fit sets it (SparkifyFitter.withSparseFFN), where that does not matter.
+    var batchedSelection = false
 
     /// The active set of `T` inputs: mask[t·F + i] = 1 where neuron i is computed. The
     /// gate is predicted from the projections (`project`), or at rank 0 copied from
@@ -94,7 +112,11 @@ final class SparkifiedFFN {
     ) -> [Int] {
         let F = l.neurons, width = l.bm.rows
         let predicted = scratch.floats(T * F)
-        if let a = l.a {
+        if let a = l.a, batchedSelection {
+            let r = l.rank, bx = work2.floats(T * r)
+            for t in 0..<T { (bx + t * r).update(from: projected + t * width, count: r) }
+            linear.apply(a, bx, T, predicted)
+        } else if let a = l.a {
             for t in 0..<T { linear.apply(a, projected + t * width, 1, predicted + t * F) }
         } else {
             predicted.update(from: exactGate!, count: T * F)
@@ -137,7 +159,7 @@ final class SparkifiedFFN {
                 gate[j] = mask[j] != 0 ? gate[j] - l.idle[i] * up[j] : 0
             }
         }
-        linear.apply(down, gate, T, out)
+        linear.apply(l.down ?? down, gate, T, out)
         for t in 0..<T {
             let mx = projected + t * width + r
             for j in 0..<D { out[t * D + j] += mx[j] }

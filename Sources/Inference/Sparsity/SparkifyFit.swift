@@ -10,6 +10,9 @@ public struct SparkifyLayerFit: Sendable {
     public var upScale: [Float]  // σ, F
     public var thresholdZ: Float
     public var droppedMap: [Float]  // M = W_down diag(γ) W_up, d × d
+    /// The refitted down projection (d × F) of a distilled layer (SparkifyDistill); nil:
+    /// the base model's.
+    public var down: [Float]? = nil
 }
 
 /// The training-free sparkify fit of one GeGLU FFN layer, step for step as the PyTorch

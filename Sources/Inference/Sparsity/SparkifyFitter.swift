@@ -26,10 +26,13 @@ public enum SparkifyFitter {
     /// The fitted layers: the reference fit on the dense model's FFN inputs, then
     /// `refitPasses` passes that run the calibration through the sparse model fitted so
     /// far and refit each layer's dropped map by least squares (0: the reference fit
-    /// alone). `isCancelled` is polled between calibration chunks and layers.
+    /// alone). With `distillRidge`, then each layer in order is distilled (SparkifyDistill)
+    /// on the inputs the sparse model, its earlier layers already distilled, gives it.
+    /// `isCancelled` is polled between calibration chunks and layers.
     public static func fit(
         _ loaded: LoadedModel, chunks: [[Int]], fraction: Double, rank: Int,
         refitPasses: Int = 0, refitTarget: RefitTarget = .layer, ridge: Double = 1e-2,
+        distillRidge: Double? = nil,
         progress: (Progress) -> Void = { _ in },
         isCancelled: () -> Bool = { false }
     ) throws -> [SparkifyLayerFit] {
@@ -41,7 +44,9 @@ public enum SparkifyFitter {
         let c = gemma.config, d = c.hiddenSize, F = c.intermediateSize
         guard rank >= 0, rank < d else { throw EngineError.input("rank must be in 0..<\(d) (the hidden size)") }
         guard refitPasses >= 0 else { throw EngineError.input("refit passes must be >= 0") }
-        let passSteps = chunks.count + c.layerCount, total = passSteps * (1 + refitPasses)
+        if let r = distillRidge, !(r > 0) { throw EngineError.input("distillation ridge must be > 0") }
+        let passSteps = chunks.count + c.layerCount
+        let total = passSteps * (1 + refitPasses) + (distillRidge == nil ? 0 : c.layerCount * (chunks.count + 1))
         var step = 0
         func advance(_ stage: String) throws {
             if isCancelled() { throw Cancelled() }
@@ -49,14 +54,17 @@ public enum SparkifyFitter {
             step += 1
         }
         let N = chunks.reduce(0) { $0 + $1.count }
-        /// Every layer's FFN inputs over the calibration chunks, run by the model as it is now.
-        func collectInputs(_ label: String) throws -> [[Float]] {
+        /// Every layer's FFN inputs over the calibration chunks, run by the model as it is
+        /// now; with `only`, that layer's alone (and the forward stops there).
+        func collectInputs(_ label: String, only: Int? = nil) throws -> [[Float]] {
             var inputs = [[Float]](repeating: [], count: c.layerCount)
-            for i in inputs.indices { inputs[i].reserveCapacity(N * d) }
+            for i in inputs.indices where only == nil || only == i { inputs[i].reserveCapacity(N * d) }
             gemma.ffnInputObserver = { layer, rows, count in
+                guard only == nil || only == layer else { return }
                 inputs[layer].append(contentsOf: UnsafeBufferPointer(start: rows, count: count * d))
             }
-            defer { gemma.ffnInputObserver = nil }
+            gemma.lastLayerRun = only
+            defer { gemma.ffnInputObserver = nil; gemma.lastLayerRun = nil }
             for (i, chunk) in chunks.enumerated() {
                 try advance("\(label)calibration chunk \(i + 1)/\(chunks.count)")
                 // Each chunk on its own, as the reference runs them: no context between chunks.
@@ -97,6 +105,19 @@ public enum SparkifyFitter {
                 inputs[li] = []
             }
         }
+        if let distillRidge {
+            for (li, lw) in gemma.weights.layers.enumerated() {
+                let label = "distill layer \(li + 1)/\(c.layerCount): "
+                try withSparseFFN(fits, loaded: loaded, gemma: gemma, rank: rank) { inputs = try collectInputs(label, only: li) }
+                try advance("\(label)least squares")
+                let distilled = try SparkifyDistill.distill(
+                    x: inputs[li], samples: N, gate: dequantize(lw.gate), up: dequantize(lw.up), down: dequantize(lw.down),
+                    hidden: d, width: F, fit: fits[li], ridge: distillRidge)
+                fits[li].down = distilled.down
+                fits[li].droppedMap = distilled.droppedMap
+                inputs[li] = []
+            }
+        }
         progress(Progress(done: total, total: total, stage: "done"))
         return fits
     }
@@ -116,6 +137,7 @@ public enum SparkifyFitter {
         gemma.sparkified = try SparkifiedFFN(
             overlay: SparkifyOverlay(path: path), config: gemma.config,
             downs: gemma.weights.layers.map(\.down), quantize: blockQuantized)
+        gemma.sparkified?.batchedSelection = true
         defer { gemma.sparkified = nil }
         try body()
     }
@@ -158,7 +180,8 @@ public enum SparkifyFitter {
     ) throws {
         let base = relativePath(of: basePath, from: URL(fileURLWithPath: path).deletingLastPathComponent().path)
         var meta = [
-            "format": "sparkchat-sparkify", "version": "1", "base": base, "fraction": "\(fraction)",
+            "format": "sparkchat-sparkify", "version": fits.contains { $0.down != nil } ? "2" : "1", "base": base,
+            "fraction": "\(fraction)",
             "rank": "\(rank)", "calibration_tokens": "\(calibrationTokens)"
         ]
         var isDir: ObjCBool = false
@@ -178,6 +201,7 @@ public enum SparkifyFitter {
                 ("layers.\(li).idle_activation", [F], f.idleActivation), ("layers.\(li).up_scale", [F], f.upScale),
                 ("layers.\(li).threshold_z", [1], [f.thresholdZ]), ("layers.\(li).dropped_map", [d, d], f.droppedMap)
             ]
+            if let down = f.down { tensors.append(("layers.\(li).down", [d, F], down)) }
         }
         try SafetensorsWriter.writeAtomically(
             tensors, metadata: meta, to: path, temporary: temporaryPath(for: path),
