@@ -76,14 +76,16 @@ struct PerplexityCommand: ParsableCommand {
                         ("ppl", JSONText.number(result.ppl)), ("chunks", String(result.chunks)),
                         ("ctx", String(ctx)), ("tokens_scored", String(result.scored)),
                         ("arithmetic", JSONText.string(mode == .float32 ? "float32" : "quantized")),
-                        ("activations", JSONText.string(mode.rawValue)), ("kv_cache", JSONText.string(kvCache.rawValue)), ("cushion_tokens", String(prefix.count)),
+                        ("activations", JSONText.string(mode.rawValue)), ("kv_cache", JSONText.string(kvCache.rawValue)),
+                        ("cushion_tokens", String(prefix.count)),
                         ("mean_ffn_active", JSONText.number(result.meanFFNActive)),
                         ("tokens_per_second", JSONText.number(result.tokensPerSecond))
                     ] + (profile.map { Self.calibrationJSON($0) } ?? [])))
         } else {
             for line in profile?.summaryLines ?? [] { emit("calibration \(line)") }
             if let p = profile { emit("calibration crest factor: \(String(format: "%.2f", p.crestLoss)) dB (mean over linear inputs)") }
-            emit("chunks: \(result.chunks), tokens scored: \(result.scored), ffn active: \(String(format: "%.1f%%", 100 * result.meanFFNActive)), kv cache: \(kvCache)")
+            let active = String(format: "%.1f%%", 100 * result.meanFFNActive)
+            emit("chunks: \(result.chunks), tokens scored: \(result.scored), ffn active: \(active), kv cache: \(kvCache)")
             emit("ppl: \(String(format: "%.4f", result.ppl))")
         }
     }
