@@ -167,6 +167,26 @@ void ck_axpy_f32(float a, const float *x, float *y, int64_t n) {
     ck_axpy_scalar(a, x, y, n);
 }
 
+void ck_dot_group_f32(const float *q, int64_t q_stride, int64_t groups, const float *k, int64_t k_stride,
+                      int64_t rows, float *scores, int64_t scores_stride, int64_t n) {
+    float (*dot)(const float *, const float *, int64_t) = ck_dotf_scalar;
+#if defined(__x86_64__)
+    if (ck_cpu_level() >= 1) dot = ck_dotf_avx2;
+#endif
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t g = 0; g < groups; g++) scores[g * scores_stride + r] = dot(q + g * q_stride, k + r * k_stride, n);
+}
+
+void ck_axpy_group_f32(const float *w, int64_t w_stride, int64_t groups, const float *v, int64_t v_stride,
+                       int64_t rows, float *out, int64_t out_stride, int64_t n) {
+    void (*axpy)(float, const float *, float *, int64_t) = ck_axpy_scalar;
+#if defined(__x86_64__)
+    if (ck_cpu_level() >= 1) axpy = ck_axpy_avx2;
+#endif
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t g = 0; g < groups; g++) axpy(w[g * w_stride + r], v + r * v_stride, out + g * out_stride, n);
+}
+
 const char *ck_openblas_coretype_hint(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();

@@ -47,6 +47,15 @@ void ck_matvec(int weight_type, const void *w, size_t row_bytes, int64_t n,
 float ck_dot_f32(const float *a, const float *b, int64_t n);
 /// y += a * x
 void ck_axpy_f32(float a, const float *x, float *y, int64_t n);
+/// Grouped-query attention over `rows` consecutive cache rows (`k_stride` floats apart),
+/// each row read once for all `groups` query heads: scores[g * scores_stride + r] =
+/// dot(q + g * q_stride, k + r * k_stride, n), the same arithmetic as ck_dot_f32.
+void ck_dot_group_f32(const float *q, int64_t q_stride, int64_t groups, const float *k, int64_t k_stride,
+                      int64_t rows, float *scores, int64_t scores_stride, int64_t n);
+/// out + g * out_stride += w[g * w_stride + r] * (v + r * v_stride), rows in order: for
+/// each output element the same sequence of ck_axpy_f32 steps as a per-head loop.
+void ck_axpy_group_f32(const float *w, int64_t w_stride, int64_t groups, const float *v, int64_t v_stride,
+                       int64_t rows, float *out, int64_t out_stride, int64_t n);
 
 // ---- the q8_0 KV cache (kv_q8.c): a head row of n values is ceil(n/32) blocks of llama.cpp's
 // q8_0 (fp16 scale + 32 int8; a partial last block is zero-padded) ----
