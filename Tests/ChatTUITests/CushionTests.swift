@@ -13,17 +13,11 @@ import XCTest
 final class CushionTests: XCTestCase {
     var scratch: URL!
 
-    override func setUpWithError() throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cushion-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        try FileManager.default.createSymbolicLink(
-            at: scratch.appendingPathComponent("tiny-gemma3"),
-            withDestinationURL: HeadlessCommandTests.repoRoot.appendingPathComponent("Tests/Fixtures/family/gemma3"))
-    }
+    override func setUpWithError() throws { scratch = try TinyGemmaScratch.make("cushion") }
 
     override func tearDown() { if let s = scratch { try? FileManager.default.removeItem(at: s) } }
 
-    var calibration: String { HeadlessCommandTests.repoRoot.appendingPathComponent("calibration/kjv-sparkify.txt").path }
+    var calibration: String { TinyGemmaScratch.calibration }
     var base: String { scratch.appendingPathComponent("tiny-gemma3").path }
 
     func segments(_ loaded: LoadedModel, tokens: Int = 96) throws -> [[Int]] {

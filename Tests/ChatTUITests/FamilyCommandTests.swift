@@ -10,20 +10,9 @@ final class FamilyCommandTests: XCTestCase {
         HeadlessCommandTests.repoRoot.appendingPathComponent("Tests/Fixtures/family")
     }
 
-    func sparkchat(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        guard FileManager.default.isExecutableFile(atPath: HeadlessCommandTests.binary) else {
-            throw XCTSkip("release binary not built at \(HeadlessCommandTests.binary)")
-        }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: HeadlessCommandTests.binary)
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    func sparkchat(_ args: [String]) throws -> SparkchatRunner.Result {
+        try SparkchatRunner.requireBinary()
+        return try SparkchatRunner.run(args)
     }
 
     func expected(_ arch: String) throws -> [String: Any] {
@@ -109,19 +98,10 @@ final class FamilyCommandTests: XCTestCase {
         }
         try FileManager.default.copyItem(
             at: HeadlessCommandTests.repoRoot.appendingPathComponent("Tests/Fixtures/spark/tiny"), to: tmp.appendingPathComponent("tiny-spark"))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: HeadlessCommandTests.binary)
         guard FileManager.default.isExecutableFile(atPath: HeadlessCommandTests.binary) else { throw XCTSkip("no binary") }
-        p.arguments = ["models"]
-        var env = ProcessInfo.processInfo.environment
-        env["SPARKCHAT_MODELS"] = tmp.path
-        p.environment = env
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0)
+        let r = try SparkchatRunner.run(["models"], environment: ["SPARKCHAT_MODELS": tmp.path])
+        let text = r.stdout
+        XCTAssertEqual(r.status, 0)
         for arch in Self.archs { XCTAssertTrue(text.contains("tiny-\(arch)"), text) }
         XCTAssertTrue(text.contains("recurrent_gemma"), text)
         XCTAssertTrue(text.contains("safetensors"), text)

@@ -11,20 +11,9 @@ import XCTest
 final class KVCacheOptionTests: XCTestCase {
     let tiny = HeadlessCommandTests.repoRoot.appendingPathComponent("Tests/Fixtures/family/gemma3").path
 
-    func sparkchat(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        guard FileManager.default.isExecutableFile(atPath: HeadlessCommandTests.binary) else {
-            throw XCTSkip("release binary not built at \(HeadlessCommandTests.binary)")
-        }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: HeadlessCommandTests.binary)
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    func sparkchat(_ args: [String]) throws -> SparkchatRunner.Result {
+        try SparkchatRunner.requireBinary()
+        return try SparkchatRunner.run(args)
     }
 
     func testEveryCommandParsesTheOption() throws {

@@ -19,20 +19,8 @@ final class PruneCommandTests: XCTestCase {
 
     func sparkchat(_ args: String...) throws -> (status: Int32, stdout: String, stderr: String) { try sparkchat(args) }
 
-    func sparkchat(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: HeadlessCommandTests.binary)
-        p.arguments = args
-        var env = ProcessInfo.processInfo.environment
-        env["SPARKCHAT_MODELS"] = models.path
-        p.environment = env
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    func sparkchat(_ args: [String]) throws -> SparkchatRunner.Result {
+        try SparkchatRunner.run(args, environment: ["SPARKCHAT_MODELS": models.path])
     }
 
     func testPruneWritesBesideTheModelAndEveryCommandLoadsIt() throws {

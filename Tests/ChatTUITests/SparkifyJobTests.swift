@@ -10,17 +10,11 @@ import XCTest
 final class SparkifyJobTests: XCTestCase {
     var scratch: URL!
 
-    override func setUpWithError() throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("sparkify-job-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        try FileManager.default.createSymbolicLink(
-            at: scratch.appendingPathComponent("tiny-gemma3"),
-            withDestinationURL: HeadlessCommandTests.repoRoot.appendingPathComponent("Tests/Fixtures/family/gemma3"))
-    }
+    override func setUpWithError() throws { scratch = try TinyGemmaScratch.make("sparkify-job") }
 
     override func tearDown() { if let s = scratch { try? FileManager.default.removeItem(at: s) } }
 
-    var calibration: String { HeadlessCommandTests.repoRoot.appendingPathComponent("calibration/kjv-sparkify.txt").path }
+    var calibration: String { TinyGemmaScratch.calibration }
     var base: String { scratch.appendingPathComponent("tiny-gemma3").path }
 
     func wait(_ job: SparkifyJob, timeout: TimeInterval = 120) -> SparkifyJob.Outcome {

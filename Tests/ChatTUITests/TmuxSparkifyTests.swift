@@ -15,11 +15,8 @@ final class TmuxSparkifyTests: XCTestCase {
     /// `tokens` tokens (the fit's length grows with them).
     func driver(tokens: Int) throws -> TmuxDriver {
         let t = try TmuxDriver()
-        let repo = HeadlessCommandTests.repoRoot
-        try FileManager.default.createSymbolicLink(
-            at: t.root.appendingPathComponent("models/tiny-gemma3"),
-            withDestinationURL: repo.appendingPathComponent("Tests/Fixtures/family/gemma3"))
-        let kjv = try String(contentsOf: repo.appendingPathComponent("calibration/kjv-sparkify.txt"), encoding: .utf8)
+        try TinyGemmaScratch.link(into: t.root.appendingPathComponent("models"))
+        let kjv = try String(contentsOfFile: TinyGemmaScratch.calibration, encoding: .utf8)
             .replacingOccurrences(of: "\u{0C}", with: "\n")
         let calibration = t.root.appendingPathComponent("calibration.txt")
         try String(repeating: kjv + "\n", count: 8).write(to: calibration, atomically: true, encoding: .utf8)
