@@ -23,7 +23,7 @@ enum TextWrap {
             // At most twice: a break after the last space may leave a row that still
             // cannot take `ch`, which then breaks mid-word.
             while rowWidth + w > width && !row.isEmpty {
-                if wordBreak, let cut = lastSpace, cut > 0, cut <= row.count {
+                if wordBreak, let cut = lastSpace, cut > 0 {
                     let head = row[..<cut]
                     rows.append(String(head).trimmingTrailingSpaces())
                     row = Array(row[cut...])

@@ -26,6 +26,9 @@ public final class KVCache: ModelState {
     var layers: [Layer]
     /// q8_0: float copies of a layer's rows for prefill's sgemm attention (floatRows).
     private let dequantized = ScratchBuffer(64)
+    /// Long-cache decode attention's per-chunk partial sums (attendPerQueryGrouped): kept
+    /// with the state, which one forward uses at a time, so a token allocates nothing.
+    let attentionPartials = ScratchBuffer(64)
     public private(set) var length = 0
 
     init(windows: [Int?], width: Int, headDim: Int, capacity: Int, type: KVCacheType = .f32) {

@@ -181,8 +181,7 @@ enum TransformerSteps {
         }
         // The weighted sum by chunks of keys too, each into its own partial sum (G x hd),
         // then the partials added in chunk order.
-        let partial = UnsafeMutablePointer<Float>.allocate(capacity: s.tokens * KV * chunks * G * hd)
-        defer { partial.deallocate() }
+        let partial = cache.attentionPartials.floats(s.tokens * KV * chunks * G * hd)
         parallelFor(s.tokens * KV * chunks) { job in
             let c = job % chunks, kvh = (job / chunks) % KV, t = job / (chunks * KV), position = p0 + t
             let lo = firstVisible(position, window: window), n = position - lo + 1
