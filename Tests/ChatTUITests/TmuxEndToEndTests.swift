@@ -138,9 +138,8 @@ final class TmuxEndToEndTests: XCTestCase {
 
         // 1. A reply from alpha, with the stats panel showing the dense truth.
         try chat("Hello there", expectModel: "alpha", replies: 1)
-        var s = screen()
-        XCTAssertTrue(s.contains("FFN active 100.0%"), s)
-        XCTAssertTrue(s.contains("tokens    6"), s)
+        // The panel's rows may be drawn a moment after the reply's footer: wait for them.
+        var s = waitFor("the dense stats of the reply") { $0.contains("FFN active 100.0%") && $0.contains("tokens    6") }
         let ctx1 = contextUsed(s)
         XCTAssertGreaterThan(ctx1, 10)
 
@@ -571,14 +570,26 @@ final class TmuxEndToEndTests: XCTestCase {
         try store.save(c)
         try startHabits("$APP --model alpha --session \(c.id)", width: 100, height: 45)
         waitFor("model alpha ready")
-        if screen().contains("stats (F3)") { try keys("F3") }  // the rows to compare run to the window's edge
-        let s = waitFor("the rendered reply, stats hidden") { $0.contains("The end.") && !$0.contains("stats (F3)") }
-        let rows = s.split(separator: "\n", omittingEmptySubsequences: false).map { String($0.reversed().drop { $0 == " " }.reversed()) }
-        for expected in [
+        // The rows to compare run to the window's edge, so the stats panel (shown by default
+        // at this width) goes first.
+        waitFor("stats (F3)")
+        try keys("F3")
+        let expectedRows = [
             "  Shopping plan", "  This is Important and nice, with inline code.", "  • apples", "    ◦ green ones",
             "  1. pay", "  Item   │ Qty", "  ───────┼────", "  pears  │  12", "  日本茶 │   3", "  │ quoted words",
             "  ┌─ python ────┐", "  │ print(\"hi\") │", "  └─────────────┘", "  The end."
-        ] {
+        ]
+        func trimmedRows(_ s: String) -> [String] {
+            s.split(separator: "\n", omittingEmptySubsequences: false).map { String($0.reversed().drop { $0 == " " }.reversed()) }
+        }
+        // One wait for the whole redraw: a capture can land while ncurses is still drawing
+        // (the panel's title already gone, its lower rows not yet), so one row is not enough.
+        let s = waitFor("the rendered reply, stats hidden") { s in
+            let rows = trimmedRows(s)
+            return !s.contains("stats (F3)") && expectedRows.allSatisfy { rows.contains($0) }
+        }
+        let rows = trimmedRows(s)
+        for expected in expectedRows {
             XCTAssertTrue(rows.contains(expected), "missing row \"\(expected)\" in\n\(s)")
         }
         XCTAssertTrue(rows.contains("  show me **not bold** please"), "the user's text is shown as typed\n\(s)")
