@@ -122,8 +122,13 @@ static void quantize_a256(const float *x, act256 *y, int64_t n) {
 
 void ck_quantize_activation(int weight_type, const float *x, void *dst, int64_t n) {
     switch (ck_activation_type(weight_type)) {
+#if defined(__x86_64__)
+    case CK_Q8_0: if (ck_cpu_level() >= 1) ck_quantize_a32_avx2(x, dst, n); else quantize_a32(x, dst, n); break;
+    case CK_Q8_K: if (ck_cpu_level() >= 1) ck_quantize_a256_avx2(x, dst, n); else quantize_a256(x, dst, n); break;
+#else
     case CK_Q8_0: quantize_a32(x, dst, n); break;
     case CK_Q8_K: quantize_a256(x, dst, n); break;
+#endif
     default: memcpy(dst, x, (size_t)n * sizeof(float)); break;
     }
 }

@@ -39,6 +39,19 @@ void ck_dot_q5_0_x4_avx2(const void *row, const void *const acts[4], int64_t n, 
 void ck_dot_q4_K_x4_avx2(const void *row, const void *const acts[4], int64_t n, float out[4]);
 void ck_dot_q6_K_x4_avx2(const void *row, const void *const acts[4], int64_t n, float out[4]);
 
+// AVX2 activation quantizers (quantize_avx2.c), bit-identical to dispatch.c's scalar ones.
+void ck_quantize_a32_avx2(const float *x, void *dst, int64_t n);
+void ck_quantize_a256_avx2(const float *x, void *dst, int64_t n);
+
+// One row against eight activations (matmul_x8_avx2.c). `tab` is ck_x8_scale_table's
+// table of the eight activations' block scales (32-element block types; unused by K-quants).
+typedef void (*ck_dot_x8_fn)(const void *row, const void *const acts[8], const float *tab, int64_t n, float out[8]);
+void ck_x8_scale_table(const void *const acts[8], int64_t n, float *tab);
+void ck_dot_q8_0_x8_avx2(const void *row, const void *const acts[8], const float *tab, int64_t n, float out[8]);
+void ck_dot_q5_0_x8_avx2(const void *row, const void *const acts[8], const float *tab, int64_t n, float out[8]);
+void ck_dot_q4_K_x8_avx2(const void *row, const void *const acts[8], const float *tab, int64_t n, float out[8]);
+void ck_dot_q6_K_x8_avx2(const void *row, const void *const acts[8], const float *tab, int64_t n, float out[8]);
+
 /// Requests every cache line of `bytes` at `p` (gathered rows are not contiguous, so the
 /// hardware prefetcher cannot run ahead of them: without this they run at memory latency).
 static inline void ck_prefetch_bytes(const void *p, size_t bytes) {

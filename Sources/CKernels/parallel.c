@@ -3,12 +3,14 @@
 #include "ckernels.h"
 #include "quant_blocks.h"
 #include "kernels_internal.h"
+#include <stdlib.h>
 
 typedef struct {
     int type; const uint8_t *w; size_t row_bytes; int64_t n;
     const uint8_t *acts; size_t act_stride; int64_t T;
     float *y; int64_t y_stride; int64_t rows;
     int64_t row0;
+    const float *tables;  // ck_matmul_par's activation scale tables (NULL: none)
 } job;
 
 static inline void task_range(int64_t rows, int task, int n_tasks, int64_t *r0, int64_t *r1) {
@@ -37,24 +39,39 @@ void ck_matvec_par(ck_pool *pool, int type, const void *w, size_t row_bytes, int
     ck_pool_run(pool, matvec_task, &j, tasks_for(pool, rows, 64));
 }
 
+// The fused kernels of the weight type, when the CPU has AVX2: eight and four
+// activations per unpacked row.
+typedef void (*dot_x4_fn)(const void *, const void *const[4], int64_t, float[4]);
+static void fused_kernels(int type, ck_dot_x8_fn *x8, dot_x4_fn *x4) {
+    *x8 = 0; *x4 = 0;
+#if defined(__x86_64__)
+    if (ck_cpu_level() < 1) return;
+    switch (type) {
+    case CK_Q8_0: *x8 = ck_dot_q8_0_x8_avx2; *x4 = ck_dot_q8_0_x4_avx2; break;
+    case CK_Q5_0: *x8 = ck_dot_q5_0_x8_avx2; *x4 = ck_dot_q5_0_x4_avx2; break;
+    case CK_Q4_K: *x8 = ck_dot_q4_K_x8_avx2; *x4 = ck_dot_q4_K_x4_avx2; break;
+    case CK_Q6_K: *x8 = ck_dot_q6_K_x8_avx2; *x4 = ck_dot_q6_K_x4_avx2; break;
+    default: break;
+    }
+#else
+    (void)type;
+#endif
+}
+
+// The 32-element block types' eight-activation kernels read the activations' block
+// scales from a table (ck_x8_scale_table); K-quants need none.
+static int x8_needs_table(int type) { return type == CK_Q8_0 || type == CK_Q5_0; }
+
 static void matmul_task(void *ctx, int task, int n_tasks) {
     job *j = ctx; int64_t r0, r1;
     task_range(j->rows, task, n_tasks, &r0, &r1);
-    // Rows in small groups, all activations per group: the group stays in L1/L2
-    // while the T activations stream past it.
-#if defined(__x86_64__)
-    void (*x4)(const void *, const void *const[4], int64_t, float[4]) = 0;
-    if (ck_cpu_level() >= 1) {
-        switch (j->type) {
-        case CK_Q8_0: x4 = ck_dot_q8_0_x4_avx2; break;
-        case CK_Q5_0: x4 = ck_dot_q5_0_x4_avx2; break;
-        case CK_Q4_K: x4 = ck_dot_q4_K_x4_avx2; break;
-        case CK_Q6_K: x4 = ck_dot_q6_K_x4_avx2; break;
-        default: break;
-        }
-    }
+    ck_dot_x8_fn x8; dot_x4_fn x4;
+    fused_kernels(j->type, &x8, &x4);
     if (x4 && j->T >= 4) {
-        // Four activations at a time through the fused kernel, the rest one by one.
+        // Eight activations at a time, then four, then the rest one by one: a row's
+        // blocks are unpacked once per group while the group's activations stay in cache.
+        const int64_t groups8 = x8 && (j->tables || !x8_needs_table(j->type)) ? j->T / 8 : 0;
+        const int64_t table_floats = j->n / 32 * 16;
         for (int64_t r = r0; r < r1; r++) {
             const uint8_t *row = j->w + (size_t)r * j->row_bytes;
             // Request the row four ahead (every line of it): the stream stays ahead of the dots.
@@ -63,6 +80,13 @@ static void matmul_task(void *ctx, int task, int n_tasks) {
                 for (size_t off = 0; off < j->row_bytes; off += 64) __builtin_prefetch(next + off);
             }
             int64_t t = 0;
+            for (int64_t g = 0; g < groups8; g++, t += 8) {
+                const void *acts[8];
+                float out[8];
+                for (int k = 0; k < 8; k++) acts[k] = j->acts + (size_t)(t + k) * j->act_stride;
+                x8(row, acts, j->tables ? j->tables + g * table_floats : 0, j->n, out);
+                for (int k = 0; k < 8; k++) j->y[(t + k) * j->y_stride + r] = out[k];
+            }
             for (; t + 4 <= j->T; t += 4) {
                 const void *acts[4];
                 float out[4];
@@ -75,7 +99,8 @@ static void matmul_task(void *ctx, int task, int n_tasks) {
         }
         return;
     }
-#endif
+    // Rows in small groups, all activations per group: the group stays in L1/L2
+    // while the T activations stream past it.
     for (int64_t g = r0; g < r1; g += 16) {
         const int64_t g1 = g + 16 < r1 ? g + 16 : r1;
         for (int64_t t = 0; t < j->T; t++)
@@ -88,7 +113,23 @@ void ck_matmul_par(ck_pool *pool, int type, const void *w, size_t row_bytes, int
                    const void *acts, size_t act_stride, int64_t T, float *y, int64_t y_stride, int64_t rows) {
     job j = { .type = type, .w = w, .row_bytes = row_bytes, .n = n, .acts = acts, .act_stride = act_stride,
               .T = T, .y = y, .y_stride = y_stride, .rows = rows };
+    ck_dot_x8_fn x8; dot_x4_fn x4;
+    fused_kernels(type, &x8, &x4);
+    // Built once here for every task. Without memory for it, the tasks use the
+    // four-at-a-time kernel (same results within float rounding).
+    float *tables = 0;
+    if (x8 && T >= 8 && x8_needs_table(type)) {
+        const int64_t groups = T / 8, table_floats = n / 32 * 16;
+        tables = malloc(sizeof(float) * (size_t)(groups * table_floats));
+        for (int64_t g = 0; tables && g < groups; g++) {
+            const void *a8[8];
+            for (int k = 0; k < 8; k++) a8[k] = (const uint8_t *)acts + (size_t)(8 * g + k) * act_stride;
+            ck_x8_scale_table(a8, n, tables + g * table_floats);
+        }
+    }
+    j.tables = tables;
     ck_pool_run(pool, matmul_task, &j, tasks_for(pool, rows, 32));
+    free(tables);
 }
 
 static void dequant_task(void *ctx, int task, int n_tasks) {

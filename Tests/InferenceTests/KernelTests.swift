@@ -74,6 +74,38 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The AVX2 activation quantizers write the scalar ones' bytes exactly (llama.cpp's
+    /// arithmetic, which greedy output on a GGUF follows): on random rows, rows whose
+    /// largest magnitude appears with both signs, all-zero blocks and exact half-steps
+    /// (round half to even). (A NaN input has no defined int8 in either.)
+    func testVectorActivationQuantizersEqualScalarByteForByte() {
+        let maxLevel = ck_cpu_level()
+        defer { ck_set_cpu_level(maxLevel) }
+        var rng = SplitMix64(seed: 19)
+        let n = 1024
+        var rows: [[Float]] = (0..<6).map { _ in (0..<n).map { _ in Float(Int(rng.next() % 20001) - 10000) / 997 } }
+        var ties = rows[0]
+        ties[5] = 12.5; ties[9] = -12.5; ties[300] = -20; ties[301] = 20  // equal magnitudes, both signs
+        ties.replaceSubrange(512..<768, with: [Float](repeating: 0, count: 256))  // a zero block of both formats
+        rows.append(ties)
+        // Values that land exactly on .5 after scaling by 127/127: x * 1 = k + 0.5.
+        rows.append((0..<n).map { i in i % 32 == 0 ? 127 : Float(i % 64) - 31.5 })
+        for type in [GGMLType.q8_0, .q6_K] {
+            let bytes = ck_activation_bytes(Int32(type.rawValue), Int64(n))
+            for (r, x) in rows.enumerated() {
+                var out: [[UInt8]] = []
+                for level in [0, maxLevel] {
+                    XCTAssertEqual(ck_set_cpu_level(level), level)
+                    var act = [UInt8](repeating: 0xAA, count: bytes)
+                    act.withUnsafeMutableBytes { ck_quantize_activation(Int32(type.rawValue), x, $0.baseAddress, Int64(n)) }
+                    out.append(act)
+                }
+                let firstDifference = zip(out[0], out[1]).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+                XCTAssertNil(firstDifference, "\(type.name) activation bytes of row \(r) differ from byte \(firstDifference ?? -1)")
+            }
+        }
+    }
+
     func testActivationQuantizationIsClose() {
         var rng = SplitMix64(seed: 3)
         let n = 1024
@@ -92,12 +124,13 @@ final class KernelTests: XCTestCase {
     /// verification (batched) must see exactly the logits plain decoding (serial) sees.
     func testParallelMatvecEqualsSerial() {
         var rng = SplitMix64(seed: 11)
-        let rows = 1000, n = 512, T = 7
+        // 21 activations: two groups through the fused x8 kernels, one through x4, one alone.
+        let rows = 1000, n = 512, T = 21
         for type in [GGMLType.q8_0, .q4_K, .q6_K, .q5_0, .q4_0] {
             var w: [UInt8] = []
             for _ in 0..<rows { w += KernelTests.randomRow(type, n, &rng) }
             let ab = ck_activation_bytes(Int32(type.rawValue), Int64(n))
-            // T different activations (the fused x4 kernels take four at a time, the rest one by one).
+            // T different activations.
             var acts = [UInt8](repeating: 0, count: T * ab)
             for t in 0..<T {
                 let x = (0..<n).map { _ in Float(Int(rng.next() % 2001) - 1000) / 300 }

@@ -42,9 +42,7 @@ extension GemmaModel: BatchDecodingModel {
         for (li, lw) in weights.layers.enumerated() {
             // Projections for all rows at once; positions, cache writes and attention per sequence.
             TransformerSteps.normRows(b.x, lw.attnNorm, into: b.xn, rows: B, eps: eps)
-            linear.apply(lw.q, b.xn, B, b.q)
-            linear.apply(lw.k, b.xn, B, b.k)
-            linear.apply(lw.v, b.xn, B, b.v)
+            linear.apply([lw.q, lw.k, lw.v], b.xn, B, [b.q, b.k, b.v])
             timer.lap(.queryKeyValue)
             let local = c.layerKinds[li] == .local
             let qkNorm = lw.qNorm.flatMap { qn in lw.kNorm.map { (q: qn, k: $0) } }

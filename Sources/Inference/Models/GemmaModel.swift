@@ -102,9 +102,7 @@ final class GemmaModel: HiddenStateModel {
         let local = c.layerKinds[li] == .local
         TransformerSteps.normRows(b.x, lw.attnNorm, into: b.xn, rows: T, eps: c.rmsNormEps)
         timer.lap(.normsAndEmbedding)
-        linear.apply(lw.q, b.xn, T, b.q)
-        linear.apply(lw.k, b.xn, T, b.k)
-        linear.apply(lw.v, b.xn, T, b.v)
+        linear.apply([lw.q, lw.k, lw.v], b.xn, T, [b.q, b.k, b.v])
         timer.lap(.queryKeyValue)
         let qkNorm = lw.qNorm.flatMap { qn in lw.kNorm.map { (q: qn, k: $0) } }
         TransformerSteps.positionQueriesAndKeys(
@@ -167,8 +165,8 @@ final class GemmaModel: HiddenStateModel {
             for t in 0..<T { active[t] = StatisticalTopK.applyMask(b.gate + t * F, F, fraction: fraction) }
             gatedUpDown(lw, T: T, F: F)
         case .dense:
-            linear.apply(lw.gate, b.xn, T, b.gate)
-            gatedUpDown(lw, T: T, F: F)
+            linear.apply([lw.gate, lw.up], b.xn, T, [b.gate, b.up])
+            geluDown(lw, T: T, F: F)
         }
         timer.lap(.ffn)
         return active
@@ -176,8 +174,13 @@ final class GemmaModel: HiddenStateModel {
 
     /// o = down(gelu(gate) ⊙ up·xn), the gate already in `buffers.gate`.
     private func gatedUpDown(_ lw: GemmaLayerWeights, T: Int, F: Int) {
+        linear.apply(lw.up, buffers.xn, T, buffers.up)
+        geluDown(lw, T: T, F: F)
+    }
+
+    /// o = down(gelu(gate) ⊙ up), both already in the buffers.
+    private func geluDown(_ lw: GemmaLayerWeights, T: Int, F: Int) {
         let b = buffers
-        linear.apply(lw.up, b.xn, T, b.up)
         ck_geglu_f32(b.gate, b.up, Int64(T * F))
         linear.apply(lw.down, b.gate, T, b.o)
     }

@@ -104,11 +104,7 @@ final class LinearKernel {
             let ab = w.activationBytes
             let a = act.ensure(ab * T)
             for t in 0..<T { ck_quantize_activation(w.ckType, x + t * w.cols, a + t * ab, Int64(w.cols)) }
-            if T == 1 {
-                ck_matvec_par(pool, w.ckType, w.data, w.rowBytes, Int64(w.cols), a, y, Int64(w.rows))
-            } else {
-                ck_matmul_par(pool, w.ckType, w.data, w.rowBytes, Int64(w.cols), a, ab, Int64(T), y, Int64(w.rows), Int64(w.rows))
-            }
+            product(w, quantized: a, ab, T, y)
             return
         }
         // Tiles of rows small enough to stay in cache-friendly memory (~8 MB of floats).
@@ -123,6 +119,33 @@ final class LinearKernel {
                 CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(n), Int32(w.cols),
                 1, x, Int32(w.cols), buf, Int32(w.cols), 0, y + r0, Int32(w.rows))
             r0 += n
+        }
+    }
+
+    /// y[i] = x W[i]ᵀ for products of one input (q, k and v; gate and up). Below the sgemm
+    /// threshold, weights dotted against the same activation format share one quantized
+    /// copy of the input instead of quantizing it once each; the products are the same.
+    func apply(_ ws: [WeightMatrix], _ input: UnsafePointer<Float>, _ T: Int, _ ys: [UnsafeMutablePointer<Float>]) {
+        precondition(ws.count == ys.count)
+        guard let first = ws.first, inputTap == nil, T < sgemmMinimumRows,
+            ws.allSatisfy({ ck_activation_type($0.ckType) == ck_activation_type(first.ckType) && $0.cols == first.cols })
+        else {
+            for (w, y) in zip(ws, ys) { apply(w, input, T, y) }
+            return
+        }
+        let ab = first.activationBytes
+        let a = act.ensure(ab * T)
+        for t in 0..<T { ck_quantize_activation(first.ckType, input + t * first.cols, a + t * ab, Int64(first.cols)) }
+        for (w, y) in zip(ws, ys) { product(w, quantized: a, ab, T, y) }
+    }
+
+    /// The quantized-activation product (T rows already quantized for `w` in `a`).
+    private func product(_ w: WeightMatrix, quantized a: UnsafeMutableRawPointer, _ ab: Int, _ T: Int, _ y: UnsafeMutablePointer<Float>) {
+        let pool = ComputePool.shared.pool
+        if T == 1 {
+            ck_matvec_par(pool, w.ckType, w.data, w.rowBytes, Int64(w.cols), a, y, Int64(w.rows))
+        } else {
+            ck_matmul_par(pool, w.ckType, w.data, w.rowBytes, Int64(w.cols), a, ab, Int64(T), y, Int64(w.rows), Int64(w.rows))
         }
     }
 
