@@ -15,6 +15,8 @@ struct ChatOptions {
     var speculative: String?
     var format: String?
     var kvCache: KVCacheType?
+    /// A `sparkchat cushion` file: its prefix is cached before every local reply.
+    var cushion: String?
 }
 
 /// The chat: owns the state and runs the event loop on the main thread. Each turn
@@ -143,6 +145,7 @@ final class ChatApp {
         Signals.install()  // after curses start-up, which installs handlers of its own
         worker.formatOverride = options.format
         worker.kvCacheOverride = options.kvCache
+        worker.cushionPath = options.cushion
         worker.config = cfg
         if let r = remote {
             loadingModel = "\(r.endpoint.name)/\(r.id)"
@@ -272,6 +275,8 @@ final class ChatApp {
         case .format(let name, let formatNotice):
             chatFormatName = name
             if let n = formatNotice { say(n, error: true) }
+        case .notice(let text, let error):
+            say(text, error: error)
         case .loadFailed(let msg):
             loadFailure = "loading \(loadingModel ?? "the model") failed: \(msg)"
             loadingModel = nil

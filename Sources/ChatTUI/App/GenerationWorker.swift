@@ -33,6 +33,8 @@ final class GenerationWorker: @unchecked Sendable {
         case loadFailed(String)
         /// The chat format the loaded model runs with, and a notice when the chosen one could not be used.
         case format(String, notice: String?)
+        /// A line for the status bar (e.g. whether the --cushion prefix is in use).
+        case notice(String, error: Bool)
         case started(promptTokens: Int, contextLimit: Int, droppedMessages: Int)
         case token(TokenEvent)
         /// Running speculative-decoding counts of the reply, after each token while a drafter is on.
@@ -53,6 +55,9 @@ final class GenerationWorker: @unchecked Sendable {
     var formatOverride: String?
     /// `chat --kv-cache`, else config.json's `kv_cache`, else f32.
     var kvCacheOverride: KVCacheType?
+    /// `chat --cushion`: a `sparkchat cushion` file whose prefix every local reply of the
+    /// model it was searched for runs after (cached, never in the transcript).
+    var cushionPath: String?
     var config = AppConfig()
 
     init() {
@@ -102,7 +107,8 @@ final class GenerationWorker: @unchecked Sendable {
                     var kvNotice: String? = nil
                     do { try m.useKVCache(kvCache) } catch { kvNotice = "\(error); using f32" }
                     let generator = Generator(model: m)
-                    source = LocalReplySource(generator: generator)
+                    let (cushion, cushionNotice) = loadCushion(for: m, path: path)
+                    source = LocalReplySource(generator: generator, cushion: cushion)
                     events.push(.loaded(m.info, contextLimit: m.config.contextLength, seconds: Date().timeIntervalSince(t0)))
                     var formatNotice: String? = nil
                     do { try ChatFormats.apply(formatOverride ?? config.format(for: m.info), to: m) } catch {
@@ -110,7 +116,8 @@ final class GenerationWorker: @unchecked Sendable {
                     }
                     if let k = kvNotice { formatNotice = formatNotice.map { "\($0); \(k)" } ?? k }
                     events.push(.format(m.chatFormat.name + (m.chatFormat.isDialogueFrame ? " (base model)" : ""), notice: formatNotice))
-                    warmFormatPrefix(m, generator)
+                    if let n = cushionNotice { events.push(.notice(n, error: cushion == nil)) }
+                    warmFormatPrefix(m, generator, cushion: cushion)
                 } catch {
                     events.push(.loadFailed("\(error)"))
                 }
@@ -127,12 +134,28 @@ final class GenerationWorker: @unchecked Sendable {
     /// examples, ~120 tokens) into the model state right after loading, while the user
     /// types: the first reply then only prefills the user's turn (the generator reuses
     /// the common prefix), instead of paying ~0.5 s for the frame on the first message.
-    private func warmFormatPrefix(_ m: LoadedModel, _ g: Generator) {
+    private func warmFormatPrefix(_ m: LoadedModel, _ g: Generator, cushion: CushionFile?) {
         let prefix = m.chatPrompt([], addGenerationPrompt: false)
-        guard !prefix.isEmpty else { return }
+        guard !prefix.isEmpty || cushion != nil else { return }
         var p = SamplingParameters.greedy
         p.maxTokens = 0
-        try? g.generate(tokens: m.tokenizer.encode(prefix, addBOS: true), parameters: p, cancel: cancel) { _ in }
+        let ids = m.tokenizer.encode(prefix, addBOS: true)
+        try? g.generate(tokens: cushion?.prefixing(ids, bos: m.tokenizer.bosId) ?? ids, parameters: p, cancel: cancel) { _ in }
+    }
+
+    /// The `--cushion` file for the model at `path`, or nil with a one-line reason: it is
+    /// read and checked against this model's vocabulary, and used only with the model it
+    /// was searched for (another model's outliers sit elsewhere).
+    private func loadCushion(for m: LoadedModel, path: String) -> (CushionFile?, String?) {
+        guard let file = cushionPath else { return (nil, nil) }
+        do {
+            let c = try CushionFile.read(file, vocabularySize: m.config.vocabularySize, bos: m.tokenizer.bosId)
+            let name = URL(fileURLWithPath: path).lastPathComponent
+            guard c.model == name else { return (nil, "cushion \(file) was searched for \(c.model), not \(name): not used") }
+            return (c, "cushion: \(c.prefixIds.count)-token prefix cached before every reply")
+        } catch {
+            return (nil, "\(error); no cushion")
+        }
     }
 
     /// Switching to a remote model asks its endpoint for the list first (the listing's short

@@ -4,7 +4,10 @@ import Inference
 /// Replies from a model loaded here.
 final class LocalReplySource: ReplySource {
     let generator: Generator
-    init(generator: Generator) { self.generator = generator }
+    /// `chat --cushion`: run before every prompt, in place of its BOS; never counted as the
+    /// prompt's tokens nor shown.
+    let cushion: CushionFile?
+    init(generator: Generator, cushion: CushionFile? = nil) { self.generator = generator; self.cushion = cushion }
 
     func reply(_ request: GenerationWorker.Request, cancel: CancellationFlag, events: EventQueue<GenerationWorker.Event>) {
         let g = generator
@@ -28,12 +31,18 @@ final class LocalReplySource: ReplySource {
             events.push(.failed("the prompt needs \(tokens.count) tokens and the model's context is \(limit): shorten the system prompt or the message"))
             return
         }
+        let promptTokens = tokens.count
+        if let c = cushion { tokens = c.prefixing(tokens, bos: model.tokenizer.bosId) }
+        guard tokens.count < limit else {
+            events.push(.failed("the prompt and the cushion need \(tokens.count) tokens and the model's context is \(limit)"))
+            return
+        }
         var parameters = request.parameters
         parameters.stop = ChatFormats.stops(model.chatFormat, extra: request.parameters.stop)
         g.sparsity = request.sparsity
         g.speculative = request.speculative
         let speculating = request.speculative != .off
-        events.push(.started(promptTokens: tokens.count, contextLimit: limit, droppedMessages: dropped))
+        events.push(.started(promptTokens: promptTokens, contextLimit: limit, droppedMessages: dropped))
         do {
             try g.generate(tokens: tokens, parameters: parameters, cancel: cancel) { event in
                 switch event {

@@ -14,6 +14,10 @@ struct ChatCommand: ParsableCommand {
     @Option(name: .long, help: "Chat format: \(ChatFormats.usage) (default: auto, from the model's files).") var format: String?
     @Option(name: .long, help: "Worker threads (default: all CPUs).") var threads: Int?
     @Option(name: .long, help: OptionHelp.kvCache) var kvCache: KVCacheType?
+    @Option(
+        name: .long,
+        help: "A cushion file (sparkchat cushion): its prefix is cached before every reply of the model it was searched for, never shown.")
+    var cushion: String?
 
     func validate() throws {
         try ArgumentCheck.requireUTF8Arguments()
@@ -29,7 +33,7 @@ struct ChatCommand: ParsableCommand {
             options: ChatOptions(
                 model: model, session: session, theme: theme, sampling: sampling.overrides,
                 sparsity: sparsity?.description, speculative: speculative?.description, format: format,
-                kvCache: kvCache))
+                kvCache: kvCache, cushion: cushion))
         app.run()
         // Everything is saved (or its fallback copy written) and the terminal restored; leave
         // without the C library's exit handlers: OpenBLAS's joins its idle threads there and

@@ -68,9 +68,9 @@ struct GenerateCommand: ParsableCommand {
             rendered = text
         }
         let prompt = loaded.tokenizer.encode(rendered, addBOS: true)
-        // The cushion (BOS first) takes the place of the prompt's BOS, as perplexity puts it.
-        let cushionIds = try cushion.map { try CushionFile.read($0, vocabularySize: loaded.config.vocabularySize, bos: loaded.tokenizer.bosId).prefixIds } ?? []
-        let tokens = cushionIds.isEmpty ? prompt : cushionIds + prompt.drop(while: { $0 == loaded.tokenizer.bosId })
+        let cushionFile = try cushion.map { try CushionFile.read($0, vocabularySize: loaded.config.vocabularySize, bos: loaded.tokenizer.bosId) }
+        let cushionIds = cushionFile?.prefixIds ?? []
+        let tokens = cushionFile?.prefixing(prompt, bos: loaded.tokenizer.bosId) ?? prompt
         try generator.generate(tokens: tokens, parameters: params) { event in
             switch event {
             case .token(let t):

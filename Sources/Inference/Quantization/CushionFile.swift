@@ -43,6 +43,12 @@ public struct CushionFile: Codable, Equatable, Sendable {
         self.calibrationTokens = calibrationTokens
     }
 
+    /// The tokens to run for `prompt` (which starts with BOS): the cushion (BOS first) takes
+    /// the place of the prompt's BOS, as perplexity puts it.
+    public func prefixing(_ prompt: [Int], bos: Int) -> [Int] {
+        prefixIds.isEmpty ? prompt : prefixIds + prompt.drop(while: { $0 == bos })
+    }
+
     /// Reads and checks a cushion file. `vocabularySize` and `bos`, when given (the model
     /// it will run with), also check that every id fits and that the prefix starts with BOS.
     public static func read(_ path: String, vocabularySize: Int? = nil, bos: Int? = nil) throws -> CushionFile {
