@@ -34,6 +34,7 @@ float ck_dot_f16_avx2(const void *, const void *, int64_t);
 float ck_dot_bf16_avx2(const void *, const void *, int64_t);
 float ck_dotf_avx2(const float *, const float *, int64_t);
 void ck_axpy_avx2(float, const float *, float *, int64_t);
+typedef void (*ck_dot_x4_fn)(const void *row, const void *const acts[4], int64_t n, float out[4]);
 void ck_dot_q8_0_x4_avx2(const void *row, const void *const acts[4], int64_t n, float out[4]);
 void ck_dot_q5_0_x4_avx2(const void *row, const void *const acts[4], int64_t n, float out[4]);
 void ck_dot_q4_K_x4_avx2(const void *row, const void *const acts[4], int64_t n, float out[4]);

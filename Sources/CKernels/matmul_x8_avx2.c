@@ -136,12 +136,13 @@ AVX2 void ck_dot_q6_K_x8_avx2(const void *row, const void *const acts[8], const 
         q6k_unpack128(x[i].ql, x[i].qh, q);
         q6k_unpack128(x[i].ql + 64, x[i].qh + 32, q + 4);
         for (int k = 0; k < 8; k++) s[k] = scale_pair(sc[2 * k], sc[2 * k + 1]);
+        const float dw = h2f(x[i].d);
         for (int t = 0; t < 8; t++) {
             const int8_t *a = y[t][i].qs;
             __m256i sum = q6k_offset_lanes(sc, y[t][i].bsums);
             for (int k = 0; k < 8; k++)
                 sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(a + 32 * k))), s[k]));
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[t][i].d), _mm256_cvtepi32_ps(sum), acc[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * y[t][i].d), _mm256_cvtepi32_ps(sum), acc[t]);
         }
     }
     finish8(acc, _mm256_setzero_ps(), out);

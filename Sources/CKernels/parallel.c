@@ -10,7 +10,10 @@ typedef struct {
     const uint8_t *acts; size_t act_stride; int64_t T;
     float *y; int64_t y_stride; int64_t rows;
     int64_t row0;
-    const float *tables;  // ck_matmul_par's activation scale tables (NULL: none)
+    // ck_matmul_par's fused kernels, chosen once for all tasks (NULL: none), and the
+    // activation scale table the eight-wide ones of 32-element block types read.
+    ck_dot_x8_fn x8; ck_dot_x4_fn x4;
+    const float *tables;
 } job;
 
 static inline void task_range(int64_t rows, int task, int n_tasks, int64_t *r0, int64_t *r1) {
@@ -41,8 +44,7 @@ void ck_matvec_par(ck_pool *pool, int type, const void *w, size_t row_bytes, int
 
 // The fused kernels of the weight type, when the CPU has AVX2: eight and four
 // activations per unpacked row.
-typedef void (*dot_x4_fn)(const void *, const void *const[4], int64_t, float[4]);
-static void fused_kernels(int type, ck_dot_x8_fn *x8, dot_x4_fn *x4) {
+static void fused_kernels(int type, ck_dot_x8_fn *x8, ck_dot_x4_fn *x4) {
     *x8 = 0; *x4 = 0;
 #if defined(__x86_64__)
     if (ck_cpu_level() < 1) return;
@@ -65,12 +67,12 @@ static int x8_needs_table(int type) { return type == CK_Q8_0 || type == CK_Q5_0;
 static void matmul_task(void *ctx, int task, int n_tasks) {
     job *j = ctx; int64_t r0, r1;
     task_range(j->rows, task, n_tasks, &r0, &r1);
-    ck_dot_x8_fn x8; dot_x4_fn x4;
-    fused_kernels(j->type, &x8, &x4);
+    const ck_dot_x8_fn x8 = j->x8;
+    const ck_dot_x4_fn x4 = j->x4;
     if (x4 && j->T >= 4) {
         // Eight activations at a time, then four, then the rest one by one: a row's
         // blocks are unpacked once per group while the group's activations stay in cache.
-        const int64_t groups8 = x8 && (j->tables || !x8_needs_table(j->type)) ? j->T / 8 : 0;
+        const int64_t groups8 = x8 ? j->T / 8 : 0;
         const int64_t table_floats = j->n / 32 * 16;
         for (int64_t r = r0; r < r1; r++) {
             const uint8_t *row = j->w + (size_t)r * j->row_bytes;
@@ -113,14 +115,14 @@ void ck_matmul_par(ck_pool *pool, int type, const void *w, size_t row_bytes, int
                    const void *acts, size_t act_stride, int64_t T, float *y, int64_t y_stride, int64_t rows) {
     job j = { .type = type, .w = w, .row_bytes = row_bytes, .n = n, .acts = acts, .act_stride = act_stride,
               .T = T, .y = y, .y_stride = y_stride, .rows = rows };
-    ck_dot_x8_fn x8; dot_x4_fn x4;
-    fused_kernels(type, &x8, &x4);
+    fused_kernels(type, &j.x8, &j.x4);
     // Built once here for every task. Without memory for it, the tasks use the
-    // four-at-a-time kernel (same results within float rounding).
+    // four-at-a-time kernel (bit for bit the same results).
     float *tables = 0;
-    if (x8 && T >= 8 && x8_needs_table(type)) {
+    if (j.x8 && T >= 8 && x8_needs_table(type)) {
         const int64_t groups = T / 8, table_floats = n / 32 * 16;
         tables = malloc(sizeof(float) * (size_t)(groups * table_floats));
+        if (!tables) j.x8 = 0;
         for (int64_t g = 0; tables && g < groups; g++) {
             const void *a8[8];
             for (int k = 0; k < 8; k++) a8[k] = (const uint8_t *)acts + (size_t)(8 * g + k) * act_stride;

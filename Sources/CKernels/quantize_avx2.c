@@ -6,7 +6,6 @@
 #include "ckernels.h"
 #include "quant_blocks.h"
 #include "kernels_internal.h"
-#include <math.h>
 
 #if defined(__x86_64__)
 #include "simd_avx2.h"

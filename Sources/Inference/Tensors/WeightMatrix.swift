@@ -101,9 +101,7 @@ final class LinearKernel {
         let x = inputTap?.input(of: w, input, rows: T) ?? input
         let pool = ComputePool.shared.pool
         if T < sgemmMinimumRows {
-            let ab = w.activationBytes
-            let a = act.ensure(ab * T)
-            for t in 0..<T { ck_quantize_activation(w.ckType, x + t * w.cols, a + t * ab, Int64(w.cols)) }
+            let (a, ab) = quantize(x, T, for: w)
             product(w, quantized: a, ab, T, y)
             return
         }
@@ -133,10 +131,16 @@ final class LinearKernel {
             for (w, y) in zip(ws, ys) { apply(w, input, T, y) }
             return
         }
-        let ab = first.activationBytes
-        let a = act.ensure(ab * T)
-        for t in 0..<T { ck_quantize_activation(first.ckType, input + t * first.cols, a + t * ab, Int64(first.cols)) }
+        let (a, ab) = quantize(input, T, for: first)
         for (w, y) in zip(ws, ys) { product(w, quantized: a, ab, T, y) }
+    }
+
+    /// T input rows quantized for `w`'s dot kernels into the scratch buffer, and the bytes per row.
+    private func quantize(_ x: UnsafePointer<Float>, _ T: Int, for w: WeightMatrix) -> (UnsafeMutableRawPointer, Int) {
+        let ab = w.activationBytes
+        let a = act.ensure(ab * T)
+        for t in 0..<T { ck_quantize_activation(w.ckType, x + t * w.cols, a + t * ab, Int64(w.cols)) }
+        return (a, ab)
     }
 
     /// The quantized-activation product (T rows already quantized for `w` in `a`).
@@ -180,8 +184,7 @@ final class LinearKernel {
         _ w: WeightMatrix, _ x: UnsafePointer<Float>, rows idx: UnsafePointer<Int32>, count: Int,
         _ y: UnsafeMutablePointer<Float>
     ) {
-        let a = act.ensure(w.activationBytes)
-        ck_quantize_activation(w.ckType, x, a, Int64(w.cols))
+        let (a, _) = quantize(x, 1, for: w)
         ck_matvec_rows_par(ComputePool.shared.pool, w.ckType, w.data, w.rowBytes, Int64(w.cols), a, idx, Int64(count), y)
     }
 }
