@@ -5,6 +5,14 @@ import Sessions
 /// What keys and slash commands do in the chat (overlays: ChatApp+Overlays).
 extension ChatApp {
     func handle(_ key: Key) {
+        // Keys typed ahead while the app was busy arrive as one text run ("q" then
+        // "hello" read together as "qhello"). Where single letters are commands (an open
+        // overlay, the history search), each character is its own key, so "q" closes the
+        // picker and "hello" lands in the input instead of being dropped as one unknown key.
+        if case .text(let run) = key, run.count > 1, overlayOpen || historySearch != nil {
+            for c in run { handle(.text(String(c))) }
+            return
+        }
         switch overlay {
         case .help:
             if let d = HelpOverlay.scrollStep(key) {
@@ -68,6 +76,11 @@ extension ChatApp {
     }
 
     func openHelp() { overlay = .help; helpScroll = 0 }
+
+    var overlayOpen: Bool {
+        if case .none = overlay { return false }
+        return true
+    }
 
     /// Called after each frame: the 2 s for the second Ctrl-C count from when "press
     /// Ctrl-C again" is on the screen, so a slow frame cannot eat the window and leave
