@@ -39,7 +39,8 @@ final class SparkifyJobTests: XCTestCase {
         _ = try request.run(load: { try LoadedModel.load(path: self.base) }, progress: { _ in }, isCancelled: { false })
         let a = try SafetensorsFile(path: job.overlayPath), b = try SafetensorsFile(path: other)
         XCTAssertEqual(Set(a.tensors.keys), Set(b.tensors.keys))
-        XCTAssertEqual(a.metadata["rank"], "12", "a quarter of the fixture's hidden size 48")
+        XCTAssertEqual(a.metadata["rank"], "0", "the default: the exact gate selects")
+        XCTAssertEqual(a.metadata["score_weight"], "exact-up", "the default: the token's |u| weights the score")
         for (name, t) in a.tensors {
             let u = try XCTUnwrap(b.tensors[name])
             XCTAssertEqual(t.shape, u.shape, name)

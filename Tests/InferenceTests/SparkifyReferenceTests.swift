@@ -11,8 +11,11 @@ final class SparkifyReferenceTests: XCTestCase {
         let greedyPrompt: [Int], greedy: [Int]
     }
 
-    /// The rank-8 predictor overlay and the rank-0 one (the exact gate selects).
-    func expectations() throws -> [Expected] { try ["expected.json", "expected-gate.json"].map(expected) }
+    /// The rank-8 predictor overlay, the rank-0 one (the exact gate selects) and the rank-0
+    /// exact-up one (the token's |u| weights the score; version 3).
+    func expectations() throws -> [Expected] {
+        try ["expected.json", "expected-gate.json", "expected-exactup.json"].map(expected)
+    }
 
     func expected(_ file: String) throws -> Expected {
         let j = try XCTUnwrap(try Fixtures.json("sparkify/\(file)") as? [String: Any])
@@ -177,6 +180,16 @@ final class SparkifyReferenceTests: XCTestCase {
         let v2 = try loadError(metadata: with("version", "2"), tensors: tensors + [down])
         XCTAssertTrue(v2.contains("layers.5.down") && v2.contains("expected [48, 96]"), v2)
         XCTAssertEqual(try loadError(metadata: with("version", "2"), tensors: tensors), "loaded")
+        // The exact-up score: named only by version 3, and only by a known name.
+        var v3 = with("version", "3")
+        XCTAssertEqual(try loadError(metadata: v3, tensors: tensors), "loaded")
+        v3["score_weight"] = "exact-up"
+        XCTAssertEqual(try loadError(metadata: v3, tensors: tensors), "loaded")
+        var early = with("version", "2")
+        early["score_weight"] = "exact-up"
+        XCTAssertTrue(try loadError(metadata: early, tensors: tensors).contains("only version 3"))
+        v3["score_weight"] = "psychic"
+        XCTAssertTrue(try loadError(metadata: v3, tensors: tensors).contains("unknown score_weight psychic"))
         // Garbage bytes are a format error, not a crash.
         let dir = FileManager.default.temporaryDirectory
         let junk = dir.appendingPathComponent("junk-\(UUID().uuidString).sparkify.safetensors")

@@ -17,6 +17,11 @@ Why each piece (measured on Gemma 3 270M, see docs/spark-checkpoint.md):
   activation is far from γ, weighted by the typical size σᵢ = rms(uᵢ) of their up
   output: ranking by that (not by the gate value, as Gemma 3n, which was trained
   for it) halves the perplexity loss.
+- exact_up (sparkchat's default): the score weights each neuron by the token's own |uᵢ|
+  instead of σᵢ, since the neuron's output is (gelu(gᵢ) − γᵢ)·uᵢ and |uᵢ| varies per
+  token as much as the gate does. It reads the whole up projection for the selection
+  (only down stays sparse), and on Gemma 3 270M at 50% it brings held-out perplexity
+  from 1.21x / 1.43x dense to 1.08x / 1.17x.
 - Rank 0 means no predictor: the selection reads the exact gate (all of W_gate, then only
   up rows and down columns of S): better quality for more bytes.
 - The predictor is a reduced-rank regression of the gate on x: with Σ = E[x xᵀ] the
@@ -46,7 +51,7 @@ def stat_scores(s):
 
 
 @torch.no_grad()
-def fit_layer(X, Wg, Wu, Wd, fraction, rank, rounds=3):
+def fit_layer(X, Wg, Wu, Wd, fraction, rank, rounds=3, exact_up=False):
     """X: calibration FFN inputs (N × d), weights as in nn.Linear (out × in).
     Returns the overlay tensors of one layer (float32). No autograd: the weights are
     parameters, and a graph kept alive by the results costs gigabytes per layer."""
@@ -66,23 +71,24 @@ def fit_layer(X, Wg, Wu, Wd, fraction, rank, rounds=3):
         act_hat = gelu(G)
     act = gelu(G)
     sigma = U.pow(2).mean(0).sqrt()
+    weight = U.abs() if exact_up else sigma
     gamma = torch.zeros_like(sigma)
     for _ in range(rounds):
-        t = stat_scores((act_hat - gamma).abs() * sigma)
+        t = stat_scores((act_hat - gamma).abs() * weight)
         z = torch.quantile(t.flatten().float(), 1 - fraction).double()
         drop = (t <= z).double()
         gamma = (act * U * U * drop).sum(0) / (U * U * drop).sum(0).clamp_min(1e-30)
-    t = stat_scores((act_hat - gamma).abs() * sigma)
+    t = stat_scores((act_hat - gamma).abs() * weight)
     z = torch.quantile(t.flatten().float(), 1 - fraction).double()
     M = Wd @ torch.diag(gamma) @ Wu
     return {**out, "idle_activation": gamma.float(), "up_scale": sigma.float(), "threshold_z": z.float().reshape(1),
             "dropped_map": M.float()}
 
 
-def sparkified_ffn(x, Wg, Wu, Wd, o, counter=None):
+def sparkified_ffn(x, Wg, Wu, Wd, o, counter=None, exact_up=False):
     """The sparkified FFN in float32 (x: ... × d); `o` is fit_layer's dict."""
     gh = (x @ o["predictor_b"].T) @ o["predictor_a"].T if "predictor_b" in o else x @ Wg.T
-    s = (gelu(gh) - o["idle_activation"]).abs() * o["up_scale"]
+    s = (gelu(gh) - o["idle_activation"]).abs() * ((x @ Wu.T).abs() if exact_up else o["up_scale"])
     keep = stat_scores(s) > o["threshold_z"]
     h = (gelu(x @ Wg.T) - o["idle_activation"]) * (x @ Wu.T) * keep
     if counter is not None:
@@ -90,12 +96,12 @@ def sparkified_ffn(x, Wg, Wu, Wd, o, counter=None):
     return h @ Wd.T + x @ o["dropped_map"].T, keep
 
 
-def patch_model(model, overlays, counter=None):
+def patch_model(model, overlays, counter=None, exact_up=False):
     """Replace each Gemma MLP's forward by the sparkified one (HF transformers)."""
     for li, layer in enumerate(model.model.layers):
         mlp = layer.mlp
         def forward(x, mlp=mlp, o=overlays[li]):
-            return sparkified_ffn(x, mlp.gate_proj.weight, mlp.up_proj.weight, mlp.down_proj.weight, o, counter)[0]
+            return sparkified_ffn(x, mlp.gate_proj.weight, mlp.up_proj.weight, mlp.down_proj.weight, o, counter, exact_up)[0]
         mlp.forward = forward
 
 
@@ -112,9 +118,10 @@ def capture_ffn_inputs(model, token_chunks):
     return [torch.cat(s) for s in seen]
 
 
-def fit_model(model, token_chunks, fraction, rank):
+def fit_model(model, token_chunks, fraction, rank, exact_up=False):
     xs = capture_ffn_inputs(model, token_chunks)
-    return [fit_layer(xs[li], l.mlp.gate_proj.weight, l.mlp.up_proj.weight, l.mlp.down_proj.weight, fraction, rank)
+    return [fit_layer(xs[li], l.mlp.gate_proj.weight, l.mlp.up_proj.weight, l.mlp.down_proj.weight, fraction, rank,
+                      exact_up=exact_up)
             for li, l in enumerate(model.model.layers)]
 
 
@@ -122,6 +129,10 @@ def overlay_tensors(overlays):
     return {"layers.%d.%s" % (li, k): v.contiguous() for li, o in enumerate(overlays) for k, v in o.items()}
 
 
-def overlay_metadata(base_name, base_bytes, fraction, rank, calibration_tokens):
-    return {"format": "sparkchat-sparkify", "version": "1", "base": base_name, "base_bytes": str(base_bytes),
-            "fraction": repr(fraction), "rank": str(rank), "calibration_tokens": str(calibration_tokens)}
+def overlay_metadata(base_name, base_bytes, fraction, rank, calibration_tokens, exact_up=False):
+    meta = {"format": "sparkchat-sparkify", "version": "3" if exact_up else "1", "base": base_name,
+            "base_bytes": str(base_bytes), "fraction": repr(fraction), "rank": str(rank),
+            "calibration_tokens": str(calibration_tokens)}
+    if exact_up:
+        meta["score_weight"] = "exact-up"
+    return meta

@@ -12,9 +12,15 @@ struct SparkifyCommand: ParsableCommand {
     @OptionGroup var options: ModelOptions
     @Option(name: .long, help: "Target fraction of active FFN neurons, in (0, 1).") var fraction: Double
     @Option(
-        name: .long, help: "Rank of the gate predictor (0: the selection reads the exact gate; default 128, a quarter of the hidden size for narrower models).")
+        name: .long, help: "Rank of a low-rank gate predictor (default 0: the selection reads the exact gate, far better quality).")
     var rank: Int?
-    @Option(name: [.short, .customLong("output")], help: "Overlay path (default: beside the model, named by fraction and rank).")
+    @Option(
+        name: .long,
+        help:
+            "What weights each neuron's score per token: exact-up (the token's own |up·x|; reads the whole up projection, far better quality) or typical (the neuron's typical |u|, the reference's rule)."
+    )
+    var score = SparkifyScore.exactUp
+    @Option(name: [.short, .customLong("output")], help: "Overlay path (default: beside the model, named by fraction, rank and score).")
     var output: String?
     @Option(name: .long, help: "Calibration text (UTF-8; default: calibration/kjv-sparkify.txt, the reference's KJV chunks).")
     var calibration: String?
@@ -47,7 +53,7 @@ struct SparkifyCommand: ParsableCommand {
             throw ValidationError("--refit-target must be layer or model")
         }
         let request = SparkifyRequest(
-            fraction: fraction, rank: rank, output: output, calibration: calibration, tokens: tokens,
+            fraction: fraction, rank: rank, exactUp: score == .exactUp, output: output, calibration: calibration, tokens: tokens,
             refitPasses: refitPasses, refitTarget: target, ridge: ridge, distillRidge: distill ? distillRidge : nil)
         defer { Interrupt.uninstall() }
         let bar = ProgressBar()
@@ -118,4 +124,9 @@ final class ProgressBar {
         let t = Int(s.rounded())
         return t >= 60 ? "\(t / 60)m\(String(format: "%02d", t % 60))s" : "\(t)s"
     }
+}
+
+/// `sparkify --score`: what weights each neuron's selection score.
+enum SparkifyScore: String, ExpressibleByArgument, CaseIterable {
+    case exactUp = "exact-up", typical
 }

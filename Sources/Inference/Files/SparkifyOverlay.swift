@@ -6,17 +6,21 @@ import Foundation
 /// checkpoint (a GGUF file or a checkpoint directory) is named in its metadata,
 /// relative to the overlay's directory, and loaded as usual.
 ///
-///   __metadata__: format = "sparkchat-sparkify", version = "1" or "2", base, base_bytes,
-///                 fraction, rank, calibration_tokens
+///   __metadata__: format = "sparkchat-sparkify", version = "1", "2" or "3", base, base_bytes,
+///                 fraction, rank, calibration_tokens,
+///                 score_weight = "exact-up" (version 3 only; absent: σ weights the score)
 ///   layers.{i}.predictor_b   [r, d]   ĝ = A (B x): the low-rank gate predictor
 ///   layers.{i}.predictor_a   [F, r]   (both absent at rank 0: the exact gate selects)
 ///   layers.{i}.idle_activation [F]    γ: the constant a dropped neuron's GELU is replaced by
 ///   layers.{i}.up_scale      [F]      σ: rms of the neuron's up output on calibration text
 ///   layers.{i}.threshold_z   [1]      θ = mean(s) + std(s)·z over s = |gelu(ĝ) − γ| ⊙ σ
 ///   layers.{i}.dropped_map   [d, d]   M = down · diag(γ) · up: the dropped neurons' sum
-///   layers.{i}.down          [d, F]   version 2 only, optional: the distilled down projection
+///   layers.{i}.down          [d, F]   version 2 and up, optional: the distilled down projection
 ///                                     (SparkifyDistill) that replaces the base's
-/// Version 1 files (the reference's) still load; a version 1 file with a down tensor does not.
+/// With score_weight "exact-up" the token's exact |u| (the whole up projection, read for
+/// the selection) weights the score in place of σ; up_scale is then unused.
+/// Version 1 files (the reference's) still load; a version 1 file with a down tensor does
+/// not, nor a version 1 or 2 file that names a score weight.
 struct SparkifyOverlay {
     struct Layer {
         /// Absent at rank 0: the selection then reads the exact gate.
@@ -38,8 +42,10 @@ struct SparkifyOverlay {
     let baseIsDirectory: Bool
     let fraction: Double
     let rank: Int
+    /// The token's exact |u| weights the score (else the typical σ).
+    let exactUp: Bool
     let version: Int
-    static let versions = 1...2
+    static let versions = 1...3
 
     /// Overlay files are recognised by name: `<anything>.sparkify<anything>.safetensors`.
     static func isOverlayName(_ name: String) -> Bool {
@@ -54,7 +60,7 @@ struct SparkifyOverlay {
         let m = file.metadata
         guard m["format"] == "sparkchat-sparkify" else { throw bad("not a sparkify overlay (metadata format is \(m["format"] ?? "missing"))") }
         guard let v = m["version"].flatMap(Int.init), Self.versions.contains(v) else {
-            throw EngineError.unsupported("\(name): sparkify overlay version \(m["version"] ?? "?") (this build reads 1 and 2)")
+            throw EngineError.unsupported("\(name): sparkify overlay version \(m["version"] ?? "?") (this build reads 1 to 3)")
         }
         version = v
         if v < 2, let t = file.tensors.keys.first(where: { $0.hasSuffix(".down") }) {
@@ -67,6 +73,12 @@ struct SparkifyOverlay {
         guard let r = m["rank"].flatMap(Int.init), r >= 0 else { throw bad("metadata rank must be a non-negative integer") }
         fraction = f
         rank = r
+        switch m["score_weight"] {
+        case nil: exactUp = false
+        case "exact-up" where v >= 3: exactUp = true
+        case "exact-up": throw bad("version \(v) overlay names a score weight, which only version 3 may")
+        case let w?: throw bad("unknown score_weight \(w) (this build knows exact-up)")
+        }
         let dir = URL(fileURLWithPath: path).deletingLastPathComponent()
         basePath = dir.appendingPathComponent(base).standardizedFileURL.path
         var isDir: ObjCBool = false

@@ -150,7 +150,7 @@ final class GemmaModel: HiddenStateModel {
         var active = [Int](repeating: F, count: T)
         switch path {
         case .sparkifiedToken(let sp):
-            active[0] = sp.runToken(layer: li, x: b.xn, gate: lw.gate, up: lw.up, out: b.o)
+            active[0] = sp.runToken(layer: li, x: b.xn, gate: lw.gate, up: lw.up, down: lw.down, out: b.o)
         case .sparkifiedBatch(let sp):
             linear.apply(lw.gate, b.xn, T, b.gate)
             linear.apply(lw.up, b.xn, T, b.up)

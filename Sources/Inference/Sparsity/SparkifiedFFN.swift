@@ -5,11 +5,13 @@ import Foundation
 /// (SparkifyOverlay; the fit and its reasons are in scripts/spark/sparkify.py):
 ///
 ///   ĝ = A (B x)                          the low-rank gate predictor (rank r ≪ d)
-///   s = |gelu(ĝ) − γ| ⊙ σ,  θ = mean(s) + std(s)·z,  S = {i : sᵢ > θ}
+///   s = |gelu(ĝ) − γ| ⊙ w,  θ = mean(s) + std(s)·z,  S = {i : sᵢ > θ}
+///       w = σ (the typical |u|), or with an exact-up overlay the token's own |up·x|
 ///   y = Σ_{i∈S} (gelu(gateᵢ·x) − γᵢ)(upᵢ·x) downᵀᵢ  +  M x
 ///
 /// Decode reads only the gate and up rows of S and the down columns of S (rows of a
-/// transposed copy made at load), plus A, B and M. Prefill computes the same
+/// transposed copy made at load), plus A, B and M; an exact-up overlay reads the whole up
+/// projection (and at rank 0 the whole gate) for the selection, and only down is sparse. Prefill computes the same
 /// function with dense matrix products and a mask (the FLOPs it reports are the sparse
 /// path's). With a block-quantized base, A, B, M and the transposed down are quantized
 /// to Q8_0 at load (fewer bytes per token); with a float base they stay float, so the
@@ -21,6 +23,8 @@ final class SparkifiedFFN {
         /// is no A and bm is M: the selection reads the exact gate instead.
         let a: WeightMatrix?, bm: WeightMatrix
         let idle: [Float], upScale: [Float], z: Float
+        /// The token's exact |u| weights the score (the whole up projection is read).
+        let exactUp: Bool
         /// The down projection (the overlay's distilled one, else the base's) transposed
         /// (F × D): neuron i's column as row i.
         let downT: WeightMatrix
@@ -66,7 +70,7 @@ final class SparkifiedFFN {
                 keep(WeightMatrix.build(type: type(od.cols), rows: od.rows, cols: od.cols) { i, out in od.row(i, into: out) })
             }
             return Layer(
-                a: a, bm: bm, idle: o.idleActivation, upScale: o.upScale, z: o.thresholdZ,
+                a: a, bm: bm, idle: o.idleActivation, upScale: o.upScale, z: o.thresholdZ, exactUp: overlay.exactUp,
                 downT: keep((o.down ?? down).transposedCopy(as: type(D))), down: distilled)
         }
         self.storage = storage
@@ -80,11 +84,27 @@ final class SparkifiedFFN {
         set { linear.sgemmMinimumRows = newValue }
     }
 
-    /// FLOPs of one token in one layer with `active` neurons (2 × multiply-adds).
-    func flops(layer li: Int, active: Int, hidden D: Int) -> Double {
+    /// Whether decode runs the layer's down projection whole: an exact-up layer at rank 0
+    /// without a distilled down knows every neuron's u, so the dropped neurons' part γᵢuᵢ
+    /// can go through the base down projection itself, y = W_down h' with h'ᵢ = gelu(gᵢ)uᵢ
+    /// on S and γᵢuᵢ off it (the same function, no M). Reading all of W_down with the int8
+    /// dot kernels costs less than gathering the active columns one axpy at a time once
+    /// more than about a quarter of the neurons are active (Gemma 3 270M, one thread: the
+    /// gather of 53% took 187 µs per layer; the whole down projection and M ~90 µs).
+    func downIsDense(layer li: Int, active: Int) -> Bool {
         let l = layers[li]
-        if let a = l.a { return Double(2 * (l.bm.rows * l.bm.cols + a.rows * a.cols) + 2 * 3 * D * active) }
-        return Double(2 * (l.bm.rows * l.bm.cols + D * l.neurons) + 2 * 2 * D * active)  // full gate, then up and down
+        return l.exactUp && l.a == nil && l.down == nil && active * 4 > l.neurons
+    }
+
+    /// FLOPs of one token in one layer with `active` neurons (2 × multiply-adds), as decode
+    /// computes it.
+    func flops(layer li: Int, active: Int, hidden D: Int) -> Double {
+        let l = layers[li], F = l.neurons
+        if downIsDense(layer: li, active: active) { return Double(2 * 3 * D * F) }
+        // Per neuron: gate, up, down; the exact ones read for all F, the rest for `active`.
+        let full = (l.a == nil ? 1 : 0) + (l.exactUp ? 1 : 0)
+        let predictor = l.bm.rows * l.bm.cols + (l.a.map { $0.rows * $0.cols } ?? 0)
+        return Double(2 * (predictor + full * D * F + (3 - full) * D * active))
     }
 
     /// [B x; M x] for `T` inputs (T × (r + D)), one input at a time: the int8 path for
@@ -105,10 +125,11 @@ final class SparkifiedFFN {
 
     /// The active set of `T` inputs: mask[t·F + i] = 1 where neuron i is computed. The
     /// gate is predicted from the projections (`project`), or at rank 0 copied from
-    /// `exactGate` (T × F). Returns the active count per input.
+    /// `exactGate` (T × F); `exactUp` (T × F) weights the score of an exact-up overlay.
+    /// Returns the active count per input.
     private func select(
-        _ l: Layer, projected: UnsafePointer<Float>, exactGate: UnsafePointer<Float>?, _ T: Int,
-        mask: UnsafeMutablePointer<Float>
+        _ l: Layer, projected: UnsafePointer<Float>, exactGate: UnsafePointer<Float>?,
+        exactUp: UnsafePointer<Float>?, _ T: Int, mask: UnsafeMutablePointer<Float>
     ) -> [Int] {
         let F = l.neurons, width = l.bm.rows
         let predicted = scratch.floats(T * F)
@@ -127,7 +148,11 @@ final class SparkifiedFFN {
                 for t in 0..<T {
                     let s = predicted + t * F
                     ck_geglu_f32(s, ones, Int64(F))
-                    for i in 0..<F { s[i] = abs(s[i] - idle[i]) * scale[i] }
+                    if let u = exactUp.map({ $0 + t * F }), l.exactUp {
+                        for i in 0..<F { s[i] = abs(s[i] - idle[i]) * abs(u[i]) }
+                    } else {
+                        for i in 0..<F { s[i] = abs(s[i] - idle[i]) * scale[i] }
+                    }
                     let theta = StatisticalTopK.threshold(s, F, z: Double(l.z))
                     var n = 0
                     for i in 0..<F {
@@ -151,7 +176,7 @@ final class SparkifiedFFN {
         let l = layers[li], F = l.neurons, D = down.rows, r = l.rank, width = l.bm.rows
         let mask = work.floats(T * (F + width)), projected = mask + T * F
         project(l, x, T, into: projected)
-        let counts = select(l, projected: projected, exactGate: gate, T, mask: mask)
+        let counts = select(l, projected: projected, exactGate: gate, exactUp: up, T, mask: mask)
         ck_geglu_f32(gate, up, Int64(T * F))
         for t in 0..<T {
             for i in 0..<F {
@@ -170,26 +195,50 @@ final class SparkifiedFFN {
     /// Decode: one input, only the active rows read (the down columns as rows of the
     /// transposed copy, Q8_0 for a quantized base). Returns the active count.
     func runToken(
-        layer li: Int, x: UnsafePointer<Float>, gate: WeightMatrix, up: WeightMatrix,
+        layer li: Int, x: UnsafePointer<Float>, gate: WeightMatrix, up: WeightMatrix, down: WeightMatrix,
         out: UnsafeMutablePointer<Float>
     ) -> Int {
         let l = layers[li], F = l.neurons, downT = l.downT, D = downT.cols, r = l.rank
         var timer = SectionTimer()
-        let mask = work.floats(4 * F + l.bm.rows), values = mask + F, projected = values + 3 * F
-        project(l, x, 1, into: projected)
-        // Rank 0: the whole gate, streamed (its values of S are then not read again).
+        let mask = work.floats(5 * F + l.bm.rows), values = mask + F, projected = values + 4 * F
+        // [B x; M x]: B x for the predictor's selection; at rank 0 only M x, which the
+        // whole-down path does not need, so it waits until the path is known.
+        if l.a != nil { project(l, x, 1, into: projected) }
+        // Rank 0: the whole gate, streamed (its values of S are then not read again); an
+        // exact-up overlay: the whole up, too (one quantized x for both).
         let fullGate: UnsafeMutablePointer<Float>? = l.a == nil ? values + 2 * F : nil
-        if let fg = fullGate { linear.apply(gate, x, 1, fg) }
-        let n = select(l, projected: projected, exactGate: fullGate, 1, mask: mask)[0]
+        let fullUp: UnsafeMutablePointer<Float>? = l.exactUp ? values + 3 * F : nil
+        switch (fullGate, fullUp) {
+        case (let fg?, let fu?): linear.apply([gate, up], x, 1, [fg, fu])
+        case (let fg?, nil): linear.apply(gate, x, 1, fg)
+        case (nil, let fu?): linear.apply(up, x, 1, fu)
+        case (nil, nil): break
+        }
+        let n = select(l, projected: projected, exactGate: fullGate, exactUp: fullUp, 1, mask: mask)[0]
         timer.lap(.ffnSelection)
+        if let fg = fullGate, let fu = fullUp, downIsDense(layer: li, active: n) {
+            let h = values
+            h.update(from: fg, count: F)
+            ck_geglu_f32(h, fu, Int64(F))
+            for i in 0..<F where mask[i] == 0 { h[i] = l.idle[i] * fu[i] }
+            linear.apply(down, h, 1, out)
+            timer.lap(.ffnActiveDown)
+            return n
+        }
+        if l.a == nil { project(l, x, 1, into: projected) }
         indices.removeAll(keepingCapacity: true)
         for i in 0..<F where mask[i] != 0 { indices.append(Int32(i)) }
         let g = values, u = values + F
         if n > 0 {
             indices.withUnsafeBufferPointer { ip in
-                if let fg = fullGate {
+                if let fg = fullGate, let fu = fullUp {
+                    for k in 0..<n { g[k] = fg[Int(ip[k])]; u[k] = fu[Int(ip[k])] }
+                } else if let fg = fullGate {
                     for k in 0..<n { g[k] = fg[Int(ip[k])] }
                     linear.applyRows(up, x, rows: ip.baseAddress!, count: n, u)
+                } else if let fu = fullUp {
+                    for k in 0..<n { u[k] = fu[Int(ip[k])] }
+                    linear.applyRows(gate, x, rows: ip.baseAddress!, count: n, g)
                 } else if gate.type == up.type, gate.rowBytes == up.rowBytes, gate.cols == up.cols {
                     // Gate and up rows of a neuron in one pass, against one quantized x.
                     let a = activation.ensure(gate.activationBytes)

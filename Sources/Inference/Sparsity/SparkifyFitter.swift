@@ -30,7 +30,7 @@ public enum SparkifyFitter {
     /// on the inputs the sparse model, its earlier layers already distilled, gives it.
     /// `isCancelled` is polled between calibration chunks and layers.
     public static func fit(
-        _ loaded: LoadedModel, chunks: [[Int]], fraction: Double, rank: Int,
+        _ loaded: LoadedModel, chunks: [[Int]], fraction: Double, rank: Int, exactUp: Bool = false,
         refitPasses: Int = 0, refitTarget: RefitTarget = .layer, ridge: Double = 1e-2,
         distillRidge: Double? = nil,
         progress: (Progress) -> Void = { _ in },
@@ -83,7 +83,7 @@ public enum SparkifyFitter {
             fits.append(
                 try SparkifyFit.fitLayer(
                     x: inputs[li], samples: N, gate: wg, up: wu, down: wd, hidden: d, width: F,
-                    fraction: fraction, rank: rank))
+                    fraction: fraction, rank: rank, exactUp: exactUp))
             if !denseOutputs.isEmpty {
                 denseOutputs[li] = DroppedMapRefit.denseOutput(x: inputs[li], samples: N, gate: wg, up: wu, down: wd, hidden: d, width: F)
             }
@@ -150,10 +150,11 @@ public enum SparkifyFitter {
         return out
     }
 
-    /// The reference's file name: `<base stem>.sparkify-f<F>.safetensors`, `-gate` at rank 0.
-    public static func overlayName(baseFile: String, fraction: Double, rank: Int) -> String {
+    /// `<base stem>.sparkify-f<F>.safetensors` for the default fit (exact gate, exact-up
+    /// score); `-r<R>` marks a gate predictor of rank R, `-typical` the σ-weighted score.
+    public static func overlayName(baseFile: String, fraction: Double, rank: Int, exactUp: Bool) -> String {
         let stem = URL(fileURLWithPath: baseFile).deletingPathExtension().lastPathComponent
-        return "\(stem).sparkify-f\(String(format: "%g", fraction))\(rank == 0 ? "-gate" : "").safetensors"
+        return "\(stem).sparkify-f\(String(format: "%g", fraction))\(rank > 0 ? "-r\(rank)" : "")\(exactUp ? "" : "-typical").safetensors"
     }
 
     /// `target` relative to the directory `from` (the overlay names its base that way, so
@@ -179,11 +180,15 @@ public enum SparkifyFitter {
         rank: Int, calibrationTokens: Int, isCancelled: () -> Bool = { false }
     ) throws {
         let base = relativePath(of: basePath, from: URL(fileURLWithPath: path).deletingLastPathComponent().path)
+        let exactUp = fits.contains { $0.exactUp }
+        // The oldest version that holds what the fit made, so older builds read what they can.
+        let version = exactUp ? "3" : fits.contains { $0.down != nil } ? "2" : "1"
         var meta = [
-            "format": "sparkchat-sparkify", "version": fits.contains { $0.down != nil } ? "2" : "1", "base": base,
+            "format": "sparkchat-sparkify", "version": version, "base": base,
             "fraction": "\(fraction)",
             "rank": "\(rank)", "calibration_tokens": "\(calibrationTokens)"
         ]
+        if exactUp { meta["score_weight"] = "exact-up" }
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: basePath, isDirectory: &isDir), !isDir.boolValue,
             let size = (try? FileManager.default.attributesOfItem(atPath: basePath))?[.size] as? Int
@@ -202,6 +207,7 @@ public enum SparkifyFitter {
                 ("layers.\(li).threshold_z", [1], [f.thresholdZ]), ("layers.\(li).dropped_map", [d, d], f.droppedMap)
             ]
             if let down = f.down { tensors.append(("layers.\(li).down", [d, F], down)) }
+
         }
         try SafetensorsWriter.writeAtomically(
             tensors, metadata: meta, to: path, temporary: temporaryPath(for: path),
