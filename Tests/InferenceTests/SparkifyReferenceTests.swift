@@ -95,6 +95,22 @@ final class SparkifyReferenceTests: XCTestCase {
         }
     }
 
+    /// Bytes a decoded token reads (bench --memory): the base's attention and head plus what
+    /// the sparse FFN reads at the overlay's fraction, never more than dense, and less
+    /// where gate or up rows are skipped.
+    func testDecodeBytesCountWhatTheSparseFFNReads() throws {
+        let dense = try LoadedModel.load(path: Fixtures.url("family/gemma3").path).model.decodeWeightBytes
+        var bytes: [String: Int] = [:]
+        for e in try expectations() { bytes[e.overlay] = try load(e).model.decodeWeightBytes }
+        XCTAssertGreaterThan(dense, 0)
+        for (name, b) in bytes { XCTAssertLessThanOrEqual(b, dense + dense / 10, name) }
+        // The rank-8 predictor reads a quarter of the gate and up rows: clearly fewer bytes
+        // than the exact-up overlay, which reads both whole.
+        let predictor = try XCTUnwrap(bytes["tiny-gemma3.sparkify-f0.25.safetensors"])
+        let exactUp = try XCTUnwrap(bytes["tiny-gemma3.sparkify-f0.25-exactup.safetensors"])
+        XCTAssertLessThan(predictor, exactUp)
+    }
+
     /// The overlay is listed by the catalog as its own model next to its base.
     func testCatalogListsOverlay() throws {
         let names = try expectations().map { String($0.overlay.dropLast(".safetensors".count)) }

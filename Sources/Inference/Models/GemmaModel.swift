@@ -46,10 +46,15 @@ final class GemmaModel: HiddenStateModel {
         sparkified?.sgemmMinimumRows = options.sgemmMinimumRows
     }
 
+    /// Weight bytes a decoded token reads; a sparkified FFN's at its target fraction.
     var decodeWeightBytes: Int {
         weights.lmHead.byteCount
-            + weights.layers.reduce(0) { sum, l in
-                sum + [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].reduce(0) { $0 + $1.byteCount }
+            + weights.layers.enumerated().reduce(0) { sum, e in
+                let (li, l) = e
+                let ffn =
+                    sparkified?.decodeBytes(layer: li, gate: l.gate, up: l.up, down: l.down)
+                    ?? [l.gate, l.up, l.down].reduce(0) { $0 + $1.byteCount }
+                return sum + [l.q, l.k, l.v, l.o].reduce(0) { $0 + $1.byteCount } + ffn
             }
     }
 

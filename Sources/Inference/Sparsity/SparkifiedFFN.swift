@@ -34,6 +34,8 @@ final class SparkifiedFFN {
         var neurons: Int { idle.count }
     }
     let layers: [Layer]
+    /// The overlay's target fraction of active neurons.
+    let fraction: Double
     private let storage: [UnsafeMutableRawPointer]
     private let linear = LinearKernel()
     /// The predicted gate and the down gather's per-thread sums.
@@ -74,6 +76,7 @@ final class SparkifiedFFN {
                 downT: keep((o.down ?? down).transposedCopy(as: type(D))), down: distilled)
         }
         self.storage = storage
+        fraction = overlay.fraction
     }
 
     deinit { storage.forEach { $0.deallocate() } }
@@ -94,6 +97,18 @@ final class SparkifiedFFN {
     func downIsDense(layer li: Int, active: Int) -> Bool {
         let l = layers[li]
         return l.exactUp && l.a == nil && l.down == nil && active * 4 > l.neurons
+    }
+
+    /// Weight bytes one decoded token reads in layer `li` at the overlay's target fraction
+    /// (what decode reads; the active count varies per token around it): the predictor and
+    /// M, the gate and up rows it reads (all of them where the selection needs them), and
+    /// the down columns of the active neurons, or the whole down projection.
+    func decodeBytes(layer li: Int, gate: WeightMatrix, up: WeightMatrix, down: WeightMatrix) -> Int {
+        let l = layers[li], active = Int((fraction * Double(l.neurons)).rounded())
+        if downIsDense(layer: li, active: active) { return gate.byteCount + up.byteCount + down.byteCount }
+        let part = { (w: WeightMatrix) in w.rowBytes * active }
+        return l.bm.byteCount + (l.a?.byteCount ?? 0) + (l.a == nil ? gate.byteCount : part(gate))
+            + (l.exactUp ? up.byteCount : part(up)) + part(l.downT)
     }
 
     /// FLOPs of one token in one layer with `active` neurons (2 × multiply-adds), as decode
