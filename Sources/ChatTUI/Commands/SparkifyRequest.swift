@@ -28,7 +28,7 @@ struct SparkifyRequest: Sendable {
     static let defaultDistillRidge = 10.0
 
     /// 0: the selection reads the exact gate. The reference's rank-128 predictor costs
-    /// Gemma 3 270M far more quality (held-out perplexity 1.5x-2.3x dense at 50%, with or
+    /// Gemma 3 270M far more quality (held-out perplexity 1.5x-3.7x dense at 50%, with or
     /// without the exact-up score) than the whole gate costs in speed (README).
     static let defaultRank = 0
 
