@@ -11,11 +11,12 @@ import Foundation
 ///
 /// Decode reads only the gate and up rows of S and the down columns of S (rows of a
 /// transposed copy made at load), plus A, B and M; an exact-up overlay reads the whole up
-/// projection (and at rank 0 the whole gate) for the selection, and only down is sparse. Prefill computes the same
-/// function with dense matrix products and a mask (the FLOPs it reports are the sparse
-/// path's). With a block-quantized base, A, B, M and the transposed down are quantized
-/// to Q8_0 at load (fewer bytes per token); with a float base they stay float, so the
-/// result can be compared with the float reference.
+/// projection (and at rank 0 the whole gate) for the selection, and only down is sparse
+/// (`downIsDense`: or not at all). Prefill computes the same function with dense matrix
+/// products and a mask (the FLOPs it reports are decode's). With a block-quantized base,
+/// A, B, M and the transposed down are quantized to Q8_0 at load (fewer bytes per token);
+/// with a float base they stay float, so the result can be compared with the float
+/// reference.
 final class SparkifiedFFN {
     struct Layer {
         /// A (F × r), and [B; M] stacked ((r + D) × D): one pass over x gives the
@@ -140,7 +141,8 @@ final class SparkifiedFFN {
 
     /// The active set of `T` inputs: mask[t·F + i] = 1 where neuron i is computed. The
     /// gate is predicted from the projections (`project`), or at rank 0 copied from
-    /// `exactGate` (T × F); `exactUp` (T × F) weights the score of an exact-up overlay.
+    /// `exactGate` (T × F); `exactUp` (T × F, given for an exact-up overlay only) weights
+    /// the score in place of σ.
     /// Returns the active count per input.
     private func select(
         _ l: Layer, projected: UnsafePointer<Float>, exactGate: UnsafePointer<Float>?,
@@ -163,7 +165,7 @@ final class SparkifiedFFN {
                 for t in 0..<T {
                     let s = predicted + t * F
                     ck_geglu_f32(s, ones, Int64(F))
-                    if let u = exactUp.map({ $0 + t * F }), l.exactUp {
+                    if let u = exactUp.map({ $0 + t * F }) {
                         for i in 0..<F { s[i] = abs(s[i] - idle[i]) * abs(u[i]) }
                     } else {
                         for i in 0..<F { s[i] = abs(s[i] - idle[i]) * scale[i] }
@@ -191,7 +193,7 @@ final class SparkifiedFFN {
         let l = layers[li], F = l.neurons, D = down.rows, r = l.rank, width = l.bm.rows
         let mask = work.floats(T * (F + width)), projected = mask + T * F
         project(l, x, T, into: projected)
-        let counts = select(l, projected: projected, exactGate: gate, exactUp: up, T, mask: mask)
+        let counts = select(l, projected: projected, exactGate: gate, exactUp: l.exactUp ? up : nil, T, mask: mask)
         ck_geglu_f32(gate, up, Int64(T * F))
         for t in 0..<T {
             for i in 0..<F {

@@ -33,7 +33,7 @@ public struct SparkifyLayerFit: Sendable {
 /// Why `exactUp`: the neuron's output is (gelu(gᵢ) − γᵢ)·uᵢ, and |uᵢ| varies per token as
 /// much as the gate does. Scoring with the token's own |u| instead of its typical size σ
 /// chooses a far better set: on Gemma 3 270M at 50% held-out perplexity goes from 1.21x /
-/// 1.43x dense to 1.09x / 1.20x (README). It costs reading the whole up projection; a
+/// 1.42x dense to 1.07x / 1.16x (README). It costs reading the whole up projection; a
 /// low-rank predictor of u does not pay (rank 128: worse than σ; rank 384 of 640 needed
 /// to match it, at 79% of the up projection's multiply-adds).
 enum SparkifyFit {

@@ -207,7 +207,6 @@ public enum SparkifyFitter {
                 ("layers.\(li).threshold_z", [1], [f.thresholdZ]), ("layers.\(li).dropped_map", [d, d], f.droppedMap)
             ]
             if let down = f.down { tensors.append(("layers.\(li).down", [d, F], down)) }
-
         }
         try SafetensorsWriter.writeAtomically(
             tensors, metadata: meta, to: path, temporary: temporaryPath(for: path),
