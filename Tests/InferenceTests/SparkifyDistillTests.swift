@@ -100,4 +100,58 @@ final class SparkifyDistillTests: XCTestCase {
         let b = try XCTUnwrap(logits["b"]), dl = try XCTUnwrap(logits["d"])
         XCTAssertGreaterThan(zip(b, dl).map { abs($0 - $1) }.max()!, 1e-3, "the distilled down is what runs")
     }
+
+    /// The refit of the dropped map (`refitPasses`) on an exact-up overlay: it selects as
+    /// the engine does (the token's |u| weights the score), lowers each layer's error on
+    /// the inputs it was fitted on, is marked in the overlay, and decode runs the refitted
+    /// M (the whole-down shortcut, which stands γᵢuᵢ through down in for M, must not).
+    func testRefittedExactUpOverlayDecodesAsPrefill() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sparkify-refit-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let base = dir.appendingPathComponent("gemma3")
+        try FileManager.default.createSymbolicLink(at: base, withDestinationURL: Fixtures.url("family/gemma3"))
+        let model = try LoadedModel.load(path: base.path)
+        let gemma = try XCTUnwrap(model.model as? GemmaModel)
+        let chunks = try calibration(), N = chunks.reduce(0) { $0 + $1.count }
+        let d = gemma.config.hiddenSize, F = gemma.config.intermediateSize
+        // Half active: decode would take the whole-down path (more than a quarter active).
+        let plain = try SparkifyFitter.fit(model, chunks: chunks, fraction: 0.5, rank: 0, exactUp: true)
+        let refitted = try SparkifyFitter.fit(model, chunks: chunks, fraction: 0.5, rank: 0, exactUp: true, refitPasses: 1)
+        XCTAssertTrue(refitted.allSatisfy { $0.droppedMapRefitted && $0.exactUp })
+        XCTAssertFalse(plain.contains { $0.droppedMapRefitted })
+        for li in [0, gemma.config.layerCount - 1] {
+            // The refit's inputs: the calibration run through the plain sparse model.
+            var x: [Float] = []
+            try SparkifyFitter.withSparseFFN(plain, loaded: model, gemma: gemma, rank: 0) {
+                x = try inputs(gemma, layer: li, chunks)
+            }
+            let lw = gemma.weights.layers[li]
+            let down = SparkifyFitter.dequantize(lw.down)
+            let data = SparkifyDistill.layerData(
+                x: x, samples: N, gate: SparkifyFitter.dequantize(lw.gate), up: SparkifyFitter.dequantize(lw.up),
+                down: down, hidden: d, width: F, fit: plain[li])
+            let before = SparkifyDistill.relativeError(data, x: x, samples: N, down: down, droppedMap: plain[li].droppedMap, hidden: d, width: F)
+            let after = SparkifyDistill.relativeError(data, x: x, samples: N, down: down, droppedMap: refitted[li].droppedMap, hidden: d, width: F)
+            print("layer \(li): relative output error \(before) with the reference M, \(after) refitted")
+            XCTAssertLessThan(after, before, "layer \(li)")
+        }
+        var logits: [[Float]] = []
+        for (tag, fits) in [("plain", plain), ("refit", refitted)] {
+            let path = dir.appendingPathComponent("gemma3.sparkify-\(tag).safetensors").path
+            try SparkifyFitter.write(fits, to: path, basePath: base.path, fraction: 0.5, rank: 0, calibrationTokens: N)
+            XCTAssertEqual(try SparkifyOverlay(path: path).droppedMapRefitted, tag == "refit")
+            let sparse = try LoadedModel.load(path: path)
+            let ids = Array(chunks[0].prefix(12))
+            let prefill = try sparse.model.forward(
+                ids, state: sparse.model.makeState(capacity: 16), logitRows: [ids.count - 1], sparsity: .off, stats: nil)
+            let state = sparse.model.makeState(capacity: 16)
+            var decoded: [Float] = []
+            for id in ids { decoded = try sparse.model.forward([id], state: state, logitRows: [0], sparsity: .off, stats: nil) }
+            let range = prefill.max()! - prefill.min()!
+            XCTAssertLessThan(zip(prefill, decoded).map { abs($0 - $1) }.max()! / range, 1e-3, "\(tag): prefill and decode agree")
+            logits.append(prefill)
+        }
+        XCTAssertGreaterThan(zip(logits[0], logits[1]).map { abs($0 - $1) }.max()!, 1e-3, "the refitted M is what runs")
+    }
 }

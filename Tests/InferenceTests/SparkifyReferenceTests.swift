@@ -206,6 +206,11 @@ final class SparkifyReferenceTests: XCTestCase {
         XCTAssertTrue(try loadError(metadata: early, tensors: tensors).contains("only version 3"))
         v3["score_weight"] = "psychic"
         XCTAssertTrue(try loadError(metadata: v3, tensors: tensors).contains("unknown score_weight psychic"))
+        v3["score_weight"] = "exact-up"
+        v3["dropped_map"] = "refitted"
+        XCTAssertEqual(try loadError(metadata: v3, tensors: tensors), "loaded")
+        v3["dropped_map"] = "guessed"
+        XCTAssertTrue(try loadError(metadata: v3, tensors: tensors).contains("unknown dropped_map guessed"))
         // Garbage bytes are a format error, not a crash.
         let dir = FileManager.default.temporaryDirectory
         let junk = dir.appendingPathComponent("junk-\(UUID().uuidString).sparkify.safetensors")

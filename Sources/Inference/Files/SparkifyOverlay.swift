@@ -8,7 +8,8 @@ import Foundation
 ///
 ///   __metadata__: format = "sparkchat-sparkify", version = "1", "2" or "3", base, base_bytes,
 ///                 fraction, rank, calibration_tokens,
-///                 score_weight = "exact-up" (version 3 only; absent: σ weights the score)
+///                 score_weight = "exact-up" (version 3 only; absent: σ weights the score),
+///                 dropped_map = "refitted" (M fitted by least squares, not down·diag(γ)·up)
 ///   layers.{i}.predictor_b   [r, d]   ĝ = A (B x): the low-rank gate predictor
 ///   layers.{i}.predictor_a   [F, r]   (both absent at rank 0: the exact gate selects)
 ///   layers.{i}.idle_activation [F]    γ: the constant a dropped neuron's GELU is replaced by
@@ -44,6 +45,8 @@ struct SparkifyOverlay {
     let rank: Int
     /// The token's exact |u| weights the score (else the typical σ).
     let exactUp: Bool
+    /// The dropped maps were refitted (metadata dropped_map): M ≠ down·diag(γ)·up.
+    let droppedMapRefitted: Bool
     let version: Int
     static let versions = 1...3
 
@@ -78,6 +81,11 @@ struct SparkifyOverlay {
         case "exact-up" where v >= 3: exactUp = true
         case "exact-up": throw bad("version \(v) overlay names a score weight, which only version 3 may")
         case let w?: throw bad("unknown score_weight \(w) (this build knows exact-up)")
+        }
+        switch m["dropped_map"] {
+        case nil: droppedMapRefitted = false
+        case "refitted": droppedMapRefitted = true
+        case let v?: throw bad("unknown dropped_map \(v) (this build knows refitted)")
         }
         let dir = URL(fileURLWithPath: path).deletingLastPathComponent()
         basePath = dir.appendingPathComponent(base).standardizedFileURL.path

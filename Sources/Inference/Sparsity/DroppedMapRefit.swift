@@ -52,7 +52,7 @@ enum DroppedMapRefit {
         for i in 0..<(N * F) { predicted[i] = SparkifyFit.gelu(predicted[i]) }
         let gamma = fit.idleActivation.map(Double.init), sigma = fit.upScale.map(Double.init)
         var t = [Double](repeating: 0, count: N * F)
-        SparkifyFit.standardizedScores(predicted, gamma, sigma, N, F, into: &t)
+        SparkifyFit.standardizedScores(predicted, gamma, sigma, N, F, weight: fit.exactUp ? u.map(abs) : nil, into: &t)
         let z = Double(fit.thresholdZ)
         var kept = [Double](repeating: 0, count: N * F)  // (gelu(g) − γ) u on S, else 0
         for n in 0..<N {

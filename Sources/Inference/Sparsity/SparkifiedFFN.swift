@@ -26,6 +26,8 @@ final class SparkifiedFFN {
         let idle: [Float], upScale: [Float], z: Float
         /// The token's exact |u| weights the score (the whole up projection is read).
         let exactUp: Bool
+        /// M is the reference fit's down·diag(γ)·up, so γᵢuᵢ through down can stand in for it.
+        let plainDroppedMap: Bool
         /// The down projection (the overlay's distilled one, else the base's) transposed
         /// (F × D): neuron i's column as row i.
         let downT: WeightMatrix
@@ -74,6 +76,7 @@ final class SparkifiedFFN {
             }
             return Layer(
                 a: a, bm: bm, idle: o.idleActivation, upScale: o.upScale, z: o.thresholdZ, exactUp: overlay.exactUp,
+                plainDroppedMap: !overlay.droppedMapRefitted,
                 downT: keep((o.down ?? down).transposedCopy(as: type(D))), down: distilled)
         }
         self.storage = storage
@@ -89,15 +92,16 @@ final class SparkifiedFFN {
     }
 
     /// Whether decode runs the layer's down projection whole: an exact-up layer at rank 0
-    /// without a distilled down knows every neuron's u, so the dropped neurons' part γᵢuᵢ
-    /// can go through the base down projection itself, y = W_down h' with h'ᵢ = gelu(gᵢ)uᵢ
-    /// on S and γᵢuᵢ off it (the same function, no M). Reading all of W_down with the int8
+    /// without a distilled down or a refitted M knows every neuron's u, so the dropped
+    /// neurons' part γᵢuᵢ can go through the base down projection itself, y = W_down h' with
+    /// h'ᵢ = gelu(gᵢ)uᵢ on S and γᵢuᵢ off it (the same function when M = W_down diag(γ)
+    /// W_up, without reading M). Reading all of W_down with the int8
     /// dot kernels costs less than gathering the active columns one axpy at a time once
     /// more than about a quarter of the neurons are active (Gemma 3 270M, one thread: the
     /// gather of 53% took 187 µs per layer; the whole down projection and M ~90 µs).
     func downIsDense(layer li: Int, active: Int) -> Bool {
         let l = layers[li]
-        return l.exactUp && l.a == nil && l.down == nil && active * 4 > l.neurons
+        return l.exactUp && l.a == nil && l.down == nil && l.plainDroppedMap && active * 4 > l.neurons
     }
 
     /// Weight bytes one decoded token reads in layer `li` at the overlay's target fraction

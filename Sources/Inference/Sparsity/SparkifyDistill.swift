@@ -49,7 +49,8 @@ enum SparkifyDistill {
         }
         var t = [Double](repeating: 0, count: N * F)
         SparkifyFit.standardizedScores(
-            predicted, fit.idleActivation.map(Double.init), fit.upScale.map(Double.init), N, F, into: &t)
+            predicted, fit.idleActivation.map(Double.init), fit.upScale.map(Double.init), N, F,
+            weight: fit.exactUp ? u.map { Double(abs($0)) } : nil, into: &t)
         let z = Double(fit.thresholdZ)
         var kept = [Float](repeating: 0, count: N * F), h = [Float](repeating: 0, count: N * F)
         for k in 0..<(N * F) {

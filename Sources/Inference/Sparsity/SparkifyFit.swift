@@ -13,6 +13,9 @@ public struct SparkifyLayerFit: Sendable {
     public var exactUp = false
     public var thresholdZ: Float
     public var droppedMap: [Float]  // M = W_down diag(γ) W_up, d × d
+    /// M was refitted by least squares (DroppedMapRefit, SparkifyDistill): it is no longer
+    /// W_down diag(γ) W_up, so decode must not stand γᵢuᵢ through W_down in for it.
+    public var droppedMapRefitted = false
     /// The refitted down projection (d × F) of a distilled layer (SparkifyDistill); nil:
     /// the base model's.
     public var down: [Float]? = nil

@@ -102,6 +102,7 @@ public enum SparkifyFitter {
                 fits[li].droppedMap = try DroppedMapRefit.refit(
                     x: inputs[li], target: target, samples: N, gate: wg, up: wu,
                     down: wd, hidden: d, width: F, fit: fits[li], ridge: ridge)
+                fits[li].droppedMapRefitted = true
                 inputs[li] = []
             }
         }
@@ -115,6 +116,7 @@ public enum SparkifyFitter {
                     hidden: d, width: F, fit: fits[li], ridge: distillRidge)
                 fits[li].down = distilled.down
                 fits[li].droppedMap = distilled.droppedMap
+                fits[li].droppedMapRefitted = true
                 inputs[li] = []
             }
         }
@@ -189,6 +191,7 @@ public enum SparkifyFitter {
             "rank": "\(rank)", "calibration_tokens": "\(calibrationTokens)"
         ]
         if exactUp { meta["score_weight"] = "exact-up" }
+        if fits.contains(where: { $0.droppedMapRefitted }) { meta["dropped_map"] = "refitted" }
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: basePath, isDirectory: &isDir), !isDir.boolValue,
             let size = (try? FileManager.default.attributesOfItem(atPath: basePath))?[.size] as? Int
