@@ -32,6 +32,16 @@ int ck_set_cpu_level(int level) {
     return g_level;
 }
 
+int ck_has_vnni(void) {
+#if defined(__x86_64__)
+    static int vnni = -1;
+    if (vnni < 0) { __builtin_cpu_init(); vnni = __builtin_cpu_supports("avx512vnni") ? 1 : 0; }
+    return vnni && ck_cpu_level() >= 2;
+#else
+    return 0;
+#endif
+}
+
 static ck_dot_fn dot_for(int type) {
     const int avx2 = ck_cpu_level() >= 1;
     switch (type) {

@@ -52,6 +52,9 @@ void ck_dot_q8_0_x8_avx2(const void *row, const void *const acts[8], const float
 void ck_dot_q5_0_x8_avx2(const void *row, const void *const acts[8], const float *tab, int64_t n, float out[8]);
 void ck_dot_q4_K_x8_avx2(const void *row, const void *const acts[8], const float *tab, int64_t n, float out[8]);
 void ck_dot_q6_K_x8_avx2(const void *row, const void *const acts[8], const float *tab, int64_t n, float out[8]);
+// The same for AVX-512 VNNI CPUs (matmul_x8_vnni.c), chosen where ck_has_vnni().
+void ck_dot_q5_0_x8_vnni(const void *row, const void *const acts[8], const float *tab, int64_t n, float out[8]);
+void ck_dot_q8_0_x8_vnni(const void *row, const void *const acts[8], const float *tab, int64_t n, float out[8]);
 
 /// Requests every cache line of `bytes` at `p` (gathered rows are not contiguous, so the
 /// hardware prefetcher cannot run ahead of them: without this they run at memory latency).

@@ -21,6 +21,8 @@ enum {
 int ck_cpu_level(void);
 /// Forces a lower level (for tests comparing variants); returns the level in force.
 int ck_set_cpu_level(int level);
+/// 1 when the small-batch kernels use AVX-512 VNNI (the CPU has it and the level is 2).
+int ck_has_vnni(void);
 
 /// 1 when `type` is supported by the dequantizer / dot kernels.
 int ck_type_supported(int type);

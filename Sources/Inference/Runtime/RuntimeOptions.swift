@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// How a model instance runs its arithmetic: per model, never process-wide, so a
@@ -9,10 +10,18 @@ public struct RuntimeOptions: Sendable, Equatable {
     /// it the quantized kernels read each weight row once for all rows. Dequantizing
     /// costs a write of 4 bytes per weight whatever the row count, so short batches (chat
     /// turns, speculative verification of up to 13 positions over the 262k-row head) stay
-    /// quantized: measured here, a 17-token prefill ran at 150 tok/s through sgemm and 180
-    /// tok/s quantized, a 64-token one at 350 vs 180. SPARKCHAT_SGEMM_THRESHOLD sets the
-    /// default (for measuring the crossover on a machine).
-    public var sgemmMinimumRows: Int = RuntimeOptions.environmentSgemmMinimum ?? 32
+    /// quantized. Where the crossover lies depends on the CPU: on an AVX2 machine a
+    /// 17-token prefill ran at 150 tok/s through sgemm and 180 quantized, a 64-token one
+    /// at 350 vs 180 (before the eight-activation kernels); on an AVX-512 AMD EPYC with
+    /// VNNI (Gemma 3 270M, 2 threads) the quantized path ran 630 / 660 / 598 / 549 tok/s at
+    /// 64 / 128 / 256 / 512 tokens and sgemm 303 / 435 / 520 / 548, so there sgemm waits
+    /// for 512 rows. SPARKCHAT_SGEMM_THRESHOLD sets the default (for measuring the
+    /// crossover on a machine).
+    public var sgemmMinimumRows: Int = RuntimeOptions.environmentSgemmMinimum ?? RuntimeOptions.machineSgemmMinimum
+
+    /// 512 rows where the small-batch kernels run on VNNI, else 32.
+    static let machineSgemmMinimum = ck_has_vnni() != 0 ? 512 : 32
+
     /// Chunks of at least this many tokens run attention as two sgemms per head (prefill);
     /// shorter ones use the per-query dot/axpy loop that decode uses.
     public var batchedAttentionMinimum = 32
