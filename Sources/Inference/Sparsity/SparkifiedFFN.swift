@@ -104,27 +104,44 @@ final class SparkifiedFFN {
         return l.exactUp && l.a == nil && l.down == nil && l.plainDroppedMap && active * 4 > l.neurons
     }
 
+    /// What decode reads in one layer for a token with `active` neurons: how many gate,
+    /// up and down rows (down as rows of its transpose), and whether the predictor and M
+    /// (the [B; M] stack and A) are read. The one description `decodeBytes` and `flops`
+    /// both count.
+    struct Reads {
+        let gateRows: Int, upRows: Int, downRows: Int
+        let predictorAndDroppedMap: Bool
+    }
+
+    func reads(layer li: Int, active: Int) -> Reads {
+        let l = layers[li], F = l.neurons
+        if downIsDense(layer: li, active: active) {
+            return Reads(gateRows: F, upRows: F, downRows: F, predictorAndDroppedMap: false)
+        }
+        // The exact gate (rank 0) and the exact up (exact-up score) are read whole for the
+        // selection; the rest only for the active neurons.
+        return Reads(
+            gateRows: l.a == nil ? F : active, upRows: l.exactUp ? F : active, downRows: active,
+            predictorAndDroppedMap: true)
+    }
+
     /// Weight bytes one decoded token reads in layer `li` at the overlay's target fraction
-    /// (what decode reads; the active count varies per token around it): the predictor and
-    /// M, the gate and up rows it reads (all of them where the selection needs them), and
-    /// the down columns of the active neurons, or the whole down projection.
+    /// (the active count varies per token around it).
     func decodeBytes(layer li: Int, gate: WeightMatrix, up: WeightMatrix, down: WeightMatrix) -> Int {
         let l = layers[li], active = Int((fraction * Double(l.neurons)).rounded())
-        if downIsDense(layer: li, active: active) { return gate.byteCount + up.byteCount + down.byteCount }
-        let part = { (w: WeightMatrix) in w.rowBytes * active }
-        return l.bm.byteCount + (l.a?.byteCount ?? 0) + (l.a == nil ? gate.byteCount : part(gate))
-            + (l.exactUp ? up.byteCount : part(up)) + part(l.downT)
+        let r = reads(layer: li, active: active)
+        // The whole-down path reads the base's down projection; the gather, rows of the copy.
+        let downBytes = r.predictorAndDroppedMap ? l.downT.rowBytes * r.downRows : down.byteCount
+        return gate.rowBytes * r.gateRows + up.rowBytes * r.upRows + downBytes
+            + (r.predictorAndDroppedMap ? l.bm.byteCount + (l.a?.byteCount ?? 0) : 0)
     }
 
     /// FLOPs of one token in one layer with `active` neurons (2 × multiply-adds), as decode
     /// computes it.
     func flops(layer li: Int, active: Int, hidden D: Int) -> Double {
-        let l = layers[li], F = l.neurons
-        if downIsDense(layer: li, active: active) { return Double(2 * 3 * D * F) }
-        // Per neuron: gate, up, down; the exact ones read for all F, the rest for `active`.
-        let full = (l.a == nil ? 1 : 0) + (l.exactUp ? 1 : 0)
-        let predictor = l.bm.rows * l.bm.cols + (l.a.map { $0.rows * $0.cols } ?? 0)
-        return Double(2 * (predictor + full * D * F + (3 - full) * D * active))
+        let l = layers[li], r = reads(layer: li, active: active)
+        let predictor = r.predictorAndDroppedMap ? l.bm.rows * l.bm.cols + (l.a.map { $0.rows * $0.cols } ?? 0) : 0
+        return Double(2 * (predictor + D * (r.gateRows + r.upRows + r.downRows)))
     }
 
     /// [B x; M x] for `T` inputs (T × (r + D)), one input at a time: the int8 path for
