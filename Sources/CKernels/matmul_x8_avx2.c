@@ -28,57 +28,11 @@ void ck_x8_scale_table(const void *const acts[8], int64_t n, float *tab) {
 #if defined(__x86_64__)
 #include "simd_avx2.h"
 
-// Eight accumulators and their sums: out[t] = sum of acc[t]'s lanes + bias[t].
-AVX2 static inline void finish8(const __m256 acc[8], __m256 bias, float out[8]) {
-    float b[8];
-    _mm256_storeu_ps(b, bias);
-    for (int t = 0; t < 8; t++) out[t] = hsum_ps(acc[t]) + b[t];
-}
-
-AVX2 void ck_dot_q5_0_x8_avx2(const void *row, const void *const acts[8], const float *tab, int64_t n, float out[8]) {
-    const blk_q5_0 *x = row;
-    const act32 *y[8];
-    for (int t = 0; t < 8; t++) y[t] = acts[t];
-    __m256 acc[8], off = _mm256_setzero_ps();
-    for (int t = 0; t < 8; t++) acc[t] = _mm256_setzero_ps();
-    const __m256i ones = _mm256_set1_epi16(1);
-    float sc[8] __attribute__((aligned(32)));
-    for (int64_t i = 0; i < n / 32; i++) {
-        const __m256 dw = _mm256_set1_ps(h2f(x[i].d));
-        // The eight block scales dw*d[t] go through memory: a broadcast from memory is a
-        // load, not a shuffle on the ports the multiplies need.
-        _mm256_store_ps(sc, _mm256_mul_ps(dw, _mm256_loadu_ps(tab + 16 * i)));
-        off = _mm256_fmadd_ps(dw, _mm256_loadu_ps(tab + 16 * i + 8), off);
-        const __m256i q = q5_bytes(x[i].qs, x[i].qh);
-        for (int t = 0; t < 8; t++) {
-            const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)y[t][i].qs)), ones);
-            acc[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(sc + t), _mm256_cvtepi32_ps(p), acc[t]);
-        }
-    }
-    // Q5_0 stores q + 16: the -16 * dw * d * sum(a) of every block, for all eight at once.
-    finish8(acc, _mm256_mul_ps(_mm256_set1_ps(-16.0f), off), out);
-}
-
-AVX2 void ck_dot_q8_0_x8_avx2(const void *row, const void *const acts[8], const float *tab, int64_t n, float out[8]) {
-    const blk_q8_0 *x = row;
-    const act32 *y[8];
-    for (int t = 0; t < 8; t++) y[t] = acts[t];
-    __m256 acc[8];
-    for (int t = 0; t < 8; t++) acc[t] = _mm256_setzero_ps();
-    const __m256i ones = _mm256_set1_epi16(1);
-    float sc[8] __attribute__((aligned(32)));
-    for (int64_t i = 0; i < n / 32; i++) {
-        _mm256_store_ps(sc, _mm256_mul_ps(_mm256_set1_ps(h2f(x[i].d)), _mm256_loadu_ps(tab + 16 * i)));
-        const __m256i w = _mm256_loadu_si256((const __m256i *)x[i].qs);
-        const __m256i aw = _mm256_sign_epi8(w, w);  // |w|; each activation takes w's sign
-        for (int t = 0; t < 8; t++) {
-            const __m256i a = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y[t][i].qs), w);
-            const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, a), ones);
-            acc[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(sc + t), _mm256_cvtepi32_ps(p), acc[t]);
-        }
-    }
-    finish8(acc, _mm256_setzero_ps(), out);
-}
+// The 32-element block kernels (Q5_0, Q8_0), shared with matmul_x8_vnni.c.
+#define X8_TARGET AVX2
+#define X8_NAME(type) ck_dot_##type##_x8_avx2
+#define X8_DOT(u, s) dot_u8_i8(u, s)
+#include "matmul_x8_q32.h"
 
 AVX2 void ck_dot_q4_K_x8_avx2(const void *row, const void *const acts[8], const float *tab, int64_t n, float out[8]) {
     (void)tab;

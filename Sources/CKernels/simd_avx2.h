@@ -26,6 +26,13 @@ AVX2 static inline float hsum_ps(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+// Eight accumulators and their sums: out[t] = sum of acc[t]'s lanes + bias[t].
+AVX2 static inline void finish8(const __m256 acc[8], __m256 bias, float out[8]) {
+    float b[8];
+    _mm256_storeu_ps(b, bias);
+    for (int t = 0; t < 8; t++) out[t] = hsum_ps(acc[t]) + b[t];
+}
+
 AVX2 static inline int hsum_epi32(__m256i v) {
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
