@@ -49,14 +49,11 @@ enum DroppedMapRefit {
             SparkifyFit.matmulTransposed(x, N, b.map(Double.init), r, d, into: &xb)
             SparkifyFit.matmulTransposed(xb, N, a.map(Double.init), F, r, into: &predicted)
         }
-        for i in 0..<(N * F) { predicted[i] = SparkifyFit.gelu(predicted[i]) }
-        let gamma = fit.idleActivation.map(Double.init), sigma = fit.upScale.map(Double.init)
-        var t = [Double](repeating: 0, count: N * F)
-        SparkifyFit.standardizedScores(predicted, gamma, sigma, N, F, weight: fit.exactUp ? u.map(abs) : nil, into: &t)
-        let z = Double(fit.thresholdZ)
+        let selected = SparkifyFit.selection(predictedGate: predicted, up: u, samples: N, width: F, fit: fit)
+        let gamma = fit.idleActivation.map(Double.init)
         var kept = [Double](repeating: 0, count: N * F)  // (gelu(g) − γ) u on S, else 0
         for n in 0..<N {
-            for i in 0..<F where t[n * F + i] > z {
+            for i in 0..<F where selected[n * F + i] {
                 kept[n * F + i] = (SparkifyFit.gelu(g[n * F + i]) - gamma[i]) * u[n * F + i]
             }
         }

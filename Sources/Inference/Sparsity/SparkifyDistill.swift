@@ -37,26 +37,20 @@ enum SparkifyDistill {
         var g = [Float](repeating: 0, count: N * F), u = [Float](repeating: 0, count: N * F)
         sgemmNT(x, N, gate, F, d, into: &g)
         sgemmNT(x, N, up, F, d, into: &u)
-        var predicted = [Double](repeating: 0, count: N * F)
+        var predicted = g  // ĝ: the exact gate at rank 0
         if let a = fit.predictorA, let b = fit.predictorB {
             let r = b.count / d
-            var xb = [Float](repeating: 0, count: N * r), p = [Float](repeating: 0, count: N * F)
+            var xb = [Float](repeating: 0, count: N * r)
             sgemmNT(x, N, b, r, d, into: &xb)
-            sgemmNT(xb, N, a, F, r, into: &p)
-            for i in 0..<(N * F) { predicted[i] = SparkifyFit.gelu(Double(p[i])) }
-        } else {
-            for i in 0..<(N * F) { predicted[i] = SparkifyFit.gelu(Double(g[i])) }
+            sgemmNT(xb, N, a, F, r, into: &predicted)
         }
-        var t = [Double](repeating: 0, count: N * F)
-        SparkifyFit.standardizedScores(
-            predicted, fit.idleActivation.map(Double.init), fit.upScale.map(Double.init), N, F,
-            weight: fit.exactUp ? u.map { Double(abs($0)) } : nil, into: &t)
-        let z = Double(fit.thresholdZ)
+        let selected = SparkifyFit.selection(
+            predictedGate: predicted.map(Double.init), up: u.map(Double.init), samples: N, width: F, fit: fit)
         var kept = [Float](repeating: 0, count: N * F), h = [Float](repeating: 0, count: N * F)
         for k in 0..<(N * F) {
             let act = Float(SparkifyFit.gelu(Double(g[k])))
             h[k] = act * u[k]
-            if t[k] > z { kept[k] = (act - fit.idleActivation[k % F]) * u[k] }
+            if selected[k] { kept[k] = (act - fit.idleActivation[k % F]) * u[k] }
         }
         var y = [Float](repeating: 0, count: N * d)
         sgemmNT(h, N, down, d, F, into: &y)

@@ -144,6 +144,21 @@ enum SparkifyFit {
         }
     }
 
+    /// Which neurons the fitted layer keeps for each of N samples (N × F, row-major), as the
+    /// engine selects them: s = |gelu(ĝ) − γ| weighted by the sample's exact |u| (an exact-up
+    /// fit) or σ, standardized, kept where above z. `predictedGate`: ĝ before the GELU (the
+    /// predictor's output, or the exact gate at rank 0); `up`: the samples' u. The refit
+    /// and the distillation both select through this, so they fit the selection that runs.
+    static func selection(predictedGate: [Double], up: [Double], samples N: Int, width F: Int, fit: SparkifyLayerFit) -> [Bool] {
+        let activation = predictedGate.map(gelu)
+        var t = [Double](repeating: 0, count: N * F)
+        standardizedScores(
+            activation, fit.idleActivation.map(Double.init), fit.upScale.map(Double.init), N, F,
+            weight: fit.exactUp ? up.map(abs) : nil, into: &t)
+        let z = Double(fit.thresholdZ)
+        return t.map { $0 > z }
+    }
+
     /// torch.quantile(t.float(), q) with linear interpolation, in float32 as torch does
     /// it (the rank q·(n−1) and the interpolation are float32 there, too).
     static func quantile(_ values: [Double], _ q: Double) -> Float {
