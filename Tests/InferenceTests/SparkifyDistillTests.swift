@@ -30,6 +30,26 @@ final class SparkifyDistillTests: XCTestCase {
         return rows
     }
 
+    /// A fresh directory holding a link to the tiny Gemma 3 checkpoint (overlays are written
+    /// beside their base): the directory, to remove, and the link.
+    func linkedBase(_ tag: String) throws -> (URL, URL) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sparkify-\(tag)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let base = dir.appendingPathComponent("gemma3")
+        try FileManager.default.createSymbolicLink(at: base, withDestinationURL: Fixtures.url("family/gemma3"))
+        return (dir, base)
+    }
+
+    /// The last position's logits of `ids` read in one prefill and decoded one token at a time.
+    func prefillAndDecode(_ model: LoadedModel, _ ids: [Int]) throws -> (prefill: [Float], decoded: [Float]) {
+        let prefill = try model.model.forward(
+            ids, state: model.model.makeState(capacity: 16), logitRows: [ids.count - 1], sparsity: .off, stats: nil)
+        let state = model.model.makeState(capacity: 16)
+        var decoded: [Float] = []
+        for id in ids { decoded = try model.model.forward([id], state: state, logitRows: [0], sparsity: .off, stats: nil) }
+        return (prefill, decoded)
+    }
+
     func testDistillationLowersLayerErrorOnCalibration() throws {
         let model = try LoadedModel.load(path: Fixtures.url("family/gemma3").path)
         let gemma = try XCTUnwrap(model.model as? GemmaModel)
@@ -69,11 +89,8 @@ final class SparkifyDistillTests: XCTestCase {
     /// the engine runs that down in prefill and decode alike (same logits); it is not the
     /// base fit's model.
     func testDistilledOverlayRoundTrips() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sparkify-distill-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let (dir, base) = try linkedBase("distill")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let base = dir.appendingPathComponent("gemma3")
-        try FileManager.default.createSymbolicLink(at: base, withDestinationURL: Fixtures.url("family/gemma3"))
         let model = try LoadedModel.load(path: base.path)
         let chunks = try calibration()
         var logits: [String: [Float]] = [:]
@@ -86,15 +103,10 @@ final class SparkifyDistillTests: XCTestCase {
             XCTAssertEqual(overlay.version, distill ? 2 : 1)
             XCTAssertEqual(overlay.file.tensors["layers.3.down"]?.shape, distill ? [48, 96] : nil)
             let sparse = try LoadedModel.load(path: path)
-            let ids = Array(chunks[0].prefix(12)), V = sparse.config.vocabularySize
-            let prefill = try sparse.model.forward(
-                ids, state: sparse.model.makeState(capacity: 16), logitRows: [ids.count - 1], sparsity: .off, stats: nil)
-            let state = sparse.model.makeState(capacity: 16)
-            var decoded: [Float] = []
-            for id in ids { decoded = try sparse.model.forward([id], state: state, logitRows: [0], sparsity: .off, stats: nil) }
+            let (prefill, decoded) = try prefillAndDecode(sparse, Array(chunks[0].prefix(12)))
             let range = prefill.max()! - prefill.min()!
             XCTAssertLessThan(zip(prefill, decoded).map { abs($0 - $1) }.max()! / range, 1e-3, "prefill and decode agree")
-            XCTAssertEqual(prefill.count, V)
+            XCTAssertEqual(prefill.count, sparse.config.vocabularySize)
             logits[distill ? "d" : "b"] = prefill
         }
         let b = try XCTUnwrap(logits["b"]), dl = try XCTUnwrap(logits["d"])
@@ -106,11 +118,8 @@ final class SparkifyDistillTests: XCTestCase {
     /// the inputs it was fitted on, is marked in the overlay, and decode runs the refitted
     /// M (the whole-down shortcut, which stands γᵢuᵢ through down in for M, must not).
     func testRefittedExactUpOverlayDecodesAsPrefill() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sparkify-refit-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let (dir, base) = try linkedBase("refit")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let base = dir.appendingPathComponent("gemma3")
-        try FileManager.default.createSymbolicLink(at: base, withDestinationURL: Fixtures.url("family/gemma3"))
         let model = try LoadedModel.load(path: base.path)
         let gemma = try XCTUnwrap(model.model as? GemmaModel)
         let chunks = try calibration(), N = chunks.reduce(0) { $0 + $1.count }
@@ -141,13 +150,7 @@ final class SparkifyDistillTests: XCTestCase {
             let path = dir.appendingPathComponent("gemma3.sparkify-\(tag).safetensors").path
             try SparkifyFitter.write(fits, to: path, basePath: base.path, fraction: 0.5, rank: 0, calibrationTokens: N)
             XCTAssertEqual(try SparkifyOverlay(path: path).droppedMapRefitted, tag == "refit")
-            let sparse = try LoadedModel.load(path: path)
-            let ids = Array(chunks[0].prefix(12))
-            let prefill = try sparse.model.forward(
-                ids, state: sparse.model.makeState(capacity: 16), logitRows: [ids.count - 1], sparsity: .off, stats: nil)
-            let state = sparse.model.makeState(capacity: 16)
-            var decoded: [Float] = []
-            for id in ids { decoded = try sparse.model.forward([id], state: state, logitRows: [0], sparsity: .off, stats: nil) }
+            let (prefill, decoded) = try prefillAndDecode(try LoadedModel.load(path: path), Array(chunks[0].prefix(12)))
             let range = prefill.max()! - prefill.min()!
             XCTAssertLessThan(zip(prefill, decoded).map { abs($0 - $1) }.max()! / range, 1e-3, "\(tag): prefill and decode agree")
             logits.append(prefill)
