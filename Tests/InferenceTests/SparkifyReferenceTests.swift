@@ -211,6 +211,28 @@ final class SparkifyReferenceTests: XCTestCase {
         XCTAssertEqual(try loadError(metadata: v3, tensors: tensors), "loaded")
         v3["dropped_map"] = "guessed"
         XCTAssertTrue(try loadError(metadata: v3, tensors: tensors).contains("unknown dropped_map guessed"))
+        // The dropped neurons' compensation: named only by version 4, only at rank 0 with the
+        // exact-up score, and its tensors must have the rank it names.
+        v3["dropped_map"] = nil
+        v3["compensation_rank"] = "4"
+        XCTAssertTrue(try loadError(metadata: v3, tensors: tensors).contains("only version 4"))
+        var v4 = v3
+        v4["version"] = "4"
+        XCTAssertTrue(try loadError(metadata: v4, tensors: tensors).contains("needs rank 0"))
+        v4["rank"] = "0"
+        XCTAssertTrue(try loadError(metadata: v4, tensors: tensors).contains("lacks tensor layers.0.compensation_a"))
+        let compensation = (0..<12).flatMap { li in
+            [
+                ("layers.\(li).compensation_a", [48, 4], [Float](repeating: 0, count: 192)),
+                ("layers.\(li).compensation_b", [4, li == 7 ? 95 : 96], [Float](repeating: 0, count: li == 7 ? 380 : 384))
+            ]
+        }
+        let shape = try loadError(metadata: v4, tensors: tensors + compensation)
+        XCTAssertTrue(shape.contains("layers.7.compensation_b") && shape.contains("expected [4, 96]"), shape)
+        v4["compensation_rank"] = "-4"
+        XCTAssertTrue(try loadError(metadata: v4, tensors: tensors).contains("compensation_rank must be a positive integer"))
+        v4["compensation_rank"] = "100000"
+        XCTAssertTrue(try loadError(metadata: v4, tensors: tensors).contains("compensation rank 100000 exceeds"))
         // Garbage bytes are a format error, not a crash.
         let dir = FileManager.default.temporaryDirectory
         let junk = dir.appendingPathComponent("junk-\(UUID().uuidString).sparkify.safetensors")

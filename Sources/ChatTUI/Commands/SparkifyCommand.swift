@@ -38,6 +38,12 @@ struct SparkifyCommand: ParsableCommand {
     var distill = false
     @Option(name: .long, help: "Ridge of the distillation, relative to the mean square of its features.")
     var distillRidge = SparkifyRequest.defaultDistillRidge
+    @Option(
+        name: .long,
+        help:
+            "Rank of the dropped neurons' compensation (a low-rank map of what the dropped neurons would have added; 0: none). Needs rank 0 and the exact-up score."
+    )
+    var compensationRank = SparkifyRequest.defaultCompensationRank
 
     func validate() throws {
         if !(fraction > 0 && fraction < 1) { throw ValidationError("--fraction must be in (0, 1)") }
@@ -46,6 +52,7 @@ struct SparkifyCommand: ParsableCommand {
         if !(ridge > 0 && ridge < 1e3) { throw ValidationError("--ridge must be in (0, 1000)") }
         if !(distillRidge > 0 && distillRidge < 1e3) { throw ValidationError("--distill-ridge must be in (0, 1000)") }
         if tokens < 64 || tokens > 1 << 20 { throw ValidationError("--tokens must be between 64 and 1048576") }
+        if compensationRank < 0 || compensationRank > 4096 { throw ValidationError("--compensation-rank must be between 0 and 4096") }
     }
 
     func run() throws {
@@ -54,7 +61,8 @@ struct SparkifyCommand: ParsableCommand {
         }
         let request = SparkifyRequest(
             fraction: fraction, rank: rank, exactUp: score == .exactUp, output: output, calibration: calibration, tokens: tokens,
-            refitPasses: refitPasses, refitTarget: target, ridge: ridge, distillRidge: distill ? distillRidge : nil)
+            refitPasses: refitPasses, refitTarget: target, ridge: ridge, distillRidge: distill ? distillRidge : nil,
+            compensationRank: compensationRank)
         defer { Interrupt.uninstall() }
         let bar = ProgressBar()
         let path = try request.run(

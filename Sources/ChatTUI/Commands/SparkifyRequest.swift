@@ -23,8 +23,11 @@ struct SparkifyRequest: Sendable {
     /// Off by default: on Gemma 3 270M with the 3,000 calibration tokens it halves each
     /// layer's error on the calibration text but did not lower held-out perplexity (README).
     var distillRidge: Double? = nil
+    /// Rank of the dropped neurons' compensation (DroppedCompensation); 0: none.
+    var compensationRank = SparkifyRequest.defaultCompensationRank
 
     static let defaultTokens = 3072
+    static let defaultCompensationRank = 0
     static let defaultDistillRidge = 10.0
 
     /// 0: the selection reads the exact gate. The reference's rank-128 predictor costs
@@ -61,7 +64,7 @@ struct SparkifyRequest: Sendable {
         let fits = try SparkifyFitter.fit(
             loaded, chunks: chunks, fraction: fraction, rank: rank, exactUp: exactUp,
             refitPasses: refitPasses, refitTarget: refitTarget, ridge: ridge, distillRidge: distillRidge,
-            progress: progress, isCancelled: isCancelled)
+            compensationRank: compensationRank, progress: progress, isCancelled: isCancelled)
         try SparkifyFitter.write(
             fits, to: path, basePath: basePath, fraction: fraction, rank: rank,
             calibrationTokens: chunks.reduce(0) { $0 + $1.count }, isCancelled: isCancelled)

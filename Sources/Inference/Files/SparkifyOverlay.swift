@@ -6,10 +6,11 @@ import Foundation
 /// checkpoint (a GGUF file or a checkpoint directory) is named in its metadata,
 /// relative to the overlay's directory, and loaded as usual.
 ///
-///   __metadata__: format = "sparkchat-sparkify", version = "1", "2" or "3", base, base_bytes,
+///   __metadata__: format = "sparkchat-sparkify", version = "1" to "4", base, base_bytes,
 ///                 fraction, rank, calibration_tokens,
 ///                 score_weight = "exact-up" (version 3 only; absent: σ weights the score),
-///                 dropped_map = "refitted" (M fitted by least squares, not down·diag(γ)·up)
+///                 dropped_map = "refitted" (M fitted by least squares, not down·diag(γ)·up),
+///                 compensation_rank = r (version 4 only, with rank 0 and exact-up)
 ///   layers.{i}.predictor_b   [r, d]   ĝ = A (B x): the low-rank gate predictor
 ///   layers.{i}.predictor_a   [F, r]   (both absent at rank 0: the exact gate selects)
 ///   layers.{i}.idle_activation [F]    γ: the constant a dropped neuron's GELU is replaced by
@@ -18,10 +19,14 @@ import Foundation
 ///   layers.{i}.dropped_map   [d, d]   M = down · diag(γ) · up: the dropped neurons' sum
 ///   layers.{i}.down          [d, F]   version 2 and up, optional: the distilled down projection
 ///                                     (SparkifyDistill) that replaces the base's
+///   layers.{i}.compensation_a [d, r]  version 4: the dropped neurons' compensation A B h,
+///   layers.{i}.compensation_b [r, F]  h = (gelu(g) − γ)u on the dropped neurons (DroppedCompensation)
 /// With score_weight "exact-up" the token's exact |u| (the whole up projection, read for
 /// the selection) weights the score in place of σ; up_scale is then unused.
 /// Version 1 files (the reference's) still load; a version 1 file with a down tensor does
-/// not, nor a version 1 or 2 file that names a score weight.
+/// not, nor a version 1 or 2 file that names a score weight, nor a version 1 to 3 file that
+/// names a compensation (an older build refuses a version 4 file instead of silently
+/// running it without its compensation).
 struct SparkifyOverlay {
     struct Layer {
         /// Absent at rank 0: the selection then reads the exact gate.
@@ -30,6 +35,8 @@ struct SparkifyOverlay {
         let droppedMap: WeightMatrix
         /// The distilled down projection (D × F); nil: the base model's.
         let down: WeightMatrix?
+        /// A (D × r) and B (r × F) of the dropped neurons' compensation; nil: none.
+        let compensation: (a: WeightMatrix, b: WeightMatrix)?
         let idleActivation: [Float]
         let upScale: [Float]
         let thresholdZ: Float
@@ -47,8 +54,10 @@ struct SparkifyOverlay {
     let exactUp: Bool
     /// The dropped maps were refitted (metadata dropped_map): M ≠ down·diag(γ)·up.
     let droppedMapRefitted: Bool
+    /// The rank of the dropped neurons' compensation; 0: none.
+    let compensationRank: Int
     let version: Int
-    static let versions = 1...3
+    static let versions = 1...4
 
     /// Overlay files are recognised by name: `<anything>.sparkify<anything>.safetensors`.
     static func isOverlayName(_ name: String) -> Bool {
@@ -63,7 +72,7 @@ struct SparkifyOverlay {
         let m = file.metadata
         guard m["format"] == "sparkchat-sparkify" else { throw bad("not a sparkify overlay (metadata format is \(m["format"] ?? "missing"))") }
         guard let v = m["version"].flatMap(Int.init), Self.versions.contains(v) else {
-            throw EngineError.unsupported("\(name): sparkify overlay version \(m["version"] ?? "?") (this build reads 1 to 3)")
+            throw EngineError.unsupported("\(name): sparkify overlay version \(m["version"] ?? "?") (this build reads 1 to 4)")
         }
         version = v
         if v < 2, let t = file.tensors.keys.first(where: { $0.hasSuffix(".down") }) {
@@ -86,6 +95,14 @@ struct SparkifyOverlay {
         case nil: droppedMapRefitted = false
         case "refitted": droppedMapRefitted = true
         case let v?: throw bad("unknown dropped_map \(v) (this build knows refitted)")
+        }
+        switch m["compensation_rank"] {
+        case nil: compensationRank = 0
+        case let c?:
+            guard v >= 4 else { throw bad("version \(v) overlay names a compensation, which only version 4 may") }
+            guard let cr = Int(c), cr > 0 else { throw bad("metadata compensation_rank must be a positive integer") }
+            guard r == 0, exactUp else { throw bad("a compensation needs rank 0 and the exact-up score") }
+            compensationRank = cr
         }
         let dir = URL(fileURLWithPath: path).deletingLastPathComponent()
         basePath = dir.appendingPathComponent(base).standardizedFileURL.path
@@ -116,8 +133,9 @@ struct SparkifyOverlay {
 
     /// The per-layer tensors, checked against the base model's shapes.
     func layers(for config: ModelConfig) throws -> [Layer] {
-        let D = config.hiddenSize, F = config.intermediateSize, r = rank
+        let D = config.hiddenSize, F = config.intermediateSize, r = rank, cr = compensationRank
         guard r <= D else { throw EngineError.format("sparkify overlay rank \(r) exceeds the hidden size \(D)") }
+        guard cr <= min(D, F) else { throw EngineError.format("sparkify overlay compensation rank \(cr) exceeds \(min(D, F))") }
         return try (0..<config.layerCount).map { li in
             func matrix(_ n: String, _ rows: Int, _ cols: Int) throws -> WeightMatrix {
                 let t = try tensor("layers.\(li).\(n)", [rows, cols])
@@ -143,6 +161,7 @@ struct SparkifyOverlay {
                 predictorB: r > 0 ? try matrix("predictor_b", r, D) : nil,
                 droppedMap: try matrix("dropped_map", D, D),
                 down: file.tensors["layers.\(li).down"] == nil ? nil : try matrix("down", D, F),
+                compensation: cr == 0 ? nil : (try matrix("compensation_a", D, cr), try matrix("compensation_b", cr, F)),
                 idleActivation: try vector("idle_activation", F), upScale: try vector("up_scale", F),
                 thresholdZ: try vector("threshold_z", 1)[0])
         }

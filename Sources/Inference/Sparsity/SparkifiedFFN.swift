@@ -7,7 +7,9 @@ import Foundation
 ///   ĝ = A (B x)                          the low-rank gate predictor (rank r ≪ d)
 ///   s = |gelu(ĝ) − γ| ⊙ w,  θ = mean(s) + std(s)·z,  S = {i : sᵢ > θ}
 ///       w = σ (the typical |u|), or with an exact-up overlay the token's own |up·x|
-///   y = Σ_{i∈S} (gelu(gateᵢ·x) − γᵢ)(upᵢ·x) downᵀᵢ  +  M x
+///   y = Σ_{i∈S} (gelu(gateᵢ·x) − γᵢ)(upᵢ·x) downᵀᵢ  +  M x  [+ A B h]
+///       h = (gelu(gate·x) − γ)(up·x) on the dropped neurons, 0 on S: the compensation
+///       of a version 4 overlay (DroppedCompensation; exact-up at rank 0 only, where h is known)
 ///
 /// Decode reads only the gate and up rows of S and the down columns of S (rows of a
 /// transposed copy made at load), plus A, B and M; an exact-up overlay reads the whole up
@@ -33,6 +35,8 @@ final class SparkifiedFFN {
         let downT: WeightMatrix
         /// The overlay's distilled down projection (D × F) for prefill; nil: the base's.
         let down: WeightMatrix?
+        /// The dropped neurons' compensation A (D × r) and B (r × F); nil: none.
+        let compensation: (a: WeightMatrix, b: WeightMatrix)?
         var rank: Int { bm.rows - bm.cols }
         var neurons: Int { idle.count }
     }
@@ -48,6 +52,9 @@ final class SparkifiedFFN {
     private let activation = ScratchBuffer()
     /// The batched selection's contiguous B x rows.
     private let work2 = ScratchBuffer()
+    /// The compensation's h, and its B h and A B h.
+    private let compensationWork = ScratchBuffer()
+    private let compensationProduct = ScratchBuffer()
     private var indices: [Int32] = []
     /// gelu(x) = ck_geglu_f32(x, ones): the vectorised GELU (scalar tanh costs ~20 ns).
     private let ones: [Float]
@@ -71,13 +78,15 @@ final class SparkifiedFFN {
                     i < r ? o.predictorB!.row(i, into: out) : o.droppedMap.row(i - r, into: out)
                 })
             // A distilled down is stored float; it runs in the base's kind of precision.
-            let distilled = o.down.map { od in
-                keep(WeightMatrix.build(type: type(od.cols), rows: od.rows, cols: od.cols) { i, out in od.row(i, into: out) })
+            func copy(_ m: WeightMatrix) -> WeightMatrix {
+                keep(WeightMatrix.build(type: type(m.cols), rows: m.rows, cols: m.cols) { i, out in m.row(i, into: out) })
             }
+            let distilled = o.down.map(copy)
             return Layer(
                 a: a, bm: bm, idle: o.idleActivation, upScale: o.upScale, z: o.thresholdZ, exactUp: overlay.exactUp,
                 plainDroppedMap: !overlay.droppedMapRefitted,
-                downT: keep((o.down ?? down).transposedCopy(as: type(D))), down: distilled)
+                downT: keep((o.down ?? down).transposedCopy(as: type(D))), down: distilled,
+                compensation: o.compensation.map { (a: copy($0.a), b: copy($0.b)) })
         }
         self.storage = storage
         fraction = overlay.fraction
@@ -111,18 +120,20 @@ final class SparkifiedFFN {
     struct Reads {
         let gateRows: Int, upRows: Int, downRows: Int
         let predictorAndDroppedMap: Bool
+        /// The compensation's A and B (always read when the overlay has one).
+        let compensation: Bool
     }
 
     func reads(layer li: Int, active: Int) -> Reads {
         let l = layers[li], F = l.neurons
         if downIsDense(layer: li, active: active) {
-            return Reads(gateRows: F, upRows: F, downRows: F, predictorAndDroppedMap: false)
+            return Reads(gateRows: F, upRows: F, downRows: F, predictorAndDroppedMap: false, compensation: l.compensation != nil)
         }
         // The exact gate (rank 0) and the exact up (exact-up score) are read whole for the
         // selection; the rest only for the active neurons.
         return Reads(
             gateRows: l.a == nil ? F : active, upRows: l.exactUp ? F : active, downRows: active,
-            predictorAndDroppedMap: true)
+            predictorAndDroppedMap: true, compensation: l.compensation != nil)
     }
 
     /// Weight bytes one decoded token reads in layer `li` at the overlay's target fraction
@@ -134,6 +145,7 @@ final class SparkifiedFFN {
         let downBytes = r.predictorAndDroppedMap ? l.downT.rowBytes * r.downRows : down.byteCount
         return gate.rowBytes * r.gateRows + up.rowBytes * r.upRows + downBytes
             + (r.predictorAndDroppedMap ? l.bm.byteCount + (l.a?.byteCount ?? 0) : 0)
+            + (r.compensation ? (l.compensation.map { $0.a.byteCount + $0.b.byteCount } ?? 0) : 0)
     }
 
     /// FLOPs of one token in one layer with `active` neurons (2 × multiply-adds), as decode
@@ -141,7 +153,8 @@ final class SparkifiedFFN {
     func flops(layer li: Int, active: Int, hidden D: Int) -> Double {
         let l = layers[li], r = reads(layer: li, active: active)
         let predictor = r.predictorAndDroppedMap ? l.bm.rows * l.bm.cols + (l.a.map { $0.rows * $0.cols } ?? 0) : 0
-        return Double(2 * (predictor + D * (r.gateRows + r.upRows + r.downRows)))
+        let compensation = r.compensation ? (l.compensation.map { $0.a.rows * $0.a.cols + $0.b.rows * $0.b.cols } ?? 0) : 0
+        return Double(2 * (predictor + compensation + D * (r.gateRows + r.upRows + r.downRows)))
     }
 
     /// [B x; M x] for `T` inputs (T × (r + D)), one input at a time: the int8 path for
@@ -216,18 +229,34 @@ final class SparkifiedFFN {
         project(l, x, T, into: projected)
         let counts = select(l, projected: projected, exactGate: gate, exactUp: l.exactUp ? up : nil, T, mask: mask)
         ck_geglu_f32(gate, up, Int64(T * F))
+        // h of the compensation: the dropped neurons' shifted values, before they are zeroed.
+        let dropped = l.compensation == nil ? nil : compensationWork.floats(T * F)
         for t in 0..<T {
             for i in 0..<F {
                 let j = t * F + i
-                gate[j] = mask[j] != 0 ? gate[j] - l.idle[i] * up[j] : 0
+                let shifted = gate[j] - l.idle[i] * up[j]
+                gate[j] = mask[j] != 0 ? shifted : 0
+                dropped?[j] = mask[j] != 0 ? 0 : shifted
             }
         }
         linear.apply(l.down ?? down, gate, T, out)
+        if let c = l.compensation, let h = dropped { addCompensation(c, h, T, to: out) }
         for t in 0..<T {
             let mx = projected + t * width + r
             for j in 0..<D { out[t * D + j] += mx[j] }
         }
         return counts
+    }
+
+    /// out (T × D) += A (B h) for the dropped neurons' values h (T × F).
+    private func addCompensation(
+        _ c: (a: WeightMatrix, b: WeightMatrix), _ h: UnsafePointer<Float>, _ T: Int, to out: UnsafeMutablePointer<Float>
+    ) {
+        let r = c.b.rows, D = c.a.rows
+        let bh = compensationProduct.floats(T * (r + D)), ah = bh + T * r
+        linear.apply(c.b, h, T, bh)
+        linear.apply(c.a, bh, T, ah)
+        for j in 0..<(T * D) { out[j] += ah[j] }
     }
 
     /// Decode: one input, only the active rows read (the down columns as rows of the
@@ -258,8 +287,16 @@ final class SparkifiedFFN {
             let h = values
             h.update(from: fg, count: F)
             ck_geglu_f32(h, fu, Int64(F))
-            for i in 0..<F where mask[i] == 0 { h[i] = l.idle[i] * fu[i] }
+            let dropped = l.compensation == nil ? nil : compensationWork.floats(F)
+            for i in 0..<F where mask[i] == 0 {
+                dropped?[i] = h[i] - l.idle[i] * fu[i]
+                h[i] = l.idle[i] * fu[i]
+            }
             linear.apply(down, h, 1, out)
+            if let c = l.compensation, let dropped {
+                for i in 0..<F where mask[i] != 0 { dropped[i] = 0 }
+                addCompensation(c, dropped, 1, to: out)
+            }
             timer.lap(.ffnActiveDown)
             return n
         }
@@ -301,6 +338,14 @@ final class SparkifiedFFN {
         }
         let mx = projected + r
         for j in 0..<D { out[j] += mx[j] }
+        if let c = l.compensation, let fg = fullGate, let fu = fullUp {
+            // Only an exact-up overlay at rank 0 has one (SparkifyOverlay): every g and u is known.
+            let h = compensationWork.floats(F)
+            h.update(from: fg, count: F)
+            ck_geglu_f32(h, fu, Int64(F))
+            for i in 0..<F { h[i] = mask[i] != 0 ? 0 : h[i] - l.idle[i] * fu[i] }
+            addCompensation(c, h, 1, to: out)
+        }
         timer.lap(.ffnActiveDown)
         return n
     }

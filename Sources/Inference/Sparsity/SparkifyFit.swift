@@ -19,6 +19,10 @@ public struct SparkifyLayerFit: Sendable {
     /// The refitted down projection (d × F) of a distilled layer (SparkifyDistill); nil:
     /// the base model's.
     public var down: [Float]? = nil
+    /// The dropped neurons' compensation (DroppedCompensation): A (d × r) and B (r × F);
+    /// nil: none.
+    public var compensationA: [Float]? = nil
+    public var compensationB: [Float]? = nil
 }
 
 /// The training-free sparkify fit of one GeGLU FFN layer, step for step as the PyTorch
@@ -47,8 +51,10 @@ enum SparkifyFit {
     /// x: N × d inputs; gate, up: F × d; down: d × F (nn.Linear layout, dequantized).
     static func fitLayer(
         x xf: [Float], samples N: Int, gate gf: [Float], up uf: [Float], down df: [Float],
-        hidden d: Int, width F: Int, fraction: Double, rank: Int, exactUp: Bool = false, rounds: Int = 3
+        hidden d: Int, width F: Int, fraction: Double, rank: Int, exactUp: Bool = false, rounds: Int = 3,
+        compensationRank: Int = 0, compensationRidge: Double = DroppedCompensation.defaultRidge
     ) throws -> SparkifyLayerFit {
+        precondition(compensationRank == 0 || (rank == 0 && exactUp), "the compensation needs the exact gate and up")
         precondition(xf.count == N * d && gf.count == F * d && uf.count == F * d && df.count == d * F)
         let x = xf.map(Double.init), wg = gf.map(Double.init), wu = uf.map(Double.init)
         let nf = N * F
@@ -76,6 +82,7 @@ enum SparkifyFit {
         } else {
             actHat = act  // rank 0: the exact gate selects
         }
+        let upValues = compensationRank > 0 ? u2 : []  // before u2 is squared
         var sigmaU = [Double](repeating: 0, count: F)
         for n in 0..<N {
             for i in 0..<F { let u = u2[n * F + i]; u2[n * F + i] = u * u; sigmaU[i] += u * u }
@@ -109,6 +116,14 @@ enum SparkifyFit {
             CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(d), Int32(d), Int32(F), 1,
             df.map(Double.init), Int32(F), scaledUp, Int32(d), 0, &m, Int32(d))
         out.droppedMap = m.map(Float.init)
+        if compensationRank > 0 {
+            let z = Double(out.thresholdZ)
+            let h = DroppedCompensation.droppedResidual(activation: act, up: upValues, idle: gamma, width: F) { t[$0] > z }
+            let (a, b) = try DroppedCompensation.fit(
+                droppedResidual: h, samples: N, down: df.map(Double.init), hidden: d, width: F, rank: compensationRank,
+                ridge: compensationRidge)
+            out.compensationA = a; out.compensationB = b
+        }
         return out
     }
 

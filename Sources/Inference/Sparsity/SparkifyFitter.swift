@@ -32,7 +32,7 @@ public enum SparkifyFitter {
     public static func fit(
         _ loaded: LoadedModel, chunks: [[Int]], fraction: Double, rank: Int, exactUp: Bool = false,
         refitPasses: Int = 0, refitTarget: RefitTarget = .layer, ridge: Double = 1e-2,
-        distillRidge: Double? = nil,
+        distillRidge: Double? = nil, compensationRank: Int = 0,
         progress: (Progress) -> Void = { _ in },
         isCancelled: () -> Bool = { false }
     ) throws -> [SparkifyLayerFit] {
@@ -45,6 +45,15 @@ public enum SparkifyFitter {
         guard rank >= 0, rank < d else { throw EngineError.input("rank must be in 0..<\(d) (the hidden size)") }
         guard refitPasses >= 0 else { throw EngineError.input("refit passes must be >= 0") }
         if let r = distillRidge, !(r > 0) { throw EngineError.input("distillation ridge must be > 0") }
+        if compensationRank > 0 {
+            guard rank == 0, exactUp else { throw EngineError.input("the dropped-neuron compensation needs rank 0 and the exact-up score") }
+            guard compensationRank <= min(d, F) else { throw EngineError.input("compensation rank must be in 1...\(min(d, F))") }
+            // The refit and the distillation change M and down after the compensation was
+            // fitted to them; the two have not been made to work together.
+            guard refitPasses == 0, distillRidge == nil else {
+                throw EngineError.input("the dropped-neuron compensation does not combine with the refit or the distillation")
+            }
+        }
         let passSteps = chunks.count + c.layerCount
         let total = passSteps * (1 + refitPasses) + (distillRidge == nil ? 0 : c.layerCount * (chunks.count + 1))
         var step = 0
@@ -83,7 +92,7 @@ public enum SparkifyFitter {
             fits.append(
                 try SparkifyFit.fitLayer(
                     x: inputs[li], samples: N, gate: wg, up: wu, down: wd, hidden: d, width: F,
-                    fraction: fraction, rank: rank, exactUp: exactUp))
+                    fraction: fraction, rank: rank, exactUp: exactUp, compensationRank: compensationRank))
             if !denseOutputs.isEmpty {
                 denseOutputs[li] = DroppedMapRefit.denseOutput(x: inputs[li], samples: N, gate: wg, up: wu, down: wd, hidden: d, width: F)
             }
@@ -184,13 +193,15 @@ public enum SparkifyFitter {
         let base = relativePath(of: basePath, from: URL(fileURLWithPath: path).deletingLastPathComponent().path)
         let exactUp = fits.contains { $0.exactUp }
         // The oldest version that holds what the fit made, so older builds read what they can.
-        let version = exactUp ? "3" : fits.contains { $0.down != nil } ? "2" : "1"
+        let compensated = fits.first?.compensationB.map { $0.count / max(fits[0].idleActivation.count, 1) }
+        let version = compensated != nil ? "4" : exactUp ? "3" : fits.contains { $0.down != nil } ? "2" : "1"
         var meta = [
             "format": "sparkchat-sparkify", "version": version, "base": base,
             "fraction": "\(fraction)",
             "rank": "\(rank)", "calibration_tokens": "\(calibrationTokens)"
         ]
         if exactUp { meta["score_weight"] = "exact-up" }
+        if let r = compensated { meta["compensation_rank"] = "\(r)" }
         if fits.contains(where: { $0.droppedMapRefitted }) { meta["dropped_map"] = "refitted" }
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: basePath, isDirectory: &isDir), !isDir.boolValue,
@@ -210,6 +221,11 @@ public enum SparkifyFitter {
                 ("layers.\(li).threshold_z", [1], [f.thresholdZ]), ("layers.\(li).dropped_map", [d, d], f.droppedMap)
             ]
             if let down = f.down { tensors.append(("layers.\(li).down", [d, F], down)) }
+            if let a = f.compensationA, let b = f.compensationB {
+                let r = b.count / F
+                tensors.append(("layers.\(li).compensation_a", [d, r], a))
+                tensors.append(("layers.\(li).compensation_b", [r, F], b))
+            }
         }
         try SafetensorsWriter.writeAtomically(
             tensors, metadata: meta, to: path, temporary: temporaryPath(for: path),
