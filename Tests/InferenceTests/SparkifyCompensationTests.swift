@@ -86,7 +86,9 @@ final class SparkifyCompensationTests: XCTestCase, SparkifyFixtureHelpers {
             var logits: [Int: [Float]] = [:]
             for r in [0, 8, d] {
                 let fits = try SparkifyFitter.fit(model, chunks: chunks, fraction: fraction, rank: 0, exactUp: true, compensationRank: r)
-                let path = dir.appendingPathComponent("gemma3.sparkify-f\(fraction)-c\(r).safetensors").path
+                let name = SparkifyFitter.overlayName(baseFile: base.path, fraction: fraction, rank: 0, exactUp: true, compensationRank: r)
+                XCTAssertEqual(name, "gemma3.sparkify-f\(String(format: "%g", fraction))\(r > 0 ? "-c\(r)" : "").safetensors")
+                let path = dir.appendingPathComponent(name).path
                 try SparkifyFitter.write(fits, to: path, basePath: base.path, fraction: fraction, rank: 0, calibrationTokens: 0)
                 let overlay = try SparkifyOverlay(path: path)
                 XCTAssertEqual(overlay.version, r > 0 ? 4 : 3)

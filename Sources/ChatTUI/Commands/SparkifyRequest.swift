@@ -40,7 +40,11 @@ struct SparkifyRequest: Sendable {
     func overlayPath(basePath: String) -> String {
         output
             ?? URL(fileURLWithPath: basePath).deletingLastPathComponent()
-            .appendingPathComponent(SparkifyFitter.overlayName(baseFile: basePath, fraction: fraction, rank: rank ?? Self.defaultRank, exactUp: exactUp)).path
+            .appendingPathComponent(
+                SparkifyFitter.overlayName(
+                    baseFile: basePath, fraction: fraction, rank: rank ?? Self.defaultRank, exactUp: exactUp,
+                    compensationRank: compensationRank)
+            ).path
     }
 
     /// Reads the calibration text, loads the model (`load`), fits and writes the overlay

@@ -162,10 +162,12 @@ public enum SparkifyFitter {
     }
 
     /// `<base stem>.sparkify-f<F>.safetensors` for the default fit (exact gate, exact-up
-    /// score); `-r<R>` marks a gate predictor of rank R, `-typical` the σ-weighted score.
-    public static func overlayName(baseFile: String, fraction: Double, rank: Int, exactUp: Bool) -> String {
+    /// score); `-r<R>` marks a gate predictor of rank R, `-typical` the σ-weighted score,
+    /// `-c<R>` a dropped-neuron compensation of rank R (so it does not replace the plain fit).
+    public static func overlayName(baseFile: String, fraction: Double, rank: Int, exactUp: Bool, compensationRank: Int = 0) -> String {
         let stem = URL(fileURLWithPath: baseFile).deletingPathExtension().lastPathComponent
-        return "\(stem).sparkify-f\(String(format: "%g", fraction))\(rank > 0 ? "-r\(rank)" : "")\(exactUp ? "" : "-typical").safetensors"
+        let marks = (rank > 0 ? "-r\(rank)" : "") + (exactUp ? "" : "-typical") + (compensationRank > 0 ? "-c\(compensationRank)" : "")
+        return "\(stem).sparkify-f\(String(format: "%g", fraction))\(marks).safetensors"
     }
 
     /// `target` relative to the directory `from` (the overlay names its base that way, so
