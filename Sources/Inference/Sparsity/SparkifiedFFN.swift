@@ -248,6 +248,16 @@ final class SparkifiedFFN {
         return counts
     }
 
+    /// One token's h of the compensation from gelu(g)·u (`gated`) and u of every neuron:
+    /// (gelu(gᵢ) − γᵢ)uᵢ where neuron i is dropped, 0 where it is kept.
+    private func compensationInput(
+        _ l: Layer, gated: UnsafePointer<Float>, up: UnsafePointer<Float>, mask: UnsafePointer<Float>
+    ) -> UnsafeMutablePointer<Float> {
+        let h = compensationWork.floats(l.neurons)
+        for i in 0..<l.neurons { h[i] = mask[i] != 0 ? 0 : gated[i] - l.idle[i] * up[i] }
+        return h
+    }
+
     /// out (T × D) += A (B h) for the dropped neurons' values h (T × F).
     private func addCompensation(
         _ c: (a: WeightMatrix, b: WeightMatrix), _ h: UnsafePointer<Float>, _ T: Int, to out: UnsafeMutablePointer<Float>
@@ -287,16 +297,10 @@ final class SparkifiedFFN {
             let h = values
             h.update(from: fg, count: F)
             ck_geglu_f32(h, fu, Int64(F))
-            let dropped = l.compensation == nil ? nil : compensationWork.floats(F)
-            for i in 0..<F where mask[i] == 0 {
-                dropped?[i] = h[i] - l.idle[i] * fu[i]
-                h[i] = l.idle[i] * fu[i]
-            }
+            let compensation = l.compensation.map { _ in compensationInput(l, gated: h, up: fu, mask: mask) }
+            for i in 0..<F where mask[i] == 0 { h[i] = l.idle[i] * fu[i] }
             linear.apply(down, h, 1, out)
-            if let c = l.compensation, let dropped {
-                for i in 0..<F where mask[i] != 0 { dropped[i] = 0 }
-                addCompensation(c, dropped, 1, to: out)
-            }
+            if let c = l.compensation, let compensation { addCompensation(c, compensation, 1, to: out) }
             timer.lap(.ffnActiveDown)
             return n
         }
@@ -340,11 +344,10 @@ final class SparkifiedFFN {
         for j in 0..<D { out[j] += mx[j] }
         if let c = l.compensation, let fg = fullGate, let fu = fullUp {
             // Only an exact-up overlay at rank 0 has one (SparkifyOverlay): every g and u is known.
-            let h = compensationWork.floats(F)
-            h.update(from: fg, count: F)
-            ck_geglu_f32(h, fu, Int64(F))
-            for i in 0..<F { h[i] = mask[i] != 0 ? 0 : h[i] - l.idle[i] * fu[i] }
-            addCompensation(c, h, 1, to: out)
+            let gated = values  // the gathered g and u are spent by now
+            gated.update(from: fg, count: F)
+            ck_geglu_f32(gated, fu, Int64(F))
+            addCompensation(c, compensationInput(l, gated: gated, up: fu, mask: mask), 1, to: out)
         }
         timer.lap(.ffnActiveDown)
         return n
