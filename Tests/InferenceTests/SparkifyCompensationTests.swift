@@ -34,7 +34,7 @@ final class SparkifyCompensationTests: XCTestCase, SparkifyFixtureHelpers {
         SparkifyFit.matmulTransposed(kept2, N, wd, d, F, into: &y)
         SparkifyFit.matmulTransposed(x, N, fit.droppedMap.map(Double.init), d, d, into: &mx)
         for k in y.indices { y[k] += mx[k] }
-        let a = try XCTUnwrap(fit.compensationA).map(Double.init), b = try XCTUnwrap(fit.compensationB).map(Double.init)
+        let c = try XCTUnwrap(fit.compensation), a = c.a.map(Double.init), b = c.b.map(Double.init)
         let r = b.count / F
         var bh = [Double](repeating: 0, count: N * r), abh = y
         SparkifyFit.matmulTransposed(dropped, N, b, r, F, into: &bh)
@@ -51,13 +51,14 @@ final class SparkifyCompensationTests: XCTestCase, SparkifyFixtureHelpers {
         let plain = try SparkifyFitter.fit(model, chunks: chunks, fraction: 0.25, rank: 0, exactUp: true)
         let low = try SparkifyFitter.fit(model, chunks: chunks, fraction: 0.25, rank: 0, exactUp: true, compensationRank: 8)
         let full = try SparkifyFitter.fit(model, chunks: chunks, fraction: 0.25, rank: 0, exactUp: true, compensationRank: d)
-        XCTAssertTrue(plain.allSatisfy { $0.compensationA == nil })
+        XCTAssertTrue(plain.allSatisfy { $0.compensation == nil && $0.compensationRank == 0 })
         for li in [0, 5, model.config.layerCount - 1] {
             // The selection and the dropped map are the plain fit's; only A and B are new.
             XCTAssertEqual(low[li].idleActivation, plain[li].idleActivation)
             XCTAssertEqual(low[li].thresholdZ, plain[li].thresholdZ)
             XCTAssertEqual(low[li].droppedMap, plain[li].droppedMap)
-            XCTAssertEqual(low[li].compensationA?.count, d * 8)
+            XCTAssertEqual(low[li].compensation?.a.count, d * 8)
+            XCTAssertEqual(low[li].compensationRank, 8)
             let e8 = try layerErrors(model, low[li], layer: li, chunks)
             let eFull = try layerErrors(model, full[li], layer: li, chunks)
             print("layer \(li): relative error \(e8.plain) without compensation, \(e8.compensated) at rank 8, \(eFull.compensated) at rank \(d)")

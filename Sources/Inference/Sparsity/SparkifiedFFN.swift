@@ -120,20 +120,18 @@ final class SparkifiedFFN {
     struct Reads {
         let gateRows: Int, upRows: Int, downRows: Int
         let predictorAndDroppedMap: Bool
-        /// The compensation's A and B (always read when the overlay has one).
-        let compensation: Bool
     }
 
     func reads(layer li: Int, active: Int) -> Reads {
         let l = layers[li], F = l.neurons
         if downIsDense(layer: li, active: active) {
-            return Reads(gateRows: F, upRows: F, downRows: F, predictorAndDroppedMap: false, compensation: l.compensation != nil)
+            return Reads(gateRows: F, upRows: F, downRows: F, predictorAndDroppedMap: false)
         }
         // The exact gate (rank 0) and the exact up (exact-up score) are read whole for the
         // selection; the rest only for the active neurons.
         return Reads(
             gateRows: l.a == nil ? F : active, upRows: l.exactUp ? F : active, downRows: active,
-            predictorAndDroppedMap: true, compensation: l.compensation != nil)
+            predictorAndDroppedMap: true)
     }
 
     /// Weight bytes one decoded token reads in layer `li` at the overlay's target fraction
@@ -145,7 +143,7 @@ final class SparkifiedFFN {
         let downBytes = r.predictorAndDroppedMap ? l.downT.rowBytes * r.downRows : down.byteCount
         return gate.rowBytes * r.gateRows + up.rowBytes * r.upRows + downBytes
             + (r.predictorAndDroppedMap ? l.bm.byteCount + (l.a?.byteCount ?? 0) : 0)
-            + (r.compensation ? (l.compensation.map { $0.a.byteCount + $0.b.byteCount } ?? 0) : 0)
+            + (l.compensation.map { $0.a.byteCount + $0.b.byteCount } ?? 0)  // on either path
     }
 
     /// FLOPs of one token in one layer with `active` neurons (2 × multiply-adds), as decode
@@ -153,7 +151,7 @@ final class SparkifiedFFN {
     func flops(layer li: Int, active: Int, hidden D: Int) -> Double {
         let l = layers[li], r = reads(layer: li, active: active)
         let predictor = r.predictorAndDroppedMap ? l.bm.rows * l.bm.cols + (l.a.map { $0.rows * $0.cols } ?? 0) : 0
-        let compensation = r.compensation ? (l.compensation.map { $0.a.rows * $0.a.cols + $0.b.rows * $0.b.cols } ?? 0) : 0
+        let compensation = l.compensation.map { $0.a.rows * $0.a.cols + $0.b.rows * $0.b.cols } ?? 0  // on either path
         return Double(2 * (predictor + compensation + D * (r.gateRows + r.upRows + r.downRows)))
     }
 
@@ -229,18 +227,16 @@ final class SparkifiedFFN {
         project(l, x, T, into: projected)
         let counts = select(l, projected: projected, exactGate: gate, exactUp: l.exactUp ? up : nil, T, mask: mask)
         ck_geglu_f32(gate, up, Int64(T * F))
-        // h of the compensation: the dropped neurons' shifted values, before they are zeroed.
-        let dropped = l.compensation == nil ? nil : compensationWork.floats(T * F)
+        // The compensation's h, taken before the dropped neurons' values are zeroed.
+        let dropped = l.compensation.map { c in (matrices: c, h: compensationInput(l, gated: gate, up: up, mask: mask, T)) }
         for t in 0..<T {
             for i in 0..<F {
                 let j = t * F + i
-                let shifted = gate[j] - l.idle[i] * up[j]
-                gate[j] = mask[j] != 0 ? shifted : 0
-                dropped?[j] = mask[j] != 0 ? 0 : shifted
+                gate[j] = mask[j] != 0 ? gate[j] - l.idle[i] * up[j] : 0
             }
         }
         linear.apply(l.down ?? down, gate, T, out)
-        if let c = l.compensation, let h = dropped { addCompensation(c, h, T, to: out) }
+        if let dropped { addCompensation(dropped.matrices, dropped.h, T, to: out) }
         for t in 0..<T {
             let mx = projected + t * width + r
             for j in 0..<D { out[t * D + j] += mx[j] }
@@ -248,13 +244,13 @@ final class SparkifiedFFN {
         return counts
     }
 
-    /// One token's h of the compensation from gelu(g)·u (`gated`) and u of every neuron:
-    /// (gelu(gᵢ) − γᵢ)uᵢ where neuron i is dropped, 0 where it is kept.
+    /// The compensation's h of `T` inputs (T × F) from gelu(g)·u (`gated`) and u of every
+    /// neuron: (gelu(gᵢ) − γᵢ)uᵢ where neuron i is dropped, 0 where it is kept.
     private func compensationInput(
-        _ l: Layer, gated: UnsafePointer<Float>, up: UnsafePointer<Float>, mask: UnsafePointer<Float>
+        _ l: Layer, gated: UnsafePointer<Float>, up: UnsafePointer<Float>, mask: UnsafePointer<Float>, _ T: Int
     ) -> UnsafeMutablePointer<Float> {
-        let h = compensationWork.floats(l.neurons)
-        for i in 0..<l.neurons { h[i] = mask[i] != 0 ? 0 : gated[i] - l.idle[i] * up[i] }
+        let F = l.neurons, h = compensationWork.floats(T * F)
+        for j in 0..<(T * F) { h[j] = mask[j] != 0 ? 0 : gated[j] - l.idle[j % F] * up[j] }
         return h
     }
 
@@ -297,10 +293,10 @@ final class SparkifiedFFN {
             let h = values
             h.update(from: fg, count: F)
             ck_geglu_f32(h, fu, Int64(F))
-            let compensation = l.compensation.map { _ in compensationInput(l, gated: h, up: fu, mask: mask) }
+            let dropped = l.compensation.map { c in (matrices: c, h: compensationInput(l, gated: h, up: fu, mask: mask, 1)) }
             for i in 0..<F where mask[i] == 0 { h[i] = l.idle[i] * fu[i] }
             linear.apply(down, h, 1, out)
-            if let c = l.compensation, let compensation { addCompensation(c, compensation, 1, to: out) }
+            if let dropped { addCompensation(dropped.matrices, dropped.h, 1, to: out) }
             timer.lap(.ffnActiveDown)
             return n
         }
@@ -347,7 +343,7 @@ final class SparkifiedFFN {
             let gated = values  // the gathered g and u are spent by now
             gated.update(from: fg, count: F)
             ck_geglu_f32(gated, fu, Int64(F))
-            addCompensation(c, compensationInput(l, gated: gated, up: fu, mask: mask), 1, to: out)
+            addCompensation(c, compensationInput(l, gated: gated, up: fu, mask: mask, 1), 1, to: out)
         }
         timer.lap(.ffnActiveDown)
         return n

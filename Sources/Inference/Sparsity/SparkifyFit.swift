@@ -21,8 +21,9 @@ public struct SparkifyLayerFit: Sendable {
     public var down: [Float]? = nil
     /// The dropped neurons' compensation (DroppedCompensation): A (d × r) and B (r × F);
     /// nil: none.
-    public var compensationA: [Float]? = nil
-    public var compensationB: [Float]? = nil
+    public var compensation: (a: [Float], b: [Float])? = nil
+    /// r of the compensation; 0: none.
+    public var compensationRank: Int { compensation.map { $0.b.count / idleActivation.count } ?? 0 }
 }
 
 /// The training-free sparkify fit of one GeGLU FFN layer, step for step as the PyTorch
@@ -56,7 +57,7 @@ enum SparkifyFit {
     ) throws -> SparkifyLayerFit {
         precondition(compensationRank == 0 || (rank == 0 && exactUp), "the compensation needs the exact gate and up")
         precondition(xf.count == N * d && gf.count == F * d && uf.count == F * d && df.count == d * F)
-        let x = xf.map(Double.init), wg = gf.map(Double.init), wu = uf.map(Double.init)
+        let x = xf.map(Double.init), wg = gf.map(Double.init), wu = uf.map(Double.init), wd = df.map(Double.init)
         let nf = N * F
         var act = [Double](repeating: 0, count: nf), u2 = [Double](repeating: 0, count: nf)
         matmulTransposed(x, N, wg, F, d, into: &act)  // G
@@ -114,15 +115,13 @@ enum SparkifyFit {
         var m = [Double](repeating: 0, count: d * d)
         cblas_dgemm(
             CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(d), Int32(d), Int32(F), 1,
-            df.map(Double.init), Int32(F), scaledUp, Int32(d), 0, &m, Int32(d))
+            wd, Int32(F), scaledUp, Int32(d), 0, &m, Int32(d))
         out.droppedMap = m.map(Float.init)
         if compensationRank > 0 {
             let z = Double(out.thresholdZ)
             let h = DroppedCompensation.droppedResidual(activation: act, up: upValues, idle: gamma, width: F) { t[$0] > z }
-            let (a, b) = try DroppedCompensation.fit(
-                droppedResidual: h, samples: N, down: df.map(Double.init), hidden: d, width: F, rank: compensationRank,
-                ridge: compensationRidge)
-            out.compensationA = a; out.compensationB = b
+            out.compensation = try DroppedCompensation.fit(
+                droppedResidual: h, samples: N, down: wd, hidden: d, width: F, rank: compensationRank, ridge: compensationRidge)
         }
         return out
     }

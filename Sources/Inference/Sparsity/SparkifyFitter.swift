@@ -195,15 +195,15 @@ public enum SparkifyFitter {
         let base = relativePath(of: basePath, from: URL(fileURLWithPath: path).deletingLastPathComponent().path)
         let exactUp = fits.contains { $0.exactUp }
         // The oldest version that holds what the fit made, so older builds read what they can.
-        let compensated = fits.first?.compensationB.map { $0.count / max(fits[0].idleActivation.count, 1) }
-        let version = compensated != nil ? "4" : exactUp ? "3" : fits.contains { $0.down != nil } ? "2" : "1"
+        let compensationRank = fits.first?.compensationRank ?? 0
+        let version = compensationRank > 0 ? "4" : exactUp ? "3" : fits.contains { $0.down != nil } ? "2" : "1"
         var meta = [
             "format": "sparkchat-sparkify", "version": version, "base": base,
             "fraction": "\(fraction)",
             "rank": "\(rank)", "calibration_tokens": "\(calibrationTokens)"
         ]
         if exactUp { meta["score_weight"] = "exact-up" }
-        if let r = compensated { meta["compensation_rank"] = "\(r)" }
+        if compensationRank > 0 { meta["compensation_rank"] = "\(compensationRank)" }
         if fits.contains(where: { $0.droppedMapRefitted }) { meta["dropped_map"] = "refitted" }
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: basePath, isDirectory: &isDir), !isDir.boolValue,
@@ -223,10 +223,9 @@ public enum SparkifyFitter {
                 ("layers.\(li).threshold_z", [1], [f.thresholdZ]), ("layers.\(li).dropped_map", [d, d], f.droppedMap)
             ]
             if let down = f.down { tensors.append(("layers.\(li).down", [d, F], down)) }
-            if let a = f.compensationA, let b = f.compensationB {
-                let r = b.count / F
-                tensors.append(("layers.\(li).compensation_a", [d, r], a))
-                tensors.append(("layers.\(li).compensation_b", [r, F], b))
+            if let c = f.compensation {
+                tensors.append(("layers.\(li).compensation_a", [d, f.compensationRank], c.a))
+                tensors.append(("layers.\(li).compensation_b", [f.compensationRank, F], c.b))
             }
         }
         try SafetensorsWriter.writeAtomically(
