@@ -14,7 +14,10 @@ struct ChunkedPrefill {
     /// product), so small chunks cost prefill speed: a 4803-token prompt on 2 busy cores
     /// read at 82 tok/s in chunks sized to 0.25 s (64 tokens at that load) and at 112
     /// tok/s in 512-token chunks, as fast as `bench` prefill of the same length (108).
-    /// One second keeps a stop (Esc) within about a second of work.
+    /// One second keeps a stop (Esc) within about a second of work. A chunk at most
+    /// doubles the last one: the time of 64 tokens says little about 512 (a busy or
+    /// throttled core, attention growing with depth), so the estimate never
+    /// extrapolates past twice what was measured.
     static let chunkSeconds = 1.0
     static let maxChunk = 512
 
@@ -40,13 +43,14 @@ struct ChunkedPrefill {
                 sparsity: sparsity, stats: &stats)
             afterChunk(chunk)
             prefilled = end
-            chunkSize = Self.nextChunkSize(secondsPerToken: Date().timeIntervalSince(started) / Double(chunk.count))
+            chunkSize = Self.nextChunkSize(
+                after: chunk.count, secondsPerToken: Date().timeIntervalSince(started) / Double(chunk.count))
         }
         return logits
     }
 
-    static func nextChunkSize(secondsPerToken: Double) -> Int {
+    static func nextChunkSize(after last: Int, secondsPerToken: Double) -> Int {
         let units = Int(chunkSeconds / max(secondsPerToken, 1e-9)) / firstChunk
-        return min(maxChunk, max(1, units) * firstChunk)
+        return min(maxChunk, 2 * max(last, firstChunk), max(1, units) * firstChunk)
     }
 }
