@@ -237,34 +237,56 @@ enum TransformerSteps {
         }
     }
 
-    /// Prefill: per head, scores = Q Kᵀ over every cached position (one sgemm), then the
-    /// causal/window mask, soft-cap and softmax row by row, then out = P V (masked entries
-    /// are zero). Measured here: 0.72 ms of a 1.64 ms prompt token went to the per-query
-    /// loop before this. `scores` holds tokens × heads × keys floats. A q8_0 cache is
-    /// dequantized for the two sgemms (KVCache.floatRows: once per layer and chunk).
+    /// Query tokens per block of batched attention. Each block's sgemms cover only the keys
+    /// its tokens can see (from the first one's window start to its last position), so a
+    /// causal prompt computes about half of the full T × T products: 512 tokens from
+    /// position 0 in blocks of 64 compute 56% of them.
+    static let attentionQueryBlock = 64
+
+    /// Prefill: per block of query tokens and per head, scores = Q Kᵀ over the keys the
+    /// block can see (one sgemm), then the causal/window mask, soft-cap and softmax row by
+    /// row, then out = P V (masked entries are zero). Where one KV head serves every query
+    /// head, a token's query heads are consecutive rows of one matrix (stride headDim), so
+    /// the group runs as one sgemm of tokens × group rows. Measured on Gemma 3 270M, 512
+    /// tokens, 2 threads (AVX-512 EPYC): attention took 0.415 ms of a 1.84 ms prompt token
+    /// as full T × T products per head, 0.22 ms of 1.41 ms this way (blocks of 32 tokens:
+    /// 0.30 ms, the sgemms too thin; 128: 0.23-0.31). `scores` holds tokens × heads × keys
+    /// floats. A q8_0 cache is dequantized for the sgemms (KVCache.floatRows: once per
+    /// layer and chunk).
     static func attendBatched(
         queries q: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ cache: KVCache,
-        layer: Int, _ s: ChunkShape, window: Int?, softcap: Float?, scores: UnsafeMutablePointer<Float>
+        layer: Int, _ s: ChunkShape, window: Int?, softcap: Float?, scores: UnsafeMutablePointer<Float>,
+        queryBlock: Int = attentionQueryBlock
     ) {
-        let T = s.tokens, hd = s.headDim, qd = s.queryWidth, kvd = s.kvWidth, p0 = s.start, nk = s.keys
-        let (keys0, values0) = cache.floatRows(layer, count: nk)
-        for h in 0..<s.heads {
-            let kvOff = (h / s.group) * hd
-            let S = scores + h * T * nk
-            cblas_sgemm(
-                CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(nk), Int32(hd), 1,
-                q + h * hd, Int32(qd), keys0 + kvOff, Int32(kvd), 0, S, Int32(nk))
-            parallelFor(T) { t in
-                let position = p0 + t, lo = firstVisible(position, window: window)
-                let row = S + t * nk
-                if let cap = softcap { for j in lo...position { row[j] = Layers.softcap(row[j], cap) } }
-                Layers.softmax(row + lo, position - lo + 1)
-                for j in 0..<lo { row[j] = 0 }
-                for j in (position + 1)..<nk { row[j] = 0 }
+        let hd = s.headDim, qd = s.queryWidth, kvd = s.kvWidth, p0 = s.start
+        let (keys0, values0) = cache.floatRows(layer, count: s.keys)
+        // A unit is the query heads one sgemm serves: a KV head's whole group when the
+        // rows line up (one KV head), else one query head (rows a query row apart).
+        let merged = s.kvHeads == 1
+        let rowsPerToken = merged ? s.group : 1, rowStride = merged ? hd : qd
+        for unit in 0..<(merged ? 1 : s.heads) {
+            let kvOff = (unit / (merged ? 1 : s.group)) * hd
+            for t0 in stride(from: 0, to: s.tokens, by: queryBlock) {
+                let t1 = min(s.tokens, t0 + queryBlock)
+                let lo = firstVisible(p0 + t0, window: window), hi = p0 + t1  // keys [lo, hi)
+                let rows = (t1 - t0) * rowsPerToken, n = hi - lo
+                let qRows = q + t0 * qd + unit * hd, oRows = out + t0 * qd + unit * hd
+                cblas_sgemm(
+                    CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(hd), 1,
+                    qRows, Int32(rowStride), keys0 + lo * kvd + kvOff, Int32(kvd), 0, scores, Int32(n))
+                parallelFor(rows) { r in
+                    let position = p0 + t0 + r / rowsPerToken
+                    let first = firstVisible(position, window: window) - lo, last = position - lo
+                    let row = scores + r * n
+                    if let cap = softcap { for j in first...last { row[j] = Layers.softcap(row[j], cap) } }
+                    Layers.softmax(row + first, last - first + 1)
+                    for j in 0..<first { row[j] = 0 }
+                    for j in (last + 1)..<n { row[j] = 0 }
+                }
+                cblas_sgemm(
+                    CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(hd), Int32(n), 1,
+                    scores, Int32(n), values0 + lo * kvd + kvOff, Int32(kvd), 0, oRows, Int32(rowStride))
             }
-            cblas_sgemm(
-                CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hd), Int32(nk), 1,
-                S, Int32(nk), values0 + kvOff, Int32(kvd), 0, out + h * hd, Int32(qd))
         }
     }
 
