@@ -1,5 +1,6 @@
 // Run-time selection of kernel variants by CPU features, activation quantization,
 // and the row-range matrix-vector product every weight multiply goes through.
+#include <stdlib.h>
 #include "ckernels.h"
 #include "quant_blocks.h"
 #include "kernels_internal.h"
@@ -21,8 +22,18 @@ static int detected_level(void) {
 static int g_level = -1;
 static int g_max_level = -1;
 
+// SPARKCHAT_CPU_LEVEL=0|1 caps the kernels below what the CPU has, so an AVX-512
+// machine can measure the paths an AVX2-only one runs (with OPENBLAS_CORETYPE=Haswell
+// for the sgemm side). It can only lower the level: a kernel the CPU lacks never runs.
+static int environment_cap(int detected) {
+    const char *s = getenv("SPARKCHAT_CPU_LEVEL");
+    if (s == NULL || s[0] < '0' || s[0] > '2' || s[1] != '\0') return detected;
+    const int cap = s[0] - '0';
+    return cap < detected ? cap : detected;
+}
+
 int ck_cpu_level(void) {
-    if (g_level < 0) { g_max_level = detected_level(); g_level = g_max_level; }
+    if (g_level < 0) { g_max_level = detected_level(); g_level = environment_cap(g_max_level); }
     return g_level;
 }
 

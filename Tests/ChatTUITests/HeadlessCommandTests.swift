@@ -153,6 +153,35 @@ final class HeadlessCommandTests: XCTestCase {
         XCTAssertGreaterThan(j?["decode_tps"] as? Double ?? 0, 0)
     }
 
+    /// bench says which kernels it timed. SPARKCHAT_CPU_LEVEL lowers them (1 = the AVX2
+    /// paths and an AVX2 machine's sgemm threshold, so an AVX-512 machine can measure
+    /// them) and is ignored when it would raise them or is not a level.
+    func testBenchNamesItsKernelsAndTheLevelCapOnlyLowersThem() throws {
+        try requireModel()
+        func kernels(_ env: [String: String]) throws -> (String, Int) {
+            let args = [
+                "bench", "--model", HeadlessCommandTests.modelPath, "--prompt-tokens", "8", "--gen-tokens", "2",
+                "--repetitions", "1", "--threads", "2", "--json"
+            ]
+            let o = try run(args.map { Array($0.utf8) }, env: env)
+            XCTAssertEqual(o.status, 0, o.stderr)
+            let j = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(o.stdout.utf8)) as? [String: Any])
+            return (try XCTUnwrap(j["kernels"] as? String), try XCTUnwrap(j["sgemm_min_rows"] as? Int))
+        }
+        let native = try kernels([:])
+        XCTAssertTrue(["scalar", "avx2", "avx512", "avx512-vnni"].contains(native.0), native.0)
+        XCTAssertEqual(native.1, native.0 == "avx512-vnni" ? 512 : 128)
+        XCTAssertEqual(try kernels(["SPARKCHAT_CPU_LEVEL": "0"]).0, "scalar")
+        for ignored in ["2", "7", "x", "1 ", ""] {
+            XCTAssertEqual(try kernels(["SPARKCHAT_CPU_LEVEL": ignored]).0, native.0, "SPARKCHAT_CPU_LEVEL=\(ignored)")
+        }
+        if native.0 != "scalar" {
+            let capped = try kernels(["SPARKCHAT_CPU_LEVEL": "1"])
+            XCTAssertEqual(capped.0, "avx2")
+            XCTAssertEqual(capped.1, 128)
+        }
+    }
+
     /// `--depth N` starts each test with N tokens in the context (as llama-bench -d): the
     /// fill is measured too, and a depth beyond the model's context is one line.
     func testBenchAtDepth() throws {

@@ -17,7 +17,8 @@ enum {
     CK_Q2_K = 10, CK_Q3_K = 11, CK_Q4_K = 12, CK_Q5_K = 13, CK_Q6_K = 14, CK_Q8_K = 15, CK_BF16 = 30
 };
 
-/// 0 = scalar, 1 = AVX2+FMA+F16C, 2 = AVX-512 (F/BW/VL) on top of AVX2.
+/// 0 = scalar, 1 = AVX2+FMA+F16C, 2 = AVX-512 (F/BW/VL) on top of AVX2; the environment
+/// variable SPARKCHAT_CPU_LEVEL can lower it (to measure an AVX2-only machine's paths).
 int ck_cpu_level(void);
 /// Forces a lower level (for tests comparing variants); returns the level in force.
 int ck_set_cpu_level(int level);

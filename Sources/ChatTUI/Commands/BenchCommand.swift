@@ -179,6 +179,8 @@ struct BenchCommand: ParsableCommand {
                         ("prefill_tps", JSONText.number(median(pp))), ("decode_tps", JSONText.number(median(tg))),
                         ("threads", String(threads)), ("prompt_tokens", String(promptTokens)),
                         ("gen_tokens", String(genTokens)), ("depth", String(depth)),
+                        ("kernels", JSONText.string(KernelLevel.name)),
+                        ("sgemm_min_rows", String(loaded.model.options.sgemmMinimumRows)),
                         ("depth_prefill_tps", depthPrefillTPS.map { JSONText.number($0) } ?? "null"),
                         ("ttft_ms", JSONText.number(1000 * median(ttft))),
                         ("load_ms", JSONText.number(1000 * loadSeconds)),
@@ -187,6 +189,7 @@ struct BenchCommand: ParsableCommand {
                     ] + memoryFields + spec))
         } else {
             emit("model: \(loaded.info.name) (\(loaded.info.quantization)), threads: \(threads), sparsity: \(mode), kv cache: \(kvCache)")
+            emit("kernels: \(KernelLevel.name), sgemm from \(loaded.model.options.sgemmMinimumRows) rows")
             emit(String(format: "model load (mmap, tokenizer): %.1f ms", 1000 * loadSeconds))
             let at = depth > 0 ? " @ d\(depth)" : ""
             if let d = depthPrefillTPS { emit(String(format: "context fill (%d tokens): %8.1f tokens/s", depth, d)) }

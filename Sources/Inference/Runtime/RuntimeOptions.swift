@@ -15,12 +15,16 @@ public struct RuntimeOptions: Sendable, Equatable {
     /// at 350 vs 180 (before the eight-activation kernels); on an AVX-512 AMD EPYC with
     /// VNNI (Gemma 3 270M, 2 threads) the quantized path ran 630 / 660 / 598 / 549 tok/s at
     /// 64 / 128 / 256 / 512 tokens and sgemm 303 / 435 / 520 / 548, so there sgemm waits
-    /// for 512 rows. SPARKCHAT_SGEMM_THRESHOLD sets the default (for measuring the
+    /// for 512 rows. Without VNNI (the same EPYC with its kernels capped at AVX2 by
+    /// SPARKCHAT_CPU_LEVEL=1 and OpenBLAS's Haswell sgemm, three alternating rounds) the
+    /// eight-activation AVX2 kernels ran 64 / 96 tokens at ~595 / 545-655 tok/s against
+    /// sgemm's ~390 / 430-500, tied at 128 and lost from 192 on, so sgemm starts at 128
+    /// rows there. SPARKCHAT_SGEMM_THRESHOLD sets the default (for measuring the
     /// crossover on a machine).
     public var sgemmMinimumRows: Int = RuntimeOptions.environmentSgemmMinimum ?? RuntimeOptions.machineSgemmMinimum
 
-    /// 512 rows where the small-batch kernels run on VNNI, else 32.
-    static let machineSgemmMinimum = ck_has_vnni() != 0 ? 512 : 32
+    /// 512 rows where the small-batch kernels run on VNNI, else 128.
+    static let machineSgemmMinimum = ck_has_vnni() != 0 ? 512 : 128
 
     /// Chunks of at least this many tokens run attention as two sgemms per head (prefill);
     /// shorter ones use the per-query dot/axpy loop that decode uses.
