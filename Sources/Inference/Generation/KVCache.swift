@@ -51,7 +51,10 @@ public final class KVCache: ModelState {
     }
 
     deinit {
-        for l in layers { l.keys?.deallocate(); l.values?.deallocate() }
+        for l in layers {
+            l.keys.map(HugePageMemory.deallocate)
+            l.values.map(HugePageMemory.deallocate)
+        }
     }
 
     public var byteCount: Int { layers.reduce(0) { $0 + 2 * $1.allocated * rowBytes } }
@@ -76,10 +79,10 @@ public final class KVCache: ModelState {
         guard need > l.allocated else { return }
         let newCount = min(l.ringSize, max(need, l.allocated * 2, 256))
         for kp in [\Layer.keys, \Layer.values] {
-            let p = UnsafeMutableRawPointer.allocate(byteCount: newCount * rowBytes, alignment: 64)
+            let p = HugePageMemory.allocate(byteCount: newCount * rowBytes)
             if let old = l[keyPath: kp] {
                 p.copyMemory(from: old, byteCount: l.allocated * rowBytes)
-                old.deallocate()
+                HugePageMemory.deallocate(old)
             }
             l[keyPath: kp] = p
         }
