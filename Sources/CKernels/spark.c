@@ -68,7 +68,7 @@ int64_t ck_spark_attend(const float *q, const float *keys, const float *values, 
                         float *scores, int32_t *idx, float *scratch, float *out) {
     int64_t m = 0;
     ck_spark_attend_group(q, 1, head_dim, keys, values, stride, ring, lo, n, head_dim, rank, topk, scores, idx, scratch,
-                          out, head_dim, &m);
+                          out, head_dim, &m, NULL);
     return m;
 }
 
@@ -80,12 +80,19 @@ enum { SCORE_AHEAD = 6, PICK_AHEAD = 4 };
 void ck_spark_attend_group(const float *q, int64_t heads, int64_t q_stride, const float *keys, const float *values,
                            int64_t stride, int64_t ring, int64_t lo, int64_t n, int64_t head_dim, int64_t rank,
                            int64_t topk, float *scores, int32_t *idx, float *scratch, float *out, int64_t out_stride,
-                           int64_t *attended) {
-    // s1 of every head of the group in one pass over the keys (each key read once).
+                           int64_t *attended, const float *key_prefix) {
+    // s1 of every head of the group in one pass over the keys (each key read once): from
+    // the contiguous copy of the keys' first dims when there is one (a stream the hardware
+    // prefetches), else from the rows themselves with software prefetch.
     int64_t slot = lo % ring, ahead = (lo + SCORE_AHEAD) % ring;
     for (int64_t j = 0; j < n; j++) {
-        if (j + SCORE_AHEAD < n) ck_prefetch_bytes(keys + ahead * stride, (size_t)rank * sizeof(float));
-        const float *k = keys + slot * stride;
+        const float *k;
+        if (key_prefix) {
+            k = key_prefix + slot * rank;
+        } else {
+            if (j + SCORE_AHEAD < n) ck_prefetch_bytes(keys + ahead * stride, (size_t)rank * sizeof(float));
+            k = keys + slot * stride;
+        }
         for (int64_t h = 0; h < heads; h++) scores[h * n + j] = ck_dot_f32(q + h * q_stride, k, rank);
         if (++slot == ring) slot = 0;
         if (++ahead == ring) ahead = 0;

@@ -173,11 +173,13 @@ int64_t ck_spark_attend(const float *q, const float *keys, const float *values, 
 /// The same for the `heads` query heads (q_stride floats apart) that share one KV head:
 /// their s1 in one pass over the keys (each key read once, with prefetch), then per head
 /// the selection and output (out_stride floats apart). scores and idx hold heads × n,
-/// scratch n floats; attended[h] receives head h's count of keys.
+/// scratch n floats; attended[h] receives head h's count of keys. key_prefix, when not
+/// NULL, holds each slot's first `rank` key dims contiguously (slot s at s·rank): the
+/// scoring pass then streams it instead of reading a slice of every key's row.
 void ck_spark_attend_group(const float *q, int64_t heads, int64_t q_stride, const float *keys, const float *values,
                            int64_t stride, int64_t ring, int64_t lo, int64_t n, int64_t head_dim, int64_t rank,
                            int64_t topk, float *scores, int32_t *idx, float *scratch, float *out, int64_t out_stride,
-                           int64_t *attended);
+                           int64_t *attended, const float *key_prefix);
 /// gate[i] = gelu_tanh(gate[i]) · up[i] (Gemma's GeGLU), vectorised.
 void ck_geglu_f32(float *gate, const float *up, int64_t n);
 /// x ← softmax(x), stable (max subtracted), vectorised.

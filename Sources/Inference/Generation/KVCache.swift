@@ -9,6 +9,7 @@ public final class KVCache: ModelState {
     struct Layer {
         var keys: UnsafeMutableRawPointer?
         var values: UnsafeMutableRawPointer?
+        var keyPrefix: UnsafeMutablePointer<Float>?  // kvHeads × ringSize × keyPrefixDims, see keyPrefixDims
         var allocated = 0  // positions with storage
         let ringSize: Int  // slots; position p lives in slot p % ringSize
         let window: Int?  // nil for global layers
@@ -23,6 +24,11 @@ public final class KVCache: ModelState {
     let rowBytes: Int
     let headRowBytes: Int
     let capacity: Int
+    /// Spark attention ranks every visible key by its first `keyPrefixDims` dims and reads
+    /// whole rows only for the top k. In the rows those dims are a slice of every key's
+    /// row, `rowBytes` apart (a new page per key at Gemma 2 2B's shapes); a copy of them,
+    /// contiguous per KV head over the ring's slots, lets that pass stream. 0: no copy.
+    let keyPrefixDims: Int
     var layers: [Layer]
     /// q8_0: float copies of a layer's rows for prefill's sgemm attention (floatRows).
     private let dequantized = ScratchBuffer(64)
@@ -31,7 +37,9 @@ public final class KVCache: ModelState {
     let attentionPartials = ScratchBuffer(64)
     public private(set) var length = 0
 
-    init(windows: [Int?], width: Int, headDim: Int, capacity: Int, type: KVCacheType = .f32) {
+    init(windows: [Int?], width: Int, headDim: Int, capacity: Int, type: KVCacheType = .f32, keyPrefixDims: Int = 0) {
+        precondition(keyPrefixDims == 0 || (type == .f32 && keyPrefixDims <= headDim), "key prefix copies are of float32 rows")
+        self.keyPrefixDims = keyPrefixDims
         self.width = width
         self.headDim = headDim
         self.type = type
@@ -44,20 +52,25 @@ public final class KVCache: ModelState {
     }
 
     /// A cache for a transformer config: windowed rings for its local layers.
-    convenience init(config: ModelConfig, capacity: Int, type: KVCacheType = .f32) {
+    convenience init(config: ModelConfig, capacity: Int, type: KVCacheType = .f32, keyPrefixDims: Int = 0) {
         self.init(
             windows: config.layerKinds.map { $0 == .local ? config.slidingWindow : nil },
-            width: config.kvHeadCount * config.headDim, headDim: config.headDim, capacity: capacity, type: type)
+            width: config.kvHeadCount * config.headDim, headDim: config.headDim, capacity: capacity, type: type,
+            keyPrefixDims: keyPrefixDims)
     }
 
     deinit {
         for l in layers {
             l.keys.map(HugePageMemory.deallocate)
             l.values.map(HugePageMemory.deallocate)
+            l.keyPrefix.map { HugePageMemory.deallocate(UnsafeMutableRawPointer($0)) }
         }
     }
 
-    public var byteCount: Int { layers.reduce(0) { $0 + 2 * $1.allocated * rowBytes } }
+    public var byteCount: Int {
+        let prefixBytes = (width / max(headDim, 1)) * keyPrefixDims * MemoryLayout<Float>.size
+        return layers.reduce(0) { $0 + $1.allocated * (2 * rowBytes + ($1.keyPrefix == nil ? 0 : prefixBytes)) }
+    }
 
     public func truncate(to n: Int) -> Bool {
         guard n <= length else { return false }
@@ -87,7 +100,27 @@ public final class KVCache: ModelState {
             l[keyPath: kp] = p
         }
         l.allocated = newCount
+        if keyPrefixDims > 0 && l.keyPrefix == nil {
+            // The whole ring at once: pages are only backed where slots are written, and a
+            // head's slots stay contiguous without moving them as the cache grows.
+            let bytes = (width / headDim) * l.ringSize * keyPrefixDims * MemoryLayout<Float>.size
+            l.keyPrefix = HugePageMemory.allocate(byteCount: bytes).bindMemory(to: Float.self, capacity: bytes / 4)
+        }
         layers[layer] = l
+    }
+
+    /// A KV head's copy of its keys' first `keyPrefixDims` dims: slot s at s · keyPrefixDims.
+    func keyPrefix(_ layer: Int, head: Int) -> UnsafeMutablePointer<Float>? {
+        layers[layer].keyPrefix.map { $0 + head * layers[layer].ringSize * keyPrefixDims }
+    }
+
+    /// Copies a slot's key dims into the prefix copy (store does it; a writer of raw rows must).
+    func refreshKeyPrefix(_ layer: Int, slot: Int) {
+        guard keyPrefixDims > 0 else { return }
+        let k = keys(layer, slot: slot)
+        for h in 0..<(width / headDim) {
+            keyPrefix(layer, head: h)!.advanced(by: slot * keyPrefixDims).update(from: k + h * headDim, count: keyPrefixDims)
+        }
     }
 
     /// True when positions 0..<end sit in slots 0..<end in order (the ring has not wrapped),
@@ -111,6 +144,7 @@ public final class KVCache: ModelState {
         case .f32:
             keys(layer, slot: slot).update(from: k, count: width)
             values(layer, slot: slot).update(from: v, count: width)
+            refreshKeyPrefix(layer, slot: slot)
         case .q8_0:
             for h in 0..<(width / headDim) {
                 let at = slot * rowBytes + h * headRowBytes

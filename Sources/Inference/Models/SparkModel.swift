@@ -91,7 +91,7 @@ final class SparkModel: HiddenStateModel {
         rope = [.local: parts(config.ropeBaseLocal), .global: parts(config.ropeBaseGlobal)]
     }
 
-    func makeState(capacity: Int) -> ModelState { KVCache(config: config, capacity: capacity) }
+    func makeState(capacity: Int) -> ModelState { KVCache(config: config, capacity: capacity, keyPrefixDims: spark.attnRank) }
 
     /// `sparsity` is ignored: a Spark model's sparsity is part of its definition.
     func forwardHidden(
@@ -149,7 +149,7 @@ final class SparkModel: HiddenStateModel {
         let weights = scratch[1].floats(T * H * maxKeys)
         let attended = scratch[2].ensure(T * H * 8).assumingMemoryBound(to: Int.self)
         let ring = cache.layers[li].ringSize, kvd = s.kvWidth
-        let keys0 = cache.keys(li, slot: 0), values0 = cache.values(li, slot: 0)
+        let keys0 = cache.keys(li, slot: 0), values0 = cache.values(li, slot: 0), prefix0 = cache.keyPrefix(li, head: 0)
         // One job per (token, KV head): its query heads score each key in one pass.
         let G = s.group, kvHeads = H / G
         parallelFor(T * kvHeads) { job in
@@ -160,7 +160,8 @@ final class SparkModel: HiddenStateModel {
                 b.q + t * qd + h0 * hd, Int64(G), Int64(hd), keys0 + g * hd, values0 + g * hd, Int64(kvd), Int64(ring),
                 Int64(lo), Int64(position - lo + 1), Int64(hd), Int64(ra), Int64(topK),
                 b.scores + o, indices + o, weights + o, b.attn + t * qd + h0 * hd, Int64(hd),
-                UnsafeMutableRawPointer(attended + head0).assumingMemoryBound(to: Int64.self))
+                UnsafeMutableRawPointer(attended + head0).assumingMemoryBound(to: Int64.self),
+                prefix0.map { $0 + g * ring * ra })
         }
         timer.lap(.attentionScores)
         linear.apply(lw.o, b.attn, T, b.o)

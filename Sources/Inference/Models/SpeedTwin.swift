@@ -177,6 +177,7 @@ public final class SpeedTwin {
                 let slot = cache.slot(li, p), row = Int64(li * 2 * depth + 2 * p)
                 _ = ck_fill_random_rows(Int32(GGMLType.f32.rawValue), cache.keys(li, slot: slot), width * 4, Int64(width), row, 1, seed, 1)
                 _ = ck_fill_random_rows(Int32(GGMLType.f32.rawValue), cache.values(li, slot: slot), width * 4, Int64(width), row + 1, 1, seed, 1)
+                cache.refreshKeyPrefix(li, slot: slot)
             }
         }
         cache.advance(by: depth)
