@@ -199,8 +199,13 @@ void ck_dot_group_f32(const float *q, int64_t q_stride, int64_t groups, const fl
 #if defined(__x86_64__)
     if (ck_cpu_level() >= 1) dot = ck_dotf_avx2;
 #endif
-    for (int64_t r = 0; r < rows; r++)
+    // Rows of one KV head sit k_stride floats apart (the other heads between them): past
+    // a page the hardware prefetcher stops, so the rows ahead are requested here.
+    const int64_t ahead = k_stride > n ? ck_prefetch_rows_ahead((size_t)n * sizeof(float)) : 0;
+    for (int64_t r = 0; r < rows; r++) {
+        if (ahead && r + ahead < rows) ck_prefetch_bytes(k + (r + ahead) * k_stride, (size_t)n * sizeof(float));
         for (int64_t g = 0; g < groups; g++) scores[g * scores_stride + r] = dot(q + g * q_stride, k + r * k_stride, n);
+    }
 }
 
 void ck_axpy_group_f32(const float *w, int64_t w_stride, int64_t groups, const float *v, int64_t v_stride,
@@ -209,8 +214,11 @@ void ck_axpy_group_f32(const float *w, int64_t w_stride, int64_t groups, const f
 #if defined(__x86_64__)
     if (ck_cpu_level() >= 1) axpy = ck_axpy_avx2;
 #endif
-    for (int64_t r = 0; r < rows; r++)
+    const int64_t ahead = v_stride > n ? ck_prefetch_rows_ahead((size_t)n * sizeof(float)) : 0;
+    for (int64_t r = 0; r < rows; r++) {
+        if (ahead && r + ahead < rows) ck_prefetch_bytes(v + (r + ahead) * v_stride, (size_t)n * sizeof(float));
         for (int64_t g = 0; g < groups; g++) axpy(w[g * w_stride + r], v + r * v_stride, out + g * out_stride, n);
+    }
 }
 
 const char *ck_openblas_coretype_hint(void) {
