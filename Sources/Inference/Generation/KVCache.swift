@@ -9,7 +9,7 @@ public final class KVCache: ModelState {
     struct Layer {
         var keys: UnsafeMutableRawPointer?
         var values: UnsafeMutableRawPointer?
-        var keyPrefix: UnsafeMutablePointer<Float>?  // kvHeads × ringSize × keyPrefixDims, see keyPrefixDims
+        var keyPrefix: UnsafeMutablePointer<Float>?  // kvHeads × allocated × keyPrefixDims, see keyPrefixDims
         var allocated = 0  // positions with storage
         let ringSize: Int  // slots; position p lives in slot p % ringSize
         let window: Int?  // nil for global layers
@@ -91,6 +91,17 @@ public final class KVCache: ModelState {
         let need = min(position, l.ringSize)
         guard need > l.allocated else { return }
         let newCount = min(l.ringSize, max(need, l.allocated * 2, 256))
+        if keyPrefixDims > 0 {
+            // Each head's slots stay contiguous: the copy grows with the rows, head by head.
+            let heads = width / headDim, dims = keyPrefixDims
+            let p = HugePageMemory.allocate(byteCount: heads * newCount * dims * MemoryLayout<Float>.size)
+                .bindMemory(to: Float.self, capacity: heads * newCount * dims)
+            if let old = l.keyPrefix {
+                for h in 0..<heads { (p + h * newCount * dims).update(from: old + h * l.allocated * dims, count: l.allocated * dims) }
+                HugePageMemory.deallocate(UnsafeMutableRawPointer(old))
+            }
+            l.keyPrefix = p
+        }
         for kp in [\Layer.keys, \Layer.values] {
             let p = HugePageMemory.allocate(byteCount: newCount * rowBytes)
             if let old = l[keyPath: kp] {
@@ -100,19 +111,16 @@ public final class KVCache: ModelState {
             l[keyPath: kp] = p
         }
         l.allocated = newCount
-        if keyPrefixDims > 0 && l.keyPrefix == nil {
-            // The whole ring at once: pages are only backed where slots are written, and a
-            // head's slots stay contiguous without moving them as the cache grows.
-            let bytes = (width / headDim) * l.ringSize * keyPrefixDims * MemoryLayout<Float>.size
-            l.keyPrefix = HugePageMemory.allocate(byteCount: bytes).bindMemory(to: Float.self, capacity: bytes / 4)
-        }
         layers[layer] = l
     }
 
     /// A KV head's copy of its keys' first `keyPrefixDims` dims: slot s at s · keyPrefixDims.
+    /// Heads are `keyPrefixHeadStride(layer)` floats apart, which moves when the layer grows.
     func keyPrefix(_ layer: Int, head: Int) -> UnsafeMutablePointer<Float>? {
-        layers[layer].keyPrefix.map { $0 + head * layers[layer].ringSize * keyPrefixDims }
+        layers[layer].keyPrefix.map { $0 + head * keyPrefixHeadStride(layer) }
     }
+
+    func keyPrefixHeadStride(_ layer: Int) -> Int { layers[layer].allocated * keyPrefixDims }
 
     /// Copies a slot's key dims into the prefix copy (store does it; a writer of raw rows must).
     func refreshKeyPrefix(_ layer: Int, slot: Int) {

@@ -149,7 +149,8 @@ final class SparkModel: HiddenStateModel {
         let weights = scratch[1].floats(T * H * maxKeys)
         let attended = scratch[2].ensure(T * H * 8).assumingMemoryBound(to: Int.self)
         let ring = cache.layers[li].ringSize, kvd = s.kvWidth
-        let keys0 = cache.keys(li, slot: 0), values0 = cache.values(li, slot: 0), prefix0 = cache.keyPrefix(li, head: 0)
+        let keys0 = cache.keys(li, slot: 0), values0 = cache.values(li, slot: 0)
+        let prefix0 = cache.keyPrefix(li, head: 0), prefixStride = cache.keyPrefixHeadStride(li)
         // One job per (token, KV head): its query heads score each key in one pass.
         let G = s.group, kvHeads = H / G
         parallelFor(T * kvHeads) { job in
@@ -161,7 +162,7 @@ final class SparkModel: HiddenStateModel {
                 Int64(lo), Int64(position - lo + 1), Int64(hd), Int64(ra), Int64(topK),
                 b.scores + o, indices + o, weights + o, b.attn + t * qd + h0 * hd, Int64(hd),
                 UnsafeMutableRawPointer(attended + head0).assumingMemoryBound(to: Int64.self),
-                prefix0.map { $0 + g * ring * ra })
+                prefix0.map { $0 + g * prefixStride })
         }
         timer.lap(.attentionScores)
         linear.apply(lw.o, b.attn, T, b.o)
