@@ -193,15 +193,20 @@ void ck_axpy_f32(float a, const float *x, float *y, int64_t n) {
     ck_axpy_scalar(a, x, y, n);
 }
 
+// Rows of one KV head sit `stride` floats apart with the other heads between them
+// (stride > n): each key is a new page, where the hardware prefetcher stops, so the
+// grouped kernels request the rows this far ahead. Contiguous rows need none (0).
+static int64_t interleaved_rows_ahead(int64_t stride, int64_t n) {
+    return stride > n ? ck_prefetch_rows_ahead((size_t)n * sizeof(float)) : 0;
+}
+
 void ck_dot_group_f32(const float *q, int64_t q_stride, int64_t groups, const float *k, int64_t k_stride,
                       int64_t rows, float *scores, int64_t scores_stride, int64_t n) {
     float (*dot)(const float *, const float *, int64_t) = ck_dotf_scalar;
 #if defined(__x86_64__)
     if (ck_cpu_level() >= 1) dot = ck_dotf_avx2;
 #endif
-    // Rows of one KV head sit k_stride floats apart (the other heads between them): past
-    // a page the hardware prefetcher stops, so the rows ahead are requested here.
-    const int64_t ahead = k_stride > n ? ck_prefetch_rows_ahead((size_t)n * sizeof(float)) : 0;
+    const int64_t ahead = interleaved_rows_ahead(k_stride, n);
     for (int64_t r = 0; r < rows; r++) {
         if (ahead && r + ahead < rows) ck_prefetch_bytes(k + (r + ahead) * k_stride, (size_t)n * sizeof(float));
         for (int64_t g = 0; g < groups; g++) scores[g * scores_stride + r] = dot(q + g * q_stride, k + r * k_stride, n);
@@ -214,7 +219,7 @@ void ck_axpy_group_f32(const float *w, int64_t w_stride, int64_t groups, const f
 #if defined(__x86_64__)
     if (ck_cpu_level() >= 1) axpy = ck_axpy_avx2;
 #endif
-    const int64_t ahead = v_stride > n ? ck_prefetch_rows_ahead((size_t)n * sizeof(float)) : 0;
+    const int64_t ahead = interleaved_rows_ahead(v_stride, n);
     for (int64_t r = 0; r < rows; r++) {
         if (ahead && r + ahead < rows) ck_prefetch_bytes(v + (r + ahead) * v_stride, (size_t)n * sizeof(float));
         for (int64_t g = 0; g < groups; g++) axpy(w[g * w_stride + r], v + r * v_stride, out + g * out_stride, n);

@@ -68,8 +68,8 @@ public final class KVCache: ModelState {
     }
 
     public var byteCount: Int {
-        let prefixBytes = (width / max(headDim, 1)) * keyPrefixDims * MemoryLayout<Float>.size
-        return layers.reduce(0) { $0 + $1.allocated * (2 * rowBytes + ($1.keyPrefix == nil ? 0 : prefixBytes)) }
+        let prefixBytes = (width / max(headDim, 1)) * keyPrefixDims * MemoryLayout<Float>.size  // 0 without a copy
+        return layers.reduce(0) { $0 + $1.allocated * (2 * rowBytes + prefixBytes) }
     }
 
     public func truncate(to n: Int) -> Bool {
